@@ -1,0 +1,228 @@
+//! The function's configuration: read once from the environment at init, validated, then lent to
+//! every invocation.
+
+use std::fmt;
+
+/// What happens to the old active instance once the Elastic IP has left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FenceMode {
+    /// Stop the old active instance, so it can no longer serve or write (the default).
+    Stop,
+    /// Leave the old active instance alone.
+    None,
+}
+
+/// The standby pair this function keeps available, and how it may act on it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Config {
+    /// The instance that holds the Elastic IP when the pair is first set up.
+    pub primary: String,
+    /// The instance that takes over; may live in another Availability Zone.
+    pub standby: String,
+    /// The allocation id (`eipalloc-...`) of the Elastic IP the pair shares.
+    pub allocation_id: String,
+    /// What to do with the old active instance after a failover.
+    pub fence_mode: FenceMode,
+    /// A new failover is held while the last one is younger than this.
+    pub cooldown_seconds: u64,
+    /// Decide and report, but change nothing.
+    pub dry_run: bool,
+}
+
+/// A configuration problem, named by its variable, reported at init.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {variable}={value:?}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What it held (empty when unset).
+    pub value: String,
+    /// What was wrong and what would be accepted.
+    pub problem: String,
+}
+
+impl fmt::Display for FenceMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FenceMode::Stop => "stop",
+            FenceMode::None => "none",
+        })
+    }
+}
+
+/// The default cooldown between two failovers of the pair, in seconds.
+pub const DEFAULT_COOLDOWN_SECONDS: u64 = 300;
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
+        let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
+        if primary == standby {
+            return Err(ConfigError {
+                variable: "STANDBY_INSTANCE_ID",
+                value: standby,
+                problem: "must differ from PRIMARY_INSTANCE_ID".into(),
+            });
+        }
+        let allocation_id = match get("EIP_ALLOCATION_ID") {
+            Some(v) if is_aws_id(&v, "eipalloc-") => v,
+            v => {
+                return Err(ConfigError {
+                    variable: "EIP_ALLOCATION_ID",
+                    value: v.unwrap_or_default(),
+                    problem: "required: the Elastic IP's allocation id, eipalloc- followed by hex digits".into(),
+                })
+            }
+        };
+        let fence_mode = match get("FENCE_MODE").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("stop") => FenceMode::Stop,
+            Some("none") => FenceMode::None,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "FENCE_MODE",
+                    value: other.into(),
+                    problem: "accepted values: stop (default), none".into(),
+                })
+            }
+        };
+        let cooldown_seconds = match get("COOLDOWN_SECONDS") {
+            None => DEFAULT_COOLDOWN_SECONDS,
+            Some(v) => v.parse::<u64>().map_err(|_| ConfigError {
+                variable: "COOLDOWN_SECONDS",
+                value: v.clone(),
+                problem: format!("a whole number of seconds, 0 or more (default {DEFAULT_COOLDOWN_SECONDS})"),
+            })?,
+        };
+        let dry_run = match get("DRY_RUN").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false") | Some("0") | Some("no") => false,
+            Some("true") | Some("1") | Some("yes") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "DRY_RUN",
+                    value: other.into(),
+                    problem: "accepted values: true, false (default)".into(),
+                })
+            }
+        };
+        Ok(Config {
+            primary,
+            standby,
+            allocation_id,
+            fence_mode,
+            cooldown_seconds,
+            dry_run,
+        })
+    }
+
+    /// Whether `instance_id` is one of the pair.
+    pub fn is_member(&self, instance_id: &str) -> bool {
+        instance_id == self.primary || instance_id == self.standby
+    }
+
+    /// The other member of the pair, if `instance_id` is a member.
+    pub fn other(&self, instance_id: &str) -> Option<&str> {
+        if instance_id == self.primary {
+            Some(&self.standby)
+        } else if instance_id == self.standby {
+            Some(&self.primary)
+        } else {
+            None
+        }
+    }
+}
+
+fn instance_id(variable: &'static str, value: Option<String>) -> Result<String, ConfigError> {
+    match value {
+        Some(v) if is_aws_id(&v, "i-") => Ok(v),
+        v => Err(ConfigError {
+            variable,
+            value: v.unwrap_or_default(),
+            problem: "required: an EC2 instance id, i- followed by 8 or 17 hex digits".into(),
+        }),
+    }
+}
+
+/// Whether `value` is `prefix` followed by 8 or 17 lowercase hex digits, as EC2 ids are.
+pub fn is_aws_id(value: &str, prefix: &str) -> bool {
+    value.strip_prefix(prefix).is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let owned: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| owned.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("PRIMARY_INSTANCE_ID", "i-0123456789abcdef0"),
+        ("STANDBY_INSTANCE_ID", "i-0fedcba9876543210"),
+        ("EIP_ALLOCATION_ID", "eipalloc-0123456789abcdef0"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs: Vec<(&str, &str)> = BASE.to_vec();
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        Config::from_lookup(env(&pairs))
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_required_variables_are_set() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.fence_mode, FenceMode::Stop);
+        assert_eq!(c.cooldown_seconds, 300);
+        assert!(!c.dry_run);
+        assert_eq!(c.other("i-0123456789abcdef0"), Some("i-0fedcba9876543210"));
+        assert_eq!(c.other("i-99999999"), None);
+    }
+
+    #[test]
+    fn every_bad_variable_is_named_with_what_it_accepts() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("PRIMARY_INSTANCE_ID", "", "EC2 instance id"),
+            ("PRIMARY_INSTANCE_ID", "web-1", "EC2 instance id"),
+            ("STANDBY_INSTANCE_ID", "i-0123456789abcdef0", "must differ"),
+            ("EIP_ALLOCATION_ID", "54.1.2.3", "eipalloc-"),
+            ("FENCE_MODE", "terminate", "stop (default), none"),
+            ("COOLDOWN_SECONDS", "-5", "whole number"),
+            ("COOLDOWN_SECONDS", "5m", "whole number"),
+            ("DRY_RUN", "maybe", "true, false"),
+        ];
+        for (var, value, hint) in cases {
+            let err = with(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, *var, "{var}={value}");
+            let message = err.to_string();
+            assert!(message.contains(var) && message.contains(hint), "{message}");
+        }
+    }
+
+    #[test]
+    fn optional_variables_are_read_case_insensitively() {
+        let c = with(&[("FENCE_MODE", "None"), ("COOLDOWN_SECONDS", "0"), ("DRY_RUN", "TRUE")]).unwrap();
+        assert_eq!(
+            (c.fence_mode, c.cooldown_seconds, c.dry_run),
+            (FenceMode::None, 0, true)
+        );
+    }
+
+    #[test]
+    fn short_and_long_ids_are_accepted() {
+        assert!(is_aws_id("i-12345678", "i-"));
+        assert!(is_aws_id("i-0123456789abcdef0", "i-"));
+        assert!(!is_aws_id("i-0123456789ABCDEF0", "i-"));
+        assert!(!is_aws_id("i-123", "i-"));
+    }
+}

@@ -1,0 +1,257 @@
+//! The thin AWS layer: observes the pair with two parallel EC2 reads and carries out a plan.
+//!
+//! It decides nothing. The rules it does encode are AWS's own: the Elastic IP is associated
+//! through the target's primary network interface, and a fence (stop) runs only once the address
+//! has reached its new holder.
+
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_ec2::types::{Filter, Tag};
+use aws_sdk_ec2::Client;
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::decide::Action;
+use crate::error::Error;
+use crate::world::{resolve_holder, Address, FailoverRecord, InstanceState, Member, Phase, World};
+
+/// The tags on the Elastic IP that hold the failover record.
+pub mod tags {
+    /// The instance the last failover moved away from.
+    pub const FROM: &str = "ec2-failover:from";
+    /// The instance the last failover moved to.
+    pub const TO: &str = "ec2-failover:to";
+    /// When the phase was reached, RFC 3339.
+    pub const AT: &str = "ec2-failover:at";
+    /// `started` (standby booting, IP not moved yet) or `done` (IP moved).
+    pub const PHASE: &str = "ec2-failover:phase";
+}
+
+/// Reads the pair's instances and Elastic IP, both at once.
+pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World, Error> {
+    // A filter rather than InstanceIds: a vanished instance is then simply missing from the answer,
+    // where InstanceIds would fail the whole call with InvalidInstanceID.NotFound.
+    let instances = client
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name("instance-id")
+                .values(&config.primary)
+                .values(&config.standby)
+                .build(),
+        )
+        .send();
+    let addresses = client.describe_addresses().allocation_ids(&config.allocation_id).send();
+    let (instances, addresses) = tokio::join!(instances, addresses);
+    let instances = instances.map_err(|e| aws_error("DescribeInstances", e))?;
+    let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
+
+    let members: Vec<Member> = instances
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| {
+            let instance_id = i.instance_id().filter(|id| config.is_member(id))?.to_owned();
+            let state = i
+                .state()
+                .and_then(|s| s.name())
+                .map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str()));
+            let network_interface_id = i
+                .network_interfaces()
+                .iter()
+                .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+                .or_else(|| i.network_interfaces().first())
+                .and_then(|n| n.network_interface_id())
+                .map(str::to_owned);
+            Some(Member {
+                instance_id,
+                state,
+                availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
+                network_interface_id,
+                launch_time: i.launch_time().map(DateTime::secs),
+            })
+        })
+        .collect();
+
+    let address = addresses
+        .addresses()
+        .iter()
+        .find(|a| a.allocation_id() == Some(config.allocation_id.as_str()))
+        .ok_or_else(|| Error::Aws {
+            operation: "DescribeAddresses",
+            code: "InvalidAllocationID.NotFound".into(),
+            message: format!("the Elastic IP {} was not returned", config.allocation_id),
+        })?;
+    let tag = |key: &str| {
+        address
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+    };
+    let address = Address {
+        allocation_id: config.allocation_id.clone(),
+        public_ip: address.public_ip().map(str::to_owned),
+        holder: resolve_holder(address.instance_id(), address.network_interface_id(), &members),
+        record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config),
+    };
+    Ok(World { now, address, members })
+}
+
+/// Reads the failover record from its tags. A record that is partial, unreadable or about other
+/// instances (the pair was reconfigured) is no record.
+pub fn read_record(
+    from: Option<&str>,
+    to: Option<&str>,
+    at: Option<&str>,
+    phase: Option<&str>,
+    config: &Config,
+) -> Option<FailoverRecord> {
+    let (from, to) = (from?, to?);
+    if from == to || !config.is_member(from) || !config.is_member(to) {
+        return None;
+    }
+    let at = DateTime::from_str(at?, DateTimeFormat::DateTime).ok()?.secs();
+    Some(FailoverRecord {
+        from: from.into(),
+        to: to.into(),
+        at,
+        phase: Phase::from_name(phase?)?,
+    })
+}
+
+/// What became of one planned action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActionReport {
+    /// The action.
+    #[serde(flatten)]
+    pub action: Action,
+    /// `done`, `failed`, `skipped` (not run because an earlier step failed) or `planned` (dry run).
+    pub status: &'static str,
+    /// What went wrong, for a failed action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Carries out a plan. Every action but the stops runs at once; the stops run afterwards, and only
+/// if the address move (when there is one) succeeded, so an instance is never fenced while it
+/// still holds the IP. Returns a report per action, and the first error, if any.
+pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (Vec<ActionReport>, Option<Error>) {
+    let (stops, first): (Vec<&Action>, Vec<&Action>) =
+        actions.iter().partition(|a| matches!(a, Action::StopInstance { .. }));
+    let mut reports = Vec::with_capacity(actions.len());
+    let mut first_error = None;
+
+    let results = join_all(first.iter().map(|a| run(client, config, a))).await;
+    let mut move_failed = false;
+    for (action, result) in first.iter().zip(results) {
+        move_failed |= result.is_err() && matches!(action, Action::MoveAddress { .. });
+        reports.push(report(action, result, &mut first_error));
+    }
+    if move_failed {
+        for action in stops {
+            reports.push(ActionReport {
+                action: action.clone(),
+                status: "skipped",
+                error: None,
+            });
+        }
+    } else {
+        let results = join_all(stops.iter().map(|a| run(client, config, a))).await;
+        for (action, result) in stops.iter().zip(results) {
+            reports.push(report(action, result, &mut first_error));
+        }
+    }
+    (reports, first_error)
+}
+
+fn report(action: &Action, result: Result<(), Error>, first_error: &mut Option<Error>) -> ActionReport {
+    match result {
+        Ok(()) => ActionReport {
+            action: action.clone(),
+            status: "done",
+            error: None,
+        },
+        Err(e) => {
+            let text = e.to_string();
+            first_error.get_or_insert(e);
+            ActionReport {
+                action: action.clone(),
+                status: "failed",
+                error: Some(text),
+            }
+        }
+    }
+}
+
+async fn run(client: &Client, config: &Config, action: &Action) -> Result<(), Error> {
+    match action {
+        Action::MoveAddress {
+            instance_id,
+            network_interface_id,
+        } => {
+            let request = client
+                .associate_address()
+                .allocation_id(&config.allocation_id)
+                .allow_reassociation(true);
+            let request = match network_interface_id {
+                Some(eni) => request.network_interface_id(eni),
+                None => request.instance_id(instance_id),
+            };
+            request
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| aws_error("AssociateAddress", e))
+        }
+        Action::StartInstance { instance_id } => client
+            .start_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("StartInstances", e)),
+        Action::StopInstance { instance_id } => client
+            .stop_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("StopInstances", e)),
+        Action::RecordFailover(record) => {
+            let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+            let at = DateTime::from_secs(record.at)
+                .fmt(DateTimeFormat::DateTime)
+                .unwrap_or_default();
+            client
+                .create_tags()
+                .resources(&config.allocation_id)
+                .tags(tag(tags::FROM, &record.from))
+                .tags(tag(tags::TO, &record.to))
+                .tags(tag(tags::AT, &at))
+                .tags(tag(tags::PHASE, record.phase.name()))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| aws_error("CreateTags", e))
+        }
+    }
+}
+
+/// Turns an SDK error into the function's error, keeping EC2's error code.
+pub fn aws_error<E, R>(operation: &'static str, error: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error.code().unwrap_or("none").to_owned();
+    let message = error
+        .message()
+        .map_or_else(|| DisplayErrorContext(&error).to_string(), str::to_owned);
+    Error::Aws {
+        operation,
+        code,
+        message,
+    }
+}

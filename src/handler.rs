@@ -1,0 +1,120 @@
+//! One invocation, start to end: read the trigger, screen it, observe the pair, decide, act,
+//! then report the decision in one log line and in the invocation result.
+
+use aws_sdk_ec2::Client;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::decide::{decide, screen, Decision, Verdict};
+use crate::ec2::{self, ActionReport};
+use crate::error::Error;
+use crate::trigger::{self, Trigger};
+use crate::world::World;
+
+/// The invocation result: what was seen, what was decided and why, and what was done.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    /// The kind of decision.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+    /// Whether changes were only planned.
+    pub dry_run: bool,
+    /// The evidence the invocation started from.
+    pub trigger: Trigger,
+    /// The world as observed; absent when the trigger was ignored before any read.
+    pub observed: Option<World>,
+    /// Each planned change and what became of it.
+    pub actions: Vec<ActionReport>,
+}
+
+/// Everything an invocation needs, built once at init.
+#[derive(Clone, Debug)]
+pub struct Handler {
+    /// The pair and its settings.
+    pub config: Config,
+    /// The EC2 client, built once.
+    pub client: Client,
+}
+
+impl Handler {
+    /// Handles one payload. The clock is read once, here, so that `decide` stays pure.
+    pub async fn handle(&self, payload: &Value) -> Result<Outcome, Error> {
+        let trigger = match trigger::parse(payload) {
+            Ok(trigger) => trigger,
+            Err(e) => {
+                tracing::error!(verdict = "bad_event", error = %e, "rejected an event it cannot read");
+                return Err(e.into());
+            }
+        };
+        let (decision, observed) = match screen(&self.config, &trigger) {
+            Some(ignored) => (ignored, None),
+            None => {
+                let world = ec2::observe(&self.client, &self.config, now()).await.inspect_err(|e| {
+                    tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the pair");
+                })?;
+                (decide(&self.config, &trigger, &world), Some(world))
+            }
+        };
+        let (actions, error) = if self.config.dry_run {
+            let planned = decision
+                .actions
+                .iter()
+                .map(|a| ActionReport {
+                    action: a.clone(),
+                    status: "planned",
+                    error: None,
+                })
+                .collect();
+            (planned, None)
+        } else {
+            ec2::execute(&self.client, &self.config, &decision.actions).await
+        };
+        let Decision { verdict, reason, .. } = decision;
+        let outcome = Outcome {
+            verdict,
+            reason,
+            dry_run: self.config.dry_run,
+            trigger,
+            observed,
+            actions,
+        };
+        log(&outcome, error.as_ref());
+        match (error, verdict) {
+            (Some(error), _) => Err(error),
+            (None, Verdict::Refuse) => Err(Error::Refused(outcome.reason)),
+            (None, _) => Ok(outcome),
+        }
+    }
+}
+
+/// Writes the one log line of a decision, with every fact as a field.
+fn log(outcome: &Outcome, error: Option<&Error>) {
+    let verdict = outcome.verdict.name();
+    let trigger = json(&outcome.trigger);
+    let observed = json(&outcome.observed);
+    let actions = json(&outcome.actions);
+    let reason = outcome.reason.as_str();
+    let dry_run = outcome.dry_run;
+    macro_rules! line {
+        ($level:ident, $message:literal) => {
+            tracing::$level!(verdict, reason, dry_run, trigger = %trigger, observed = %observed, actions = %actions, error = error.map(tracing::field::display), $message)
+        };
+    }
+    match (error, outcome.verdict) {
+        (Some(_), _) | (None, Verdict::Refuse) => line!(error, "decision failed"),
+        (None, Verdict::Hold) => line!(warn, "decision"),
+        (None, _) => line!(info, "decision"),
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("\"unserialisable: {e}\""))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

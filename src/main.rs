@@ -1,0 +1,65 @@
+//! The Lambda entry point: wiring only. Logging, configuration and the EC2 client are set up once
+//! at init, then lent to every invocation.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use ec2_failover::config::Config;
+use ec2_failover::handler::Handler;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    // A bad configuration ends init with a message that names the variable; Lambda reports it as
+    // an init error on the first invocation.
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+        // Throttling, 5xx and dropped connections are retried with backoff by the standard mode.
+        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(20))
+                .build(),
+        )
+        .load()
+        .await;
+    let handler = Handler {
+        client: aws_sdk_ec2::Client::new(&sdk_config),
+        config,
+    };
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handler.handle(&event.payload).await.map_err(Diagnostic::from)
+    }))
+    .await
+}
+
+/// Logs to stdout as Lambda expects: JSON with every field at the top level when
+/// `AWS_LAMBDA_LOG_FORMAT=JSON`, text otherwise; the level comes from `AWS_LAMBDA_LOG_LEVEL`,
+/// then `RUST_LOG`, then INFO.
+fn init_logging() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .parse_lossy("");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time();
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().flatten_event(true).with_current_span(false).init();
+    } else {
+        builder.init();
+    }
+}

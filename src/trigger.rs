@@ -1,0 +1,319 @@
+//! Turns whatever invoked the function into a [`Trigger`]: the evidence an invocation starts from.
+//!
+//! AWS delivers the same facts in several envelopes. An alarm can arrive as a direct alarm action
+//! (top-level `alarmData`), as an EventBridge `CloudWatch Alarm State Change` (alarm data under
+//! `detail`), or inside an SNS notification (a JSON string in `Records[].Sns.Message`). Instance
+//! state changes and scheduled reconciles arrive through EventBridge. The alarm payloads are read
+//! with this module's own lenient types, because real payloads (metric math, composite alarms,
+//! periods over 65535 s) do not fit aws_lambda_events' alarm structs; the envelopes use
+//! aws_lambda_events' `EventBridgeEvent` and `SnsEvent`.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sns::SnsEvent;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// What the function accepts, quoted in every parse error.
+pub const ACCEPTED: &str = "a CloudWatch alarm action (top-level alarmData), an SNS notification carrying a \
+CloudWatch alarm, or an EventBridge event (CloudWatch Alarm State Change, EC2 Instance State-change \
+Notification, Scheduled Event, or any other detail-type, which is ignored)";
+
+/// The evidence that started an invocation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    /// A CloudWatch alarm changed state.
+    Alarm(Alarm),
+    /// An EC2 instance changed state.
+    StateChange {
+        /// The instance that changed.
+        instance_id: String,
+        /// Its new state as the event tells it (the world is re-read anyway).
+        state: String,
+    },
+    /// A scheduled reconcile: no news, look at the world and converge.
+    Schedule,
+    /// A valid event this function has no business with.
+    Unrelated {
+        /// What it was, for the log.
+        what: String,
+    },
+}
+
+/// A CloudWatch alarm's state change, from any of its envelopes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Alarm {
+    /// The alarm's name.
+    pub name: String,
+    /// The state the alarm is now in.
+    pub state: AlarmState,
+    /// The instances the alarm's metrics name through an `InstanceId` dimension. Empty for an
+    /// alarm without one (a composite alarm, say), which is then about the pair's active instance.
+    pub instance_ids: Vec<String>,
+    /// How the alarm reached the function.
+    pub via: AlarmVia,
+}
+
+/// A CloudWatch alarm state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    /// The alarm fired.
+    Alarm,
+    /// The alarm recovered.
+    Ok,
+    /// The alarm has too little data to tell.
+    InsufficientData,
+}
+
+/// The envelope an alarm arrived in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmVia {
+    /// The alarm invoked the function as its action.
+    AlarmAction,
+    /// EventBridge forwarded a `CloudWatch Alarm State Change`.
+    EventBridge,
+    /// An SNS topic forwarded the alarm notification.
+    Sns,
+}
+
+/// A payload the function cannot read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unrecognised event: {problem}; accepted: {ACCEPTED}")]
+pub struct ParseError {
+    /// What was wrong with the payload.
+    pub problem: String,
+}
+
+fn problem(text: impl Into<String>) -> ParseError {
+    ParseError { problem: text.into() }
+}
+
+impl Trigger {
+    /// The instance ids the trigger names, if it names any.
+    pub fn instance_ids(&self) -> &[String] {
+        match self {
+            Trigger::Alarm(alarm) => &alarm.instance_ids,
+            Trigger::StateChange { instance_id, .. } => std::slice::from_ref(instance_id),
+            Trigger::Schedule | Trigger::Unrelated { .. } => &[],
+        }
+    }
+}
+
+/// Reads an invocation payload.
+pub fn parse(payload: &Value) -> Result<Trigger, ParseError> {
+    let object = payload
+        .as_object()
+        .ok_or_else(|| problem("the payload is not a JSON object"))?;
+    if let Some(data) = object.get("alarmData") {
+        return alarm_from_data(data, AlarmVia::AlarmAction).map(Trigger::Alarm);
+    }
+    if object.contains_key("Records") {
+        return parse_sns(payload);
+    }
+    if object.contains_key("detail-type") {
+        return parse_eventbridge(payload);
+    }
+    Err(problem("it has none of alarmData, Records or detail-type"))
+}
+
+fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_value(payload.clone()).map_err(|e| problem(format!("not a valid EventBridge event: {e}")))?;
+    match (event.source.as_str(), event.detail_type.as_str()) {
+        ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
+            alarm_from_data(&event.detail, AlarmVia::EventBridge).map(Trigger::Alarm)
+        }
+        ("aws.ec2", "EC2 Instance State-change Notification") => {
+            let detail: StateChangeDetail = serde_json::from_value(event.detail)
+                .map_err(|e| problem(format!("EC2 Instance State-change Notification: {e}")))?;
+            Ok(Trigger::StateChange {
+                instance_id: detail.instance_id,
+                state: detail.state,
+            })
+        }
+        ("aws.events", "Scheduled Event") => Ok(Trigger::Schedule),
+        (source, detail_type) => Ok(Trigger::Unrelated {
+            what: format!("{source} {detail_type}"),
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct StateChangeDetail {
+    instance_id: String,
+    state: String,
+}
+
+fn parse_sns(payload: &Value) -> Result<Trigger, ParseError> {
+    let event: SnsEvent = serde_json::from_value(payload.clone())
+        .map_err(|e| problem(format!("Records is not an SNS notification: {e}")))?;
+    let record = match event.records.as_slice() {
+        [record] => record,
+        [] => return Err(problem("the SNS notification has no records")),
+        // Lambda delivers one SNS message per invocation; more would mean a payload we do not know.
+        _ => return Err(problem("the SNS notification has more than one record")),
+    };
+    let message: SnsAlarm = serde_json::from_str(&record.sns.message).map_err(|e| {
+        problem(format!(
+            "the SNS message is not a CloudWatch alarm notification (AlarmName, NewStateValue): {e}"
+        ))
+    })?;
+    let mut instance_ids = Vec::new();
+    if let Some(trigger) = &message.trigger {
+        collect_dimension_list(&trigger.dimensions, &mut instance_ids);
+        for metric in &trigger.metrics {
+            if let Some(stat) = &metric.metric_stat {
+                collect_dimension_list(&stat.metric.dimensions, &mut instance_ids);
+            }
+        }
+    }
+    Ok(Trigger::Alarm(Alarm {
+        name: message.alarm_name,
+        state: alarm_state(&message.new_state_value)?,
+        instance_ids,
+        via: AlarmVia::Sns,
+    }))
+}
+
+fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Alarm, ParseError> {
+    let data: AlarmData = serde_json::from_value(data.clone()).map_err(|e| {
+        problem(format!(
+            "the alarm data is not a CloudWatch alarm (alarmName, state.value): {e}"
+        ))
+    })?;
+    let mut instance_ids = Vec::new();
+    if let Some(configuration) = &data.configuration {
+        for metric in &configuration.metrics {
+            if let Some(id) = metric
+                .metric_stat
+                .as_ref()
+                .and_then(|stat| stat.metric.dimensions.get("InstanceId"))
+                .and_then(Value::as_str)
+            {
+                push_unique(&mut instance_ids, id);
+            }
+        }
+    }
+    Ok(Alarm {
+        name: data.alarm_name,
+        state: alarm_state(&data.state.value)?,
+        instance_ids,
+        via,
+    })
+}
+
+fn alarm_state(value: &str) -> Result<AlarmState, ParseError> {
+    match value {
+        "ALARM" => Ok(AlarmState::Alarm),
+        "OK" => Ok(AlarmState::Ok),
+        "INSUFFICIENT_DATA" => Ok(AlarmState::InsufficientData),
+        other => Err(problem(format!(
+            "alarm state {other:?} is none of ALARM, OK, INSUFFICIENT_DATA"
+        ))),
+    }
+}
+
+fn collect_dimension_list(dimensions: &[SnsDimension], into: &mut Vec<String>) {
+    for dimension in dimensions.iter().filter(|d| d.name == "InstanceId") {
+        push_unique(into, &dimension.value);
+    }
+}
+
+fn push_unique(into: &mut Vec<String>, id: &str) {
+    if !into.iter().any(|known| known == id) {
+        into.push(id.to_owned());
+    }
+}
+
+/// The alarm data of a direct alarm action or of an EventBridge alarm event. Only what the
+/// decision needs is read; everything else (reasons, periods, thresholds) may take any shape.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AlarmData {
+    alarm_name: String,
+    state: AlarmDataState,
+    #[serde(default)]
+    configuration: Option<AlarmConfiguration>,
+}
+
+#[derive(Deserialize)]
+struct AlarmDataState {
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct AlarmConfiguration {
+    // A composite alarm has `alarmRule` and no metrics.
+    #[serde(default)]
+    metrics: Vec<AlarmMetric>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AlarmMetric {
+    // A metric-math entry carries `expression` and no `metricStat`.
+    #[serde(default)]
+    metric_stat: Option<AlarmMetricStat>,
+}
+
+#[derive(Deserialize)]
+struct AlarmMetricStat {
+    metric: AlarmMetricName,
+}
+
+#[derive(Deserialize)]
+struct AlarmMetricName {
+    #[serde(default)]
+    dimensions: serde_json::Map<String, Value>,
+}
+
+/// The alarm notification CloudWatch publishes to SNS.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsAlarm {
+    alarm_name: String,
+    new_state_value: String,
+    #[serde(default)]
+    trigger: Option<SnsTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsTrigger {
+    #[serde(default)]
+    dimensions: Vec<SnsDimension>,
+    #[serde(default)]
+    metrics: Vec<SnsMetric>,
+}
+
+#[derive(Deserialize)]
+struct SnsDimension {
+    // CloudWatch writes these keys in lower case inside an SNS alarm notification.
+    #[serde(alias = "Name")]
+    name: String,
+    #[serde(alias = "Value")]
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsMetric {
+    #[serde(default)]
+    metric_stat: Option<SnsMetricStat>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsMetricStat {
+    metric: SnsMetricName,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsMetricName {
+    #[serde(default)]
+    dimensions: Vec<SnsDimension>,
+}

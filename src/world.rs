@@ -1,0 +1,282 @@
+//! The observed world: what EC2 said about the pair and its Elastic IP at the start of an
+//! invocation. Plain data, built by the AWS layer and read by `decide`.
+
+use serde::Serialize;
+
+/// Everything one invocation knows about the pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct World {
+    /// When the world was observed, in seconds since the Unix epoch.
+    pub now: i64,
+    /// The pair's Elastic IP.
+    pub address: Address,
+    /// The members EC2 still knows about; a member missing here is gone.
+    pub members: Vec<Member>,
+}
+
+/// The Elastic IP and what it carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Address {
+    /// Its allocation id.
+    pub allocation_id: String,
+    /// The public address, for the log.
+    pub public_ip: Option<String>,
+    /// Who holds it now.
+    pub holder: Holder,
+    /// The last failover decision, kept as tags on the address.
+    pub record: Option<FailoverRecord>,
+}
+
+/// Who an Elastic IP is associated with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Holder {
+    /// It is associated with nothing.
+    Nobody,
+    /// A member of the pair holds it.
+    Member {
+        /// The member's instance id.
+        instance_id: String,
+    },
+    /// Something outside the pair holds it.
+    Outsider {
+        /// The instance, if EC2 named one.
+        instance_id: Option<String>,
+        /// The network interface, if EC2 named one.
+        network_interface_id: Option<String>,
+    },
+}
+
+/// One instance of the pair as EC2 described it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// Its instance id.
+    pub instance_id: String,
+    /// Its lifecycle state.
+    pub state: InstanceState,
+    /// Its Availability Zone, for the log.
+    pub availability_zone: Option<String>,
+    /// Its primary network interface, which the Elastic IP is associated with.
+    pub network_interface_id: Option<String>,
+    /// When it was last started, in seconds since the Unix epoch.
+    pub launch_time: Option<i64>,
+}
+
+/// An EC2 instance state, plus `Gone` for an instance EC2 no longer knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    /// Booting.
+    Pending,
+    /// Up.
+    Running,
+    /// Going down; will be `Stopped`.
+    Stopping,
+    /// Down, can be started.
+    Stopped,
+    /// Going away; will be `Terminated`.
+    ShuttingDown,
+    /// Gone for good.
+    Terminated,
+    /// Not returned by EC2 at all.
+    Gone,
+}
+
+impl InstanceState {
+    /// Reads EC2's state name; anything unknown is treated as gone, the safe reading for a target.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            _ => Self::Gone,
+        }
+    }
+
+    /// Whether the instance cannot serve traffic now and is not on its way up.
+    pub fn is_down(self) -> bool {
+        matches!(
+            self,
+            Self::Stopping | Self::Stopped | Self::ShuttingDown | Self::Terminated | Self::Gone
+        )
+    }
+
+    /// Whether the instance can never serve again.
+    pub fn is_lost(self) -> bool {
+        matches!(self, Self::ShuttingDown | Self::Terminated | Self::Gone)
+    }
+
+    /// Whether the instance is up or coming up, and so could still be serving or writing.
+    pub fn is_alive(self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
+    }
+
+    /// EC2's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Gone => "gone",
+        }
+    }
+}
+
+/// The last failover decided for the pair, kept as tags on the Elastic IP so that every
+/// invocation, wherever it runs, sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FailoverRecord {
+    /// The instance the failover moves away from.
+    pub from: String,
+    /// The instance the failover moves to.
+    pub to: String,
+    /// When the phase below was reached, in seconds since the Unix epoch.
+    pub at: i64,
+    /// How far it got.
+    pub phase: Phase,
+}
+
+/// How far a failover got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Decided, the standby started; the IP moves once it is running (make before break).
+    Started,
+    /// The IP was moved to `to`.
+    Done,
+}
+
+impl Phase {
+    /// The tag value for the phase.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Started => "started",
+            Phase::Done => "done",
+        }
+    }
+
+    /// Reads a tag value.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "started" => Some(Phase::Started),
+            "done" => Some(Phase::Done),
+            _ => None,
+        }
+    }
+}
+
+impl World {
+    /// The member with this id, if EC2 returned it.
+    pub fn member(&self, instance_id: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.instance_id == instance_id)
+    }
+
+    /// The state of a member, `Gone` when EC2 did not return it.
+    pub fn state_of(&self, instance_id: &str) -> InstanceState {
+        self.member(instance_id).map_or(InstanceState::Gone, |m| m.state)
+    }
+}
+
+/// Works out who holds an address from what DescribeAddresses said. EC2 names the network
+/// interface for every VPC association and usually the instance too; the interface is matched
+/// first, because an association made through an interface may come back without an instance id.
+pub fn resolve_holder(instance_id: Option<&str>, network_interface_id: Option<&str>, members: &[Member]) -> Holder {
+    let instance_id = instance_id.filter(|s| !s.is_empty());
+    let network_interface_id = network_interface_id.filter(|s| !s.is_empty());
+    if let Some(eni) = network_interface_id {
+        if let Some(m) = members.iter().find(|m| m.network_interface_id.as_deref() == Some(eni)) {
+            return Holder::Member {
+                instance_id: m.instance_id.clone(),
+            };
+        }
+    }
+    if let Some(id) = instance_id {
+        if let Some(m) = members.iter().find(|m| m.instance_id == id) {
+            return Holder::Member {
+                instance_id: m.instance_id.clone(),
+            };
+        }
+    }
+    if instance_id.is_none() && network_interface_id.is_none() {
+        Holder::Nobody
+    } else {
+        Holder::Outsider {
+            instance_id: instance_id.map(str::to_owned),
+            network_interface_id: network_interface_id.map(str::to_owned),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, eni: &str) -> Member {
+        Member {
+            instance_id: id.into(),
+            state: InstanceState::Running,
+            availability_zone: None,
+            network_interface_id: Some(eni.into()),
+            launch_time: None,
+        }
+    }
+
+    #[test]
+    fn the_holder_is_found_by_interface_even_without_an_instance_id() {
+        let members = [member("i-aaaaaaaa", "eni-a"), member("i-bbbbbbbb", "eni-b")];
+        let cases: &[(Option<&str>, Option<&str>, Holder)] = &[
+            (
+                None,
+                Some("eni-b"),
+                Holder::Member {
+                    instance_id: "i-bbbbbbbb".into(),
+                },
+            ),
+            (
+                Some(""),
+                Some("eni-a"),
+                Holder::Member {
+                    instance_id: "i-aaaaaaaa".into(),
+                },
+            ),
+            (
+                Some("i-aaaaaaaa"),
+                None,
+                Holder::Member {
+                    instance_id: "i-aaaaaaaa".into(),
+                },
+            ),
+            (None, None, Holder::Nobody),
+            (Some(""), Some(""), Holder::Nobody),
+            (
+                Some("i-cccccccc"),
+                Some("eni-c"),
+                Holder::Outsider {
+                    instance_id: Some("i-cccccccc".into()),
+                    network_interface_id: Some("eni-c".into()),
+                },
+            ),
+        ];
+        for (instance, eni, expected) in cases {
+            assert_eq!(
+                &resolve_holder(*instance, *eni, &members),
+                expected,
+                "{instance:?} {eni:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_state_names_read_as_gone() {
+        assert_eq!(InstanceState::from_name("running"), InstanceState::Running);
+        assert_eq!(InstanceState::from_name("shutting-down"), InstanceState::ShuttingDown);
+        assert_eq!(InstanceState::from_name("exploded"), InstanceState::Gone);
+        assert!(InstanceState::Stopping.is_down() && !InstanceState::Pending.is_down());
+    }
+}
