@@ -150,13 +150,24 @@ struct StateChangeDetail {
 fn parse_sns(payload: &Value) -> Result<Trigger, ParseError> {
     let event: SnsEvent = serde_json::from_value(payload.clone())
         .map_err(|e| problem(format!("Records is not an SNS notification: {e}")))?;
-    let record = match event.records.as_slice() {
-        [record] => record,
-        [] => return Err(problem("the SNS notification has no records")),
-        // Lambda delivers one SNS message per invocation; more would mean a payload we do not know.
-        _ => return Err(problem("the SNS notification has more than one record")),
-    };
-    let message: SnsAlarm = serde_json::from_str(&record.sns.message).map_err(|e| {
+    let mut alarms = event.records.iter().map(|record| sns_alarm(&record.sns.message));
+    let first = alarms
+        .next()
+        .ok_or_else(|| problem("the SNS notification has no records"))??;
+    // Lambda delivers one SNS message per invocation, but test payloads repeat it; several
+    // records are accepted as long as they tell the same alarm.
+    for other in alarms {
+        if other? != first {
+            return Err(problem(
+                "the SNS notification carries different alarms; one alarm per invocation is accepted",
+            ));
+        }
+    }
+    Ok(Trigger::Alarm(first))
+}
+
+fn sns_alarm(message: &str) -> Result<Alarm, ParseError> {
+    let message: SnsAlarm = serde_json::from_str(message).map_err(|e| {
         problem(format!(
             "the SNS message is not a CloudWatch alarm notification (AlarmName, NewStateValue): {e}"
         ))
@@ -170,12 +181,12 @@ fn parse_sns(payload: &Value) -> Result<Trigger, ParseError> {
             }
         }
     }
-    Ok(Trigger::Alarm(Alarm {
+    Ok(Alarm {
         name: message.alarm_name,
         state: alarm_state(&message.new_state_value)?,
         instance_ids,
         via: AlarmVia::Sns,
-    }))
+    })
 }
 
 fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Alarm, ParseError> {
