@@ -1,0 +1,295 @@
+//! The AWS layer against aws-smithy-mocks: request shapes, AWS's own refusals and faults that
+//! moto does not reproduce (it is permissive where AWS is strict).
+
+use aws_sdk_ec2::operation::associate_address::AssociateAddressOutput;
+use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
+use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
+use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+use aws_sdk_ec2::operation::start_instances::StartInstancesOutput;
+use aws_sdk_ec2::operation::stop_instances::StopInstancesOutput;
+use aws_sdk_ec2::primitives::DateTime;
+use aws_sdk_ec2::types::{
+    Address, Instance, InstanceNetworkInterface, InstanceNetworkInterfaceAttachment, InstanceState, InstanceStateName,
+    Placement, Reservation, Tag,
+};
+use aws_sdk_ec2::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use ec2_failover::config::{Config, FenceMode};
+use ec2_failover::decide::Verdict;
+use ec2_failover::handler::Handler;
+use ec2_failover::world::{Holder, Phase};
+use serde_json::json;
+
+const P: &str = "i-0123456789abcdef0";
+const S: &str = "i-0fedcba9876543210";
+const ALLOC: &str = "eipalloc-0123456789abcdef0";
+
+fn config() -> Config {
+    Config {
+        primary: P.into(),
+        standby: S.into(),
+        allocation_id: ALLOC.into(),
+        fence_mode: FenceMode::Stop,
+        cooldown_seconds: 300,
+        dry_run: false,
+    }
+}
+
+fn eni(id: &str) -> String {
+    format!("eni-{}", &id[2..])
+}
+
+fn instance(id: &str, state: InstanceStateName) -> Instance {
+    Instance::builder()
+        .instance_id(id)
+        .state(InstanceState::builder().name(state).build())
+        .placement(Placement::builder().availability_zone("us-east-1a").build())
+        .launch_time(DateTime::from_secs(1_700_000_000))
+        .network_interfaces(
+            InstanceNetworkInterface::builder()
+                .network_interface_id(eni(id))
+                .attachment(InstanceNetworkInterfaceAttachment::builder().device_index(0).build())
+                .build(),
+        )
+        .build()
+}
+
+fn describe_instances(p: InstanceStateName, s: InstanceStateName) -> Rule {
+    mock!(Client::describe_instances)
+        .match_requests(|r| {
+            // The pair is read through a filter, so a vanished instance cannot fail the call.
+            r.instance_ids().is_empty()
+                && r.filters()
+                    .iter()
+                    .any(|f| f.name() == Some("instance-id") && f.values() == [P, S])
+        })
+        .then_output(move || {
+            DescribeInstancesOutput::builder()
+                .reservations(
+                    Reservation::builder()
+                        .instances(instance(P, p.clone()))
+                        .instances(instance(S, s.clone()))
+                        .build(),
+                )
+                .build()
+        })
+}
+
+/// The address as AWS returns it; `holder` is the interface it is associated with, if any.
+fn describe_address(holder: Option<&'static str>, tags: &'static [(&'static str, &'static str)]) -> Rule {
+    mock!(Client::describe_addresses)
+        .match_requests(|r| r.allocation_ids() == [ALLOC])
+        .then_output(move || {
+            let mut address = Address::builder().allocation_id(ALLOC).public_ip("198.51.100.7");
+            if let Some(id) = holder {
+                address = address
+                    .network_interface_id(eni(id))
+                    .instance_id(id)
+                    .association_id("eipassoc-1");
+            }
+            for (k, v) in tags {
+                address = address.tags(Tag::builder().key(*k).value(*v).build());
+            }
+            DescribeAddressesOutput::builder().addresses(address.build()).build()
+        })
+}
+
+fn associate_to(id: &'static str) -> Rule {
+    mock!(Client::associate_address)
+        .match_requests(move |r| {
+            r.allocation_id() == Some(ALLOC)
+                && r.network_interface_id() == Some(eni(id).as_str())
+                && r.instance_id().is_none()
+                && r.allow_reassociation() == Some(true)
+        })
+        .then_output(|| AssociateAddressOutput::builder().association_id("eipassoc-2").build())
+}
+
+fn start(id: &'static str) -> Rule {
+    mock!(Client::start_instances)
+        .match_requests(move |r| r.instance_ids() == [id])
+        .then_output(|| StartInstancesOutput::builder().build())
+}
+
+fn stop(id: &'static str) -> Rule {
+    mock!(Client::stop_instances)
+        .match_requests(move |r| r.instance_ids() == [id])
+        .then_output(|| StopInstancesOutput::builder().build())
+}
+
+fn record(from: &'static str, to: &'static str, phase: &'static str) -> Rule {
+    mock!(Client::create_tags)
+        .match_requests(move |r| {
+            let get = |k: &str| r.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value());
+            r.resources() == [ALLOC]
+                && get("ec2-failover:from") == Some(from)
+                && get("ec2-failover:to") == Some(to)
+                && get("ec2-failover:phase") == Some(phase)
+                && get("ec2-failover:at").is_some_and(|at| at.ends_with('Z') && at.len() == 20)
+        })
+        .then_output(|| CreateTagsOutput::builder().build())
+}
+
+fn handler(client: Client, config: Config) -> Handler {
+    Handler { config, client }
+}
+
+fn state_change(id: &str, state: &str) -> serde_json::Value {
+    json!({"version": "0", "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+           "detail": {"instance-id": id, "state": state}})
+}
+
+#[tokio::test]
+async fn a_failover_sends_the_requests_aws_expects() {
+    use InstanceStateName::*;
+    let rules = [
+        describe_instances(Stopped, Stopped),
+        describe_address(Some(P), &[]),
+        associate_to(S),
+        start(S),
+        record(P, S, "done"),
+    ];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let outcome = handler(client, config())
+        .handle(&state_change(P, "stopped"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
+    for rule in &rules {
+        assert_eq!(
+            rule.num_calls(),
+            1,
+            "every request is made once, with the expected shape"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_association_made_through_an_interface_is_read_back_with_its_record() {
+    use InstanceStateName::*;
+    let tags: &[(&str, &str)] = &[
+        ("ec2-failover:from", P),
+        ("ec2-failover:to", S),
+        ("ec2-failover:at", "2023-11-14T22:13:20Z"),
+        ("ec2-failover:phase", "done"),
+        ("Name", "web"),
+    ];
+    let rules = [describe_instances(Stopped, Running), describe_address(Some(S), tags)];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let outcome = handler(client, config())
+        .handle(&json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}))
+        .await
+        .unwrap();
+    let world = outcome.observed.unwrap();
+    assert_eq!(world.address.holder, Holder::Member { instance_id: S.into() });
+    let record = world.address.record.unwrap();
+    assert_eq!(
+        (record.from.as_str(), record.to.as_str(), record.at, record.phase),
+        (P, S, 1_700_000_000, Phase::Done)
+    );
+    assert_eq!(outcome.verdict, Verdict::NoChange);
+}
+
+#[tokio::test]
+async fn when_aws_refuses_the_move_the_old_primary_is_not_fenced() {
+    use InstanceStateName::*;
+    // A hot standby and a degraded primary: the plan is move, record, then stop. AWS refuses the
+    // move; the stop must not run, or nothing would serve.
+    let refuse = mock!(Client::associate_address)
+        .sequence()
+        .http_status(
+            400,
+            Some(
+                "<Response><Errors><Error><Code>IncorrectInstanceState</Code><Message>The instance is not in a valid \
+                  state.</Message></Error></Errors><RequestID>r</RequestID></Response>"
+                    .into(),
+            ),
+        )
+        .build();
+    let never_stop = stop(P);
+    let rules = [
+        describe_instances(Running, Running),
+        describe_address(Some(P), &[]),
+        refuse,
+        record(P, S, "done"),
+        never_stop,
+    ];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let alarm = json!({"alarmData": {"alarmName": "cpu", "state": {"value": "ALARM"}}});
+    let error = handler(client, config()).handle(&alarm).await.unwrap_err();
+    assert_eq!(error.error_type(), "AwsError");
+    assert!(
+        error
+            .to_string()
+            .contains("AssociateAddress failed with IncorrectInstanceState"),
+        "{error}"
+    );
+    assert_eq!(
+        rules[4].num_calls(),
+        0,
+        "StopInstances must not be called after a failed move"
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_unavailable_are_retried_by_the_sdk() {
+    use InstanceStateName::*;
+    let body = |code: &str| {
+        format!("<Response><Errors><Error><Code>{code}</Code><Message>try again</Message></Error></Errors><RequestID>r</RequestID></Response>")
+    };
+    let (throttled, unavailable) = (body("RequestLimitExceeded"), body("Unavailable"));
+    let flaky_associate = mock!(Client::associate_address)
+        .sequence()
+        .http_status(400, Some(throttled))
+        .http_status(503, Some(unavailable))
+        .output(|| AssociateAddressOutput::builder().association_id("eipassoc-2").build())
+        .build();
+    let rules = [
+        describe_instances(Stopped, Running),
+        describe_address(Some(P), &[]),
+        flaky_associate,
+        record(P, S, "done"),
+    ];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules, |c| c
+        .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(4)));
+    let outcome = handler(client, config())
+        .handle(&state_change(P, "stopped"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.verdict, Verdict::FailOver);
+    assert_eq!(rules[2].num_calls(), 3, "two faults, then success");
+}
+
+#[tokio::test]
+async fn aws_drops_the_association_of_a_terminated_instance_and_the_ip_is_healed() {
+    use InstanceStateName::*;
+    // Unlike moto, AWS releases the association when an instance terminates: the IP is nowhere.
+    let rules = [
+        describe_instances(Terminated, Stopped),
+        describe_address(None, &[]),
+        associate_to(S),
+        start(S),
+    ];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let outcome = handler(client, config())
+        .handle(&state_change(P, "terminated"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.verdict, Verdict::Heal, "{}", outcome.reason);
+    assert_eq!((rules[2].num_calls(), rules[3].num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_unreadable_event_makes_no_aws_call() {
+    let any_describe = mock!(Client::describe_instances).then_output(|| DescribeInstancesOutput::builder().build());
+    let rules = [any_describe];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let h = handler(client, config());
+    for payload in [json!([1, 2]), json!({"Records": "x"}), json!({"detail-type": 5})] {
+        assert_eq!(h.handle(&payload).await.unwrap_err().error_type(), "BadEvent");
+    }
+    // An event about another instance is screened out before any read.
+    let ignored = h.handle(&state_change("i-0a1b2c3d4e5f67890", "stopped")).await.unwrap();
+    assert_eq!(ignored.verdict, Verdict::Ignore);
+    assert_eq!(rules[0].num_calls(), 0);
+}
