@@ -112,14 +112,7 @@ impl Config {
                 })
             }
         };
-        Ok(Config {
-            primary,
-            standby,
-            allocation_id,
-            fence_mode,
-            cooldown_seconds,
-            dry_run,
-        })
+        Ok(Config { primary, standby, allocation_id, fence_mode, cooldown_seconds, dry_run })
     }
 
     /// Whether `instance_id` is one of the pair.
@@ -212,10 +205,7 @@ mod tests {
     #[test]
     fn optional_variables_are_read_case_insensitively() {
         let c = with(&[("FENCE_MODE", "None"), ("COOLDOWN_SECONDS", "0"), ("DRY_RUN", "TRUE")]).unwrap();
-        assert_eq!(
-            (c.fence_mode, c.cooldown_seconds, c.dry_run),
-            (FenceMode::None, 0, true)
-        );
+        assert_eq!((c.fence_mode, c.cooldown_seconds, c.dry_run), (FenceMode::None, 0, true));
     }
 
     #[test]

@@ -89,11 +89,7 @@ impl Verdict {
 }
 
 fn decision(verdict: Verdict, reason: String, actions: Vec<Action>) -> Decision {
-    Decision {
-        verdict,
-        reason,
-        actions,
-    }
+    Decision { verdict, reason, actions }
 }
 
 /// Decides, before anything is read from AWS, whether the trigger concerns the pair at all.
@@ -102,19 +98,12 @@ pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
     let reason = match trigger {
         Trigger::Unrelated { what } => format!("{what} events are not about the pair"),
         Trigger::StateChange { instance_id, .. } if !config.is_member(instance_id) => {
-            format!(
-                "{instance_id} is not one of the pair ({}, {})",
-                config.primary, config.standby
-            )
+            format!("{instance_id} is not one of the pair ({}, {})", config.primary, config.standby)
         }
         Trigger::Alarm(alarm)
             if !alarm.instance_ids.is_empty() && !alarm.instance_ids.iter().any(|id| config.is_member(id)) =>
         {
-            format!(
-                "alarm {} is about {}, outside the pair",
-                alarm.name,
-                alarm.instance_ids.join(", ")
-            )
+            format!("alarm {} is about {}, outside the pair", alarm.name, alarm.instance_ids.join(", "))
         }
         _ => return None,
     };
@@ -127,14 +116,8 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         return ignored;
     }
     let active = match &world.address.holder {
-        Holder::Outsider {
-            instance_id,
-            network_interface_id,
-        } => {
-            let who = instance_id
-                .as_deref()
-                .or(network_interface_id.as_deref())
-                .unwrap_or("an unknown resource");
+        Holder::Outsider { instance_id, network_interface_id } => {
+            let who = instance_id.as_deref().or(network_interface_id.as_deref()).unwrap_or("an unknown resource");
             return decision(
                 Verdict::Refuse,
                 format!(
@@ -148,11 +131,7 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         Holder::Member { instance_id } => instance_id.as_str(),
     };
     let Some(other) = config.other(active) else {
-        return decision(
-            Verdict::Refuse,
-            format!("{active} holds the IP but is not one of the pair"),
-            Vec::new(),
-        );
+        return decision(Verdict::Refuse, format!("{active} holds the IP but is not one of the pair"), Vec::new());
     };
     let active_state = world.state_of(active);
     let record = world.address.record.as_ref();
@@ -174,9 +153,7 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
                 && old.state.is_alive()
                 && old.launch_time.is_some_and(|launched| launched <= r.at) =>
         {
-            vec![Action::StopInstance {
-                instance_id: other.to_owned(),
-            }]
+            vec![Action::StopInstance { instance_id: other.to_owned() }]
         }
         _ => Vec::new(),
     };
@@ -202,10 +179,7 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         }
         let mut reason = format!("the Elastic IP is on {active}, which is {}", active_state.name());
         if let Some(alarm) = alarm.filter(|a| a.instance_ids.iter().any(|i| i == other)) {
-            reason.push_str(&format!(
-                "; alarm {} is about {other}, which does not hold the IP",
-                alarm.name
-            ));
+            reason.push_str(&format!("; alarm {} is about {other}, which does not hold the IP", alarm.name));
         }
         return decision(Verdict::NoChange, reason, Vec::new());
     };
@@ -233,14 +207,8 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
         instance_id: to.to_owned(),
         network_interface_id: target.and_then(|m| m.network_interface_id.clone()),
     };
-    let record = |phase| {
-        Action::RecordFailover(FailoverRecord {
-            from: from.into(),
-            to: to.into(),
-            at: world.now,
-            phase,
-        })
-    };
+    let record =
+        |phase| Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: world.now, phase });
     let fence = config.fence_mode == FenceMode::Stop && from_state.is_alive();
     // A new decision is written down before anything waits on it; a carried-on one already was.
     let record_started = || {
@@ -262,13 +230,8 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
         InstanceState::Running => {
             let mut actions = vec![move_address, record(Phase::Done)];
             if fence {
-                actions.push(Action::StopInstance {
-                    instance_id: from.to_owned(),
-                });
-                (
-                    actions,
-                    format!("moving the Elastic IP to {to}, which is running, then stopping {from}"),
-                )
+                actions.push(Action::StopInstance { instance_id: from.to_owned() });
+                (actions, format!("moving the Elastic IP to {to}, which is running, then stopping {from}"))
             } else {
                 (actions, format!("moving the Elastic IP to {to}, which is running"))
             }
@@ -276,44 +239,22 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
         // The old holder serves nothing any more, so the address moves at once, even onto an
         // instance that is still booting: clients reach the new one as soon as it is up.
         InstanceState::Stopped if from_state.is_down() => (
-            vec![
-                move_address,
-                Action::StartInstance {
-                    instance_id: to.to_owned(),
-                },
-                record(Phase::Done),
-            ],
-            format!(
-                "moving the Elastic IP to {to} and starting it, since {from} is {}",
-                from_state.name()
-            ),
+            vec![move_address, Action::StartInstance { instance_id: to.to_owned() }, record(Phase::Done)],
+            format!("moving the Elastic IP to {to} and starting it"),
         ),
-        InstanceState::Pending if from_state.is_down() => (
-            vec![move_address, record(Phase::Done)],
-            format!(
-                "moving the Elastic IP to {to}, which is starting, since {from} is {}",
-                from_state.name()
-            ),
-        ),
+        InstanceState::Pending if from_state.is_down() => {
+            (vec![move_address, record(Phase::Done)], format!("moving the Elastic IP to {to}, which is starting"))
+        }
         // Make before break: the degraded instance keeps serving until the standby runs.
         InstanceState::Stopped => {
-            let mut actions = vec![Action::StartInstance {
-                instance_id: to.to_owned(),
-            }];
+            let mut actions = vec![Action::StartInstance { instance_id: to.to_owned() }];
             actions.extend(record_started());
-            (
-                actions,
-                format!("starting {to}; the Elastic IP moves from {from} once {to} is running"),
-            )
+            (actions, format!("starting {to}; the Elastic IP moves from {from} once {to} is running"))
         }
-        InstanceState::Pending => (
-            record_started(),
-            format!("{to} is starting; the Elastic IP moves from {from} once it is running"),
-        ),
-        _ => (
-            record_started(),
-            format!("{to} is stopping; it is started once stopped, then takes the Elastic IP"),
-        ),
+        InstanceState::Pending => {
+            (record_started(), format!("{to} is starting; the Elastic IP moves from {from} once it is running"))
+        }
+        _ => (record_started(), format!("{to} is stopping; it is started once stopped, then takes the Elastic IP")),
     };
     let verdict = if actions.is_empty() { Verdict::Wait } else { verdict };
     decision(verdict, format!("{why}: {plan}"), actions)
@@ -348,13 +289,8 @@ fn heal(config: &Config, world: &World) -> Decision {
         network_interface_id: world.member(id).and_then(|m| m.network_interface_id.clone()),
     }];
     if state == InstanceState::Stopped {
-        actions.push(Action::StartInstance {
-            instance_id: id.to_owned(),
-        });
+        actions.push(Action::StartInstance { instance_id: id.to_owned() });
     }
-    let reason = format!(
-        "the Elastic IP is associated with nothing: giving it to {id}, which is {}",
-        state.name()
-    );
+    let reason = format!("the Elastic IP is associated with nothing: giving it to {id}, which is {}", state.name());
     decision(Verdict::Heal, reason, actions)
 }

@@ -34,13 +34,7 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
     // where InstanceIds would fail the whole call with InvalidInstanceID.NotFound.
     let instances = client
         .describe_instances()
-        .filters(
-            Filter::builder()
-                .name("instance-id")
-                .values(&config.primary)
-                .values(&config.standby)
-                .build(),
-        )
+        .filters(Filter::builder().name("instance-id").values(&config.primary).values(&config.standby).build())
         .send();
     let addresses = client.describe_addresses().allocation_ids(&config.allocation_id).send();
     let (instances, addresses) = tokio::join!(instances, addresses);
@@ -53,10 +47,8 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         .flat_map(|r| r.instances())
         .filter_map(|i| {
             let instance_id = i.instance_id().filter(|id| config.is_member(id))?.to_owned();
-            let state = i
-                .state()
-                .and_then(|s| s.name())
-                .map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str()));
+            let state =
+                i.state().and_then(|s| s.name()).map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str()));
             let network_interface_id = i
                 .network_interfaces()
                 .iter()
@@ -74,22 +66,15 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         })
         .collect();
 
-    let address = addresses
-        .addresses()
-        .iter()
-        .find(|a| a.allocation_id() == Some(config.allocation_id.as_str()))
-        .ok_or_else(|| Error::Aws {
-            operation: "DescribeAddresses",
-            code: "InvalidAllocationID.NotFound".into(),
-            message: format!("the Elastic IP {} was not returned", config.allocation_id),
-        })?;
-    let tag = |key: &str| {
-        address
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some(key))
-            .and_then(|t| t.value())
-    };
+    let address =
+        addresses.addresses().iter().find(|a| a.allocation_id() == Some(config.allocation_id.as_str())).ok_or_else(
+            || Error::Aws {
+                operation: "DescribeAddresses",
+                code: "InvalidAllocationID.NotFound".into(),
+                message: format!("the Elastic IP {} was not returned", config.allocation_id),
+            },
+        )?;
+    let tag = |key: &str| address.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value());
     let address = Address {
         allocation_id: config.allocation_id.clone(),
         public_ip: address.public_ip().map(str::to_owned),
@@ -113,12 +98,7 @@ pub fn read_record(
         return None;
     }
     let at = DateTime::from_str(at?, DateTimeFormat::DateTime).ok()?.secs();
-    Some(FailoverRecord {
-        from: from.into(),
-        to: to.into(),
-        at,
-        phase: Phase::from_name(phase?)?,
-    })
+    Some(FailoverRecord { from: from.into(), to: to.into(), at, phase: Phase::from_name(phase?)? })
 }
 
 /// What became of one planned action.
@@ -151,11 +131,7 @@ pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (V
     }
     if move_failed {
         for action in stops {
-            reports.push(ActionReport {
-                action: action.clone(),
-                status: "skipped",
-                error: None,
-            });
+            reports.push(ActionReport { action: action.clone(), status: "skipped", error: None });
         }
     } else {
         let results = join_all(stops.iter().map(|a| run(client, config, a))).await;
@@ -168,42 +144,24 @@ pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (V
 
 fn report(action: &Action, result: Result<(), Error>, first_error: &mut Option<Error>) -> ActionReport {
     match result {
-        Ok(()) => ActionReport {
-            action: action.clone(),
-            status: "done",
-            error: None,
-        },
+        Ok(()) => ActionReport { action: action.clone(), status: "done", error: None },
         Err(e) => {
             let text = e.to_string();
             first_error.get_or_insert(e);
-            ActionReport {
-                action: action.clone(),
-                status: "failed",
-                error: Some(text),
-            }
+            ActionReport { action: action.clone(), status: "failed", error: Some(text) }
         }
     }
 }
 
 async fn run(client: &Client, config: &Config, action: &Action) -> Result<(), Error> {
     match action {
-        Action::MoveAddress {
-            instance_id,
-            network_interface_id,
-        } => {
-            let request = client
-                .associate_address()
-                .allocation_id(&config.allocation_id)
-                .allow_reassociation(true);
+        Action::MoveAddress { instance_id, network_interface_id } => {
+            let request = client.associate_address().allocation_id(&config.allocation_id).allow_reassociation(true);
             let request = match network_interface_id {
                 Some(eni) => request.network_interface_id(eni),
                 None => request.instance_id(instance_id),
             };
-            request
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| aws_error("AssociateAddress", e))
+            request.send().await.map(drop).map_err(|e| aws_error("AssociateAddress", e))
         }
         Action::StartInstance { instance_id } => client
             .start_instances()
@@ -221,9 +179,7 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<(), Er
             .map_err(|e| aws_error("StopInstances", e)),
         Action::RecordFailover(record) => {
             let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-            let at = DateTime::from_secs(record.at)
-                .fmt(DateTimeFormat::DateTime)
-                .unwrap_or_default();
+            let at = DateTime::from_secs(record.at).fmt(DateTimeFormat::DateTime).unwrap_or_default();
             client
                 .create_tags()
                 .resources(&config.allocation_id)
@@ -246,12 +202,6 @@ where
     R: std::fmt::Debug,
 {
     let code = error.code().unwrap_or("none").to_owned();
-    let message = error
-        .message()
-        .map_or_else(|| DisplayErrorContext(&error).to_string(), str::to_owned);
-    Error::Aws {
-        operation,
-        code,
-        message,
-    }
+    let message = error.message().map_or_else(|| DisplayErrorContext(&error).to_string(), str::to_owned);
+    Error::Aws { operation, code, message }
 }

@@ -39,9 +39,6 @@ impl Error {
 
 impl From<Error> for Diagnostic {
     fn from(error: Error) -> Self {
-        Diagnostic {
-            error_type: error.error_type().to_owned(),
-            error_message: error.to_string(),
-        }
+        Diagnostic { error_type: error.error_type().to_owned(), error_message: error.to_string() }
     }
 }

@@ -61,25 +61,14 @@ impl Handler {
             let planned = decision
                 .actions
                 .iter()
-                .map(|a| ActionReport {
-                    action: a.clone(),
-                    status: "planned",
-                    error: None,
-                })
+                .map(|a| ActionReport { action: a.clone(), status: "planned", error: None })
                 .collect();
             (planned, None)
         } else {
             ec2::execute(&self.client, &self.config, &decision.actions).await
         };
         let Decision { verdict, reason, .. } = decision;
-        let outcome = Outcome {
-            verdict,
-            reason,
-            dry_run: self.config.dry_run,
-            trigger,
-            observed,
-            actions,
-        };
+        let outcome = Outcome { verdict, reason, dry_run: self.config.dry_run, trigger, observed, actions };
         log(&outcome, error.as_ref());
         match (error, verdict) {
             (Some(error), _) => Err(error),

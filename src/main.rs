@@ -29,10 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )
         .load()
         .await;
-    let handler = Handler {
-        client: aws_sdk_ec2::Client::new(&sdk_config),
-        config,
-    };
+    let handler = Handler { client: aws_sdk_ec2::Client::new(&sdk_config), config };
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(&event.payload).await.map_err(Diagnostic::from)
@@ -50,13 +47,8 @@ fn init_logging() {
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
-    let filter = EnvFilter::builder()
-        .with_default_directive(level.into())
-        .parse_lossy("");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .without_time();
+    let filter = EnvFilter::builder().with_default_directive(level.into()).parse_lossy("");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).without_time();
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         builder.json().flatten_event(true).with_current_span(false).init();
     } else {

@@ -103,9 +103,7 @@ impl Trigger {
 
 /// Reads an invocation payload.
 pub fn parse(payload: &Value) -> Result<Trigger, ParseError> {
-    let object = payload
-        .as_object()
-        .ok_or_else(|| problem("the payload is not a JSON object"))?;
+    let object = payload.as_object().ok_or_else(|| problem("the payload is not a JSON object"))?;
     if let Some(data) = object.get("alarmData") {
         return alarm_from_data(data, AlarmVia::AlarmAction).map(Trigger::Alarm);
     }
@@ -128,15 +126,10 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
         ("aws.ec2", "EC2 Instance State-change Notification") => {
             let detail: StateChangeDetail = serde_json::from_value(event.detail)
                 .map_err(|e| problem(format!("EC2 Instance State-change Notification: {e}")))?;
-            Ok(Trigger::StateChange {
-                instance_id: detail.instance_id,
-                state: detail.state,
-            })
+            Ok(Trigger::StateChange { instance_id: detail.instance_id, state: detail.state })
         }
         ("aws.events", "Scheduled Event") => Ok(Trigger::Schedule),
-        (source, detail_type) => Ok(Trigger::Unrelated {
-            what: format!("{source} {detail_type}"),
-        }),
+        (source, detail_type) => Ok(Trigger::Unrelated { what: format!("{source} {detail_type}") }),
     }
 }
 
@@ -151,16 +144,12 @@ fn parse_sns(payload: &Value) -> Result<Trigger, ParseError> {
     let event: SnsEvent = serde_json::from_value(payload.clone())
         .map_err(|e| problem(format!("Records is not an SNS notification: {e}")))?;
     let mut alarms = event.records.iter().map(|record| sns_alarm(&record.sns.message));
-    let first = alarms
-        .next()
-        .ok_or_else(|| problem("the SNS notification has no records"))??;
+    let first = alarms.next().ok_or_else(|| problem("the SNS notification has no records"))??;
     // Lambda delivers one SNS message per invocation, but test payloads repeat it; several
     // records are accepted as long as they tell the same alarm.
     for other in alarms {
         if other? != first {
-            return Err(problem(
-                "the SNS notification carries different alarms; one alarm per invocation is accepted",
-            ));
+            return Err(problem("the SNS notification carries different alarms; one alarm per invocation is accepted"));
         }
     }
     Ok(Trigger::Alarm(first))
@@ -168,9 +157,7 @@ fn parse_sns(payload: &Value) -> Result<Trigger, ParseError> {
 
 fn sns_alarm(message: &str) -> Result<Alarm, ParseError> {
     let message: SnsAlarm = serde_json::from_str(message).map_err(|e| {
-        problem(format!(
-            "the SNS message is not a CloudWatch alarm notification (AlarmName, NewStateValue): {e}"
-        ))
+        problem(format!("the SNS message is not a CloudWatch alarm notification (AlarmName, NewStateValue): {e}"))
     })?;
     let mut instance_ids = Vec::new();
     if let Some(trigger) = &message.trigger {
@@ -190,11 +177,8 @@ fn sns_alarm(message: &str) -> Result<Alarm, ParseError> {
 }
 
 fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Alarm, ParseError> {
-    let data: AlarmData = serde_json::from_value(data.clone()).map_err(|e| {
-        problem(format!(
-            "the alarm data is not a CloudWatch alarm (alarmName, state.value): {e}"
-        ))
-    })?;
+    let data: AlarmData = serde_json::from_value(data.clone())
+        .map_err(|e| problem(format!("the alarm data is not a CloudWatch alarm (alarmName, state.value): {e}")))?;
     let mut instance_ids = Vec::new();
     if let Some(configuration) = &data.configuration {
         for metric in &configuration.metrics {
@@ -208,12 +192,7 @@ fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Alarm, ParseError> {
             }
         }
     }
-    Ok(Alarm {
-        name: data.alarm_name,
-        state: alarm_state(&data.state.value)?,
-        instance_ids,
-        via,
-    })
+    Ok(Alarm { name: data.alarm_name, state: alarm_state(&data.state.value)?, instance_ids, via })
 }
 
 fn alarm_state(value: &str) -> Result<AlarmState, ParseError> {
@@ -221,9 +200,7 @@ fn alarm_state(value: &str) -> Result<AlarmState, ParseError> {
         "ALARM" => Ok(AlarmState::Alarm),
         "OK" => Ok(AlarmState::Ok),
         "INSUFFICIENT_DATA" => Ok(AlarmState::InsufficientData),
-        other => Err(problem(format!(
-            "alarm state {other:?} is none of ALARM, OK, INSUFFICIENT_DATA"
-        ))),
+        other => Err(problem(format!("alarm state {other:?} is none of ALARM, OK, INSUFFICIENT_DATA"))),
     }
 }
 

@@ -98,10 +98,7 @@ impl InstanceState {
 
     /// Whether the instance cannot serve traffic now and is not on its way up.
     pub fn is_down(self) -> bool {
-        matches!(
-            self,
-            Self::Stopping | Self::Stopped | Self::ShuttingDown | Self::Terminated | Self::Gone
-        )
+        matches!(self, Self::Stopping | Self::Stopped | Self::ShuttingDown | Self::Terminated | Self::Gone)
     }
 
     /// Whether the instance can never serve again.
@@ -191,16 +188,12 @@ pub fn resolve_holder(instance_id: Option<&str>, network_interface_id: Option<&s
     let network_interface_id = network_interface_id.filter(|s| !s.is_empty());
     if let Some(eni) = network_interface_id {
         if let Some(m) = members.iter().find(|m| m.network_interface_id.as_deref() == Some(eni)) {
-            return Holder::Member {
-                instance_id: m.instance_id.clone(),
-            };
+            return Holder::Member { instance_id: m.instance_id.clone() };
         }
     }
     if let Some(id) = instance_id {
         if let Some(m) = members.iter().find(|m| m.instance_id == id) {
-            return Holder::Member {
-                instance_id: m.instance_id.clone(),
-            };
+            return Holder::Member { instance_id: m.instance_id.clone() };
         }
     }
     if instance_id.is_none() && network_interface_id.is_none() {
@@ -231,44 +224,19 @@ mod tests {
     fn the_holder_is_found_by_interface_even_without_an_instance_id() {
         let members = [member("i-aaaaaaaa", "eni-a"), member("i-bbbbbbbb", "eni-b")];
         let cases: &[(Option<&str>, Option<&str>, Holder)] = &[
-            (
-                None,
-                Some("eni-b"),
-                Holder::Member {
-                    instance_id: "i-bbbbbbbb".into(),
-                },
-            ),
-            (
-                Some(""),
-                Some("eni-a"),
-                Holder::Member {
-                    instance_id: "i-aaaaaaaa".into(),
-                },
-            ),
-            (
-                Some("i-aaaaaaaa"),
-                None,
-                Holder::Member {
-                    instance_id: "i-aaaaaaaa".into(),
-                },
-            ),
+            (None, Some("eni-b"), Holder::Member { instance_id: "i-bbbbbbbb".into() }),
+            (Some(""), Some("eni-a"), Holder::Member { instance_id: "i-aaaaaaaa".into() }),
+            (Some("i-aaaaaaaa"), None, Holder::Member { instance_id: "i-aaaaaaaa".into() }),
             (None, None, Holder::Nobody),
             (Some(""), Some(""), Holder::Nobody),
             (
                 Some("i-cccccccc"),
                 Some("eni-c"),
-                Holder::Outsider {
-                    instance_id: Some("i-cccccccc".into()),
-                    network_interface_id: Some("eni-c".into()),
-                },
+                Holder::Outsider { instance_id: Some("i-cccccccc".into()), network_interface_id: Some("eni-c".into()) },
             ),
         ];
         for (instance, eni, expected) in cases {
-            assert_eq!(
-                &resolve_holder(*instance, *eni, &members),
-                expected,
-                "{instance:?} {eni:?}"
-            );
+            assert_eq!(&resolve_holder(*instance, *eni, &members), expected, "{instance:?} {eni:?}");
         }
     }
 

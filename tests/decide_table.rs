@@ -44,29 +44,17 @@ fn world(holder: Option<&str>, p: InstanceState, s: InstanceState) -> World {
             holder: holder.map_or(Holder::Nobody, |id| Holder::Member { instance_id: id.into() }),
             record: None,
         },
-        members: [(P, p), (S, s)]
-            .into_iter()
-            .filter(|(_, st)| *st != Gone)
-            .map(|(id, st)| member(id, st))
-            .collect(),
+        members: [(P, p), (S, s)].into_iter().filter(|(_, st)| *st != Gone).map(|(id, st)| member(id, st)).collect(),
     }
 }
 
 fn with_record(mut w: World, from: &str, to: &str, ago: i64, phase: Phase) -> World {
-    w.address.record = Some(FailoverRecord {
-        from: from.into(),
-        to: to.into(),
-        at: NOW - ago,
-        phase,
-    });
+    w.address.record = Some(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase });
     w
 }
 
 fn stopped(id: &str) -> Trigger {
-    Trigger::StateChange {
-        instance_id: id.into(),
-        state: "stopped".into(),
-    }
+    Trigger::StateChange { instance_id: id.into(), state: "stopped".into() }
 }
 
 fn alarm(state: AlarmState, ids: &[&str]) -> Trigger {
@@ -79,10 +67,7 @@ fn alarm(state: AlarmState, ids: &[&str]) -> Trigger {
 }
 
 fn mv(id: &str) -> Action {
-    Action::MoveAddress {
-        instance_id: id.into(),
-        network_interface_id: Some(eni(id)),
-    }
+    Action::MoveAddress { instance_id: id.into(), network_interface_id: Some(eni(id)) }
 }
 fn start(id: &str) -> Action {
     Action::StartInstance { instance_id: id.into() }
@@ -91,12 +76,7 @@ fn stop(id: &str) -> Action {
     Action::StopInstance { instance_id: id.into() }
 }
 fn record(from: &str, to: &str, phase: Phase) -> Action {
-    Action::RecordFailover(FailoverRecord {
-        from: from.into(),
-        to: to.into(),
-        at: NOW,
-        phase,
-    })
+    Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: NOW, phase })
 }
 
 /// Runs `decide` and compares verdict, actions and a fragment of the reason.
@@ -112,11 +92,7 @@ fn check(
     let d = decide(config, &trigger, &world);
     assert_eq!(d.verdict, verdict, "{name}: {}", d.reason);
     assert_eq!(d.actions, actions, "{name}: {}", d.reason);
-    assert!(
-        d.reason.contains(says),
-        "{name}: reason {:?} should contain {says:?}",
-        d.reason
-    );
+    assert!(d.reason.contains(says), "{name}: reason {:?} should contain {says:?}", d.reason);
 }
 
 #[test]
@@ -204,10 +180,7 @@ fn a_degraded_primary_keeps_serving_until_the_standby_runs() {
     check(
         "standby running event finishes the failover",
         &c,
-        Trigger::StateChange {
-            instance_id: S.into(),
-            state: "running".into(),
-        },
+        Trigger::StateChange { instance_id: S.into(), state: "running".into() },
         with_record(world(Some(P), Running, Running), P, S, 60, Started),
         Verdict::Finish,
         vec![mv(S), record(P, S, Done), stop(P)],
@@ -258,10 +231,7 @@ fn a_degraded_primary_keeps_serving_until_the_standby_runs() {
         vec![start(S), record(P, S, Started)],
         "for the active instance",
     );
-    let no_fence = Config {
-        fence_mode: FenceMode::None,
-        ..config()
-    };
+    let no_fence = Config { fence_mode: FenceMode::None, ..config() };
     check(
         "fencing off leaves the old primary running",
         &no_fence,
@@ -399,9 +369,7 @@ fn triggers_outside_the_pair_are_ignored_before_anything_is_read() {
     check(
         "another kind of event",
         &c,
-        Trigger::Unrelated {
-            what: "aws.s3 Object Created".into(),
-        },
+        Trigger::Unrelated { what: "aws.s3 Object Created".into() },
         w,
         Verdict::Ignore,
         vec![],
@@ -430,10 +398,7 @@ fn the_cooldown_holds_a_new_failover() {
         vec![],
         "299s ago",
     );
-    let none = Config {
-        cooldown_seconds: 0,
-        ..config()
-    };
+    let none = Config { cooldown_seconds: 0, ..config() };
     check(
         "cooldown 0",
         &none,
@@ -476,19 +441,9 @@ fn it_refuses_rather_than_move_the_ip_to_nowhere() {
         "shutting-down",
     );
     let mut outsider = world(Some(P), Stopped, Stopped);
-    outsider.address.holder = Holder::Outsider {
-        instance_id: Some("i-0a1b2c3d4e5f67890".into()),
-        network_interface_id: None,
-    };
-    check(
-        "IP held outside the pair",
-        &c,
-        stopped(P),
-        outsider,
-        Verdict::Refuse,
-        vec![],
-        "outside the pair",
-    );
+    outsider.address.holder =
+        Holder::Outsider { instance_id: Some("i-0a1b2c3d4e5f67890".into()), network_interface_id: None };
+    check("IP held outside the pair", &c, stopped(P), outsider, Verdict::Refuse, vec![], "outside the pair");
     check(
         "IP nowhere and nobody can take it",
         &c,
@@ -536,15 +491,7 @@ fn an_ip_attached_to_nothing_goes_to_the_best_member() {
 fn an_old_primary_still_running_since_before_the_failover_is_fenced() {
     let c = config();
     let w = with_record(world(Some(S), Running, Running), P, S, 50, Phase::Done);
-    check(
-        "stop failed last time",
-        &c,
-        Trigger::Schedule,
-        w.clone(),
-        Verdict::Fence,
-        vec![stop(P)],
-        "still runs",
-    );
+    check("stop failed last time", &c, Trigger::Schedule, w.clone(), Verdict::Fence, vec![stop(P)], "still runs");
     let mut restarted = w.clone();
     restarted.members[0].launch_time = Some(NOW - 10);
     check(
@@ -556,17 +503,6 @@ fn an_old_primary_still_running_since_before_the_failover_is_fenced() {
         vec![],
         "which is running",
     );
-    let none = Config {
-        fence_mode: FenceMode::None,
-        ..config()
-    };
-    check(
-        "fencing off",
-        &none,
-        Trigger::Schedule,
-        w,
-        Verdict::NoChange,
-        vec![],
-        "which is running",
-    );
+    let none = Config { fence_mode: FenceMode::None, ..config() };
+    check("fencing off", &none, Trigger::Schedule, w, Verdict::NoChange, vec![], "which is running");
 }

@@ -19,17 +19,9 @@ async fn a_stopped_primary_fails_over_to_the_cold_standby_in_one_invocation() {
     let p = pair(&ec2, false).await;
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
 
-    let outcome = p
-        .handler(&moto, p.config())
-        .handle(&p.event("ec2-state-change-primary-stopped.json"))
-        .await
-        .unwrap();
+    let outcome = p.handler(&moto, p.config()).handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
-    assert!(
-        outcome.actions.iter().all(|a| a.status == "done"),
-        "{:?}",
-        outcome.actions
-    );
+    assert!(outcome.actions.iter().all(|a| a.status == "done"), "{:?}", outcome.actions);
 
     let seen = look(&ec2, &p).await;
     assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
@@ -45,17 +37,8 @@ async fn a_terminated_primary_fails_over_and_the_roles_swap() {
     let p = pair(&ec2, false).await;
     ec2.terminate_instances().instance_ids(&p.primary).send().await.unwrap();
 
-    let handler = p.handler(
-        &moto,
-        Config {
-            cooldown_seconds: 0,
-            ..p.config()
-        },
-    );
-    let outcome = handler
-        .handle(&p.event("ec2-state-change-primary-terminated.json"))
-        .await
-        .unwrap();
+    let handler = p.handler(&moto, Config { cooldown_seconds: 0, ..p.config() });
+    let outcome = handler.handle(&p.event("ec2-state-change-primary-terminated.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver);
     let seen = look(&ec2, &p).await;
     assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
@@ -65,10 +48,7 @@ async fn a_terminated_primary_fails_over_and_the_roles_swap() {
     // to go, and the function says so instead of moving the IP to nowhere.
     ec2.stop_instances().instance_ids(&p.standby).send().await.unwrap();
     let error = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap_err();
-    assert!(
-        matches!(&error, Error::Refused(why) if why.contains("terminated")),
-        "{error}"
-    );
+    assert!(matches!(&error, Error::Refused(why) if why.contains("terminated")), "{error}");
     assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
 }
 
@@ -89,10 +69,7 @@ async fn a_cpu_alarm_makes_the_standby_run_before_the_ip_moves() {
     assert_eq!(tag(&seen, "ec2-failover:phase"), Some("started"));
 
     // The standby's `running` event finishes the failover.
-    let second = handler
-        .handle(&p.event("ec2-state-change-standby-running.json"))
-        .await
-        .unwrap();
+    let second = handler.handle(&p.event("ec2-state-change-standby-running.json")).await.unwrap();
     assert_eq!(second.verdict, Verdict::Finish, "{}", second.reason);
     let seen = look(&ec2, &p).await;
     assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
@@ -131,10 +108,7 @@ async fn eight_concurrent_invocations_end_in_one_world() {
     let p = pair(&ec2, false).await;
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
     let handler = p.handler(&moto, p.config());
-    let events = [
-        p.event("ec2-state-change-primary-stopped.json"),
-        p.event("alarm-action-cpu-alarm.json"),
-    ];
+    let events = [p.event("ec2-state-change-primary-stopped.json"), p.event("alarm-action-cpu-alarm.json")];
 
     let mut set = tokio::task::JoinSet::new();
     for i in 0..8 {
@@ -157,14 +131,7 @@ async fn eight_concurrent_invocations_end_in_one_world() {
     assert_eq!(tag(&seen, "ec2-failover:from"), Some(p.primary.as_str()));
     assert_eq!(tag(&seen, "ec2-failover:phase"), Some("done"));
     // Converged: the next invocation finds nothing to do, and the cooldown holds a new failover.
-    assert_eq!(
-        handler
-            .handle(&p.event("scheduled-reconcile.json"))
-            .await
-            .unwrap()
-            .verdict,
-        Verdict::NoChange
-    );
+    assert_eq!(handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap().verdict, Verdict::NoChange);
     ec2.stop_instances().instance_ids(&p.standby).send().await.unwrap();
     let held = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
     assert_eq!(held.verdict, Verdict::Hold, "{}", held.reason);
@@ -190,10 +157,7 @@ async fn events_that_call_for_nothing_change_nothing() {
         assert_eq!(outcome.verdict, verdict, "{file}: {}", outcome.reason);
         assert!(outcome.actions.is_empty(), "{file}");
     }
-    let error = handler
-        .handle(&serde_json::json!({"hello": "world"}))
-        .await
-        .unwrap_err();
+    let error = handler.handle(&serde_json::json!({"hello": "world"})).await.unwrap_err();
     assert_eq!(error.error_type(), "BadEvent");
     assert_eq!(look(&ec2, &p).await, before);
 }
@@ -206,17 +170,8 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
     let before = look(&ec2, &p).await;
 
-    let handler = p.handler(
-        &moto,
-        Config {
-            dry_run: true,
-            ..p.config()
-        },
-    );
-    let outcome = handler
-        .handle(&p.event("ec2-state-change-primary-stopped.json"))
-        .await
-        .unwrap();
+    let handler = p.handler(&moto, Config { dry_run: true, ..p.config() });
+    let outcome = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver);
     assert!(outcome.dry_run);
     let statuses: Vec<_> = outcome.actions.iter().map(|a| a.status).collect();
@@ -229,13 +184,7 @@ async fn with_fencing_off_the_old_primary_keeps_running() {
     let moto = Moto::start();
     let ec2 = moto.client();
     let p = pair(&ec2, true).await;
-    let handler = p.handler(
-        &moto,
-        Config {
-            fence_mode: FenceMode::None,
-            ..p.config()
-        },
-    );
+    let handler = p.handler(&moto, Config { fence_mode: FenceMode::None, ..p.config() });
 
     let outcome = handler.handle(&p.event("sns-alarm-status-check.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
@@ -247,15 +196,9 @@ async fn with_fencing_off_the_old_primary_keeps_running() {
     let moto = Moto::start();
     let ec2 = moto.client();
     let p = pair(&ec2, true).await;
-    p.handler(&moto, p.config())
-        .handle(&p.event("sns-alarm-status-check.json"))
-        .await
-        .unwrap();
+    p.handler(&moto, p.config()).handle(&p.event("sns-alarm-status-check.json")).await.unwrap();
     let seen = look(&ec2, &p).await;
-    assert_eq!(
-        (seen.holder.as_deref(), seen.primary.as_str()),
-        (Some(p.standby.as_str()), "stopped")
-    );
+    assert_eq!((seen.holder.as_deref(), seen.primary.as_str()), (Some(p.standby.as_str()), "stopped"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,11 +209,8 @@ async fn a_terminated_standby_is_refused_loudly_and_the_ip_stays() {
     ec2.terminate_instances().instance_ids(&p.standby).send().await.unwrap();
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
 
-    let error = p
-        .handler(&moto, p.config())
-        .handle(&p.event("ec2-state-change-primary-stopped.json"))
-        .await
-        .unwrap_err();
+    let error =
+        p.handler(&moto, p.config()).handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap_err();
     assert_eq!(error.error_type(), "FailoverRefused");
     assert!(error.to_string().contains("cannot take the Elastic IP"), "{error}");
     let seen = look(&ec2, &p).await;
@@ -283,24 +223,11 @@ async fn an_ip_detached_by_hand_is_given_back() {
     let moto = Moto::start();
     let ec2 = moto.client();
     let p = pair(&ec2, false).await;
-    let address = ec2
-        .describe_addresses()
-        .allocation_ids(&p.allocation_id)
-        .send()
-        .await
-        .unwrap();
+    let address = ec2.describe_addresses().allocation_ids(&p.allocation_id).send().await.unwrap();
     let association = address.addresses()[0].association_id().unwrap().to_owned();
-    ec2.disassociate_address()
-        .association_id(association)
-        .send()
-        .await
-        .unwrap();
+    ec2.disassociate_address().association_id(association).send().await.unwrap();
 
-    let outcome = p
-        .handler(&moto, p.config())
-        .handle(&p.event("scheduled-reconcile.json"))
-        .await
-        .unwrap();
+    let outcome = p.handler(&moto, p.config()).handle(&p.event("scheduled-reconcile.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Heal, "{}", outcome.reason);
     assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
 }
@@ -310,15 +237,8 @@ async fn a_missing_elastic_ip_surfaces_the_ec2_error_code() {
     let moto = Moto::start();
     let ec2 = moto.client();
     let p = pair(&ec2, false).await;
-    let config = Config {
-        allocation_id: "eipalloc-0000000000000000f".into(),
-        ..p.config()
-    };
-    let error = p
-        .handler(&moto, config)
-        .handle(&p.event("scheduled-reconcile.json"))
-        .await
-        .unwrap_err();
+    let config = Config { allocation_id: "eipalloc-0000000000000000f".into(), ..p.config() };
+    let error = p.handler(&moto, config).handle(&p.event("scheduled-reconcile.json")).await.unwrap_err();
     assert_eq!(error.error_type(), "AwsError");
     assert!(error.to_string().contains("InvalidAllocationID.NotFound"), "{error}");
 }

@@ -59,17 +59,12 @@ fn describe_instances(p: InstanceStateName, s: InstanceStateName) -> Rule {
         .match_requests(|r| {
             // The pair is read through a filter, so a vanished instance cannot fail the call.
             r.instance_ids().is_empty()
-                && r.filters()
-                    .iter()
-                    .any(|f| f.name() == Some("instance-id") && f.values() == [P, S])
+                && r.filters().iter().any(|f| f.name() == Some("instance-id") && f.values() == [P, S])
         })
         .then_output(move || {
             DescribeInstancesOutput::builder()
                 .reservations(
-                    Reservation::builder()
-                        .instances(instance(P, p.clone()))
-                        .instances(instance(S, s.clone()))
-                        .build(),
+                    Reservation::builder().instances(instance(P, p.clone())).instances(instance(S, s.clone())).build(),
                 )
                 .build()
         })
@@ -77,21 +72,16 @@ fn describe_instances(p: InstanceStateName, s: InstanceStateName) -> Rule {
 
 /// The address as AWS returns it; `holder` is the interface it is associated with, if any.
 fn describe_address(holder: Option<&'static str>, tags: &'static [(&'static str, &'static str)]) -> Rule {
-    mock!(Client::describe_addresses)
-        .match_requests(|r| r.allocation_ids() == [ALLOC])
-        .then_output(move || {
-            let mut address = Address::builder().allocation_id(ALLOC).public_ip("198.51.100.7");
-            if let Some(id) = holder {
-                address = address
-                    .network_interface_id(eni(id))
-                    .instance_id(id)
-                    .association_id("eipassoc-1");
-            }
-            for (k, v) in tags {
-                address = address.tags(Tag::builder().key(*k).value(*v).build());
-            }
-            DescribeAddressesOutput::builder().addresses(address.build()).build()
-        })
+    mock!(Client::describe_addresses).match_requests(|r| r.allocation_ids() == [ALLOC]).then_output(move || {
+        let mut address = Address::builder().allocation_id(ALLOC).public_ip("198.51.100.7");
+        if let Some(id) = holder {
+            address = address.network_interface_id(eni(id)).instance_id(id).association_id("eipassoc-1");
+        }
+        for (k, v) in tags {
+            address = address.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        DescribeAddressesOutput::builder().addresses(address.build()).build()
+    })
 }
 
 fn associate_to(id: &'static str) -> Rule {
@@ -150,17 +140,10 @@ async fn a_failover_sends_the_requests_aws_expects() {
         record(P, S, "done"),
     ];
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
-    let outcome = handler(client, config())
-        .handle(&state_change(P, "stopped"))
-        .await
-        .unwrap();
+    let outcome = handler(client, config()).handle(&state_change(P, "stopped")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
     for rule in &rules {
-        assert_eq!(
-            rule.num_calls(),
-            1,
-            "every request is made once, with the expected shape"
-        );
+        assert_eq!(rule.num_calls(), 1, "every request is made once, with the expected shape");
     }
 }
 
@@ -183,10 +166,7 @@ async fn an_association_made_through_an_interface_is_read_back_with_its_record()
     let world = outcome.observed.unwrap();
     assert_eq!(world.address.holder, Holder::Member { instance_id: S.into() });
     let record = world.address.record.unwrap();
-    assert_eq!(
-        (record.from.as_str(), record.to.as_str(), record.at, record.phase),
-        (P, S, 1_700_000_000, Phase::Done)
-    );
+    assert_eq!((record.from.as_str(), record.to.as_str(), record.at, record.phase), (P, S, 1_700_000_000, Phase::Done));
     assert_eq!(outcome.verdict, Verdict::NoChange);
 }
 
@@ -218,17 +198,8 @@ async fn when_aws_refuses_the_move_the_old_primary_is_not_fenced() {
     let alarm = json!({"alarmData": {"alarmName": "cpu", "state": {"value": "ALARM"}}});
     let error = handler(client, config()).handle(&alarm).await.unwrap_err();
     assert_eq!(error.error_type(), "AwsError");
-    assert!(
-        error
-            .to_string()
-            .contains("AssociateAddress failed with IncorrectInstanceState"),
-        "{error}"
-    );
-    assert_eq!(
-        rules[4].num_calls(),
-        0,
-        "StopInstances must not be called after a failed move"
-    );
+    assert!(error.to_string().contains("AssociateAddress failed with IncorrectInstanceState"), "{error}");
+    assert_eq!(rules[4].num_calls(), 0, "StopInstances must not be called after a failed move");
 }
 
 #[tokio::test]
@@ -244,18 +215,11 @@ async fn throttling_and_unavailable_are_retried_by_the_sdk() {
         .http_status(503, Some(unavailable))
         .output(|| AssociateAddressOutput::builder().association_id("eipassoc-2").build())
         .build();
-    let rules = [
-        describe_instances(Stopped, Running),
-        describe_address(Some(P), &[]),
-        flaky_associate,
-        record(P, S, "done"),
-    ];
+    let rules =
+        [describe_instances(Stopped, Running), describe_address(Some(P), &[]), flaky_associate, record(P, S, "done")];
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules, |c| c
         .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(4)));
-    let outcome = handler(client, config())
-        .handle(&state_change(P, "stopped"))
-        .await
-        .unwrap();
+    let outcome = handler(client, config()).handle(&state_change(P, "stopped")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver);
     assert_eq!(rules[2].num_calls(), 3, "two faults, then success");
 }
@@ -264,17 +228,9 @@ async fn throttling_and_unavailable_are_retried_by_the_sdk() {
 async fn aws_drops_the_association_of_a_terminated_instance_and_the_ip_is_healed() {
     use InstanceStateName::*;
     // Unlike moto, AWS releases the association when an instance terminates: the IP is nowhere.
-    let rules = [
-        describe_instances(Terminated, Stopped),
-        describe_address(None, &[]),
-        associate_to(S),
-        start(S),
-    ];
+    let rules = [describe_instances(Terminated, Stopped), describe_address(None, &[]), associate_to(S), start(S)];
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
-    let outcome = handler(client, config())
-        .handle(&state_change(P, "terminated"))
-        .await
-        .unwrap();
+    let outcome = handler(client, config()).handle(&state_change(P, "terminated")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Heal, "{}", outcome.reason);
     assert_eq!((rules[2].num_calls(), rules[3].num_calls()), (1, 1));
 }

@@ -16,19 +16,11 @@ fn load(path: &Path) -> Value {
 }
 
 fn alarm(name: &str, state: AlarmState, ids: &[&str], via: AlarmVia) -> Trigger {
-    Trigger::Alarm(Alarm {
-        name: name.into(),
-        state,
-        instance_ids: ids.iter().map(|s| s.to_string()).collect(),
-        via,
-    })
+    Trigger::Alarm(Alarm { name: name.into(), state, instance_ids: ids.iter().map(|s| s.to_string()).collect(), via })
 }
 
 fn state_change(id: &str, state: &str) -> Trigger {
-    Trigger::StateChange {
-        instance_id: id.into(),
-        state: state.into(),
-    }
+    Trigger::StateChange { instance_id: id.into(), state: state.into() }
 }
 
 /// Checks every JSON file in `dir` against `expected`, and that no file lacks an expectation.
@@ -44,19 +36,10 @@ fn check_dir(dir: &str, expected: &[(&str, Trigger)]) {
         let Some((_, want)) = expected.iter().find(|(file, _)| *file == name) else {
             panic!("{name} has no expected trigger in this test: add one");
         };
-        assert_eq!(
-            &parse(&load(&path)).unwrap_or_else(|e| panic!("{name}: {e}")),
-            want,
-            "{name}"
-        );
+        assert_eq!(&parse(&load(&path)).unwrap_or_else(|e| panic!("{name}: {e}")), want, "{name}");
         seen += 1;
     }
-    assert_eq!(
-        seen,
-        expected.len(),
-        "some expected files are missing from {}",
-        dir.display()
-    );
+    assert_eq!(seen, expected.len(), "some expected files are missing from {}", dir.display());
 }
 
 #[test]
@@ -66,72 +49,31 @@ fn every_file_in_events_parses_to_its_trigger() {
     check_dir(
         "events",
         &[
-            (
-                "alarm-action-cpu-alarm.json",
-                alarm("ec2-failover-primary-cpu", Alarm, &[PRIMARY], AlarmAction),
-            ),
-            (
-                "alarm-action-cpu-ok.json",
-                alarm("ec2-failover-primary-cpu", Ok, &[PRIMARY], AlarmAction),
-            ),
-            (
-                "alarm-action-cpu-alarm-standby.json",
-                alarm("ec2-failover-standby-cpu", Alarm, &[STANDBY], AlarmAction),
-            ),
-            (
-                "alarm-action-metric-math.json",
-                alarm("ec2-failover-primary-cpu-math", Alarm, &[PRIMARY], AlarmAction),
-            ),
+            ("alarm-action-cpu-alarm.json", alarm("ec2-failover-primary-cpu", Alarm, &[PRIMARY], AlarmAction)),
+            ("alarm-action-cpu-ok.json", alarm("ec2-failover-primary-cpu", Ok, &[PRIMARY], AlarmAction)),
+            ("alarm-action-cpu-alarm-standby.json", alarm("ec2-failover-standby-cpu", Alarm, &[STANDBY], AlarmAction)),
+            ("alarm-action-metric-math.json", alarm("ec2-failover-primary-cpu-math", Alarm, &[PRIMARY], AlarmAction)),
             (
                 "alarm-action-anomaly-detection.json",
                 alarm("ec2-failover-primary-cpu-anomaly", Alarm, &[PRIMARY], AlarmAction),
             ),
-            (
-                "alarm-action-composite.json",
-                alarm("ec2-failover-service-down", Alarm, &[], AlarmAction),
-            ),
+            ("alarm-action-composite.json", alarm("ec2-failover-service-down", Alarm, &[], AlarmAction)),
             (
                 "eventbridge-alarm-state-change-cpu.json",
                 alarm("ec2-failover-primary-cpu", Alarm, &[PRIMARY], EventBridge),
             ),
-            (
-                "sns-alarm-status-check.json",
-                alarm("ec2-failover-primary-status", Alarm, &[PRIMARY], Sns),
-            ),
-            (
-                "sns-alarm-metric-math.json",
-                alarm("ec2-failover-primary-cpu-math", Alarm, &[PRIMARY], Sns),
-            ),
-            (
-                "ec2-state-change-primary-stopping.json",
-                state_change(PRIMARY, "stopping"),
-            ),
-            (
-                "ec2-state-change-primary-stopped.json",
-                state_change(PRIMARY, "stopped"),
-            ),
-            (
-                "ec2-state-change-primary-shutting-down.json",
-                state_change(PRIMARY, "shutting-down"),
-            ),
-            (
-                "ec2-state-change-primary-terminated.json",
-                state_change(PRIMARY, "terminated"),
-            ),
-            (
-                "ec2-state-change-standby-running.json",
-                state_change(STANDBY, "running"),
-            ),
-            (
-                "ec2-state-change-unrelated-instance.json",
-                state_change("i-0a1b2c3d4e5f67890", "stopped"),
-            ),
+            ("sns-alarm-status-check.json", alarm("ec2-failover-primary-status", Alarm, &[PRIMARY], Sns)),
+            ("sns-alarm-metric-math.json", alarm("ec2-failover-primary-cpu-math", Alarm, &[PRIMARY], Sns)),
+            ("ec2-state-change-primary-stopping.json", state_change(PRIMARY, "stopping")),
+            ("ec2-state-change-primary-stopped.json", state_change(PRIMARY, "stopped")),
+            ("ec2-state-change-primary-shutting-down.json", state_change(PRIMARY, "shutting-down")),
+            ("ec2-state-change-primary-terminated.json", state_change(PRIMARY, "terminated")),
+            ("ec2-state-change-standby-running.json", state_change(STANDBY, "running")),
+            ("ec2-state-change-unrelated-instance.json", state_change("i-0a1b2c3d4e5f67890", "stopped")),
             ("scheduled-reconcile.json", Trigger::Schedule),
             (
                 "asg-launch-lifecycle-action.json",
-                Trigger::Unrelated {
-                    what: "aws.autoscaling EC2 Instance-launch Lifecycle Action".into(),
-                },
+                Trigger::Unrelated { what: "aws.autoscaling EC2 Instance-launch Lifecycle Action".into() },
             ),
         ],
     );
@@ -144,42 +86,23 @@ fn every_reference_payload_parses_to_its_trigger() {
     check_dir(
         "tests/fixtures/reference",
         &[
-            (
-                "alarm-action-metric.json",
-                alarm("lambda-demo-metric-alarm", Alarm, &["i-12345678"], AlarmAction),
-            ),
-            (
-                "alarm-action-composite-with-spaces.json",
-                alarm("CompositeDemo.Main", Alarm, &[], AlarmAction),
-            ),
+            ("alarm-action-metric.json", alarm("lambda-demo-metric-alarm", Alarm, &["i-12345678"], AlarmAction)),
+            ("alarm-action-composite-with-spaces.json", alarm("CompositeDemo.Main", Alarm, &[], AlarmAction)),
             (
                 "eventbridge-alarm-state-change-ec2-cpu.json",
                 alarm("ServerCpuTooHigh", Alarm, &["i-12345678901234567"], EventBridge),
             ),
-            (
-                "sns-alarm-single-metric.json",
-                alarm("EXAMPLE", Alarm, &["TestInstance"], Sns),
-            ),
-            (
-                "sns-alarm-multiple-metrics.json",
-                alarm("EXAMPLE", Alarm, &["TestInstance"], Sns),
-            ),
-            (
-                "eventbridge-ec2-state-change.json",
-                state_change("i-abcd1111", "pending"),
-            ),
+            ("sns-alarm-single-metric.json", alarm("EXAMPLE", Alarm, &["TestInstance"], Sns)),
+            ("sns-alarm-multiple-metrics.json", alarm("EXAMPLE", Alarm, &["TestInstance"], Sns)),
+            ("eventbridge-ec2-state-change.json", state_change("i-abcd1111", "pending")),
             ("eventbridge-schedule.json", Trigger::Schedule),
             (
                 "eventbridge-asg-launch-lifecycle-action.json",
-                Trigger::Unrelated {
-                    what: "aws.autoscaling EC2 Instance-launch Lifecycle Action".into(),
-                },
+                Trigger::Unrelated { what: "aws.autoscaling EC2 Instance-launch Lifecycle Action".into() },
             ),
             (
                 "eventbridge-asg-terminate-lifecycle-action.json",
-                Trigger::Unrelated {
-                    what: "aws.autoscaling EC2 Instance-terminate Lifecycle Action".into(),
-                },
+                Trigger::Unrelated { what: "aws.autoscaling EC2 Instance-terminate Lifecycle Action".into() },
             ),
         ],
     );
@@ -211,31 +134,15 @@ fn unreadable_payloads_are_rejected_with_what_is_accepted() {
         ("null", Value::Null, "not a JSON object"),
         ("an empty object", json!({}), "none of alarmData"),
         ("an S3 event", json!({"bucket": "b"}), "none of alarmData"),
-        (
-            "alarm data without a state",
-            json!({"alarmData": {"alarmName": "a"}}),
-            "alarm data",
-        ),
+        ("alarm data without a state", json!({"alarmData": {"alarmName": "a"}}), "alarm data"),
         (
             "an alarm in an unknown state",
             json!({"alarmData": {"alarmName": "a", "state": {"value": "ON_FIRE"}}}),
             "ON_FIRE",
         ),
-        (
-            "Records that are not SNS",
-            json!({"Records": [{"eventSource": "aws:s3"}]}),
-            "not an SNS notification",
-        ),
-        (
-            "an SNS message that is not an alarm",
-            sns_with("hello"),
-            "not a CloudWatch alarm",
-        ),
-        (
-            "an SNS notification with no record",
-            json!({"Records": []}),
-            "no records",
-        ),
+        ("Records that are not SNS", json!({"Records": [{"eventSource": "aws:s3"}]}), "not an SNS notification"),
+        ("an SNS message that is not an alarm", sns_with("hello"), "not a CloudWatch alarm"),
+        ("an SNS notification with no record", json!({"Records": []}), "no records"),
         (
             "an EventBridge event without a source",
             json!({"detail-type": "Scheduled Event", "detail": {}}),
@@ -256,9 +163,6 @@ fn unreadable_payloads_are_rejected_with_what_is_accepted() {
         let error = parse(&payload).expect_err(what);
         let message = error.to_string();
         assert!(message.contains(hint), "{what}: {message}");
-        assert!(
-            message.contains(ACCEPTED),
-            "{what}: the message must say what is accepted: {message}"
-        );
+        assert!(message.contains(ACCEPTED), "{what}: the message must say what is accepted: {message}");
     }
 }

@@ -31,11 +31,7 @@ fn moto_server_path() -> PathBuf {
         return PathBuf::from(path);
     }
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
-    assert!(
-        local.exists(),
-        "moto_server not found at {}: run `make venv` (or set MOTO_SERVER)",
-        local.display()
-    );
+    assert!(local.exists(), "moto_server not found at {}: run `make venv` (or set MOTO_SERVER)", local.display());
     local
 }
 
@@ -49,16 +45,10 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start moto_server");
-        let moto = Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
+        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port} within 30 s"
-            );
+            assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 30 s");
             std::thread::sleep(Duration::from_millis(50));
         }
         moto
@@ -96,14 +86,7 @@ pub async fn pair(client: &Client, standby_running: bool) -> Pair {
     let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
     let mut subnets = Vec::new();
     for (cidr, az) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
-        let s = client
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(cidr)
-            .availability_zone(az)
-            .send()
-            .await
-            .unwrap();
+        let s = client.create_subnet().vpc_id(&vpc_id).cidr_block(cidr).availability_zone(az).send().await.unwrap();
         subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
     }
     let mut ids = Vec::new();
@@ -133,18 +116,8 @@ pub async fn pair(client: &Client, standby_running: bool) -> Pair {
         .allocation_id()
         .unwrap()
         .to_owned();
-    client
-        .associate_address()
-        .allocation_id(&allocation_id)
-        .instance_id(&primary)
-        .send()
-        .await
-        .unwrap();
-    Pair {
-        primary,
-        standby,
-        allocation_id,
-    }
+    client.associate_address().allocation_id(&allocation_id).instance_id(&primary).send().await.unwrap();
+    Pair { primary, standby, allocation_id }
 }
 
 impl Pair {
@@ -162,10 +135,7 @@ impl Pair {
 
     /// The function, in process, against this server.
     pub fn handler(&self, moto: &Moto, config: Config) -> Handler {
-        Handler {
-            config,
-            client: moto.client(),
-        }
+        Handler { config, client: moto.client() }
     }
 
     /// Loads a file from `events/` with the example ids replaced by this pair's.
@@ -193,13 +163,7 @@ pub struct Seen {
 pub async fn look(client: &Client, pair: &Pair) -> Seen {
     let out = client
         .describe_instances()
-        .filters(
-            Filter::builder()
-                .name("instance-id")
-                .values(&pair.primary)
-                .values(&pair.standby)
-                .build(),
-        )
+        .filters(Filter::builder().name("instance-id").values(&pair.primary).values(&pair.standby).build())
         .send()
         .await
         .unwrap();
@@ -212,43 +176,21 @@ pub async fn look(client: &Client, pair: &Pair) -> Seen {
             .unwrap_or("gone")
             .to_owned()
     };
-    let address = client
-        .describe_addresses()
-        .allocation_ids(&pair.allocation_id)
-        .send()
-        .await
-        .unwrap();
+    let address = client.describe_addresses().allocation_ids(&pair.allocation_id).send().await.unwrap();
     let address = &address.addresses()[0];
-    let holder = address
-        .network_interface_id()
-        .filter(|e| !e.is_empty())
-        .and_then(|eni| {
-            instances
-                .iter()
-                .find(|i| {
-                    i.network_interfaces()
-                        .iter()
-                        .any(|n| n.network_interface_id() == Some(eni))
-                })
-                .and_then(|i| i.instance_id())
-                .map(str::to_owned)
-        });
+    let holder = address.network_interface_id().filter(|e| !e.is_empty()).and_then(|eni| {
+        instances
+            .iter()
+            .find(|i| i.network_interfaces().iter().any(|n| n.network_interface_id() == Some(eni)))
+            .and_then(|i| i.instance_id())
+            .map(str::to_owned)
+    });
     let mut tags: Vec<(String, String)> = address
         .tags()
         .iter()
         .filter(|t| t.key().is_some_and(|k| k.starts_with("ec2-failover:")))
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            )
-        })
+        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
         .collect();
     tags.sort();
-    Seen {
-        holder,
-        primary: state(&pair.primary),
-        standby: state(&pair.standby),
-        tags,
-    }
+    Seen { holder, primary: state(&pair.primary), standby: state(&pair.standby), tags }
 }
