@@ -9,15 +9,43 @@ STAMP := $(VENV)/.installed
 CARGO ?= cargo
 export MOTO_SERVER := $(abspath $(VENV)/bin/moto_server)
 
-.PHONY: demo test fmt-check clippy unit venv clean-local
+TOOLS := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
+EVENT ?= events/ec2-state-change-primary-stopped.json
+BOOTSTRAP ?= target/debug/bootstrap
+
+.PHONY: demo test fmt-check clippy template-check events-check invoke sam-build venv clean-local
 
 ## demo: run a real failover locally against a local EC2 API (moto)
 demo: $(STAMP)
 	VENV=$(VENV) bash scripts/demo.sh
 
-## test: formatting, lints and every test (unit, parser, mocks, end to end against moto)
-test: $(STAMP) fmt-check clippy
+## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against moto),
+## the template checks, and every file in events/ through the real bootstrap
+test: $(STAMP) fmt-check clippy template-check
 	$(CARGO) test --all-targets
+	$(MAKE) events-check
+
+## template-check: sam validate --lint, cfn-lint, checkov and the template's wiring tests
+template-check: $(STAMP)
+	$(TOOLS) sam validate --lint -t template.yaml
+	$(TOOLS) cfn-lint template.yaml
+	$(TOOLS) checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+	$(TOOLS) python -m pytest -q tests/test_template.py
+
+## events-check: the built bootstrap handles every file in events/ behind cargo-lambda, against moto
+events-check: $(STAMP)
+	$(CARGO) build --bin bootstrap
+	VENV=$(VENV) bash scripts/invoke.sh $(BOOTSTRAP) events/*.json
+
+## invoke: one event through a built bootstrap, the local stand-in for `sam local invoke -e EVENT`
+##   make invoke EVENT=events/alarm-action-cpu-alarm.json [BOOTSTRAP=path/to/bootstrap]
+invoke: $(STAMP)
+	@if [ "$(BOOTSTRAP)" = target/debug/bootstrap ]; then $(CARGO) build --bin bootstrap; fi
+	VENV=$(VENV) ALLOW_ERRORS=1 bash scripts/invoke.sh $(BOOTSTRAP) $(EVENT)
+
+## sam-build: what `sam build` does for a deployment (cargo-lambda, release, cross-compiled with zig)
+sam-build: $(STAMP)
+	$(TOOLS) sam build --beta-features
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

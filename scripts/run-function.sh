@@ -12,7 +12,7 @@ start_function() {
     wait_for_port "$INVOKE_PORT"
     (
       set -a; . "$env_file"; set +a
-      export AWS_LAMBDA_RUNTIME_API="127.0.0.1:${INVOKE_PORT}/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
+      export AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:${INVOKE_PORT}/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
         AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128
       exec "$bootstrap"
     ) >"$LOCAL_DIR/function.log" 2>&1 &
@@ -36,5 +36,5 @@ wait_for_port() {
 
 # invoke_function EVENT_FILE: sends one event and prints the function's result (or error).
 invoke_function() {
-  "$VENV/bin/cargo-lambda" lambda invoke -A 127.0.0.1 -P "$INVOKE_PORT" --data-file "$1" _
+  timeout "${INVOKE_TIMEOUT:-60}" "$VENV/bin/cargo-lambda" lambda invoke -A 127.0.0.1 -P "$INVOKE_PORT" --data-file "$1" _
 }
