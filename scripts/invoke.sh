@@ -37,6 +37,6 @@ for event in "$@"; do
     echo "FAIL  $event -> $result"; failed=$((failed + 1))
   fi
 done
-echo "function log: $LOCAL_DIR/function.log"
+echo "function log: $LOCAL_DIR/function.log; function peak memory: $(function_peak_rss)"
 echo "events: $passed passed, $failed failed"
 [ "$failed" = 0 ] || [ "${ALLOW_ERRORS:-0}" = 1 ]

@@ -16,7 +16,8 @@ start_function() {
         AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128
       exec "$bootstrap"
     ) >"$LOCAL_DIR/function.log" 2>&1 &
-    CLEANUP_PIDS="${CLEANUP_PIDS:-} $!"
+    FUNCTION_PID=$!
+    CLEANUP_PIDS="${CLEANUP_PIDS:-} $FUNCTION_PID"
   else
     "$VENV/bin/cargo-lambda" lambda watch --ignore-changes --quiet -A 127.0.0.1 -P "$INVOKE_PORT" \
       --env-file "$env_file" >"$LOCAL_DIR/function.log" 2>&1 &
@@ -37,4 +38,9 @@ wait_for_port() {
 # invoke_function EVENT_FILE: sends one event and prints the function's result (or error).
 invoke_function() {
   timeout "${INVOKE_TIMEOUT:-60}" "$VENV/bin/cargo-lambda" lambda invoke -A 127.0.0.1 -P "$INVOKE_PORT" --data-file "$1" _
+}
+
+# function_peak_rss: the running bootstrap's peak resident memory so far, as the kernel reports it.
+function_peak_rss() {
+  [ -n "${FUNCTION_PID:-}" ] && grep -E '^VmHWM' "/proc/$FUNCTION_PID/status" 2>/dev/null | tr -s ' \t' ' ' || true
 }
