@@ -33,14 +33,16 @@ template-check: $(STAMP)
 	$(TOOLS) python -m pytest -q tests/test_template.py
 
 ## events-check: the built bootstrap handles every file in events/ behind cargo-lambda, against moto
+# Built with --all-targets so that the bootstrap shares the test build's dependency features
+# instead of rebuilding aws-sdk-ec2 without them.
 events-check: $(STAMP)
-	$(CARGO) build --bin bootstrap
+	$(CARGO) build --all-targets
 	VENV=$(VENV) bash scripts/invoke.sh $(BOOTSTRAP) events/*.json
 
 ## invoke: one event through a built bootstrap, the local stand-in for `sam local invoke -e EVENT`
 ##   make invoke EVENT=events/alarm-action-cpu-alarm.json [BOOTSTRAP=path/to/bootstrap]
 invoke: $(STAMP)
-	@if [ "$(BOOTSTRAP)" = target/debug/bootstrap ]; then $(CARGO) build --bin bootstrap; fi
+	@if [ "$(BOOTSTRAP)" = target/debug/bootstrap ]; then $(CARGO) build --all-targets; fi
 	VENV=$(VENV) ALLOW_ERRORS=1 bash scripts/invoke.sh $(BOOTSTRAP) $(EVENT)
 
 ## sam-build: what `sam build` does for a deployment (cargo-lambda, release, cross-compiled with zig)
