@@ -117,8 +117,8 @@ pub fn parse(payload: &Value) -> Result<Trigger, ParseError> {
 }
 
 fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
-    let event: EventBridgeEvent<Value> =
-        serde_json::from_value(payload.clone()).map_err(|e| problem(format!("not a valid EventBridge event: {e}")))?;
+    let event: EventBridgeEvent<Value> = EventBridgeEvent::<Value>::deserialize(payload)
+        .map_err(|e| problem(format!("not a valid EventBridge event: {e}")))?;
     match (event.source.as_str(), event.detail_type.as_str()) {
         ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
             alarm_from_data(&event.detail, AlarmVia::EventBridge).map(Trigger::Alarm)
@@ -141,8 +141,8 @@ struct StateChangeDetail {
 }
 
 fn parse_sns(payload: &Value) -> Result<Trigger, ParseError> {
-    let event: SnsEvent = serde_json::from_value(payload.clone())
-        .map_err(|e| problem(format!("Records is not an SNS notification: {e}")))?;
+    let event: SnsEvent =
+        SnsEvent::deserialize(payload).map_err(|e| problem(format!("Records is not an SNS notification: {e}")))?;
     let mut alarms = event.records.iter().map(|record| sns_alarm(&record.sns.message));
     let first = alarms.next().ok_or_else(|| problem("the SNS notification has no records"))??;
     // Lambda delivers one SNS message per invocation, but test payloads repeat it; several
@@ -177,7 +177,7 @@ fn sns_alarm(message: &str) -> Result<Alarm, ParseError> {
 }
 
 fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Alarm, ParseError> {
-    let data: AlarmData = serde_json::from_value(data.clone())
+    let data: AlarmData = AlarmData::deserialize(data)
         .map_err(|e| problem(format!("the alarm data is not a CloudWatch alarm (alarmName, state.value): {e}")))?;
     let mut instance_ids = Vec::new();
     if let Some(configuration) = &data.configuration {
