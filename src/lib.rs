@@ -3,6 +3,7 @@
 //! first if needed and fencing (stopping) the old one.
 //!
 //! Every invocation observes, decides, acts:
+//! - [`client`]: the retry and timeout policy for EC2 calls.
 //! - [`config`]: the pair and its settings, read once from the environment.
 //! - [`trigger`]: reads alarm, state-change and schedule payloads into a [`trigger::Trigger`].
 //! - [`world`]: the observed state of the pair and its Elastic IP.
@@ -11,6 +12,7 @@
 //! - [`handler`]: one invocation end to end, with its log line and result.
 //! - [`error`]: the function's errors and their Lambda error types.
 
+pub mod client;
 pub mod config;
 pub mod decide;
 pub mod ec2;

@@ -1,11 +1,8 @@
 //! The Lambda entry point: wiring only. Logging, configuration and the EC2 client are set up once
 //! at init, then lent to every invocation.
 
-use std::time::Duration;
-
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
+use ec2_failover::client::{retry_config, timeout_config};
 use ec2_failover::config::Config;
 use ec2_failover::handler::Handler;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -18,18 +15,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // an init error on the first invocation.
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-        // Throttling, 5xx and dropped connections are retried with backoff by the standard mode.
-        .retry_config(RetryConfig::standard().with_max_attempts(4))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(20))
-                .build(),
-        )
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
         .load()
         .await;
-    let handler = Handler { client: aws_sdk_ec2::Client::new(&sdk_config), config };
+    let handler = Handler::new(config, aws_sdk_ec2::Client::new(&sdk_config));
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(&event.payload).await.map_err(Diagnostic::from)
