@@ -1,9 +1,12 @@
 //! One invocation, start to end: read the trigger, screen it, observe the pair, decide, act,
 //! then report the decision in one log line and in the invocation result.
 
+use std::sync::Arc;
+
 use aws_sdk_ec2::Client;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::Mutex;
 
 use crate::config::Config;
 use crate::decide::{decide, screen, Decision, Verdict};
@@ -36,10 +39,24 @@ pub struct Handler {
     pub config: Config,
     /// The EC2 client, built once.
     pub client: Client,
+    /// One invocation at a time per execution environment: see [`Handler::handle`].
+    gate: Arc<Mutex<()>>,
 }
 
 impl Handler {
+    /// A handler for one pair.
+    pub fn new(config: Config, client: Client) -> Self {
+        Self { config, client, gate: Arc::default() }
+    }
+
     /// Handles one payload. The clock is read once, here, so that `decide` stays pure.
+    ///
+    /// Invocations that share this handler take turns from observing to acting, so that the second
+    /// of two concurrent deliveries observes the world the first one left (and does nothing)
+    /// instead of repeating its changes. The classic Lambda runtime never overlaps invocations in
+    /// one execution environment and the template's reserved concurrency of 1 keeps it to one
+    /// environment; the gate keeps that true under a concurrent runtime (Lambda Managed Instances)
+    /// and for anyone embedding the handler.
     pub async fn handle(&self, payload: &Value) -> Result<Outcome, Error> {
         let trigger = match trigger::parse(payload) {
             Ok(trigger) => trigger,
@@ -48,6 +65,7 @@ impl Handler {
                 return Err(e.into());
             }
         };
+        let _turn = self.gate.lock().await;
         let (decision, observed) = match screen(&self.config, &trigger) {
             Some(ignored) => (ignored, None),
             None => {

@@ -121,7 +121,7 @@ fn record(from: &'static str, to: &'static str, phase: &'static str) -> Rule {
 }
 
 fn handler(client: Client, config: Config) -> Handler {
-    Handler { config, client }
+    Handler::new(config, client)
 }
 
 fn state_change(id: &str, state: &str) -> serde_json::Value {
