@@ -78,67 +78,6 @@ async fn a_cpu_alarm_makes_the_standby_run_before_the_ip_moves() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_event_three_times_moves_the_ip_once() {
-    let moto = Moto::start();
-    let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
-    ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
-    let handler = p.handler(&moto, p.config());
-    let event = p.event("ec2-state-change-primary-stopped.json");
-
-    let verdicts = [
-        handler.handle(&event).await.unwrap().verdict,
-        handler.handle(&event).await.unwrap().verdict,
-        handler.handle(&event).await.unwrap().verdict,
-    ];
-    assert_eq!(verdicts, [Verdict::FailOver, Verdict::NoChange, Verdict::NoChange]);
-    let after_first = look(&ec2, &p).await;
-    assert_eq!(after_first.holder.as_deref(), Some(p.standby.as_str()));
-
-    // An alarm about the same failure, late, changes nothing either.
-    let late = handler.handle(&p.event("alarm-action-cpu-alarm.json")).await.unwrap();
-    assert_eq!(late.verdict, Verdict::NoChange, "{}", late.reason);
-    assert_eq!(look(&ec2, &p).await, after_first);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eight_concurrent_invocations_end_in_one_world() {
-    let moto = Moto::start();
-    let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
-    ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
-    let handler = p.handler(&moto, p.config());
-    let events = [p.event("ec2-state-change-primary-stopped.json"), p.event("alarm-action-cpu-alarm.json")];
-
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..8 {
-        let (handler, event) = (handler.clone(), events[i % 2].clone());
-        set.spawn(async move { handler.handle(&event).await });
-    }
-    let mut failovers = 0;
-    while let Some(result) = set.join_next().await {
-        let outcome = result.unwrap().unwrap();
-        match outcome.verdict {
-            Verdict::FailOver => failovers += 1,
-            Verdict::NoChange => {}
-            other => panic!("unexpected verdict {other:?}: {}", outcome.reason),
-        }
-    }
-    assert!(failovers >= 1);
-    let seen = look(&ec2, &p).await;
-    assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
-    assert_eq!((seen.primary.as_str(), seen.standby.as_str()), ("stopped", "running"));
-    assert_eq!(tag(&seen, "ec2-failover:from"), Some(p.primary.as_str()));
-    assert_eq!(tag(&seen, "ec2-failover:phase"), Some("done"));
-    // Converged: the next invocation finds nothing to do, and the cooldown holds a new failover.
-    assert_eq!(handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap().verdict, Verdict::NoChange);
-    ec2.stop_instances().instance_ids(&p.standby).send().await.unwrap();
-    let held = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
-    assert_eq!(held.verdict, Verdict::Hold, "{}", held.reason);
-    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_that_call_for_nothing_change_nothing() {
     let moto = Moto::start();
     let ec2 = moto.client();

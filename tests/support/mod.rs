@@ -66,6 +66,14 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Clears every resource, as a fresh server would have it.
+    pub fn reset(&self) {
+        let (status, body) = http(&self.endpoint, "POST", "/moto-api/reset", "");
+        assert_eq!(status, 200, "moto reset: {body}");
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -135,7 +143,7 @@ impl Pair {
 
     /// The function, in process, against this server.
     pub fn handler(&self, moto: &Moto, config: Config) -> Handler {
-        Handler { config, client: moto.client() }
+        Handler::new(config, moto.client())
     }
 
     /// Loads a file from `events/` with the example ids replaced by this pair's.
@@ -193,4 +201,110 @@ pub async fn look(client: &Client, pair: &Pair) -> Seen {
         .collect();
     tags.sort();
     Seen { holder, primary: state(&pair.primary), standby: state(&pair.standby), tags }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A minimal blocking HTTP/1.1 call for the emulators' control APIs: (status, body).
+pub fn http(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let authority = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// `scripts/ec2_proxy.py` in front of a moto server: latency, seeded faults and a request log.
+pub struct Proxy {
+    child: Child,
+    /// Its base URL; point the function's client here.
+    pub endpoint: String,
+}
+
+/// One request the proxy saw.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Request {
+    /// The EC2 action, e.g. `AssociateAddress`.
+    pub action: String,
+    /// Its form parameters but `Action` and `Version`.
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The injected fault, if any.
+    pub fault: Option<String>,
+    /// The HTTP status returned, or none when the connection was dropped.
+    pub status: Option<u16>,
+    pub start: f64,
+    pub end: f64,
+}
+
+impl Proxy {
+    /// Starts the proxy on a free port in front of `moto`, with no latency and no faults.
+    pub fn start(moto: &Moto) -> Self {
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ec2_proxy.py");
+        let python = moto_server_path().with_file_name("python3");
+        let python = if python.exists() { python } else { PathBuf::from("python3") };
+        let child = Command::new(python)
+            .arg(script)
+            .args(["--upstream", &moto.endpoint, "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scripts/ec2_proxy.py");
+        let proxy = Proxy { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "ec2_proxy did not listen on {port} within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        proxy
+    }
+
+    /// Sets latency and faults (see the script) and clears the log.
+    pub fn configure(&self, settings: &Value) {
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/config", &settings.to_string());
+        assert_eq!(status, 200, "proxy config: {body}");
+    }
+
+    /// Every request since the last `configure`.
+    pub fn log(&self) -> Vec<Request> {
+        let (status, body) = http(&self.endpoint, "GET", "/_proxy/log", "");
+        assert_eq!(status, 200, "proxy log: {body}");
+        serde_json::from_str(&body).expect("proxy log is JSON")
+    }
+
+    /// The function's client through this proxy: the production retry and timeout policy, with
+    /// backoff shortened so that a hundred faulty trials take seconds, and its own retry quota
+    /// (`partition`) so that each trial starts like a fresh execution environment.
+    pub fn function_client(&self, partition: &str) -> Client {
+        use aws_sdk_ec2::config::retry::RetryPartition;
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+            .retry_config(ec2_failover::client::retry_config().with_initial_backoff(Duration::from_millis(2)))
+            .retry_partition(RetryPartition::new(partition.to_owned()))
+            .timeout_config(ec2_failover::client::timeout_config())
+            .build();
+        Client::from_conf(config)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

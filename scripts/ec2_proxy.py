@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""A proxy in front of the local EC2 API that adds latency, injects faults and records requests.
+
+The benchmark puts it between the function and moto to give every EC2 request a fixed round
+trip (as if AWS were 50 ms away) and to count requests by action and along the critical path.
+The fault-injection tests use it to make EC2 misbehave the ways AWS does:
+
+  throttle     HTTP 503, <Code>RequestLimitExceeded</Code>; the request is not applied
+  unavailable  HTTP 503, <Code>Unavailable</Code>; the request is not applied
+  drop-before  the connection closes with no response; the request is not applied
+  drop-after   the request is applied upstream, then the connection closes with no response
+
+Faults are seeded and deterministic: whether the n-th request for an action fails, and how,
+depends only on (seed, action, n), not on timing or on how parallel requests interleave.
+
+Control API (JSON), never proxied:
+  POST /_proxy/config  {"latency_ms": 50, "fault_rate": 0.3, "seed": 7,
+                        "faults": ["throttle", ...]}   applies settings, clears the log
+  GET  /_proxy/log     [{"action", "params", "start", "end", "fault", "status"}], times in
+                       seconds from a monotonic clock
+
+Only the standard library, so any python3 runs it:
+  python3 scripts/ec2_proxy.py --upstream http://127.0.0.1:5000 --port 5001
+"""
+
+import argparse
+import http.client
+import json
+import random
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FAULTS = ("throttle", "unavailable", "drop-before", "drop-after")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade"}
+ERROR_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+    "<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
+)
+
+
+class State:
+    """Settings, counters and the request log, shared by all connection threads."""
+
+    def __init__(self, upstream, latency_ms=0.0, fault_rate=0.0, seed=0, faults=FAULTS):
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.lock = threading.Lock()
+        self.configure({"latency_ms": latency_ms, "fault_rate": fault_rate, "seed": seed, "faults": list(faults)})
+
+    def configure(self, settings):
+        faults = settings.get("faults", list(FAULTS))
+        unknown = [f for f in faults if f not in FAULTS]
+        if unknown:
+            raise ValueError(f"unknown faults {unknown}; known: {list(FAULTS)}")
+        with self.lock:
+            self.latency = float(settings.get("latency_ms", 0)) / 1000.0
+            self.fault_rate = float(settings.get("fault_rate", 0))
+            self.seed = settings.get("seed", 0)
+            self.faults = faults
+            self.counts = {}
+            self.log = []
+
+    def fault_for(self, action):
+        """The fault for the next request of this action, or None."""
+        with self.lock:
+            n = self.counts.get(action, 0)
+            self.counts[action] = n + 1
+            if not self.faults or self.fault_rate <= 0:
+                return None
+            rng = random.Random(f"{self.seed}/{action}/{n}")
+            if rng.random() >= self.fault_rate:
+                return None
+            return rng.choice(self.faults)
+
+    def record(self, entry):
+        with self.lock:
+            self.log.append(entry)
+
+
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state: State = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path == "/_proxy/log":
+            with self.state.lock:
+                body = json.dumps(self.state.log).encode()
+            return self.reply(200, body, "application/json")
+        self.forward()
+
+    def do_POST(self):
+        if self.path == "/_proxy/config":
+            try:
+                self.state.configure(json.loads(self.read_body() or b"{}"))
+            except (ValueError, TypeError) as e:
+                return self.reply(400, str(e).encode(), "text/plain")
+            return self.reply(200, b"{}", "application/json")
+        self.forward()
+
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def reply(self, status, body, content_type, extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in extra:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def drop(self):
+        """Closes the connection without a response, as a network failure would."""
+        self.close_connection = True
+
+    def forward(self):
+        start = time.monotonic()
+        body = self.read_body()
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        action = (form.get("Action") or ["?"])[0]
+        fault = self.state.fault_for(action)
+        params = {k: v[0] for k, v in form.items() if k not in ("Action", "Version")}
+        entry = {"action": action, "params": params, "start": start, "fault": fault}
+        time.sleep(self.state.latency)
+        try:
+            if fault in ("throttle", "unavailable"):
+                code, message = {
+                    "throttle": ("RequestLimitExceeded", "Request limit exceeded."),
+                    "unavailable": ("Unavailable", "The service is unavailable. Please try again shortly."),
+                }[fault]
+                xml = ERROR_XML.format(code=code, message=message, request_id=f"proxy-{random.getrandbits(32):08x}")
+                self.reply(503, xml.encode(), "text/xml;charset=UTF-8")
+                entry["status"] = 503
+            elif fault == "drop-before":
+                self.drop()
+                entry["status"] = None
+            else:
+                status, headers, payload = self.upstream(body)
+                if fault == "drop-after":
+                    self.drop()
+                    entry["status"] = None
+                else:
+                    content_type = "text/xml"
+                    extra = []
+                    for name, value in headers:
+                        if name.lower() == "content-type":
+                            content_type = value
+                        elif name.lower() not in HOP_BY_HOP:
+                            extra.append((name, value))
+                    self.reply(status, payload, content_type, extra)
+                    entry["status"] = status
+        finally:
+            entry["end"] = time.monotonic()
+            self.state.record(entry)
+
+    def upstream(self, body):
+        up = self.state.upstream
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            headers["Content-Length"] = str(len(body))
+            conn.request(self.command, self.path, body=body, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            conn.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream", required=True, help="the EC2 API to forward to, e.g. http://127.0.0.1:5000")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--seed", default="0")
+    args = parser.parse_args()
+    Proxy.state = State(args.upstream, args.latency_ms, args.fault_rate, args.seed)
+    server = ThreadingHTTPServer((args.host, args.port), Proxy)
+    server.daemon_threads = True
+    print(f"ec2_proxy listening on {args.host}:{args.port} -> {args.upstream}", file=sys.stderr, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

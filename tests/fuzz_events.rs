@@ -1,0 +1,300 @@
+//! A fuzzer over the event parser (proptest): arbitrary JSON, and mutations of every file in
+//! `events/`. For each payload: no panic; a rejected payload gets `BadEvent` naming what is
+//! accepted and reaches no EC2 call at all; an accepted one goes through `screen` and `decide`
+//! against a healthy world without a panic.
+//!
+//! `make test` runs `FUZZ_CASES` (default 2,000) cases per property; `make fuzz` runs many more.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use aws_sdk_ec2::operation::associate_address::AssociateAddressOutput;
+use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
+use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
+use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+use aws_sdk_ec2::operation::start_instances::StartInstancesOutput;
+use aws_sdk_ec2::operation::stop_instances::StopInstancesOutput;
+use aws_sdk_ec2::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use ec2_failover::config::{Config, FenceMode};
+use ec2_failover::decide::{decide, screen};
+use ec2_failover::error::Error;
+use ec2_failover::handler::Handler;
+use ec2_failover::trigger::{parse, ACCEPTED};
+use ec2_failover::world::{Address, Holder, InstanceState, Member, World};
+use proptest::prelude::*;
+use proptest::test_runner::Config as RunnerConfig;
+use serde_json::{Map, Value};
+
+const P: &str = "i-0123456789abcdef0";
+const S: &str = "i-0fedcba9876543210";
+const ALLOC: &str = "eipalloc-0123456789abcdef0";
+
+fn config() -> Config {
+    Config {
+        primary: P.into(),
+        standby: S.into(),
+        allocation_id: ALLOC.into(),
+        fence_mode: FenceMode::Stop,
+        cooldown_seconds: 300,
+        dry_run: false,
+    }
+}
+
+fn runner() -> RunnerConfig {
+    let cases = std::env::var("FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000);
+    RunnerConfig { cases, ..RunnerConfig::default() }
+}
+
+/// Every file in `events/`, parsed.
+fn event_files() -> &'static [Value] {
+    static FILES: OnceLock<Vec<Value>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+        let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        paths.iter().map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()).collect()
+    })
+}
+
+/// Strings the parser looks for, so that random payloads get past its first checks.
+const WORDS: &[&str] = &[
+    "",
+    "aws.ec2",
+    "aws.cloudwatch",
+    "aws.events",
+    "aws.autoscaling",
+    "EC2 Instance State-change Notification",
+    "CloudWatch Alarm State Change",
+    "Scheduled Event",
+    "Notification",
+    "ALARM",
+    "OK",
+    "INSUFFICIENT_DATA",
+    "stopped",
+    "stopping",
+    "running",
+    "terminated",
+    "shutting-down",
+    "InstanceId",
+    P,
+    S,
+    "{\"AlarmName\":\"x\",\"NewStateValue\":\"ALARM\"}",
+    "\u{0}\u{ffff}é",
+];
+
+const KEYS: &[&str] = &[
+    "source",
+    "detail-type",
+    "detail",
+    "version",
+    "instance-id",
+    "state",
+    "alarmData",
+    "alarmName",
+    "value",
+    "configuration",
+    "metrics",
+    "metricStat",
+    "metric",
+    "dimensions",
+    "InstanceId",
+    "Records",
+    "Sns",
+    "Type",
+    "Message",
+    "Trigger",
+    "Dimensions",
+    "Metrics",
+    "NewStateValue",
+    "AlarmName",
+    "name",
+    "resources",
+    "time",
+];
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        prop::sample::select(WORDS).prop_map(Value::from),
+        ".{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(5, 64, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((prop::sample::select(KEYS).prop_map(str::to_owned), inner.clone()), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            prop::collection::vec((".{0,6}", inner), 0..3)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+/// One mutation at a path chosen by `pick`: drop a key, replace a value, or wrap it.
+#[derive(Clone, Debug)]
+enum Mutation {
+    Remove,
+    Replace(Value),
+    WrapInArray,
+    Stringify,
+}
+
+fn arb_mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        Just(Mutation::Remove),
+        arb_json().prop_map(Mutation::Replace),
+        Just(Mutation::WrapInArray),
+        Just(Mutation::Stringify),
+    ]
+}
+
+/// Applies `mutation` at the `pick`-th node of `value` in depth-first order (wrapping around).
+fn mutate(value: &mut Value, pick: usize, mutation: &Mutation) {
+    fn count(v: &Value) -> usize {
+        1 + match v {
+            Value::Array(a) => a.iter().map(count).sum(),
+            Value::Object(o) => o.values().map(count).sum(),
+            _ => 0,
+        }
+    }
+    fn walk(v: &mut Value, target: &mut usize, mutation: &Mutation) -> bool {
+        if *target == 0 {
+            match mutation {
+                Mutation::Remove | Mutation::Replace(_) => {
+                    *v = if let Mutation::Replace(r) = mutation { r.clone() } else { Value::Null }
+                }
+                Mutation::WrapInArray => *v = Value::Array(vec![v.take()]),
+                Mutation::Stringify => *v = Value::String(v.to_string()),
+            }
+            return true;
+        }
+        *target -= 1;
+        let children: Vec<&mut Value> = match v {
+            Value::Array(a) => a.iter_mut().collect(),
+            Value::Object(o) => {
+                // Removing a key is the one mutation that needs the parent.
+                if let Mutation::Remove = mutation {
+                    let keys: Vec<String> = o.keys().cloned().collect();
+                    for key in keys {
+                        let size = count(&o[&key]);
+                        if *target == 0 {
+                            o.remove(&key);
+                            return true;
+                        }
+                        if *target < size {
+                            return walk(o.get_mut(&key).unwrap(), target, mutation);
+                        }
+                        *target -= size;
+                    }
+                    return false;
+                }
+                o.values_mut().collect()
+            }
+            _ => Vec::new(),
+        };
+        for child in children {
+            if walk(child, target, mutation) {
+                return true;
+            }
+        }
+        false
+    }
+    let mut target = pick % count(value);
+    walk(value, &mut target, mutation);
+}
+
+/// A client whose every call is counted; the payloads checked with it must reach none.
+fn counting_client() -> (Client, Vec<Rule>) {
+    let rules = vec![
+        mock!(Client::describe_instances).then_output(|| DescribeInstancesOutput::builder().build()),
+        mock!(Client::describe_addresses).then_output(|| DescribeAddressesOutput::builder().build()),
+        mock!(Client::associate_address).then_output(|| AssociateAddressOutput::builder().build()),
+        mock!(Client::start_instances).then_output(|| StartInstancesOutput::builder().build()),
+        mock!(Client::stop_instances).then_output(|| StopInstancesOutput::builder().build()),
+        mock!(Client::create_tags).then_output(|| CreateTagsOutput::builder().build()),
+    ];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    (client, rules)
+}
+
+fn healthy_world() -> World {
+    let member = |id: &str| Member {
+        instance_id: id.into(),
+        state: InstanceState::Running,
+        availability_zone: Some("us-east-1a".into()),
+        network_interface_id: Some(format!("eni-{}", &id[2..])),
+        launch_time: Some(1_700_000_000),
+    };
+    World {
+        now: 1_800_000_000,
+        address: Address {
+            allocation_id: ALLOC.into(),
+            public_ip: Some("203.0.113.10".into()),
+            holder: Holder::Member { instance_id: P.into() },
+            record: None,
+        },
+        members: vec![member(P), member(S)],
+    }
+}
+
+/// The property every payload must satisfy.
+fn check(payload: &Value) -> Result<(), TestCaseError> {
+    match parse(payload) {
+        Ok(trigger) => {
+            let config = config();
+            if screen(&config, &trigger).is_none() {
+                decide(&config, &trigger, &healthy_world());
+            }
+        }
+        Err(parse_error) => {
+            prop_assert!(parse_error.to_string().contains(ACCEPTED));
+            let (client, rules) = counting_client();
+            let handler = Handler::new(config(), client);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let result = runtime.block_on(handler.handle(payload));
+            prop_assert!(matches!(result, Err(Error::BadEvent(_))), "rejected payload was not BadEvent: {result:?}");
+            let calls: usize = rules.iter().map(Rule::num_calls).sum();
+            prop_assert_eq!(calls, 0, "a rejected payload reached EC2");
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(runner())]
+
+    #[test]
+    fn arbitrary_json_never_panics_and_is_rejected_without_ec2_calls(payload in arb_json()) {
+        check(&payload)?;
+    }
+
+    #[test]
+    fn mutated_event_files_never_panic_and_are_rejected_without_ec2_calls(
+        file in any::<prop::sample::Index>(),
+        mutations in prop::collection::vec((any::<usize>(), arb_mutation()), 1..4),
+    ) {
+        let files = event_files();
+        let mut payload = files[file.index(files.len())].clone();
+        for (pick, mutation) in &mutations {
+            mutate(&mut payload, *pick, mutation);
+        }
+        check(&payload)?;
+    }
+}
+
+#[test]
+fn the_mutator_reaches_every_node() {
+    // Nodes are numbered depth first: the root is 0, `a` is 1, `b` is 2, `c` is 3.
+    let mut event: Value = serde_json::json!({"a": "aws.ec2", "b": {"c": "stopped"}});
+    mutate(&mut event, 1, &Mutation::Remove);
+    assert_eq!(event, serde_json::json!({"b": {"c": "stopped"}}));
+    mutate(&mut event, 2, &Mutation::Replace(Value::from(7)));
+    assert_eq!(event, serde_json::json!({"b": {"c": 7}}));
+    mutate(&mut event, 1, &Mutation::Stringify);
+    assert_eq!(event, serde_json::json!({"b": "{\"c\":7}"}));
+    mutate(&mut event, 3, &Mutation::WrapInArray); // two nodes left: 3 wraps around to 1
+    assert_eq!(event, serde_json::json!({"b": ["{\"c\":7}"]}));
+}
