@@ -13,17 +13,32 @@ TOOLS := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
 EVENT ?= events/ec2-state-change-primary-stopped.json
 BOOTSTRAP ?= target/debug/bootstrap
 
-.PHONY: demo test fmt-check clippy template-check events-check invoke sam-build venv clean-local
+.PHONY: demo test bench fuzz fmt-check clippy template-check events-check invoke sam-build venv clean-local
 
 ## demo: run a real failover locally against a local EC2 API (moto)
 demo: $(STAMP)
 	VENV=$(VENV) bash scripts/demo.sh
 
-## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against moto),
-## the template checks, and every file in events/ through the real bootstrap
+## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against moto, seeded
+## fault injection and races through scripts/ec2_proxy.py, a bounded parser fuzz), the template
+## checks, and every file in events/ through the real bootstrap
 test: $(STAMP) fmt-check clippy template-check
 	$(CARGO) test --all-targets
 	$(MAKE) events-check
+
+## bench: cold start against two floors, failover round trips and duration with EC2 50 ms away,
+## peak memory, binary size, and the same failover in a crowded account. Reports, never fails on
+## a slow machine; writes target/bench/results.json. Release builds: about 10 minutes the first time.
+##   make bench [BENCH_ARGS="--runs 7 --latency-ms 50 --scale 1000"]
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(CARGO) build --release -p ec2-failover -p floor-echo -p floor-sdk --bins
+	$(PY) bench/bench.py --venv $(VENV) $(BENCH_ARGS)
+
+## fuzz: the event-parser fuzzer for longer than `make test` runs it (FUZZ_CASES per property)
+FUZZ_CASES ?= 200000
+fuzz:
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --test fuzz_events -- --nocapture
 
 ## template-check: sam validate --lint, cfn-lint, checkov and the template's wiring tests
 template-check: $(STAMP)
