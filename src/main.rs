@@ -31,14 +31,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 /// `AWS_LAMBDA_LOG_FORMAT=JSON`, text otherwise; the level comes from `AWS_LAMBDA_LOG_LEVEL`,
 /// then `RUST_LOG`, then INFO.
 fn init_logging() {
-    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    use tracing_subscriber::filter::LevelFilter;
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
-    let filter = EnvFilter::builder().with_default_directive(level.into()).parse_lossy("");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).without_time();
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false).without_time();
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         builder.json().flatten_event(true).with_current_span(false).init();
     } else {
