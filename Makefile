@@ -16,8 +16,10 @@ BOOTSTRAP ?= target/debug/bootstrap
 .PHONY: demo test bench fuzz fmt-check clippy template-check events-check invoke sam-build venv clean-local
 
 ## demo: run a real failover locally against a local EC2 API (moto)
+# The bootstrap is built the way `make test` builds it, so that the two share one build.
 demo: $(STAMP)
-	VENV=$(VENV) bash scripts/demo.sh
+	$(CARGO) build --all-targets
+	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/demo.sh
 
 ## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against moto, seeded
 ## fault injection and races through scripts/ec2_proxy.py, a bounded parser fuzz), the template

@@ -20,8 +20,8 @@ echo "== The pair, before (local EC2 API at $AWS_ENDPOINT_URL)"
 py show "$LOCAL_DIR/pair.env"
 
 echo
-echo "== Building and starting the function behind cargo-lambda's Lambda emulator"
-start_function "$LOCAL_DIR/function.env"
+echo "== Starting the function behind cargo-lambda's Lambda Runtime API emulator"
+start_function "$LOCAL_DIR/function.env" "${BOOTSTRAP:-}"
 
 . "$LOCAL_DIR/pair.env"
 echo
