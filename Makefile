@@ -34,7 +34,9 @@ test: $(STAMP) fmt-check clippy template-check
 ##   make bench [BENCH_ARGS="--runs 7 --latency-ms 50 --scale 1000"]
 BENCH_ARGS ?=
 bench: $(STAMP)
-	$(CARGO) build --release -p ec2-failover -p floor-echo -p floor-sdk --bins
+	$(CARGO) build --release --bin bootstrap
+	cp Cargo.lock bench/floors/Cargo.lock
+	CARGO_TARGET_DIR=$(abspath target) $(CARGO) build --release --manifest-path bench/floors/Cargo.toml
 	$(PY) bench/bench.py --venv $(VENV) $(BENCH_ARGS)
 
 ## fuzz: the event-parser fuzzer for longer than `make test` runs it (FUZZ_CASES per property)
@@ -68,6 +70,7 @@ sam-build: $(STAMP)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --all --manifest-path bench/floors/Cargo.toml -- --check
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings

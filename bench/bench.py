@@ -313,42 +313,61 @@ def event(name, pair):
 
 
 SCENARIOS = {
-    # name: (event file, standby running, break the primary first)
-    "dead primary (stopped), cold standby": ("ec2-state-change-primary-stopped.json", False, True),
-    "degraded primary (CPU alarm), hot standby": ("alarm-action-cpu-alarm.json", True, False),
+    # name: (standby running, break the primary first, [(event file, expected verdict), ...]).
+    # Each event is one invocation of the same process, the first one cold; each is a row.
+    "dead primary (stopped), cold standby": (False, True, [("ec2-state-change-primary-stopped.json", "fail_over")]),
+    "degraded primary (CPU alarm), hot standby": (True, False, [("alarm-action-cpu-alarm.json", "fail_over")]),
+    "degraded primary (CPU alarm), cold standby": (False, False, [
+        ("alarm-action-cpu-alarm.json", "fail_over"),  # start the standby, record `started`
+        ("ec2-state-change-standby-running.json", "finish"),  # warm: move, record `done`, fence
+    ]),
 }
+DEAD = "dead primary (stopped), cold standby"
 
 
 def failover_run(local, bootstrap, scenario, fresh=True):
-    file, standby_running, break_primary = SCENARIOS[scenario]
+    """One run of a scenario in a fresh process: a result per invocation."""
+    standby_running, break_primary, steps = SCENARIOS[scenario]
     if fresh:
         local.reset()
     pair = local.pair(standby_running)
     if break_primary:
         local.ec2.stop_instances(InstanceIds=[pair["PRIMARY_INSTANCE_ID"]])
     api = RuntimeApi()
+    results = []
     try:
         process, _ = spawn(bootstrap, api, {**pair, "AWS_ENDPOINT_URL": local.proxy_url, "COOLDOWN_SECONDS": "300"})
         try:
-            local.start_log()
-            kind, seconds, body = api.invoke(event(file, pair))
-            rss = peak_rss_kib(process.pid)
+            for file, verdict in steps:
+                local.start_log()
+                kind, seconds, body = api.invoke(event(file, pair))
+                rss = peak_rss_kib(process.pid)
+                requests = [r for r in local.log() if r["action"] != "?"]
+                answer = json.loads(body) if body else {}
+                ok = kind == "response" and answer.get("verdict") == verdict
+                by_action = {}
+                for r in requests:
+                    by_action[r["action"]] = by_action.get(r["action"], 0) + 1
+                round_trips, in_ec2 = critical_path(requests)
+                results.append({"ok": ok, "seconds": seconds, "rss_kib": rss, "requests": len(requests),
+                                "by_action": by_action, "round_trips": round_trips, "in_ec2": in_ec2,
+                                "error": None if ok else (body or b"").decode(errors="replace")[:300]})
         finally:
             stop(process)
     finally:
         api.close()
-    requests = [r for r in local.log() if r["action"] != "?"]
-    result = json.loads(body) if body else None
-    ok = kind == "response" and result and result.get("verdict") == "fail_over"
-    if scenario.startswith("dead"):
-        ok = ok and local.holder(pair) == pair["STANDBY_INSTANCE_ID"]
-    by_action = {}
-    for r in requests:
-        by_action[r["action"]] = by_action.get(r["action"], 0) + 1
-    round_trips, in_ec2 = critical_path(requests)
-    return {"ok": bool(ok), "seconds": seconds, "rss_kib": rss, "requests": len(requests),
-            "by_action": by_action, "round_trips": round_trips, "in_ec2": in_ec2,
-            "error": None if ok else (body or b"").decode(errors="replace")[:300]}
+    if local.holder(pair) != pair["STANDBY_INSTANCE_ID"]:
+        results[-1].update(ok=False, error="the Elastic IP did not end on the standby")
+    return results
+
+
+def collect_steps(scenario, runs):
+    """{row name: figures} for a scenario's runs, one row per invocation."""
+    steps = SCENARIOS[scenario][2]
+    if len(steps) == 1:
+        return {scenario: collect([r[0] for r in runs])}
+    return {f"{scenario}, {i + 1}: {file.removesuffix('.json')}": collect([r[i] for r in runs])
+            for i, (file, _) in enumerate(steps)}
 
 
 def collect(runs):
@@ -419,14 +438,13 @@ def main():
         results["failover"] = {}
         for scenario in SCENARIOS:
             runs = [failover_run(local, binaries["ec2-failover"], scenario) for _ in range(args.runs)]
-            results["failover"][scenario] = collect(runs)
+            results["failover"].update(collect_steps(scenario, runs))
         results["scale"] = {"unrelated_instances": args.scale, "unrelated_addresses": args.scale}
         if args.scale:
             local.reset()
             local.clutter(args.scale)
-            scenario = "dead primary (stopped), cold standby"
-            runs = [failover_run(local, binaries["ec2-failover"], scenario, fresh=False) for _ in range(args.runs)]
-            results["scale"][scenario] = collect(runs)
+            runs = [failover_run(local, binaries["ec2-failover"], DEAD, fresh=False) for _ in range(args.runs)]
+            results["scale"].update(collect_steps(DEAD, runs))
     finally:
         local.close()
 

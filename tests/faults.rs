@@ -133,7 +133,6 @@ async fn under_throttling_503s_and_dropped_connections_the_world_ends_correct_or
     for trial in 0..trials {
         let scenario = SCENARIOS[trial % SCENARIOS.len()];
         moto.reset();
-        proxy.configure(&json!({ "latency_ms": 0, "fault_rate": 0, "faults": [] }));
         let p = pair(&ec2, scenario.standby_running()).await;
         scenario.break_primary(&ec2, &p).await;
         proxy.configure(&json!({ "latency_ms": 0, "fault_rate": FAULT_RATE, "seed": trial, "faults": FAULTS }));
@@ -193,7 +192,6 @@ async fn under_throttling_503s_and_dropped_connections_the_world_ends_correct_or
         assert!(tally.faults.get(fault).copied().unwrap_or(0) > 0, "no {fault} was injected: {:?}", tally.faults);
     }
     assert!(injected * 5 >= tally.requests, "only {injected} faults in {} requests", tally.requests);
-    assert!(tally.lambda_retries > 0 || tally.reported_failure == 0);
     assert!(tally.correct * 10 >= tally.trials * 9, "too few trials finished: {tally:?}");
 }
 
