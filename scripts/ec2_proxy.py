@@ -19,6 +19,13 @@ Control API (JSON), never proxied:
   GET  /_proxy/log     [{"action", "params", "start", "end", "fault", "status"}], times in
                        seconds from a monotonic clock
 
+It also stands in for the two Auto Scaling calls moto does not implement (HTTP 500 there):
+  CompleteLifecycleAction         recorded; a second completion of the same (group, hook,
+                                  instance) gets AWS's ValidationError "No active Lifecycle Action"
+  RecordLifecycleActionHeartbeat  recorded; refused the same way once the action is completed
+Both appear in the log like any other request (with "emulated": true), and
+GET /_proxy/lifecycle lists the completions: [{"group", "hook", "instance", "result"}].
+
 Only the standard library, so any python3 runs it:
   python3 scripts/ec2_proxy.py --upstream http://127.0.0.1:5000 --port 5001
 """
@@ -34,6 +41,15 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FAULTS = ("throttle", "unavailable", "drop-before", "drop-after")
+LIFECYCLE = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
+AUTOSCALING_OK = (
+    '<{action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><{action}Result/>'
+    "<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
+)
+AUTOSCALING_ERROR = (
+    '<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type>'
+    "<Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+)
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade"}
 ERROR_XML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
@@ -61,6 +77,7 @@ class State:
             self.faults = faults
             self.counts = {}
             self.log = []
+            self.completions = []
 
     def fault_for(self, action):
         """The fault for the next request of this action, or None."""
@@ -90,9 +107,10 @@ class Proxy(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        if self.path == "/_proxy/log":
+        if self.path in ("/_proxy/log", "/_proxy/lifecycle"):
             with self.state.lock:
-                body = json.dumps(self.state.log).encode()
+                data = self.state.log if self.path == "/_proxy/log" else self.state.completions
+                body = json.dumps(data).encode()
             return self.reply(200, body, "application/json")
         self.forward()
 
@@ -143,6 +161,11 @@ class Proxy(BaseHTTPRequestHandler):
             elif fault == "drop-before":
                 self.drop()
                 entry["status"] = None
+            elif action in LIFECYCLE:
+                status, xml = self.lifecycle(action, params)
+                entry["emulated"] = True
+                self.reply(status, xml.encode(), "text/xml")
+                entry["status"] = status
             else:
                 status, headers, payload = self.upstream(body)
                 if fault == "drop-after":
@@ -161,6 +184,20 @@ class Proxy(BaseHTTPRequestHandler):
         finally:
             entry["end"] = time.monotonic()
             self.state.record(entry)
+
+    def lifecycle(self, action, params):
+        """Auto Scaling's answer to a lifecycle call moto does not implement."""
+        key = (params.get("AutoScalingGroupName"), params.get("LifecycleHookName"), params.get("InstanceId"))
+        request_id = f"proxy-{random.getrandbits(32):08x}"
+        with self.state.lock:
+            done = any((c["group"], c["hook"], c["instance"]) == key for c in self.state.completions)
+            if not done and action == "CompleteLifecycleAction":
+                self.state.completions.append({"group": key[0], "hook": key[1], "instance": key[2],
+                                               "result": params.get("LifecycleActionResult")})
+        if done:
+            message = f"No active Lifecycle Action found with instance ID {key[2]}"
+            return 400, AUTOSCALING_ERROR.format(code="ValidationError", message=message, request_id=request_id)
+        return 200, AUTOSCALING_OK.format(action=action, request_id=request_id)
 
     def upstream(self, body):
         up = self.state.upstream
