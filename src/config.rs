@@ -101,17 +101,7 @@ impl Config {
                 problem: format!("a whole number of seconds, 0 or more (default {DEFAULT_COOLDOWN_SECONDS})"),
             })?,
         };
-        let dry_run = match get("DRY_RUN").map(|v| v.to_ascii_lowercase()).as_deref() {
-            None | Some("false") | Some("0") | Some("no") => false,
-            Some("true") | Some("1") | Some("yes") => true,
-            Some(other) => {
-                return Err(ConfigError {
-                    variable: "DRY_RUN",
-                    value: other.into(),
-                    problem: "accepted values: true, false (default)".into(),
-                })
-            }
-        };
+        let dry_run = dry_run(get("DRY_RUN"))?;
         Ok(Config { primary, standby, allocation_id, fence_mode, cooldown_seconds, dry_run })
     }
 
@@ -129,6 +119,54 @@ impl Config {
         } else {
             None
         }
+    }
+}
+
+/// Which way the deployed function keeps a server available (`MODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A primary and a standby instance share an Elastic IP (the default); see [`Config`].
+    Pair,
+    /// Single-instance Auto Scaling groups tagged `ec2-failover:group`: the Elastic IP follows
+    /// each new instance. Needs no other setting.
+    Group,
+}
+
+impl Mode {
+    /// Reads `MODE` from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads `MODE` through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        match lookup("MODE").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("pair") => Ok(Mode::Pair),
+            Some("group") => Ok(Mode::Group),
+            Some(other) => Err(ConfigError {
+                variable: "MODE",
+                value: other.into(),
+                problem: "accepted values: pair (default), group".into(),
+            }),
+        }
+    }
+}
+
+/// Reads `DRY_RUN` through `lookup`, for the modes that need nothing else.
+pub fn dry_run_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    dry_run(lookup("DRY_RUN").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+}
+
+fn dry_run(value: Option<String>) -> Result<bool, ConfigError> {
+    match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false") | Some("0") | Some("no") => Ok(false),
+        Some("true") | Some("1") | Some("yes") => Ok(true),
+        Some(other) => Err(ConfigError {
+            variable: "DRY_RUN",
+            value: other.into(),
+            problem: "accepted values: true, false (default)".into(),
+        }),
     }
 }
 

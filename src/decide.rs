@@ -36,6 +36,10 @@ pub enum Verdict {
     Wait,
     /// The active instance has failed, but the last failover is too recent (cooldown).
     Hold,
+    /// Group mode: the group's Elastic IP follows its newly launched instance.
+    Follow,
+    /// Group mode: the launch cannot be served (no Elastic IP, no instance); the hook is abandoned.
+    Abandon,
     /// The Elastic IP was attached to nothing; it is given to the best member.
     Heal,
     /// The old active instance still runs after a failover; it is stopped.
@@ -81,6 +85,8 @@ impl Verdict {
             Verdict::Finish => "finish",
             Verdict::Wait => "wait",
             Verdict::Hold => "hold",
+            Verdict::Follow => "follow",
+            Verdict::Abandon => "abandon",
             Verdict::Heal => "heal",
             Verdict::Fence => "fence",
             Verdict::Refuse => "refuse",
@@ -97,6 +103,10 @@ fn decision(verdict: Verdict, reason: String, actions: Vec<Action>) -> Decision 
 pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
     let reason = match trigger {
         Trigger::Unrelated { what } => format!("{what} events are not about the pair"),
+        Trigger::Lifecycle(action) => format!(
+            "a lifecycle action of Auto Scaling group {} is for group mode (MODE=group); this deployment keeps a pair",
+            action.group
+        ),
         Trigger::StateChange { instance_id, .. } if !config.is_member(instance_id) => {
             format!("{instance_id} is not one of the pair ({}, {})", config.primary, config.standby)
         }

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::decide::{decide, screen, Decision, Verdict};
 use crate::ec2::{self, ActionReport};
 use crate::error::Error;
+use crate::group::{self, Clients, GroupActionReport, GroupWorld};
 use crate::trigger::{self, Trigger};
 use crate::world::World;
 
@@ -96,22 +97,128 @@ impl Handler {
     }
 }
 
+/// The result of a group-mode invocation: the same fields as [`Outcome`].
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupOutcome {
+    /// The kind of decision.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+    /// Whether changes were only planned.
+    pub dry_run: bool,
+    /// The evidence the invocation started from.
+    pub trigger: Trigger,
+    /// The group, instance and addresses as observed; absent when the trigger was ignored.
+    pub observed: Option<GroupWorld>,
+    /// Each planned change and what became of it.
+    pub actions: Vec<GroupActionReport>,
+}
+
+/// Group mode's handler: the Elastic IP of a single-instance Auto Scaling group follows its
+/// instance (see [`crate::group`]).
+#[derive(Clone, Debug)]
+pub struct GroupHandler {
+    /// The EC2 and Auto Scaling clients, built once.
+    pub clients: Clients,
+    /// Decide and report, but change nothing.
+    pub dry_run: bool,
+    gate: Arc<Mutex<()>>,
+}
+
+impl GroupHandler {
+    /// A handler for the groups tagged `ec2-failover:group`.
+    pub fn new(clients: Clients, dry_run: bool) -> Self {
+        Self { clients, dry_run, gate: Arc::default() }
+    }
+
+    /// Handles one payload, like [`Handler::handle`].
+    pub async fn handle(&self, payload: &Value) -> Result<GroupOutcome, Error> {
+        let trigger = match trigger::parse(payload) {
+            Ok(trigger) => trigger,
+            Err(e) => {
+                tracing::error!(verdict = "bad_event", error = %e, "rejected an event it cannot read");
+                return Err(e.into());
+            }
+        };
+        let _turn = self.gate.lock().await;
+        let (decision, observed) = match group::screen(&trigger) {
+            Err(ignored) => (ignored, None),
+            Ok(action) => {
+                let world = group::observe(&self.clients, action).await.inspect_err(|e| {
+                    tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the group");
+                })?;
+                (group::decide(action, &world), Some(world))
+            }
+        };
+        let (actions, error) = if self.dry_run {
+            let planned = decision
+                .actions
+                .iter()
+                .map(|a| GroupActionReport { action: a.clone(), status: "planned", error: None })
+                .collect();
+            (planned, None)
+        } else {
+            group::execute(&self.clients, &decision.actions).await
+        };
+        let outcome = GroupOutcome {
+            verdict: decision.verdict,
+            reason: decision.reason,
+            dry_run: self.dry_run,
+            trigger,
+            observed,
+            actions,
+        };
+        write_log(
+            outcome.verdict,
+            &outcome.reason,
+            outcome.dry_run,
+            &outcome.trigger,
+            &outcome.observed,
+            &outcome.actions,
+            error.as_ref(),
+        );
+        match error {
+            Some(error) => Err(error),
+            None => Ok(outcome),
+        }
+    }
+}
+
 /// Writes the one log line of a decision, with every fact as a field.
 fn log(outcome: &Outcome, error: Option<&Error>) {
-    let verdict = outcome.verdict.name();
-    let trigger = json(&outcome.trigger);
-    let observed = json(&outcome.observed);
-    let actions = json(&outcome.actions);
-    let reason = outcome.reason.as_str();
-    let dry_run = outcome.dry_run;
+    write_log(
+        outcome.verdict,
+        &outcome.reason,
+        outcome.dry_run,
+        &outcome.trigger,
+        &outcome.observed,
+        &outcome.actions,
+        error,
+    );
+}
+
+fn write_log(
+    verdict: Verdict,
+    reason: &str,
+    dry_run: bool,
+    trigger: &Trigger,
+    observed: &impl Serialize,
+    actions: &impl Serialize,
+    error: Option<&Error>,
+) {
+    let outcome_verdict = verdict;
+    let verdict = verdict.name();
+    let trigger = json(trigger);
+    let observed = json(observed);
+    let actions = json(actions);
     macro_rules! line {
         ($level:ident, $message:literal) => {
             tracing::$level!(verdict, reason, dry_run, trigger = %trigger, observed = %observed, actions = %actions, error = error.map(tracing::field::display), $message)
         };
     }
-    match (error, outcome.verdict) {
+    match (error, outcome_verdict) {
         (Some(_), _) | (None, Verdict::Refuse) => line!(error, "decision failed"),
-        (None, Verdict::Hold) => line!(warn, "decision"),
+        (None, Verdict::Hold | Verdict::Abandon) => line!(warn, "decision"),
         (None, _) => line!(info, "decision"),
     }
 }

@@ -9,6 +9,8 @@
 //! - [`world`]: the observed state of the pair and its Elastic IP.
 //! - [`decide`]: the pure decision, from (config, trigger, world) to a plan of actions.
 //! - [`ec2`]: the thin AWS layer that observes the world and carries out a plan.
+//! - [`group`]: group mode, where a single-instance Auto Scaling group's Elastic IP follows its
+//!   instance through the launch lifecycle hook.
 //! - [`handler`]: one invocation end to end, with its log line and result.
 //! - [`error`]: the function's errors and their Lambda error types.
 
@@ -17,6 +19,7 @@ pub mod config;
 pub mod decide;
 pub mod ec2;
 pub mod error;
+pub mod group;
 pub mod handler;
 pub mod trigger;
 pub mod world;

@@ -3,8 +3,9 @@
 
 use aws_config::BehaviorVersion;
 use ec2_failover::client::{retry_config, timeout_config};
-use ec2_failover::config::Config;
-use ec2_failover::handler::Handler;
+use ec2_failover::config::{dry_run_from_lookup, Config, ConfigError, Mode};
+use ec2_failover::group::Clients;
+use ec2_failover::handler::{GroupHandler, Handler};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -13,18 +14,38 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     // A bad configuration ends init with a message that names the variable; Lambda reports it as
     // an init error on the first invocation.
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let bad = |e: &ConfigError| tracing::error!(error = %e, "bad configuration");
+    let mode = Mode::from_env().inspect_err(bad)?;
+    let pair = match mode {
+        Mode::Pair => Some(Config::from_env().inspect_err(bad)?),
+        Mode::Group => None,
+    };
+    let dry_run = dry_run_from_lookup(|name| std::env::var(name).ok()).inspect_err(bad)?;
     let sdk_config = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry_config())
         .timeout_config(timeout_config())
         .load()
         .await;
-    let handler = Handler::new(config, aws_sdk_ec2::Client::new(&sdk_config));
-    let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler.handle(&event.payload).await.map_err(Diagnostic::from)
-    }))
-    .await
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config);
+    match pair {
+        Some(config) => {
+            let handler = Handler::new(config, ec2);
+            let handler = &handler;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                handler.handle(&event.payload).await.map_err(Diagnostic::from)
+            }))
+            .await
+        }
+        None => {
+            let clients = Clients { ec2, autoscaling: aws_sdk_autoscaling::Client::new(&sdk_config) };
+            let handler = GroupHandler::new(clients, dry_run);
+            let handler = &handler;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                handler.handle(&event.payload).await.map_err(Diagnostic::from)
+            }))
+            .await
+        }
+    }
 }
 
 /// Logs to stdout as Lambda expects: JSON with every field at the top level when

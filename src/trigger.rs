@@ -16,7 +16,8 @@ use serde_json::Value;
 /// What the function accepts, quoted in every parse error.
 pub const ACCEPTED: &str = "a CloudWatch alarm action (top-level alarmData), an SNS notification carrying a \
 CloudWatch alarm, or an EventBridge event (CloudWatch Alarm State Change, EC2 Instance State-change \
-Notification, Scheduled Event, or any other detail-type, which is ignored)";
+Notification, EC2 Instance-launch or -terminate Lifecycle Action, Scheduled Event, or any other \
+detail-type, which is ignored)";
 
 /// The evidence that started an invocation.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -33,11 +34,38 @@ pub enum Trigger {
     },
     /// A scheduled reconcile: no news, look at the world and converge.
     Schedule,
+    /// An Auto Scaling lifecycle hook holds an instance that is launching or terminating.
+    Lifecycle(LifecycleAction),
     /// A valid event this function has no business with.
     Unrelated {
         /// What it was, for the log.
         what: String,
     },
+}
+
+/// An Auto Scaling lifecycle action: the group waits for it to be completed (or times out).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LifecycleAction {
+    /// Launching or terminating.
+    pub transition: Transition,
+    /// The Auto Scaling group.
+    pub group: String,
+    /// The lifecycle hook that holds the instance.
+    pub hook: String,
+    /// The instance held.
+    pub instance_id: String,
+    /// The token that names this action (completing by instance id works as well).
+    pub token: Option<String>,
+}
+
+/// Which way a lifecycle hook holds an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transition {
+    /// `autoscaling:EC2_INSTANCE_LAUNCHING`: the instance waits in `Pending:Wait`.
+    Launching,
+    /// `autoscaling:EC2_INSTANCE_TERMINATING`: the instance waits in `Terminating:Wait`.
+    Terminating,
 }
 
 /// A CloudWatch alarm's state change, from any of its envelopes.
@@ -96,6 +124,7 @@ impl Trigger {
         match self {
             Trigger::Alarm(alarm) => &alarm.instance_ids,
             Trigger::StateChange { instance_id, .. } => std::slice::from_ref(instance_id),
+            Trigger::Lifecycle(action) => std::slice::from_ref(&action.instance_id),
             Trigger::Schedule | Trigger::Unrelated { .. } => &[],
         }
     }
@@ -129,8 +158,35 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
             Ok(Trigger::StateChange { instance_id: detail.instance_id, state: detail.state })
         }
         ("aws.events", "Scheduled Event") => Ok(Trigger::Schedule),
+        ("aws.autoscaling", "EC2 Instance-launch Lifecycle Action") => lifecycle(event.detail, Transition::Launching),
+        ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action") => {
+            lifecycle(event.detail, Transition::Terminating)
+        }
         (source, detail_type) => Ok(Trigger::Unrelated { what: format!("{source} {detail_type}") }),
     }
+}
+
+fn lifecycle(detail: Value, transition: Transition) -> Result<Trigger, ParseError> {
+    let detail: LifecycleDetail = serde_json::from_value(detail).map_err(|e| {
+        problem(format!("Auto Scaling lifecycle action (AutoScalingGroupName, LifecycleHookName, EC2InstanceId): {e}"))
+    })?;
+    Ok(Trigger::Lifecycle(LifecycleAction {
+        transition,
+        group: detail.auto_scaling_group_name,
+        hook: detail.lifecycle_hook_name,
+        instance_id: detail.ec2_instance_id,
+        token: detail.lifecycle_action_token,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LifecycleDetail {
+    auto_scaling_group_name: String,
+    lifecycle_hook_name: String,
+    #[serde(rename = "EC2InstanceId")]
+    ec2_instance_id: String,
+    lifecycle_action_token: Option<String>,
 }
 
 #[derive(Deserialize)]

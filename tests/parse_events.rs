@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ec2_failover::trigger::{parse, Alarm, AlarmState, AlarmVia, Trigger, ACCEPTED};
+use ec2_failover::trigger::{parse, Alarm, AlarmState, AlarmVia, LifecycleAction, Transition, Trigger, ACCEPTED};
 use serde_json::{json, Value};
 
 const PRIMARY: &str = "i-0123456789abcdef0";
@@ -17,6 +17,16 @@ fn load(path: &Path) -> Value {
 
 fn alarm(name: &str, state: AlarmState, ids: &[&str], via: AlarmVia) -> Trigger {
     Trigger::Alarm(Alarm { name: name.into(), state, instance_ids: ids.iter().map(|s| s.to_string()).collect(), via })
+}
+
+fn lifecycle(transition: Transition, group: &str, hook: &str, instance_id: &str, token: bool) -> Trigger {
+    Trigger::Lifecycle(LifecycleAction {
+        transition,
+        group: group.into(),
+        hook: hook.into(),
+        instance_id: instance_id.into(),
+        token: token.then(|| "87654321-4321-4321-4321-210987654321".into()),
+    })
 }
 
 fn state_change(id: &str, state: &str) -> Trigger {
@@ -46,6 +56,7 @@ fn check_dir(dir: &str, expected: &[(&str, Trigger)]) {
 fn every_file_in_events_parses_to_its_trigger() {
     use AlarmState::*;
     use AlarmVia::*;
+    use Transition::*;
     check_dir(
         "events",
         &[
@@ -73,7 +84,11 @@ fn every_file_in_events_parses_to_its_trigger() {
             ("scheduled-reconcile.json", Trigger::Schedule),
             (
                 "asg-launch-lifecycle-action.json",
-                Trigger::Unrelated { what: "aws.autoscaling EC2 Instance-launch Lifecycle Action".into() },
+                lifecycle(Launching, "my-asg", "my-lifecycle-hook", "i-0a1b2c3d4e5f67890", true),
+            ),
+            (
+                "asg-terminate-lifecycle-action.json",
+                lifecycle(Terminating, "my-asg", "my-terminate-hook", "i-0a1b2c3d4e5f67890", true),
             ),
         ],
     );
@@ -83,6 +98,7 @@ fn every_file_in_events_parses_to_its_trigger() {
 fn every_reference_payload_parses_to_its_trigger() {
     use AlarmState::*;
     use AlarmVia::*;
+    use Transition::*;
     check_dir(
         "tests/fixtures/reference",
         &[
@@ -98,11 +114,11 @@ fn every_reference_payload_parses_to_its_trigger() {
             ("eventbridge-schedule.json", Trigger::Schedule),
             (
                 "eventbridge-asg-launch-lifecycle-action.json",
-                Trigger::Unrelated { what: "aws.autoscaling EC2 Instance-launch Lifecycle Action".into() },
+                lifecycle(Launching, "my-asg", "my-lifecycle-hook", "i-1234567890abcdef0", true),
             ),
             (
                 "eventbridge-asg-terminate-lifecycle-action.json",
-                Trigger::Unrelated { what: "aws.autoscaling EC2 Instance-terminate Lifecycle Action".into() },
+                lifecycle(Terminating, "my-asg", "my-lifecycle-hook", "i-1234567890abcdef0", true),
             ),
         ],
     );

@@ -1,0 +1,368 @@
+//! Group mode: a single-instance Auto Scaling group (min = max = desired = 1 over subnets in two
+//! Availability Zones) whose Elastic IP follows the instance. The group's launch lifecycle hook
+//! holds each new instance in `Pending:Wait`; the function gives it the group's Elastic IP, then
+//! completes the hook. The instance needs no EC2 permission of its own.
+//!
+//! Which Elastic IP belongs to which group is said by tags: the group and its address both carry
+//! `ec2-failover:group` with the same value, so one deployed function serves many groups.
+//!
+//! Same shape as the pair: `observe` (three parallel reads), a pure `decide`, `execute`.
+
+use aws_sdk_autoscaling::types::LifecycleState;
+use aws_sdk_ec2::types::Filter;
+use serde::Serialize;
+
+use crate::decide::Verdict;
+use crate::ec2::aws_error;
+use crate::error::Error;
+use crate::trigger::{LifecycleAction, Transition, Trigger};
+use crate::world::InstanceState;
+
+/// The tag that ties an Auto Scaling group to its Elastic IP (same value on both).
+pub const GROUP_TAG: &str = "ec2-failover:group";
+
+/// What the function saw of one lifecycle action's group, instance and address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupWorld {
+    /// The group, if Auto Scaling knows it.
+    pub group: Option<Group>,
+    /// The held instance, if EC2 knows it.
+    pub instance: Option<Instance>,
+    /// Every Elastic IP tagged for the group's key (exactly one is expected).
+    pub addresses: Vec<GroupAddress>,
+}
+
+/// An Auto Scaling group as observed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    /// Its name.
+    pub name: String,
+    /// The value of its `ec2-failover:group` tag; none: the group is not managed.
+    pub key: Option<String>,
+    /// Its instances and their lifecycle states.
+    pub instances: Vec<(String, String)>,
+}
+
+/// An instance as EC2 reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Instance {
+    /// Its id.
+    pub instance_id: String,
+    /// Its state.
+    pub state: InstanceState,
+    /// Its Availability Zone.
+    pub availability_zone: Option<String>,
+    /// Its primary network interface.
+    pub network_interface_id: Option<String>,
+}
+
+/// An Elastic IP tagged for a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupAddress {
+    /// Its allocation id.
+    pub allocation_id: String,
+    /// Its public address, for the log.
+    pub public_ip: Option<String>,
+    /// The `ec2-failover:group` value it carries.
+    pub key: String,
+    /// The instance it is associated with, as EC2 says (moto leaves it empty for an ENI association).
+    pub instance_id: Option<String>,
+    /// The network interface it is associated with.
+    pub network_interface_id: Option<String>,
+}
+
+/// How a lifecycle action is completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LifecycleResult {
+    /// Let the instance go on (into service, or on to termination).
+    Continue,
+    /// Launch: terminate the instance and launch another; terminate: go on without waiting.
+    Abandon,
+}
+
+/// A change to make for a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum GroupAction {
+    /// Associate the group's Elastic IP with the instance (through its network interface).
+    MoveAddress {
+        /// The address.
+        allocation_id: String,
+        /// The new holder.
+        instance_id: String,
+        /// Its primary network interface, if known.
+        network_interface_id: Option<String>,
+    },
+    /// Complete the lifecycle action.
+    CompleteLifecycle {
+        /// The group.
+        group: String,
+        /// The hook.
+        hook: String,
+        /// The instance held.
+        instance_id: String,
+        /// CONTINUE or ABANDON.
+        result: LifecycleResult,
+    },
+}
+
+/// A decision about a group: the same shape as the pair's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupDecision {
+    /// The kind of decision.
+    pub verdict: Verdict,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// What to do, in order: a completion runs only after the move before it succeeded.
+    pub actions: Vec<GroupAction>,
+}
+
+fn decision(verdict: Verdict, reason: String, actions: Vec<GroupAction>) -> GroupDecision {
+    GroupDecision { verdict, reason, actions }
+}
+
+fn complete(action: &LifecycleAction, result: LifecycleResult) -> GroupAction {
+    GroupAction::CompleteLifecycle {
+        group: action.group.clone(),
+        hook: action.hook.clone(),
+        instance_id: action.instance_id.clone(),
+        result,
+    }
+}
+
+/// Decides, before anything is read, whether the trigger is a lifecycle action group mode handles.
+pub fn screen(trigger: &Trigger) -> Result<&LifecycleAction, GroupDecision> {
+    match trigger {
+        Trigger::Lifecycle(action) if action.transition == Transition::Launching => Ok(action),
+        Trigger::Lifecycle(action) => Err(decision(
+            Verdict::Ignore,
+            format!(
+                "{} is terminating in group {}: the Elastic IP follows the next instance's launch",
+                action.instance_id, action.group
+            ),
+            Vec::new(),
+        )),
+        other => Err(decision(
+            Verdict::Ignore,
+            format!("group mode acts on Auto Scaling launch lifecycle actions, not on {}", kind(other)),
+            Vec::new(),
+        )),
+    }
+}
+
+fn kind(trigger: &Trigger) -> &'static str {
+    match trigger {
+        Trigger::Alarm(_) => "alarms",
+        Trigger::StateChange { .. } => "EC2 state changes",
+        Trigger::Schedule => "schedules",
+        Trigger::Lifecycle(_) => "lifecycle actions",
+        Trigger::Unrelated { .. } => "other events",
+    }
+}
+
+/// Decides what to do about a launching instance, given what was observed.
+pub fn decide(action: &LifecycleAction, world: &GroupWorld) -> GroupDecision {
+    let (group, instance_id) = (&action.group, &action.instance_id);
+    let Some(key) = world.group.as_ref().and_then(|g| g.key.as_deref()) else {
+        // Not ours: leave the hook to whoever manages the group (or to its timeout).
+        let why = if world.group.is_some() { format!("has no {GROUP_TAG} tag") } else { "does not exist".into() };
+        return decision(Verdict::Ignore, format!("Auto Scaling group {group} {why}; not managed"), Vec::new());
+    };
+    let abandon = |why: String| decision(Verdict::Abandon, why, vec![complete(action, LifecycleResult::Abandon)]);
+    let address = match world.addresses.iter().filter(|a| a.key == key).collect::<Vec<_>>().as_slice() {
+        [one] => *one,
+        [] => return abandon(format!("no Elastic IP carries {GROUP_TAG}={key}: {instance_id} would serve without it")),
+        many => {
+            let ids: Vec<&str> = many.iter().map(|a| a.allocation_id.as_str()).collect();
+            return abandon(format!(
+                "{} Elastic IPs carry {GROUP_TAG}={key} ({}); exactly one is accepted",
+                ids.len(),
+                ids.join(", ")
+            ));
+        }
+    };
+    let Some(instance) = world.instance.as_ref().filter(|i| i.state.is_alive()) else {
+        let state = world.instance.as_ref().map_or("gone", |i| i.state.name());
+        return abandon(format!("{instance_id} is {state}: there is no instance to give {} to", address.allocation_id));
+    };
+    let holds = address.instance_id.as_deref() == Some(instance_id.as_str())
+        || (address.network_interface_id.is_some() && address.network_interface_id == instance.network_interface_id);
+    let go_on = complete(action, LifecycleResult::Continue);
+    if holds {
+        return decision(
+            Verdict::NoChange,
+            format!("{instance_id} already holds {}; completing the launch", address.allocation_id),
+            vec![go_on],
+        );
+    }
+    let from = address.instance_id.as_deref().or(address.network_interface_id.as_deref()).unwrap_or("nothing");
+    let az = instance.availability_zone.as_deref().unwrap_or("an unknown zone");
+    decision(
+        Verdict::Follow,
+        format!("{instance_id} launched in {az} for group {group}: moving {} from {from} to it", address.allocation_id),
+        vec![
+            GroupAction::MoveAddress {
+                allocation_id: address.allocation_id.clone(),
+                instance_id: instance_id.clone(),
+                network_interface_id: instance.network_interface_id.clone(),
+            },
+            go_on,
+        ],
+    )
+}
+
+/// The EC2 and Auto Scaling clients group mode needs.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// EC2.
+    pub ec2: aws_sdk_ec2::Client,
+    /// Auto Scaling.
+    pub autoscaling: aws_sdk_autoscaling::Client,
+}
+
+/// Reads the group, the instance and the group-tagged addresses, all at once.
+pub async fn observe(clients: &Clients, action: &LifecycleAction) -> Result<GroupWorld, Error> {
+    let group = clients.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&action.group).send();
+    let instance = clients
+        .ec2
+        .describe_instances()
+        .filters(Filter::builder().name("instance-id").values(&action.instance_id).build())
+        .send();
+    let addresses =
+        clients.ec2.describe_addresses().filters(Filter::builder().name("tag-key").values(GROUP_TAG).build()).send();
+    let (group, instance, addresses) = tokio::join!(group, instance, addresses);
+    let group = group.map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+    let instance = instance.map_err(|e| aws_error("DescribeInstances", e))?;
+    let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
+    let group =
+        group.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(action.group.as_str())).map(
+            |g| Group {
+                name: action.group.clone(),
+                key: g.tags().iter().find(|t| t.key() == Some(GROUP_TAG)).and_then(|t| t.value()).map(str::to_owned),
+                instances: g
+                    .instances()
+                    .iter()
+                    .map(|i| {
+                        let state = i.lifecycle_state().map_or("unknown", LifecycleState::as_str);
+                        (i.instance_id().unwrap_or_default().to_owned(), state.to_owned())
+                    })
+                    .collect(),
+            },
+        );
+    let instance = instance
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(action.instance_id.as_str()))
+        .map(|i| Instance {
+            instance_id: action.instance_id.clone(),
+            state: i
+                .state()
+                .and_then(|s| s.name())
+                .map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str())),
+            availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
+            network_interface_id: i
+                .network_interfaces()
+                .iter()
+                .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+                .or_else(|| i.network_interfaces().first())
+                .and_then(|n| n.network_interface_id())
+                .map(str::to_owned),
+        });
+    let addresses = addresses
+        .addresses()
+        .iter()
+        .filter_map(|a| {
+            Some(GroupAddress {
+                allocation_id: a.allocation_id()?.to_owned(),
+                public_ip: a.public_ip().map(str::to_owned),
+                key: a.tags().iter().find(|t| t.key() == Some(GROUP_TAG)).and_then(|t| t.value())?.to_owned(),
+                instance_id: a.instance_id().filter(|i| !i.is_empty()).map(str::to_owned),
+                network_interface_id: a.network_interface_id().filter(|e| !e.is_empty()).map(str::to_owned),
+            })
+        })
+        .collect();
+    Ok(GroupWorld { group, instance, addresses })
+}
+
+/// What became of one planned group action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupActionReport {
+    /// The action.
+    #[serde(flatten)]
+    pub action: GroupAction,
+    /// `done`, `already_done` (the lifecycle action was completed before), `failed`, `skipped`
+    /// (an earlier step failed) or `planned` (dry run).
+    pub status: &'static str,
+    /// What went wrong, for a failed action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Carries out a plan in order, stopping at the first failure: the hook is never completed with
+/// CONTINUE unless the address reached the instance.
+pub async fn execute(clients: &Clients, actions: &[GroupAction]) -> (Vec<GroupActionReport>, Option<Error>) {
+    let mut reports = Vec::with_capacity(actions.len());
+    let mut error = None;
+    for action in actions {
+        if error.is_some() {
+            reports.push(GroupActionReport { action: action.clone(), status: "skipped", error: None });
+            continue;
+        }
+        let (status, failure) = match run(clients, action).await {
+            Ok(status) => (status, None),
+            Err(e) => ("failed", Some(e)),
+        };
+        reports.push(GroupActionReport {
+            action: action.clone(),
+            status,
+            error: failure.as_ref().map(ToString::to_string),
+        });
+        error = failure;
+    }
+    (reports, error)
+}
+
+async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Error> {
+    match action {
+        GroupAction::MoveAddress { allocation_id, instance_id, network_interface_id } => {
+            let request = clients.ec2.associate_address().allocation_id(allocation_id).allow_reassociation(true);
+            let request = match network_interface_id {
+                Some(eni) => request.network_interface_id(eni),
+                None => request.instance_id(instance_id),
+            };
+            request.send().await.map(|_| "done").map_err(|e| aws_error("AssociateAddress", e))
+        }
+        GroupAction::CompleteLifecycle { group, hook, instance_id, result } => {
+            let result = match result {
+                LifecycleResult::Continue => "CONTINUE",
+                LifecycleResult::Abandon => "ABANDON",
+            };
+            let sent = clients
+                .autoscaling
+                .complete_lifecycle_action()
+                .auto_scaling_group_name(group)
+                .lifecycle_hook_name(hook)
+                .instance_id(instance_id)
+                .lifecycle_action_result(result)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok("done"),
+                // A repeated event, or a retry after a lost response: the action is already
+                // completed (or timed out), and Auto Scaling says so with a ValidationError.
+                Err(e) if is_no_active_action(&e) => Ok("already_done"),
+                Err(e) => Err(aws_error("CompleteLifecycleAction", e)),
+            }
+        }
+    }
+}
+
+fn is_no_active_action<E, R>(error: &aws_sdk_autoscaling::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_autoscaling::error::ProvideErrorMetadata,
+{
+    use aws_sdk_autoscaling::error::ProvideErrorMetadata as _;
+    error.code() == Some("ValidationError") && error.message().is_some_and(|m| m.contains("No active Lifecycle Action"))
+}

@@ -1,0 +1,247 @@
+//! Group mode end to end: the real group handler against moto's EC2 and Auto Scaling APIs,
+//! through `scripts/ec2_proxy.py`, which stands in for the lifecycle calls moto lacks and records
+//! every completion.
+
+mod support;
+
+use aws_sdk_autoscaling::types::Tag as AsgTag;
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use ec2_failover::decide::Verdict;
+use ec2_failover::group::{Clients, GROUP_TAG};
+use ec2_failover::handler::GroupHandler;
+use serde_json::{json, Value};
+use support::{Moto, Proxy};
+
+fn autoscaling(endpoint: &str) -> aws_sdk_autoscaling::Client {
+    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_autoscaling::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+        .build();
+    aws_sdk_autoscaling::Client::from_conf(config)
+}
+
+/// A single-instance group in moto, over two subnets in two AZs, and its tagged Elastic IP on the
+/// instance it launched.
+struct Scene {
+    moto: Moto,
+    proxy: Proxy,
+    ec2: aws_sdk_ec2::Client,
+    asg: aws_sdk_autoscaling::Client,
+    subnets: Vec<String>,
+    allocation_id: String,
+    first: String,
+}
+
+const GROUP: &str = "web-asg";
+const KEY: &str = "web";
+
+impl Scene {
+    async fn new(tag_group: bool) -> Scene {
+        let moto = Moto::start();
+        let proxy = Proxy::start(&moto);
+        let ec2 = moto.client();
+        let asg = autoscaling(&moto.endpoint);
+        let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
+        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+        let mut subnets = Vec::new();
+        for (cidr, az) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
+            let s = ec2.create_subnet().vpc_id(&vpc_id).cidr_block(cidr).availability_zone(az).send().await.unwrap();
+            subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
+        }
+        let template = ec2
+            .create_launch_template()
+            .launch_template_name("web")
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id("ami-12c6146b")
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let template_id = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+        let mut create = asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(GROUP)
+            .min_size(1)
+            .max_size(1)
+            .desired_capacity(1)
+            .vpc_zone_identifier(&subnets[0])
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(template_id)
+                    .build(),
+            );
+        if tag_group {
+            create = create.tags(AsgTag::builder().key(GROUP_TAG).value(KEY).build());
+        }
+        create.send().await.unwrap();
+        let first = Self::instances(&asg).await.remove(0);
+        let allocation_id = ec2
+            .allocate_address()
+            .domain(aws_sdk_ec2::types::DomainType::Vpc)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::ElasticIp)
+                    .tags(Tag::builder().key(GROUP_TAG).value(KEY).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .allocation_id()
+            .unwrap()
+            .to_owned();
+        ec2.associate_address().allocation_id(&allocation_id).instance_id(&first).send().await.unwrap();
+        Scene { moto, proxy, ec2, asg, subnets, allocation_id, first }
+    }
+
+    async fn instances(asg: &aws_sdk_autoscaling::Client) -> Vec<String> {
+        let out = asg.describe_auto_scaling_groups().auto_scaling_group_names(GROUP).send().await.unwrap();
+        out.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id()).map(str::to_owned).collect()
+    }
+
+    /// The group replaces its instance in the other AZ; returns the new instance.
+    async fn replace_into_the_other_az(&self) -> String {
+        self.asg
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(GROUP)
+            .vpc_zone_identifier(&self.subnets[1])
+            .send()
+            .await
+            .unwrap();
+        self.asg
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(&self.first)
+            .should_decrement_desired_capacity(false)
+            .send()
+            .await
+            .unwrap();
+        let now = Self::instances(&self.asg).await;
+        let new: Vec<String> = now.into_iter().filter(|i| *i != self.first).collect();
+        assert_eq!(new.len(), 1, "moto launched no replacement");
+        new[0].clone()
+    }
+
+    fn handler(&self) -> GroupHandler {
+        let clients =
+            Clients { ec2: self.proxy.function_client("group"), autoscaling: autoscaling(&self.proxy.endpoint) };
+        GroupHandler::new(clients, false)
+    }
+
+    fn launch_event(&self, instance_id: &str) -> Value {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/asg-launch-lifecycle-action.json"))
+                .unwrap();
+        let mut event: Value = serde_json::from_str(&text).unwrap();
+        event["detail"]["AutoScalingGroupName"] = json!(GROUP);
+        event["detail"]["EC2InstanceId"] = json!(instance_id);
+        event
+    }
+
+    /// The instance holding the Elastic IP (through its network interface), and its AZ.
+    async fn holder(&self) -> Option<(String, String)> {
+        let address = self.ec2.describe_addresses().allocation_ids(&self.allocation_id).send().await.unwrap();
+        let eni = address.addresses()[0].network_interface_id()?.to_owned();
+        // moto has no network-interface filter; the scene holds a handful of instances.
+        let out = self.ec2.describe_instances().send().await.unwrap();
+        let instance = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.network_interfaces().iter().any(|n| n.network_interface_id() == Some(eni.as_str())))?;
+        Some((instance.instance_id()?.to_owned(), instance.placement()?.availability_zone()?.to_owned()))
+    }
+
+    fn completions(&self) -> Vec<Value> {
+        let (status, body) = support::http(&self.proxy.endpoint, "GET", "/_proxy/lifecycle", "");
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ip_follows_a_replacement_into_the_other_az_and_the_launch_continues() {
+    let scene = Scene::new(true).await;
+    let new = scene.replace_into_the_other_az().await;
+    let handler = scene.handler();
+
+    let outcome = handler.handle(&scene.launch_event(&new)).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::Follow, "{}", outcome.reason);
+    assert_eq!(scene.holder().await, Some((new.clone(), "us-east-1b".to_owned())));
+    assert_eq!(
+        scene.completions(),
+        [json!({"group": GROUP, "hook": "my-lifecycle-hook", "instance": new, "result": "CONTINUE"})]
+    );
+
+    // The same event again (EventBridge delivers at least once): no move, nothing new completed.
+    let again = handler.handle(&scene.launch_event(&new)).await.unwrap();
+    assert_eq!(again.verdict, Verdict::NoChange, "{}", again.reason);
+    assert_eq!(again.actions[0].status, "already_done");
+    assert_eq!(scene.completions().len(), 1);
+    let moves = scene.proxy.log().iter().filter(|r| r.action == "AssociateAddress").count();
+    assert_eq!(moves, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_without_the_tag_is_not_managed_and_its_hook_is_left_alone() {
+    let scene = Scene::new(false).await;
+    let new = scene.replace_into_the_other_az().await;
+
+    let outcome = scene.handler().handle(&scene.launch_event(&new)).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::Ignore, "{}", outcome.reason);
+    assert!(outcome.reason.contains("not managed"), "{}", outcome.reason);
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(scene.first.clone()));
+    assert!(scene.completions().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_elastic_ip_the_launch_is_abandoned_with_the_reason() {
+    let scene = Scene::new(true).await;
+    scene
+        .ec2
+        .delete_tags()
+        .resources(&scene.allocation_id)
+        .tags(Tag::builder().key(GROUP_TAG).build())
+        .send()
+        .await
+        .unwrap();
+    let new = scene.replace_into_the_other_az().await;
+
+    let outcome = scene.handler().handle(&scene.launch_event(&new)).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::Abandon, "{}", outcome.reason);
+    assert!(outcome.reason.contains("no Elastic IP carries"), "{}", outcome.reason);
+    assert_eq!(scene.completions()[0]["result"], "ABANDON");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_for_an_instance_already_gone_is_abandoned_and_the_ip_stays() {
+    let scene = Scene::new(true).await;
+    let new = scene.replace_into_the_other_az().await;
+    scene.ec2.terminate_instances().instance_ids(&new).send().await.unwrap();
+
+    let outcome = scene.handler().handle(&scene.launch_event(&new)).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::Abandon, "{}", outcome.reason);
+    assert!(outcome.reason.contains("terminated"), "{}", outcome.reason);
+    assert_ne!(scene.holder().await.map(|h| h.0), Some(new));
+    assert_eq!(scene.completions()[0]["result"], "ABANDON");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_events_are_ignored_in_group_mode() {
+    let scene = Scene::new(true).await;
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/ec2-state-change-primary-stopped.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let outcome = scene.handler().handle(&event).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::Ignore);
+    assert!(outcome.observed.is_none());
+    assert!(scene.proxy.log().is_empty(), "an ignored event read AWS");
+    drop(scene.moto);
+}
