@@ -44,12 +44,14 @@ FUZZ_CASES ?= 200000
 fuzz:
 	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --test fuzz_events -- --nocapture
 
-## template-check: sam validate --lint, cfn-lint, checkov and the template's wiring tests
+## template-check: sam validate --lint, cfn-lint, checkov and the wiring tests of both templates
+TEMPLATES := template.yaml template-group.yaml
 template-check: $(STAMP)
-	$(TOOLS) sam validate --lint -t template.yaml
-	$(TOOLS) cfn-lint template.yaml
-	$(TOOLS) checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
-	$(TOOLS) python -m pytest -q tests/test_template.py
+	for t in $(TEMPLATES); do $(TOOLS) sam validate --lint -t $$t || exit 1; done
+	$(TOOLS) cfn-lint $(TEMPLATES)
+	for t in $(TEMPLATES); do \
+	  $(TOOLS) checkov -f $$t --framework cloudformation --skip-download --quiet --compact || exit 1; done
+	$(TOOLS) python -m pytest -q tests/test_template.py tests/test_template_group.py
 
 ## events-check: the built bootstrap handles every file in events/ behind cargo-lambda, against moto
 # Built with --all-targets so that the bootstrap shares the test build's dependency features
