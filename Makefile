@@ -16,10 +16,12 @@ BOOTSTRAP ?= target/debug/bootstrap
 .PHONY: demo test bench fuzz fmt-check clippy template-check events-check invoke sam-build venv clean-local
 
 ## demo: run a real failover locally against a local EC2 API (moto)
+##   make demo MODE=group: a single-instance Auto Scaling group's Elastic IP follows its new instance
 # The bootstrap is built the way `make test` builds it, so that the two share one build.
+MODE ?= pair
 demo: $(STAMP)
 	$(CARGO) build --all-targets
-	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/demo.sh
+	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/$(if $(filter group,$(MODE)),demo-group.sh,demo.sh)
 
 ## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against moto, seeded
 ## fault injection and races through scripts/ec2_proxy.py, a bounded parser fuzz), the template

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make demo MODE=group`: group mode on this machine. A single-instance Auto Scaling group in a
+# local EC2 and Auto Scaling API (moto) replaces its instance in the other Availability Zone; the
+# real function handles the launch lifecycle action as Lambda would, moving the group's Elastic IP
+# to the new instance and completing the hook. scripts/ec2_proxy.py sits in front of moto and
+# stands in for CompleteLifecycleAction, which moto does not implement.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOCAL_DIR=.local
+mkdir -p "$LOCAL_DIR"
+. scripts/local-env.sh
+. scripts/run-function.sh
+trap cleanup EXIT
+py() { "$VENV/bin/python" scripts/local_aws.py "$@"; }
+
+start_moto
+PROXY_PORT=$(free_port)
+"$VENV/bin/python" scripts/ec2_proxy.py --upstream "$AWS_ENDPOINT_URL" --port "$PROXY_PORT" >"$LOCAL_DIR/proxy.log" 2>&1 &
+CLEANUP_PIDS="${CLEANUP_PIDS:-} $!"
+wait_for_port "$PROXY_PORT"
+PROXY_URL="http://127.0.0.1:${PROXY_PORT}"
+
+py create-group "$LOCAL_DIR/group.env"
+{ echo "MODE=group"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v '^AWS_ENDPOINT_URL='; echo "AWS_ENDPOINT_URL=$PROXY_URL"; } \
+  >"$LOCAL_DIR/function.env"
+
+echo "== The group demo-group (min = max = desired = 1), before (local AWS at $AWS_ENDPOINT_URL)"
+py show-group "$LOCAL_DIR/group.env"
+
+echo
+echo "== Starting the function (MODE=group) behind cargo-lambda's Lambda Runtime API emulator"
+start_function "$LOCAL_DIR/function.env" "${BOOTSTRAP:-}"
+
+echo
+echo "== The instance fails; the group replaces it in the other Availability Zone"
+py replace "$LOCAL_DIR/group.env"
+py show-group "$LOCAL_DIR/group.env"
+
+echo
+echo "== EventBridge delivers the launch lifecycle action (events/asg-launch-lifecycle-action.json); the function answers:"
+py launch-event "$LOCAL_DIR/group.env" events/asg-launch-lifecycle-action.json "$LOCAL_DIR/event.json"
+invoke_function "$LOCAL_DIR/event.json" | "$VENV/bin/python" -c '
+import json, sys
+r = json.load(sys.stdin)
+print("  verdict:", r.get("verdict"))
+print("  reason: ", r.get("reason"))
+for a in r.get("actions", []):
+    print("  action: ", a.get("action"), a.get("instance_id", ""), a.get("result", ""), "->", a.get("status"))
+'
+
+echo
+echo "== After"
+py show-group "$LOCAL_DIR/group.env"
+echo "  lifecycle actions completed: $(curl -s "$PROXY_URL/_proxy/lifecycle")"
+echo
+echo "The function's log line is in $LOCAL_DIR/function.log."
