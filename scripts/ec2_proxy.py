@@ -149,6 +149,9 @@ class Proxy(BaseHTTPRequestHandler):
         params = {k: v[0] for k, v in form.items() if k not in ("Action", "Version")}
         entry = {"action": action, "params": params, "start": start, "fault": fault}
         time.sleep(self.state.latency)
+        # The answer is prepared first and the request logged before it is sent, so that whoever
+        # reads the log after the client got its answer finds the request there.
+        answer = None  # (status, payload, content type, extra headers), or None to drop
         try:
             if fault in ("throttle", "unavailable"):
                 code, message = {
@@ -156,22 +159,16 @@ class Proxy(BaseHTTPRequestHandler):
                     "unavailable": ("Unavailable", "The service is unavailable. Please try again shortly."),
                 }[fault]
                 xml = ERROR_XML.format(code=code, message=message, request_id=f"proxy-{random.getrandbits(32):08x}")
-                self.reply(503, xml.encode(), "text/xml;charset=UTF-8")
-                entry["status"] = 503
+                answer = (503, xml.encode(), "text/xml;charset=UTF-8", [])
             elif fault == "drop-before":
-                self.drop()
-                entry["status"] = None
+                pass
             elif action in LIFECYCLE:
                 status, xml = self.lifecycle(action, params)
                 entry["emulated"] = True
-                self.reply(status, xml.encode(), "text/xml")
-                entry["status"] = status
+                answer = (status, xml.encode(), "text/xml", [])
             else:
                 status, headers, payload = self.upstream(body)
-                if fault == "drop-after":
-                    self.drop()
-                    entry["status"] = None
-                else:
+                if fault != "drop-after":
                     content_type = "text/xml"
                     extra = []
                     for name, value in headers:
@@ -179,11 +176,15 @@ class Proxy(BaseHTTPRequestHandler):
                             content_type = value
                         elif name.lower() not in HOP_BY_HOP:
                             extra.append((name, value))
-                    self.reply(status, payload, content_type, extra)
-                    entry["status"] = status
+                    answer = (status, payload, content_type, extra)
         finally:
+            entry["status"] = answer[0] if answer else None
             entry["end"] = time.monotonic()
             self.state.record(entry)
+        if answer is None:
+            self.drop()
+        else:
+            self.reply(*answer)
 
     def lifecycle(self, action, params):
         """Auto Scaling's answer to a lifecycle call moto does not implement."""
