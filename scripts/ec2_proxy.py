@@ -5,8 +5,8 @@ The benchmark puts it between the function and moto to give every EC2 request a 
 trip (as if AWS were 50 ms away) and to count requests by action and along the critical path.
 The fault-injection tests use it to make EC2 misbehave the ways AWS does:
 
-  throttle     HTTP 503, <Code>RequestLimitExceeded</Code>; the request is not applied
-  unavailable  HTTP 503, <Code>Unavailable</Code>; the request is not applied
+  throttle     HTTP 503, <Code>RequestLimitExceeded</Code> (Auto Scaling: Throttling); not applied
+  unavailable  HTTP 503, <Code>Unavailable</Code> (Auto Scaling: ServiceUnavailable); not applied
   drop-before  the connection closes with no response; the request is not applied
   drop-after   the request is applied upstream, then the connection closes with no response
 
@@ -154,18 +154,27 @@ class Proxy(BaseHTTPRequestHandler):
         answer = None  # (status, payload, content type, extra headers), or None to drop
         try:
             if fault in ("throttle", "unavailable"):
-                code, message = {
-                    "throttle": ("RequestLimitExceeded", "Request limit exceeded."),
-                    "unavailable": ("Unavailable", "The service is unavailable. Please try again shortly."),
-                }[fault]
-                xml = ERROR_XML.format(code=code, message=message, request_id=f"proxy-{random.getrandbits(32):08x}")
+                request_id = f"proxy-{random.getrandbits(32):08x}"
+                if "/autoscaling/" in self.headers.get("Authorization", ""):
+                    code, message = {
+                        "throttle": ("Throttling", "Rate exceeded"),
+                        "unavailable": ("ServiceUnavailable", "Service is unavailable."),
+                    }[fault]
+                    xml = AUTOSCALING_ERROR.format(code=code, message=message, request_id=request_id)
+                else:
+                    code, message = {
+                        "throttle": ("RequestLimitExceeded", "Request limit exceeded."),
+                        "unavailable": ("Unavailable", "The service is unavailable. Please try again shortly."),
+                    }[fault]
+                    xml = ERROR_XML.format(code=code, message=message, request_id=request_id)
                 answer = (503, xml.encode(), "text/xml;charset=UTF-8", [])
             elif fault == "drop-before":
                 pass
             elif action in LIFECYCLE:
                 status, xml = self.lifecycle(action, params)
                 entry["emulated"] = True
-                answer = (status, xml.encode(), "text/xml", [])
+                if fault != "drop-after":
+                    answer = (status, xml.encode(), "text/xml", [])
             else:
                 status, headers, payload = self.upstream(body)
                 if fault != "drop-after":

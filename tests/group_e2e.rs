@@ -12,6 +12,23 @@ use ec2_failover::handler::GroupHandler;
 use serde_json::{json, Value};
 use support::{Moto, Proxy};
 
+/// The function's Auto Scaling client through the proxy: the production retry policy with short
+/// backoff, as for EC2 (see `Proxy::function_client`).
+fn function_autoscaling(endpoint: &str, partition: &str) -> aws_sdk_autoscaling::Client {
+    use aws_sdk_autoscaling::config::retry::RetryPartition;
+    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_autoscaling::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+        .retry_config(ec2_failover::client::retry_config().with_initial_backoff(std::time::Duration::from_millis(2)))
+        .retry_partition(RetryPartition::new(format!("{partition}-autoscaling")))
+        .timeout_config(ec2_failover::client::timeout_config())
+        .build();
+    aws_sdk_autoscaling::Client::from_conf(config)
+}
+
 fn autoscaling(endpoint: &str) -> aws_sdk_autoscaling::Client {
     use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_autoscaling::Config::builder()
@@ -26,8 +43,7 @@ fn autoscaling(endpoint: &str) -> aws_sdk_autoscaling::Client {
 /// A single-instance group in moto, over two subnets in two AZs, and its tagged Elastic IP on the
 /// instance it launched.
 struct Scene {
-    moto: Moto,
-    proxy: Proxy,
+    proxy: String,
     ec2: aws_sdk_ec2::Client,
     asg: aws_sdk_autoscaling::Client,
     subnets: Vec<String>,
@@ -35,13 +51,17 @@ struct Scene {
     first: String,
 }
 
+fn start() -> (Moto, Proxy) {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    (moto, proxy)
+}
+
 const GROUP: &str = "web-asg";
 const KEY: &str = "web";
 
 impl Scene {
-    async fn new(tag_group: bool) -> Scene {
-        let moto = Moto::start();
-        let proxy = Proxy::start(&moto);
+    async fn new(moto: &Moto, proxy: &Proxy, tag_group: bool) -> Scene {
         let ec2 = moto.client();
         let asg = autoscaling(&moto.endpoint);
         let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
@@ -97,7 +117,7 @@ impl Scene {
             .unwrap()
             .to_owned();
         ec2.associate_address().allocation_id(&allocation_id).instance_id(&first).send().await.unwrap();
-        Scene { moto, proxy, ec2, asg, subnets, allocation_id, first }
+        Scene { proxy: proxy.endpoint.clone(), ec2, asg, subnets, allocation_id, first }
     }
 
     async fn instances(asg: &aws_sdk_autoscaling::Client) -> Vec<String> {
@@ -127,9 +147,13 @@ impl Scene {
         new[0].clone()
     }
 
-    fn handler(&self) -> GroupHandler {
-        let clients =
-            Clients { ec2: self.proxy.function_client("group"), autoscaling: autoscaling(&self.proxy.endpoint) };
+    /// The function through the proxy, with retry quotas of its own (a fresh environment).
+    fn handler(&self, proxy: &Proxy) -> GroupHandler {
+        let partition = format!("group-{}", self.first);
+        let clients = Clients {
+            ec2: proxy.function_client(&partition),
+            autoscaling: function_autoscaling(&self.proxy, &partition),
+        };
         GroupHandler::new(clients, false)
     }
 
@@ -158,7 +182,7 @@ impl Scene {
     }
 
     fn completions(&self) -> Vec<Value> {
-        let (status, body) = support::http(&self.proxy.endpoint, "GET", "/_proxy/lifecycle", "");
+        let (status, body) = support::http(&self.proxy, "GET", "/_proxy/lifecycle", "");
         assert_eq!(status, 200);
         serde_json::from_str(&body).unwrap()
     }
@@ -166,9 +190,10 @@ impl Scene {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ip_follows_a_replacement_into_the_other_az_and_the_launch_continues() {
-    let scene = Scene::new(true).await;
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
     let new = scene.replace_into_the_other_az().await;
-    let handler = scene.handler();
+    let handler = scene.handler(&proxy);
 
     let outcome = handler.handle(&scene.launch_event(&new)).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Follow, "{}", outcome.reason);
@@ -183,16 +208,17 @@ async fn the_ip_follows_a_replacement_into_the_other_az_and_the_launch_continues
     assert_eq!(again.verdict, Verdict::NoChange, "{}", again.reason);
     assert_eq!(again.actions[0].status, "already_done");
     assert_eq!(scene.completions().len(), 1);
-    let moves = scene.proxy.log().iter().filter(|r| r.action == "AssociateAddress").count();
+    let moves = proxy.log().iter().filter(|r| r.action == "AssociateAddress").count();
     assert_eq!(moves, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_without_the_tag_is_not_managed_and_its_hook_is_left_alone() {
-    let scene = Scene::new(false).await;
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, false).await;
     let new = scene.replace_into_the_other_az().await;
 
-    let outcome = scene.handler().handle(&scene.launch_event(&new)).await.unwrap();
+    let outcome = scene.handler(&proxy).handle(&scene.launch_event(&new)).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Ignore, "{}", outcome.reason);
     assert!(outcome.reason.contains("not managed"), "{}", outcome.reason);
     assert_eq!(scene.holder().await.map(|h| h.0), Some(scene.first.clone()));
@@ -201,7 +227,8 @@ async fn a_group_without_the_tag_is_not_managed_and_its_hook_is_left_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_its_elastic_ip_the_launch_is_abandoned_with_the_reason() {
-    let scene = Scene::new(true).await;
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
     scene
         .ec2
         .delete_tags()
@@ -212,7 +239,7 @@ async fn without_its_elastic_ip_the_launch_is_abandoned_with_the_reason() {
         .unwrap();
     let new = scene.replace_into_the_other_az().await;
 
-    let outcome = scene.handler().handle(&scene.launch_event(&new)).await.unwrap();
+    let outcome = scene.handler(&proxy).handle(&scene.launch_event(&new)).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Abandon, "{}", outcome.reason);
     assert!(outcome.reason.contains("no Elastic IP carries"), "{}", outcome.reason);
     assert_eq!(scene.completions()[0]["result"], "ABANDON");
@@ -220,11 +247,12 @@ async fn without_its_elastic_ip_the_launch_is_abandoned_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_launch_for_an_instance_already_gone_is_abandoned_and_the_ip_stays() {
-    let scene = Scene::new(true).await;
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
     let new = scene.replace_into_the_other_az().await;
     scene.ec2.terminate_instances().instance_ids(&new).send().await.unwrap();
 
-    let outcome = scene.handler().handle(&scene.launch_event(&new)).await.unwrap();
+    let outcome = scene.handler(&proxy).handle(&scene.launch_event(&new)).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Abandon, "{}", outcome.reason);
     assert!(outcome.reason.contains("terminated"), "{}", outcome.reason);
     assert_ne!(scene.holder().await.map(|h| h.0), Some(new));
@@ -233,15 +261,74 @@ async fn a_launch_for_an_instance_already_gone_is_abandoned_and_the_ip_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_events_are_ignored_in_group_mode() {
-    let scene = Scene::new(true).await;
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
     let event: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/ec2-state-change-primary-stopped.json"))
             .unwrap(),
     )
     .unwrap();
-    let outcome = scene.handler().handle(&event).await.unwrap();
+    let outcome = scene.handler(&proxy).handle(&event).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Ignore);
     assert!(outcome.observed.is_none());
-    assert!(scene.proxy.log().is_empty(), "an ignored event read AWS");
-    drop(scene.moto);
+    assert!(proxy.log().is_empty(), "an ignored event read AWS");
+    drop(moto);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_faults_a_launch_goes_on_only_once_its_instance_holds_the_ip() {
+    let trials: u64 = std::env::var("GROUP_FAULT_TRIALS").ok().and_then(|n| n.parse().ok()).unwrap_or(40);
+    let (moto, proxy) = start();
+    let (mut faults, mut requests, mut retries, mut finished, mut reported) = (0, 0, 0, 0, 0);
+    let mut wrong = Vec::new();
+    for trial in 0..trials {
+        moto.reset();
+        let scene = Scene::new(&moto, &proxy, true).await;
+        let new = scene.replace_into_the_other_az().await;
+        let settings = json!({ "fault_rate": 0.3, "seed": format!("group-{trial}"),
+                               "faults": ["throttle", "unavailable", "drop-before", "drop-after"] });
+        proxy.configure(&settings);
+        let handler = scene.handler(&proxy);
+        let event = scene.launch_event(&new);
+        let mut result = handler.handle(&event).await;
+        for _ in 1..3 {
+            if result.is_ok() {
+                break;
+            }
+            retries += 1;
+            result = handler.handle(&event).await;
+        }
+        let log = proxy.log();
+        requests += log.len();
+        faults += log.iter().filter(|r| r.fault.is_some()).count();
+        let completions = scene.completions();
+        let holder = scene.holder().await.map(|h| h.0);
+        let continued = completions.iter().any(|c| c["result"] == "CONTINUE");
+        let why = if completions.len() > 1 {
+            Some("the launch was completed twice")
+        } else if completions.iter().any(|c| c["result"] == "ABANDON") {
+            Some("a launch that could be served was abandoned")
+        } else if continued && holder.as_deref() != Some(new.as_str()) {
+            Some("the launch went on without its IP")
+        } else if result.is_ok() && !continued {
+            Some("success reported, but the launch was not completed")
+        } else if holder.as_deref() != Some(new.as_str()) && holder.as_deref() != Some(scene.first.as_str()) {
+            Some("the IP is neither on the old nor on the new instance")
+        } else {
+            None
+        };
+        match why {
+            Some(why) => wrong.push(format!("trial {trial}: {why}: {completions:?}, holder {holder:?}")),
+            None if continued => finished += 1,
+            None => reported += 1,
+        }
+    }
+    eprintln!(
+        "group fault injection: {trials} trials, {requests} requests, {faults} faults, {retries} Lambda retries; \
+         {finished} launches went on with their IP, {reported} reported failure, {} wrong",
+        wrong.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(faults * 5 >= requests, "only {faults} faults in {requests} requests");
+    assert!(finished as u64 * 10 >= trials * 9, "too few launches went on: {finished} of {trials}");
 }
