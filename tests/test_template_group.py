@@ -68,6 +68,9 @@ def test_changing_actions_are_scoped_by_tag_or_resource_type():
         if "network-interface/" not in resource:
             assert conditions and all(v == "false" for v in conditions.values()), s["Sid"]
     by_sid = {s["Sid"]: s for s in statements}
-    assert by_sid["MoveOnlyTaggedElasticIps"]["Condition"]["Null"] == {"aws:ResourceTag/ec2-failover:group": "false"}
+    assert by_sid["MoveOnlyTaggedElasticIps"]["Condition"]["Null"] == {"ec2:ResourceTag/ec2-failover:group": "false"}
+    assert by_sid["ToInstancesOfAutoScalingGroups"]["Condition"]["Null"] == {
+        "ec2:ResourceTag/aws:autoscaling:groupName": "false"}
     assert by_sid["CompleteLaunchesOfTaggedGroups"]["Action"] == "autoscaling:CompleteLifecycleAction"
-    assert by_sid["CompleteLaunchesOfTaggedGroups"]["Condition"]["Null"] == {"aws:ResourceTag/ec2-failover:group": "false"}
+    assert by_sid["CompleteLaunchesOfTaggedGroups"]["Condition"]["Null"] == {
+        "autoscaling:ResourceTag/ec2-failover:group": "false"}
