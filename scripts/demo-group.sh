@@ -4,14 +4,7 @@
 # real function handles the launch lifecycle action as Lambda would, moving the group's Elastic IP
 # to the new instance and completing the hook. scripts/ec2_proxy.py sits in front of moto and
 # stands in for CompleteLifecycleAction, which moto does not implement.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-LOCAL_DIR=.local
-mkdir -p "$LOCAL_DIR"
-. scripts/local-env.sh
-. scripts/run-function.sh
-trap cleanup EXIT
-py() { "$VENV/bin/python" scripts/local_aws.py "$@"; }
+. "$(dirname "$0")/local-session.sh"
 
 start_moto
 PROXY_PORT=$(free_port)

@@ -2,14 +2,7 @@
 # `make demo`: a real failover on this machine. Starts a local EC2 API (moto), builds a standby
 # pair with an Elastic IP, stops the primary, and lets the real function handle the EventBridge
 # state-change event from events/, as Lambda would. Prints the world before and after.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-LOCAL_DIR=.local
-mkdir -p "$LOCAL_DIR"
-. scripts/local-env.sh
-. scripts/run-function.sh
-trap cleanup EXIT
-py() { "$VENV/bin/python" scripts/local_aws.py "$@"; }
+. "$(dirname "$0")/local-session.sh"
 
 start_moto
 py create "$LOCAL_DIR/pair.env"

@@ -6,16 +6,9 @@
 # unless ALLOW_ERRORS=1.
 #
 # Usage: scripts/invoke.sh BOOTSTRAP EVENT [EVENT...]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-LOCAL_DIR=.local
-mkdir -p "$LOCAL_DIR"
-. scripts/local-env.sh
-. scripts/run-function.sh
-trap cleanup EXIT
+. "$(dirname "$0")/local-session.sh"
 bootstrap=$(realpath "$1"); shift
 [ -x "$bootstrap" ] || { echo "no executable bootstrap at $bootstrap" >&2; exit 2; }
-py() { "$VENV/bin/python" scripts/local_aws.py "$@"; }
 
 start_moto
 py create "$LOCAL_DIR/pair.env"

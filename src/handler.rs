@@ -16,9 +16,10 @@ use crate::group::{self, Clients, GroupActionReport, GroupWorld};
 use crate::trigger::{self, Trigger};
 use crate::world::World;
 
-/// The invocation result: what was seen, what was decided and why, and what was done.
+/// The invocation result: what was seen, what was decided and why, and what was done. The pair's
+/// by default; group mode's is [`GroupOutcome`], with the same fields.
 #[derive(Clone, Debug, Serialize)]
-pub struct Outcome {
+pub struct Outcome<W = World, R = ActionReport> {
     /// The kind of decision.
     pub verdict: Verdict,
     /// Why.
@@ -28,10 +29,13 @@ pub struct Outcome {
     /// The evidence the invocation started from.
     pub trigger: Trigger,
     /// The world as observed; absent when the trigger was ignored before any read.
-    pub observed: Option<World>,
+    pub observed: Option<W>,
     /// Each planned change and what became of it.
-    pub actions: Vec<ActionReport>,
+    pub actions: Vec<R>,
 }
+
+/// The result of a group-mode invocation.
+pub type GroupOutcome = Outcome<GroupWorld, GroupActionReport>;
 
 /// Everything an invocation needs, built once at init.
 #[derive(Clone, Debug)]
@@ -97,23 +101,6 @@ impl Handler {
     }
 }
 
-/// The result of a group-mode invocation: the same fields as [`Outcome`].
-#[derive(Clone, Debug, Serialize)]
-pub struct GroupOutcome {
-    /// The kind of decision.
-    pub verdict: Verdict,
-    /// Why.
-    pub reason: String,
-    /// Whether changes were only planned.
-    pub dry_run: bool,
-    /// The evidence the invocation started from.
-    pub trigger: Trigger,
-    /// The group, instance and addresses as observed; absent when the trigger was ignored.
-    pub observed: Option<GroupWorld>,
-    /// Each planned change and what became of it.
-    pub actions: Vec<GroupActionReport>,
-}
-
 /// Group mode's handler: the Elastic IP of a single-instance Auto Scaling group follows its
 /// instance (see [`crate::group`]).
 #[derive(Clone, Debug)]
@@ -168,15 +155,7 @@ impl GroupHandler {
             observed,
             actions,
         };
-        write_log(
-            outcome.verdict,
-            &outcome.reason,
-            outcome.dry_run,
-            &outcome.trigger,
-            &outcome.observed,
-            &outcome.actions,
-            error.as_ref(),
-        );
+        log(&outcome, error.as_ref());
         match error {
             Some(error) => Err(error),
             None => Ok(outcome),
@@ -185,38 +164,19 @@ impl GroupHandler {
 }
 
 /// Writes the one log line of a decision, with every fact as a field.
-fn log(outcome: &Outcome, error: Option<&Error>) {
-    write_log(
-        outcome.verdict,
-        &outcome.reason,
-        outcome.dry_run,
-        &outcome.trigger,
-        &outcome.observed,
-        &outcome.actions,
-        error,
-    );
-}
-
-fn write_log(
-    verdict: Verdict,
-    reason: &str,
-    dry_run: bool,
-    trigger: &Trigger,
-    observed: &impl Serialize,
-    actions: &impl Serialize,
-    error: Option<&Error>,
-) {
-    let outcome_verdict = verdict;
-    let verdict = verdict.name();
-    let trigger = json(trigger);
-    let observed = json(observed);
-    let actions = json(actions);
+fn log<W: Serialize, R: Serialize>(outcome: &Outcome<W, R>, error: Option<&Error>) {
+    let verdict = outcome.verdict.name();
+    let trigger = json(&outcome.trigger);
+    let observed = json(&outcome.observed);
+    let actions = json(&outcome.actions);
+    let reason = outcome.reason.as_str();
+    let dry_run = outcome.dry_run;
     macro_rules! line {
         ($level:ident, $message:literal) => {
             tracing::$level!(verdict, reason, dry_run, trigger = %trigger, observed = %observed, actions = %actions, error = error.map(tracing::field::display), $message)
         };
     }
-    match (error, outcome_verdict) {
+    match (error, outcome.verdict) {
         (Some(_), _) | (None, Verdict::Refuse) => line!(error, "decision failed"),
         (None, Verdict::Hold | Verdict::Abandon) => line!(warn, "decision"),
         (None, _) => line!(info, "decision"),
