@@ -47,20 +47,11 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         .flat_map(|r| r.instances())
         .filter_map(|i| {
             let instance_id = i.instance_id().filter(|id| config.is_member(id))?.to_owned();
-            let state =
-                i.state().and_then(|s| s.name()).map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str()));
-            let network_interface_id = i
-                .network_interfaces()
-                .iter()
-                .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
-                .or_else(|| i.network_interfaces().first())
-                .and_then(|n| n.network_interface_id())
-                .map(str::to_owned);
             Some(Member {
                 instance_id,
-                state,
+                state: instance_state(i),
                 availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
-                network_interface_id,
+                network_interface_id: primary_interface(i),
                 launch_time: i.launch_time().map(DateTime::secs),
             })
         })
@@ -82,6 +73,39 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config),
     };
     Ok(World { now, address, members })
+}
+
+/// An instance's state as EC2 reports it; one with no state is read as gone.
+pub(crate) fn instance_state(instance: &aws_sdk_ec2::types::Instance) -> InstanceState {
+    instance.state().and_then(|s| s.name()).map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str()))
+}
+
+/// An instance's primary network interface (device index 0), which an Elastic IP is associated
+/// through; the first interface if EC2 reports no attachment details.
+pub(crate) fn primary_interface(instance: &aws_sdk_ec2::types::Instance) -> Option<String> {
+    instance
+        .network_interfaces()
+        .iter()
+        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+        .or_else(|| instance.network_interfaces().first())
+        .and_then(|n| n.network_interface_id())
+        .map(str::to_owned)
+}
+
+/// Associates an Elastic IP with an instance, through its network interface when known (which
+/// works whatever the instance's state), taking it from wherever it is.
+pub(crate) async fn associate(
+    client: &Client,
+    allocation_id: &str,
+    instance_id: &str,
+    network_interface_id: Option<&str>,
+) -> Result<(), Error> {
+    let request = client.associate_address().allocation_id(allocation_id).allow_reassociation(true);
+    let request = match network_interface_id {
+        Some(eni) => request.network_interface_id(eni),
+        None => request.instance_id(instance_id),
+    };
+    request.send().await.map(drop).map_err(|e| aws_error("AssociateAddress", e))
 }
 
 /// Reads the failover record from its tags. A record that is partial, unreadable or about other
@@ -156,12 +180,7 @@ fn report(action: &Action, result: Result<(), Error>, first_error: &mut Option<E
 async fn run(client: &Client, config: &Config, action: &Action) -> Result<(), Error> {
     match action {
         Action::MoveAddress { instance_id, network_interface_id } => {
-            let request = client.associate_address().allocation_id(&config.allocation_id).allow_reassociation(true);
-            let request = match network_interface_id {
-                Some(eni) => request.network_interface_id(eni),
-                None => request.instance_id(instance_id),
-            };
-            request.send().await.map(drop).map_err(|e| aws_error("AssociateAddress", e))
+            associate(client, &config.allocation_id, instance_id, network_interface_id.as_deref()).await
         }
         Action::StartInstance { instance_id } => client
             .start_instances()

@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::Filter;
 use serde::Serialize;
 
 use crate::decide::Verdict;
-use crate::ec2::aws_error;
+use crate::ec2::{associate, aws_error, instance_state, primary_interface};
 use crate::error::Error;
 use crate::trigger::{LifecycleAction, Transition, Trigger};
 use crate::world::InstanceState;
@@ -257,18 +257,9 @@ pub async fn observe(clients: &Clients, action: &LifecycleAction) -> Result<Grou
         .find(|i| i.instance_id() == Some(action.instance_id.as_str()))
         .map(|i| Instance {
             instance_id: action.instance_id.clone(),
-            state: i
-                .state()
-                .and_then(|s| s.name())
-                .map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str())),
+            state: instance_state(i),
             availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
-            network_interface_id: i
-                .network_interfaces()
-                .iter()
-                .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
-                .or_else(|| i.network_interfaces().first())
-                .and_then(|n| n.network_interface_id())
-                .map(str::to_owned),
+            network_interface_id: primary_interface(i),
         });
     let addresses = addresses
         .addresses()
@@ -327,12 +318,7 @@ pub async fn execute(clients: &Clients, actions: &[GroupAction]) -> (Vec<GroupAc
 async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Error> {
     match action {
         GroupAction::MoveAddress { allocation_id, instance_id, network_interface_id } => {
-            let request = clients.ec2.associate_address().allocation_id(allocation_id).allow_reassociation(true);
-            let request = match network_interface_id {
-                Some(eni) => request.network_interface_id(eni),
-                None => request.instance_id(instance_id),
-            };
-            request.send().await.map(|_| "done").map_err(|e| aws_error("AssociateAddress", e))
+            associate(&clients.ec2, allocation_id, instance_id, network_interface_id.as_deref()).await.map(|()| "done")
         }
         GroupAction::CompleteLifecycle { group, hook, instance_id, result } => {
             let result = match result {

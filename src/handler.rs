@@ -63,13 +63,7 @@ impl Handler {
     /// environment; the gate keeps that true under a concurrent runtime (Lambda Managed Instances)
     /// and for anyone embedding the handler.
     pub async fn handle(&self, payload: &Value) -> Result<Outcome, Error> {
-        let trigger = match trigger::parse(payload) {
-            Ok(trigger) => trigger,
-            Err(e) => {
-                tracing::error!(verdict = "bad_event", error = %e, "rejected an event it cannot read");
-                return Err(e.into());
-            }
-        };
+        let trigger = read(payload)?;
         let _turn = self.gate.lock().await;
         let (decision, observed) = match screen(&self.config, &trigger) {
             Some(ignored) => (ignored, None),
@@ -92,12 +86,7 @@ impl Handler {
         };
         let Decision { verdict, reason, .. } = decision;
         let outcome = Outcome { verdict, reason, dry_run: self.config.dry_run, trigger, observed, actions };
-        log(&outcome, error.as_ref());
-        match (error, verdict) {
-            (Some(error), _) => Err(error),
-            (None, Verdict::Refuse) => Err(Error::Refused(outcome.reason)),
-            (None, _) => Ok(outcome),
-        }
+        finish(outcome, error)
     }
 }
 
@@ -120,13 +109,7 @@ impl GroupHandler {
 
     /// Handles one payload, like [`Handler::handle`].
     pub async fn handle(&self, payload: &Value) -> Result<GroupOutcome, Error> {
-        let trigger = match trigger::parse(payload) {
-            Ok(trigger) => trigger,
-            Err(e) => {
-                tracing::error!(verdict = "bad_event", error = %e, "rejected an event it cannot read");
-                return Err(e.into());
-            }
-        };
+        let trigger = read(payload)?;
         let _turn = self.gate.lock().await;
         let (decision, observed) = match group::screen(&trigger) {
             Err(ignored) => (ignored, None),
@@ -155,11 +138,26 @@ impl GroupHandler {
             observed,
             actions,
         };
-        log(&outcome, error.as_ref());
-        match error {
-            Some(error) => Err(error),
-            None => Ok(outcome),
-        }
+        finish(outcome, error)
+    }
+}
+
+/// Reads the trigger; a payload it cannot read is logged and rejected before any AWS call.
+fn read(payload: &Value) -> Result<Trigger, Error> {
+    trigger::parse(payload).map_err(|e| {
+        tracing::error!(verdict = "bad_event", error = %e, "rejected an event it cannot read");
+        e.into()
+    })
+}
+
+/// Logs the decision, then turns it into the invocation's result: an error if an action failed
+/// or the decision is a refusal.
+fn finish<W: Serialize, R: Serialize>(outcome: Outcome<W, R>, error: Option<Error>) -> Result<Outcome<W, R>, Error> {
+    log(&outcome, error.as_ref());
+    match (error, outcome.verdict) {
+        (Some(error), _) => Err(error),
+        (None, Verdict::Refuse) => Err(Error::Refused(outcome.reason)),
+        (None, _) => Ok(outcome),
     }
 }
 
