@@ -7,6 +7,8 @@
 //! - [`config`]: the pair and its settings, read once from the environment.
 //! - [`trigger`]: reads alarm, state-change and schedule payloads into a [`trigger::Trigger`].
 //! - [`world`]: the observed state of the pair and its Elastic IP.
+//! - [`data`]: the stateful group's data policy (not wired in yet): snapshot on terminate,
+//!   restore in the new zone on launch, retention.
 //! - [`decide`]: the pure decision, from (config, trigger, world) to a plan of actions.
 //! - [`ec2`]: the thin AWS layer that observes the world and carries out a plan.
 //! - [`group`]: group mode, where a single-instance Auto Scaling group's Elastic IP follows its
@@ -16,6 +18,7 @@
 
 pub mod client;
 pub mod config;
+pub mod data;
 pub mod decide;
 pub mod ec2;
 pub mod error;

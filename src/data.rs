@@ -1,0 +1,233 @@
+//! The stateful group's data policy (work in progress, not wired into the handler yet): where a
+//! group's EBS data volume is, and what a launch or a termination must do so that the data follows
+//! the instance across Availability Zones. Pure: it reads what `group::observe` will read and
+//! returns a plan; no AWS call, no clock.
+//!
+//! Tags (all `ec2-failover:`): `group` on the data volume, its snapshots and the volumes restored
+//! from them; on a snapshot also `volume` (its source), `device`, `instance` (the terminating
+//! instance it was taken for), `volume-type`, `iops`, `throughput`; on a restored volume also
+//! `snapshot` and `for` (the instance it was created for).
+
+use serde::Serialize;
+
+/// An EBS volume tagged for a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DataVolume {
+    /// Its id.
+    pub volume_id: String,
+    /// `creating`, `available`, `in-use`, `deleting`, `deleted` or `error`.
+    pub state: String,
+    /// Its Availability Zone: it can be attached only to an instance there.
+    pub availability_zone: String,
+    /// The instances it is attached to, with the device name.
+    pub attachments: Vec<(String, String)>,
+    /// The instance it was restored for (`ec2-failover:for`), if the function created it.
+    pub for_instance: Option<String>,
+    /// The device it belongs at (`ec2-failover:device`).
+    pub device: Option<String>,
+}
+
+/// A snapshot of a group's data volume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DataSnapshot {
+    /// Its id.
+    pub snapshot_id: String,
+    /// `pending`, `completed`, `error` (or `recoverable`, `recovering`).
+    pub state: String,
+    /// When it was started, in seconds since the Unix epoch: its point in time.
+    pub start_time: i64,
+    /// The terminating instance it was taken for (`ec2-failover:instance`).
+    pub instance: Option<String>,
+    /// The device of its source volume (`ec2-failover:device`).
+    pub device: Option<String>,
+    /// The volume type, IOPS and throughput of its source volume, recorded when it was taken.
+    pub volume_type: Option<String>,
+    /// Provisioned IOPS, for the types that have them.
+    pub iops: Option<i32>,
+    /// Provisioned throughput (MiB/s), for gp3.
+    pub throughput: Option<i32>,
+}
+
+/// What a launch needs done about the group's data before the instance may serve.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "plan", rename_all = "snake_case")]
+pub enum LaunchPlan {
+    /// The data is attached to the instance, or the group keeps no data: go on.
+    Ready,
+    /// Attach this volume at this device, then go on.
+    Attach {
+        /// The volume, `available` in the instance's zone.
+        volume_id: String,
+        /// Where.
+        device: String,
+    },
+    /// Create a volume from this snapshot in the instance's zone, then wait for it.
+    Restore {
+        /// The newest usable snapshot.
+        snapshot_id: String,
+        /// The instance's zone.
+        availability_zone: String,
+    },
+    /// Snapshot a seed volume that lives in another zone, then wait for the snapshot.
+    Carry {
+        /// The volume.
+        volume_id: String,
+    },
+    /// Nothing can be done until AWS finishes something; keep the hook alive.
+    Wait,
+    /// The launch cannot get its data in time, or the data is in an impossible state.
+    Abandon,
+}
+
+/// The launch plan and why.
+pub fn plan_launch(
+    instance_id: &str,
+    availability_zone: &str,
+    waited_seconds: i64,
+    max_wait_seconds: i64,
+    volumes: &[DataVolume],
+    snapshots: &[DataSnapshot],
+) -> (LaunchPlan, String) {
+    let live = |v: &&DataVolume| !matches!(v.state.as_str(), "deleting" | "deleted" | "error");
+    if let Some(v) = volumes.iter().filter(live).find(|v| v.attachments.iter().any(|(i, _)| i == instance_id)) {
+        return (LaunchPlan::Ready, format!("{} is attached to {instance_id}", v.volume_id));
+    }
+    if waited_seconds > max_wait_seconds {
+        return (
+            LaunchPlan::Abandon,
+            format!("{instance_id} has waited {waited_seconds}s for its data, more than {max_wait_seconds}s; abandoning rather than serving without it"),
+        );
+    }
+    // Never a second copy: while the data volume is attached elsewhere, the old instance may still write.
+    if let Some(v) = volumes
+        .iter()
+        .filter(live)
+        .find(|v| !v.attachments.is_empty() && v.for_instance.as_deref() != Some(instance_id))
+    {
+        let (other, _) = &v.attachments[0];
+        return (
+            LaunchPlan::Wait,
+            format!("{} is still attached to {other}; waiting for it to be released", v.volume_id),
+        );
+    }
+    if let Some(v) = volumes.iter().filter(live).find(|v| v.for_instance.as_deref() == Some(instance_id)) {
+        return match v.state.as_str() {
+            "available" => match &v.device {
+                Some(device) => (
+                    LaunchPlan::Attach { volume_id: v.volume_id.clone(), device: device.clone() },
+                    format!("{} was restored for {instance_id}; attaching it at {device}", v.volume_id),
+                ),
+                None => (
+                    LaunchPlan::Abandon,
+                    format!("{} has no ec2-failover:device tag; cannot tell where it goes", v.volume_id),
+                ),
+            },
+            state => (LaunchPlan::Wait, format!("{} is {state}; waiting for it to become available", v.volume_id)),
+        };
+    }
+    let mut ordered: Vec<&DataSnapshot> = snapshots.iter().collect();
+    ordered.sort_by_key(|s| std::cmp::Reverse(s.start_time));
+    if let Some(newest) = ordered.first() {
+        if newest.state == "pending" {
+            return (LaunchPlan::Wait, format!("the newest snapshot {} is still pending", newest.snapshot_id));
+        }
+        return match ordered.iter().find(|s| s.state == "completed") {
+            Some(s) => {
+                let skipped = if s.snapshot_id == newest.snapshot_id {
+                    String::new()
+                } else {
+                    format!(" (the newer {} is {})", newest.snapshot_id, newest.state)
+                };
+                (
+                    LaunchPlan::Restore {
+                        snapshot_id: s.snapshot_id.clone(),
+                        availability_zone: availability_zone.into(),
+                    },
+                    format!("restoring {} in {availability_zone} for {instance_id}{skipped}", s.snapshot_id),
+                )
+            }
+            None => (
+                LaunchPlan::Abandon,
+                format!(
+                    "no snapshot of the group's data completed (the newest, {}, is {})",
+                    newest.snapshot_id, newest.state
+                ),
+            ),
+        };
+    }
+    match volumes.iter().find(|v| v.state == "available") {
+        Some(v) if v.availability_zone == availability_zone => match &v.device {
+            Some(device) => (
+                LaunchPlan::Attach { volume_id: v.volume_id.clone(), device: device.clone() },
+                format!("first launch: attaching the seed volume {} at {device}", v.volume_id),
+            ),
+            None => (LaunchPlan::Abandon, format!("the seed volume {} has no ec2-failover:device tag", v.volume_id)),
+        },
+        Some(v) => (
+            LaunchPlan::Carry { volume_id: v.volume_id.clone() },
+            format!(
+                "first launch: the seed volume {} is in {}, not {availability_zone}; snapshotting it to carry it over",
+                v.volume_id, v.availability_zone
+            ),
+        ),
+        None => (LaunchPlan::Ready, "the group keeps no data volume: the Elastic IP only".into()),
+    }
+}
+
+/// What a termination needs done about the group's data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "plan", rename_all = "snake_case")]
+pub enum TerminatePlan {
+    /// Snapshot this volume (the one data volume attached to the terminating instance).
+    Snapshot {
+        /// The volume.
+        volume_id: String,
+        /// Its device on the instance.
+        device: String,
+    },
+    /// Nothing to snapshot (no data volume here, or the snapshot is already taken).
+    Nothing,
+    /// Several data volumes on one instance: which one is the data is not clear; snapshot none.
+    Refuse,
+}
+
+/// The termination plan and why.
+pub fn plan_terminate(
+    instance_id: &str,
+    volumes: &[DataVolume],
+    snapshots: &[DataSnapshot],
+) -> (TerminatePlan, String) {
+    if let Some(s) = snapshots.iter().find(|s| s.instance.as_deref() == Some(instance_id) && s.state != "error") {
+        return (TerminatePlan::Nothing, format!("{} was already taken for {instance_id}", s.snapshot_id));
+    }
+    let attached: Vec<(&DataVolume, &String)> = volumes
+        .iter()
+        .filter_map(|v| v.attachments.iter().find(|(i, _)| i == instance_id).map(|(_, device)| (v, device)))
+        .collect();
+    match attached.as_slice() {
+        [] => (TerminatePlan::Nothing, format!("{instance_id} has no data volume of the group attached")),
+        [(v, device)] => (
+            TerminatePlan::Snapshot { volume_id: v.volume_id.clone(), device: (*device).clone() },
+            format!("snapshotting {} ({device}) before {instance_id} terminates", v.volume_id),
+        ),
+        many => {
+            let ids: Vec<&str> = many.iter().map(|(v, _)| v.volume_id.as_str()).collect();
+            (
+                TerminatePlan::Refuse,
+                format!(
+                    "{instance_id} has {} data volumes of the group ({}); snapshotting none",
+                    ids.len(),
+                    ids.join(", ")
+                ),
+            )
+        }
+    }
+}
+
+/// The snapshots to delete so that at most `keep` completed ones remain; the newest completed one
+/// is never deleted, and neither is one that is pending.
+pub fn retention(snapshots: &[DataSnapshot], keep: usize) -> Vec<String> {
+    let mut completed: Vec<&DataSnapshot> = snapshots.iter().filter(|s| s.state == "completed").collect();
+    completed.sort_by_key(|s| std::cmp::Reverse(s.start_time));
+    completed.iter().skip(keep.max(1)).map(|s| s.snapshot_id.clone()).collect()
+}
