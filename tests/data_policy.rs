@@ -34,7 +34,8 @@ fn launch_table() {
     let b = "us-east-1b";
     let restore = |id: &str| LaunchPlan::Restore { snapshot_id: id.into(), availability_zone: b.into() };
     let attach = |id: &str| LaunchPlan::Attach { volume_id: id.into(), device: "/dev/xvdf".into() };
-    let cases: Vec<(&str, i64, Vec<DataVolume>, Vec<DataSnapshot>, LaunchPlan)> = vec![
+    type Case = (&'static str, i64, Vec<DataVolume>, Vec<DataSnapshot>, LaunchPlan);
+    let cases: Vec<Case> = vec![
         (
             "data already attached here",
             0,
