@@ -15,6 +15,8 @@ use serde::Serialize;
 pub struct DataVolume {
     /// Its id.
     pub volume_id: String,
+    /// Its `ec2-failover:group` value.
+    pub key: String,
     /// `creating`, `available`, `in-use`, `deleting`, `deleted` or `error`.
     pub state: String,
     /// Its Availability Zone: it can be attached only to an instance there.
@@ -32,6 +34,8 @@ pub struct DataVolume {
 pub struct DataSnapshot {
     /// Its id.
     pub snapshot_id: String,
+    /// Its `ec2-failover:group` value.
+    pub key: String,
     /// `pending`, `completed`, `error` (or `recoverable`, `recovering`).
     pub state: String,
     /// When it was started, in seconds since the Unix epoch: its point in time.
@@ -230,4 +234,77 @@ pub fn retention(snapshots: &[DataSnapshot], keep: usize) -> Vec<String> {
     let mut completed: Vec<&DataSnapshot> = snapshots.iter().filter(|s| s.state == "completed").collect();
     completed.sort_by_key(|s| std::cmp::Reverse(s.start_time));
     completed.iter().skip(keep.max(1)).map(|s| s.snapshot_id.clone()).collect()
+}
+
+/// The tags the function reads and writes on volumes and snapshots.
+pub mod tags {
+    /// The group key, as on the group and its Elastic IP.
+    pub const GROUP: &str = crate::group::GROUP_TAG;
+    /// On a snapshot: its source volume.
+    pub const VOLUME: &str = "ec2-failover:volume";
+    /// The device name the data belongs at.
+    pub const DEVICE: &str = "ec2-failover:device";
+    /// On a snapshot: the terminating instance it was taken for.
+    pub const INSTANCE: &str = "ec2-failover:instance";
+    /// On a restored volume: the instance it was created for.
+    pub const FOR: &str = "ec2-failover:for";
+    /// On a snapshot: the source volume's type, IOPS and throughput.
+    pub const VOLUME_TYPE: &str = "ec2-failover:volume-type";
+    /// See [`VOLUME_TYPE`].
+    pub const IOPS: &str = "ec2-failover:iops";
+    /// See [`VOLUME_TYPE`].
+    pub const THROUGHPUT: &str = "ec2-failover:throughput";
+}
+
+fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+}
+
+/// Reads every volume and snapshot (owned by this account) that carries the group tag, at once.
+/// Which group each belongs to is left to the caller (by `key`).
+pub async fn observe(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>, Vec<DataSnapshot>), crate::error::Error> {
+    use aws_sdk_ec2::types::Filter;
+    let by_tag = || Filter::builder().name("tag-key").values(tags::GROUP).build();
+    let volumes = ec2.describe_volumes().filters(by_tag()).send();
+    let snapshots = ec2.describe_snapshots().owner_ids("self").filters(by_tag()).send();
+    let (volumes, snapshots) = tokio::join!(volumes, snapshots);
+    let volumes = volumes.map_err(|e| crate::ec2::aws_error("DescribeVolumes", e))?;
+    let snapshots = snapshots.map_err(|e| crate::ec2::aws_error("DescribeSnapshots", e))?;
+    let volumes = volumes
+        .volumes()
+        .iter()
+        .filter_map(|v| {
+            Some(DataVolume {
+                volume_id: v.volume_id()?.to_owned(),
+                key: tag(v.tags(), tags::GROUP)?.to_owned(),
+                state: v.state().map_or("unknown", |s| s.as_str()).to_owned(),
+                availability_zone: v.availability_zone().unwrap_or_default().to_owned(),
+                attachments: v
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| Some((a.instance_id()?.to_owned(), a.device().unwrap_or_default().to_owned())))
+                    .collect(),
+                for_instance: tag(v.tags(), tags::FOR).map(str::to_owned),
+                device: tag(v.tags(), tags::DEVICE).map(str::to_owned),
+            })
+        })
+        .collect();
+    let snapshots = snapshots
+        .snapshots()
+        .iter()
+        .filter_map(|s| {
+            Some(DataSnapshot {
+                snapshot_id: s.snapshot_id()?.to_owned(),
+                key: tag(s.tags(), tags::GROUP)?.to_owned(),
+                state: s.state().map_or("unknown", |s| s.as_str()).to_owned(),
+                start_time: s.start_time().map_or(0, |t| t.secs()),
+                instance: tag(s.tags(), tags::INSTANCE).map(str::to_owned),
+                device: tag(s.tags(), tags::DEVICE).map(str::to_owned),
+                volume_type: tag(s.tags(), tags::VOLUME_TYPE).map(str::to_owned),
+                iops: tag(s.tags(), tags::IOPS).and_then(|v| v.parse().ok()),
+                throughput: tag(s.tags(), tags::THROUGHPUT).and_then(|v| v.parse().ok()),
+            })
+        })
+        .collect();
+    Ok((volumes, snapshots))
 }

@@ -8,6 +8,7 @@ const OLD: &str = "i-old";
 fn volume(id: &str, state: &str, az: &str, attached: Option<&str>, for_instance: Option<&str>) -> DataVolume {
     DataVolume {
         volume_id: id.into(),
+        key: "web".into(),
         state: state.into(),
         availability_zone: az.into(),
         attachments: attached.map(|i| vec![(i.to_owned(), "/dev/xvdf".to_owned())]).unwrap_or_default(),
@@ -19,6 +20,7 @@ fn volume(id: &str, state: &str, az: &str, attached: Option<&str>, for_instance:
 fn snapshot(id: &str, state: &str, start_time: i64, instance: Option<&str>) -> DataSnapshot {
     DataSnapshot {
         snapshot_id: id.into(),
+        key: "web".into(),
         state: state.into(),
         start_time,
         instance: instance.map(Into::into),
@@ -161,4 +163,53 @@ fn retention_keeps_the_newest_completed_and_every_pending_one() {
     assert_eq!(deleted, ["s1"]);
     assert_eq!(retention(&snapshots, 0), ["s2", "s1"], "keep 0 still keeps the newest completed");
     assert!(retention(&snapshots, 5).is_empty());
+}
+
+mod support;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_reads_the_tagged_volumes_and_snapshots_from_ec2() {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    let moto = support::Moto::start();
+    let ec2 = moto.client();
+    let tagged = |resource: ResourceType, extra: &[(&str, &str)]| {
+        let mut spec = TagSpecification::builder()
+            .resource_type(resource)
+            .tags(Tag::builder().key("ec2-failover:group").value("web").build());
+        for (k, v) in extra {
+            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        spec.build()
+    };
+    let volume = ec2
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .size(8)
+        .tag_specifications(tagged(ResourceType::Volume, &[("ec2-failover:device", "/dev/xvdf")]))
+        .send()
+        .await
+        .unwrap();
+    let volume_id = volume.volume_id().unwrap().to_owned();
+    ec2.create_volume().availability_zone("us-east-1a").size(8).send().await.unwrap(); // untagged: not the group's
+    let snapshot = ec2
+        .create_snapshot()
+        .volume_id(&volume_id)
+        .tag_specifications(tagged(
+            ResourceType::Snapshot,
+            &[("ec2-failover:instance", "i-old"), ("ec2-failover:iops", "3000")],
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    let (volumes, snapshots) = ec2_failover::data::observe(&ec2).await.unwrap();
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    assert_eq!((volumes[0].volume_id.as_str(), volumes[0].key.as_str()), (volume_id.as_str(), "web"));
+    assert_eq!(volumes[0].device.as_deref(), Some("/dev/xvdf"));
+    assert_eq!(volumes[0].availability_zone, "us-east-1a");
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    assert_eq!(snapshots[0].snapshot_id, snapshot.snapshot_id().unwrap());
+    assert_eq!(snapshots[0].instance.as_deref(), Some("i-old"));
+    assert_eq!(snapshots[0].iops, Some(3000));
+    assert!(snapshots[0].start_time > 0);
 }
