@@ -27,6 +27,12 @@ pub struct DataVolume {
     pub for_instance: Option<String>,
     /// The device it belongs at (`ec2-failover:device`).
     pub device: Option<String>,
+    /// Its type (gp3, io2...), provisioned IOPS and throughput: what a snapshot of it records.
+    pub volume_type: Option<String>,
+    /// Provisioned IOPS.
+    pub iops: Option<i32>,
+    /// Provisioned throughput (MiB/s).
+    pub throughput: Option<i32>,
 }
 
 /// A snapshot of a group's data volume.
@@ -286,6 +292,9 @@ pub async fn observe(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>, Vec<
                     .collect(),
                 for_instance: tag(v.tags(), tags::FOR).map(str::to_owned),
                 device: tag(v.tags(), tags::DEVICE).map(str::to_owned),
+                volume_type: v.volume_type().map(|t| t.as_str().to_owned()),
+                iops: v.iops(),
+                throughput: v.throughput(),
             })
         })
         .collect();

@@ -12,6 +12,7 @@ use aws_sdk_autoscaling::types::LifecycleState;
 use aws_sdk_ec2::types::Filter;
 use serde::Serialize;
 
+use crate::data::{DataSnapshot, DataVolume};
 use crate::decide::Verdict;
 use crate::ec2::{associate, aws_error, instance_state, primary_interface};
 use crate::error::Error;
@@ -30,6 +31,12 @@ pub struct GroupWorld {
     pub instance: Option<Instance>,
     /// Every Elastic IP tagged for the group's key (exactly one is expected).
     pub addresses: Vec<GroupAddress>,
+    /// Every EBS volume that carries the group tag (any group's; `decide` picks by key).
+    pub volumes: Vec<DataVolume>,
+    /// Every snapshot of this account that carries the group tag.
+    pub snapshots: Vec<DataSnapshot>,
+    /// When the world was observed, in seconds since the Unix epoch.
+    pub now: i64,
 }
 
 /// An Auto Scaling group as observed.
@@ -54,6 +61,8 @@ pub struct Instance {
     pub availability_zone: Option<String>,
     /// Its primary network interface.
     pub network_interface_id: Option<String>,
+    /// When it was launched, in seconds since the Unix epoch.
+    pub launch_time: Option<i64>,
 }
 
 /// An Elastic IP tagged for a group.
@@ -221,8 +230,8 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
 }
 
-/// Reads the group, the instance and the group-tagged addresses, all at once.
-pub async fn observe(clients: &Clients, action: &LifecycleAction) -> Result<GroupWorld, Error> {
+/// Reads the group, the instance, and the group-tagged addresses, volumes and snapshots, all at once.
+pub async fn observe(clients: &Clients, action: &LifecycleAction, now: i64) -> Result<GroupWorld, Error> {
     let group = clients.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&action.group).send();
     let instance = clients
         .ec2
@@ -231,7 +240,9 @@ pub async fn observe(clients: &Clients, action: &LifecycleAction) -> Result<Grou
         .send();
     let addresses =
         clients.ec2.describe_addresses().filters(Filter::builder().name("tag-key").values(GROUP_TAG).build()).send();
-    let (group, instance, addresses) = tokio::join!(group, instance, addresses);
+    let data = crate::data::observe(&clients.ec2);
+    let (group, instance, addresses, data) = tokio::join!(group, instance, addresses, data);
+    let (volumes, snapshots) = data?;
     let group = group.map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
     let instance = instance.map_err(|e| aws_error("DescribeInstances", e))?;
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
@@ -260,6 +271,7 @@ pub async fn observe(clients: &Clients, action: &LifecycleAction) -> Result<Grou
             state: instance_state(i),
             availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
             network_interface_id: primary_interface(i),
+            launch_time: i.launch_time().map(|t| t.secs()),
         });
     let addresses = addresses
         .addresses()
@@ -274,7 +286,7 @@ pub async fn observe(clients: &Clients, action: &LifecycleAction) -> Result<Grou
             })
         })
         .collect();
-    Ok(GroupWorld { group, instance, addresses })
+    Ok(GroupWorld { group, instance, addresses, volumes, snapshots, now })
 }
 
 /// What became of one planned group action.

@@ -114,7 +114,7 @@ impl GroupHandler {
         let (decision, observed) = match group::screen(&trigger) {
             Err(ignored) => (ignored, None),
             Ok(action) => {
-                let world = group::observe(&self.clients, action).await.inspect_err(|e| {
+                let world = group::observe(&self.clients, action, now()).await.inspect_err(|e| {
                     tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the group");
                 })?;
                 (group::decide(action, &world), Some(world))

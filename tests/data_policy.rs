@@ -14,6 +14,9 @@ fn volume(id: &str, state: &str, az: &str, attached: Option<&str>, for_instance:
         attachments: attached.map(|i| vec![(i.to_owned(), "/dev/xvdf".to_owned())]).unwrap_or_default(),
         for_instance: for_instance.map(Into::into),
         device: Some("/dev/xvdf".into()),
+        volume_type: Some("gp3".into()),
+        iops: Some(3000),
+        throughput: Some(125),
     }
 }
 

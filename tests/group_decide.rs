@@ -35,6 +35,7 @@ fn instance(state: InstanceState) -> Option<Instance> {
         state,
         availability_zone: Some("us-east-1b".into()),
         network_interface_id: Some("eni-new".into()),
+        launch_time: Some(1_800_000_000),
     })
 }
 
@@ -49,7 +50,7 @@ fn address(key: &str, on: Option<(&str, &str)>) -> GroupAddress {
 }
 
 fn world(group: Option<Group>, instance: Option<Instance>, addresses: Vec<GroupAddress>) -> GroupWorld {
-    GroupWorld { group, instance, addresses }
+    GroupWorld { group, instance, addresses, volumes: vec![], snapshots: vec![], now: 1_800_000_000 }
 }
 
 fn completion(result: LifecycleResult) -> GroupAction {
