@@ -9,10 +9,10 @@
 //! Same shape as the pair: `observe` (three parallel reads), a pure `decide`, `execute`.
 
 use aws_sdk_autoscaling::types::LifecycleState;
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::Serialize;
 
-use crate::data::{DataSnapshot, DataVolume};
+use crate::data::{plan_launch, DataSnapshot, DataVolume, LaunchPlan};
 use crate::decide::Verdict;
 use crate::ec2::{associate, aws_error, instance_state, primary_interface};
 use crate::error::Error;
@@ -114,6 +114,66 @@ pub enum GroupAction {
         /// CONTINUE or ABANDON.
         result: LifecycleResult,
     },
+    /// Keep the lifecycle action alive while AWS finishes a snapshot or a volume.
+    Heartbeat {
+        /// The group.
+        group: String,
+        /// The hook.
+        hook: String,
+        /// The instance held.
+        instance_id: String,
+    },
+    /// Snapshot the group's data volume, tagged so that the next launch finds it.
+    CreateSnapshot {
+        /// The data volume.
+        volume_id: String,
+        /// The group key.
+        key: String,
+        /// The device it is attached at.
+        device: String,
+        /// The terminating instance it is taken for (none when carrying a seed volume).
+        instance_id: Option<String>,
+        /// The volume's type, IOPS and throughput, for the volume restored from it.
+        volume_type: Option<String>,
+        /// Provisioned IOPS.
+        iops: Option<i32>,
+        /// Provisioned throughput.
+        throughput: Option<i32>,
+    },
+    /// Create the group's data volume from a snapshot in the new instance's zone (same type, IOPS
+    /// and throughput; encryption and KMS key come with the snapshot).
+    CreateVolume {
+        /// The snapshot.
+        snapshot_id: String,
+        /// The new instance's zone.
+        availability_zone: String,
+        /// The group key.
+        key: String,
+        /// The instance it is for.
+        for_instance: String,
+        /// The device it belongs at.
+        device: String,
+        /// As recorded on the snapshot.
+        volume_type: Option<String>,
+        /// As recorded on the snapshot.
+        iops: Option<i32>,
+        /// As recorded on the snapshot.
+        throughput: Option<i32>,
+    },
+    /// Attach the data volume to the new instance.
+    AttachVolume {
+        /// The volume.
+        volume_id: String,
+        /// The instance.
+        instance_id: String,
+        /// The device.
+        device: String,
+    },
+    /// Delete a snapshot beyond the group's retention.
+    DeleteSnapshot {
+        /// The snapshot.
+        snapshot_id: String,
+    },
 }
 
 /// A decision about a group: the same shape as the pair's.
@@ -171,7 +231,7 @@ fn kind(trigger: &Trigger) -> &'static str {
 }
 
 /// Decides what to do about a launching instance, given what was observed.
-pub fn decide(action: &LifecycleAction, world: &GroupWorld) -> GroupDecision {
+pub fn decide(action: &LifecycleAction, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
     let (group, instance_id) = (&action.group, &action.instance_id);
     let Some(key) = world.group.as_ref().and_then(|g| g.key.as_deref()) else {
         // Not ours: leave the hook to whoever manages the group (or to its timeout).
@@ -195,30 +255,112 @@ pub fn decide(action: &LifecycleAction, world: &GroupWorld) -> GroupDecision {
         let state = world.instance.as_ref().map_or("gone", |i| i.state.name());
         return abandon(format!("{instance_id} is {state}: there is no instance to give {} to", address.allocation_id));
     };
+    let heartbeat =
+        GroupAction::Heartbeat { group: group.clone(), hook: action.hook.clone(), instance_id: instance_id.clone() };
+    let volumes: Vec<DataVolume> = world.volumes.iter().filter(|v| v.key == key).cloned().collect();
+    let snapshots: Vec<DataSnapshot> = world.snapshots.iter().filter(|s| s.key == key).cloned().collect();
+    let zone = instance.availability_zone.clone().unwrap_or_default();
+    let waited = instance.launch_time.map_or(0, |t| world.now - t);
+    let (plan, data_why) = plan_launch(instance_id, &zone, waited, settings.max_wait_seconds, &volumes, &snapshots);
+    let attach = match plan {
+        LaunchPlan::Ready => None,
+        LaunchPlan::Attach { volume_id, device } => {
+            Some(GroupAction::AttachVolume { volume_id, instance_id: instance_id.clone(), device })
+        }
+        LaunchPlan::Wait => return decision(Verdict::Wait, data_why, vec![heartbeat]),
+        LaunchPlan::Abandon => return abandon(data_why),
+        LaunchPlan::Restore { snapshot_id, availability_zone } => {
+            let Some(snapshot) = snapshots.iter().find(|s| s.snapshot_id == snapshot_id) else {
+                return abandon(format!("{snapshot_id} vanished between two reads"));
+            };
+            let Some(device) = snapshot.device.clone() else {
+                return abandon(format!(
+                    "{snapshot_id} has no ec2-failover:device tag; cannot tell where its data goes"
+                ));
+            };
+            let create = GroupAction::CreateVolume {
+                snapshot_id,
+                availability_zone,
+                key: key.to_owned(),
+                for_instance: instance_id.clone(),
+                device,
+                volume_type: snapshot.volume_type.clone(),
+                iops: snapshot.iops,
+                throughput: snapshot.throughput,
+            };
+            return decision(
+                Verdict::Wait,
+                format!("{data_why}; the launch waits for the volume"),
+                vec![create, heartbeat],
+            );
+        }
+        LaunchPlan::Carry { volume_id } => {
+            let Some(volume) = volumes.iter().find(|v| v.volume_id == volume_id) else {
+                return abandon(format!("{volume_id} vanished between two reads"));
+            };
+            let Some(device) = volume.device.clone() else {
+                return abandon(format!("{volume_id} has no ec2-failover:device tag; cannot tell where its data goes"));
+            };
+            let snapshot = GroupAction::CreateSnapshot {
+                volume_id,
+                key: key.to_owned(),
+                device,
+                instance_id: None,
+                volume_type: volume.volume_type.clone(),
+                iops: volume.iops,
+                throughput: volume.throughput,
+            };
+            return decision(
+                Verdict::Wait,
+                format!("{data_why}; the launch waits for the snapshot"),
+                vec![snapshot, heartbeat],
+            );
+        }
+    };
     let holds = address.instance_id.as_deref() == Some(instance_id.as_str())
         || (address.network_interface_id.is_some() && address.network_interface_id == instance.network_interface_id);
     let go_on = complete(action, LifecycleResult::Continue);
+    let mut actions: Vec<GroupAction> = attach.into_iter().collect();
     if holds {
+        let verdict = if actions.is_empty() { Verdict::NoChange } else { Verdict::Follow };
+        actions.push(go_on);
         return decision(
-            Verdict::NoChange,
-            format!("{instance_id} already holds {}; completing the launch", address.allocation_id),
-            vec![go_on],
+            verdict,
+            format!("{instance_id} already holds {}; {data_why}; completing the launch", address.allocation_id),
+            actions,
         );
     }
     let from = address.instance_id.as_deref().or(address.network_interface_id.as_deref()).unwrap_or("nothing");
     let az = instance.availability_zone.as_deref().unwrap_or("an unknown zone");
+    actions.push(GroupAction::MoveAddress {
+        allocation_id: address.allocation_id.clone(),
+        instance_id: instance_id.clone(),
+        network_interface_id: instance.network_interface_id.clone(),
+    });
+    actions.push(go_on);
     decision(
         Verdict::Follow,
-        format!("{instance_id} launched in {az} for group {group}: moving {} from {from} to it", address.allocation_id),
-        vec![
-            GroupAction::MoveAddress {
-                allocation_id: address.allocation_id.clone(),
-                instance_id: instance_id.clone(),
-                network_interface_id: instance.network_interface_id.clone(),
-            },
-            go_on,
-        ],
+        format!(
+            "{instance_id} launched in {az} for group {group}: {data_why}; moving {} from {from} to it",
+            address.allocation_id
+        ),
+        actions,
     )
+}
+
+/// The stateful group's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DataSettings {
+    /// How long a launch may wait for its data before it is abandoned.
+    pub max_wait_seconds: i64,
+    /// How many completed snapshots of a group to keep.
+    pub keep_snapshots: usize,
+}
+
+impl Default for DataSettings {
+    fn default() -> Self {
+        Self { max_wait_seconds: 3_600, keep_snapshots: 3 }
+    }
 }
 
 /// The EC2 and Auto Scaling clients group mode needs.
@@ -332,6 +474,101 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
         GroupAction::MoveAddress { allocation_id, instance_id, network_interface_id } => {
             associate(&clients.ec2, allocation_id, instance_id, network_interface_id.as_deref()).await.map(|()| "done")
         }
+        GroupAction::Heartbeat { group, hook, instance_id } => {
+            let sent = clients
+                .autoscaling
+                .record_lifecycle_action_heartbeat()
+                .auto_scaling_group_name(group)
+                .lifecycle_hook_name(hook)
+                .instance_id(instance_id)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok("done"),
+                Err(e) if is_no_active_action(&e) => Ok("already_done"),
+                Err(e) => Err(aws_error("RecordLifecycleActionHeartbeat", e)),
+            }
+        }
+        GroupAction::CreateSnapshot { volume_id, key, device, instance_id, volume_type, iops, throughput } => {
+            use crate::data::tags;
+            let mut spec = TagSpecification::builder()
+                .resource_type(ResourceType::Snapshot)
+                .tags(ec2_tag(tags::GROUP, key))
+                .tags(ec2_tag(tags::VOLUME, volume_id))
+                .tags(ec2_tag(tags::DEVICE, device));
+            if let Some(instance_id) = instance_id {
+                spec = spec.tags(ec2_tag(tags::INSTANCE, instance_id));
+            }
+            for (k, v) in [
+                (tags::VOLUME_TYPE, volume_type.clone()),
+                (tags::IOPS, iops.map(|n| n.to_string())),
+                (tags::THROUGHPUT, throughput.map(|n| n.to_string())),
+            ] {
+                if let Some(v) = v {
+                    spec = spec.tags(ec2_tag(k, &v));
+                }
+            }
+            clients
+                .ec2
+                .create_snapshot()
+                .volume_id(volume_id)
+                .description(format!("ec2-failover: data of group {key}"))
+                .tag_specifications(spec.build())
+                .send()
+                .await
+                .map(|_| "done")
+                .map_err(|e| aws_error("CreateSnapshot", e))
+        }
+        GroupAction::CreateVolume {
+            snapshot_id,
+            availability_zone,
+            key,
+            for_instance,
+            device,
+            volume_type,
+            iops,
+            throughput,
+        } => {
+            use crate::data::tags;
+            let spec = TagSpecification::builder()
+                .resource_type(ResourceType::Volume)
+                .tags(ec2_tag(tags::GROUP, key))
+                .tags(ec2_tag(tags::FOR, for_instance))
+                .tags(ec2_tag(tags::DEVICE, device))
+                .tags(ec2_tag("ec2-failover:snapshot", snapshot_id))
+                .build();
+            clients
+                .ec2
+                .create_volume()
+                .snapshot_id(snapshot_id)
+                .availability_zone(availability_zone)
+                .set_volume_type(volume_type.as_deref().map(aws_sdk_ec2::types::VolumeType::from))
+                .set_iops(*iops)
+                .set_throughput(*throughput)
+                .tag_specifications(spec)
+                .send()
+                .await
+                .map(|_| "done")
+                .map_err(|e| aws_error("CreateVolume", e))
+        }
+        GroupAction::AttachVolume { volume_id, instance_id, device } => clients
+            .ec2
+            .attach_volume()
+            .volume_id(volume_id)
+            .instance_id(instance_id)
+            .device(device)
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("AttachVolume", e)),
+        GroupAction::DeleteSnapshot { snapshot_id } => clients
+            .ec2
+            .delete_snapshot()
+            .snapshot_id(snapshot_id)
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("DeleteSnapshot", e)),
         GroupAction::CompleteLifecycle { group, hook, instance_id, result } => {
             let result = match result {
                 LifecycleResult::Continue => "CONTINUE",
@@ -355,6 +592,10 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
             }
         }
     }
+}
+
+fn ec2_tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
 }
 
 fn is_no_active_action<E, R>(error: &aws_sdk_autoscaling::error::SdkError<E, R>) -> bool

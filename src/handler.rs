@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::decide::{decide, screen, Decision, Verdict};
 use crate::ec2::{self, ActionReport};
 use crate::error::Error;
-use crate::group::{self, Clients, GroupActionReport, GroupWorld};
+use crate::group::{self, Clients, DataSettings, GroupActionReport, GroupWorld};
 use crate::trigger::{self, Trigger};
 use crate::world::World;
 
@@ -98,13 +98,15 @@ pub struct GroupHandler {
     pub clients: Clients,
     /// Decide and report, but change nothing.
     pub dry_run: bool,
+    /// How long a launch waits for its data, and how many snapshots are kept.
+    pub settings: DataSettings,
     gate: Arc<Mutex<()>>,
 }
 
 impl GroupHandler {
-    /// A handler for the groups tagged `ec2-failover:group`.
+    /// A handler for the groups tagged `ec2-failover:group`, with the default data settings.
     pub fn new(clients: Clients, dry_run: bool) -> Self {
-        Self { clients, dry_run, gate: Arc::default() }
+        Self { clients, dry_run, settings: DataSettings::default(), gate: Arc::default() }
     }
 
     /// Handles one payload, like [`Handler::handle`].
@@ -117,7 +119,7 @@ impl GroupHandler {
                 let world = group::observe(&self.clients, action, now()).await.inspect_err(|e| {
                     tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the group");
                 })?;
-                (group::decide(action, &world), Some(world))
+                (group::decide(action, &world, &self.settings), Some(world))
             }
         };
         let (actions, error) = if self.dry_run {

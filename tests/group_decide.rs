@@ -1,9 +1,10 @@
 //! Group mode's decision as a table: (lifecycle action, observed group/instance/addresses) to a
 //! verdict and a plan. Pure: no AWS, no clock.
 
+use ec2_failover::data::{DataSnapshot, DataVolume};
 use ec2_failover::decide::Verdict;
 use ec2_failover::group::{
-    decide, screen, Group, GroupAction, GroupAddress, GroupWorld, Instance, LifecycleResult, GROUP_TAG,
+    decide, screen, DataSettings, Group, GroupAction, GroupAddress, GroupWorld, Instance, LifecycleResult, GROUP_TAG,
 };
 use ec2_failover::trigger::{LifecycleAction, Transition, Trigger};
 use ec2_failover::world::InstanceState;
@@ -133,10 +134,96 @@ fn the_decision_table() {
         ),
     ];
     for (name, world, verdict, actions) in cases {
-        let decision = decide(&launch(), &world);
+        let decision = decide(&launch(), &world, &DataSettings::default());
         assert_eq!((decision.verdict, &decision.actions), (verdict, &actions), "{name}: {}", decision.reason);
         assert!(!decision.reason.is_empty(), "{name}: no reason");
     }
+}
+
+fn data_world(volumes: Vec<DataVolume>, snapshots: Vec<DataSnapshot>) -> GroupWorld {
+    GroupWorld {
+        volumes,
+        snapshots,
+        ..world(group(Some("web")), instance(InstanceState::Pending), vec![address("web", Some((OLD, "eni-old")))])
+    }
+}
+
+fn snap(id: &str, state: &str, key: &str) -> DataSnapshot {
+    DataSnapshot {
+        snapshot_id: id.into(),
+        key: key.into(),
+        state: state.into(),
+        start_time: 1_700_000_000,
+        instance: Some(OLD.into()),
+        device: Some("/dev/xvdf".into()),
+        volume_type: Some("gp3".into()),
+        iops: Some(3000),
+        throughput: Some(125),
+    }
+}
+
+fn restored(state: &str) -> DataVolume {
+    DataVolume {
+        volume_id: "vol-r".into(),
+        key: "web".into(),
+        state: state.into(),
+        availability_zone: "us-east-1b".into(),
+        attachments: vec![],
+        for_instance: Some(NEW.into()),
+        device: Some("/dev/xvdf".into()),
+        volume_type: Some("gp3".into()),
+        iops: Some(3000),
+        throughput: Some(125),
+    }
+}
+
+#[test]
+fn the_data_follows_the_instance() {
+    let heartbeat = GroupAction::Heartbeat { group: "web-asg".into(), hook: "launch".into(), instance_id: NEW.into() };
+    let settings = DataSettings::default();
+
+    // A completed snapshot of this group (another group's is ignored): restore it in the new zone, wait.
+    let world = data_world(vec![], vec![snap("snap-web", "completed", "web"), snap("snap-db", "completed", "db")]);
+    let d = decide(&launch(), &world, &settings);
+    assert_eq!(d.verdict, Verdict::Wait, "{}", d.reason);
+    assert_eq!(
+        d.actions,
+        [
+            GroupAction::CreateVolume {
+                snapshot_id: "snap-web".into(),
+                availability_zone: "us-east-1b".into(),
+                key: "web".into(),
+                for_instance: NEW.into(),
+                device: "/dev/xvdf".into(),
+                volume_type: Some("gp3".into()),
+                iops: Some(3000),
+                throughput: Some(125),
+            },
+            heartbeat.clone(),
+        ]
+    );
+
+    // The volume is still being created: only the heartbeat.
+    let world = data_world(vec![restored("creating")], vec![snap("snap-web", "completed", "web")]);
+    let d = decide(&launch(), &world, &settings);
+    assert_eq!((d.verdict, d.actions), (Verdict::Wait, vec![heartbeat]));
+
+    // Available: attach, then the IP, then the launch goes on, in that order.
+    let world = data_world(vec![restored("available")], vec![snap("snap-web", "completed", "web")]);
+    let d = decide(&launch(), &world, &settings);
+    assert_eq!(d.verdict, Verdict::Follow, "{}", d.reason);
+    assert_eq!(
+        d.actions[0],
+        GroupAction::AttachVolume { volume_id: "vol-r".into(), instance_id: NEW.into(), device: "/dev/xvdf".into() }
+    );
+    assert!(matches!(d.actions[1], GroupAction::MoveAddress { .. }));
+    assert_eq!(d.actions[2], completion(LifecycleResult::Continue));
+
+    // Waited past the limit for a pending snapshot: abandon rather than serve without data.
+    let mut world = data_world(vec![], vec![snap("snap-web", "pending", "web")]);
+    world.now += 2 * settings.max_wait_seconds;
+    let d = decide(&launch(), &world, &settings);
+    assert_eq!((d.verdict, d.actions), (Verdict::Abandon, vec![completion(LifecycleResult::Abandon)]));
 }
 
 #[test]
