@@ -40,6 +40,8 @@ pub enum Verdict {
     Follow,
     /// Group mode: the launch cannot be served (no Elastic IP, no instance); the hook is abandoned.
     Abandon,
+    /// Group mode: the terminating instance's data volume is snapshotted before it goes.
+    Preserve,
     /// The Elastic IP was attached to nothing; it is given to the best member.
     Heal,
     /// The old active instance still runs after a failover; it is stopped.
@@ -87,6 +89,7 @@ impl Verdict {
             Verdict::Hold => "hold",
             Verdict::Follow => "follow",
             Verdict::Abandon => "abandon",
+            Verdict::Preserve => "preserve",
             Verdict::Heal => "heal",
             Verdict::Fence => "fence",
             Verdict::Refuse => "refuse",

@@ -12,7 +12,7 @@ use aws_sdk_autoscaling::types::LifecycleState;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::Serialize;
 
-use crate::data::{plan_launch, DataSnapshot, DataVolume, LaunchPlan};
+use crate::data::{plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan};
 use crate::decide::Verdict;
 use crate::ec2::{associate, aws_error, instance_state, primary_interface};
 use crate::error::Error;
@@ -203,18 +203,10 @@ fn complete(action: &LifecycleAction, result: LifecycleResult) -> GroupAction {
 /// Decides, before anything is read, whether the trigger is a lifecycle action group mode handles.
 pub fn screen(trigger: &Trigger) -> Result<&LifecycleAction, GroupDecision> {
     match trigger {
-        Trigger::Lifecycle(action) if action.transition == Transition::Launching => Ok(action),
-        Trigger::Lifecycle(action) => Err(decision(
-            Verdict::Ignore,
-            format!(
-                "{} is terminating in group {}: the Elastic IP follows the next instance's launch",
-                action.instance_id, action.group
-            ),
-            Vec::new(),
-        )),
+        Trigger::Lifecycle(action) => Ok(action),
         other => Err(decision(
             Verdict::Ignore,
-            format!("group mode acts on Auto Scaling launch lifecycle actions, not on {}", kind(other)),
+            format!("group mode acts on Auto Scaling lifecycle actions, not on {}", kind(other)),
             Vec::new(),
         )),
     }
@@ -230,14 +222,55 @@ fn kind(trigger: &Trigger) -> &'static str {
     }
 }
 
-/// Decides what to do about a launching instance, given what was observed.
+/// Decides what to do about a lifecycle action, given what was observed.
 pub fn decide(action: &LifecycleAction, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
-    let (group, instance_id) = (&action.group, &action.instance_id);
+    let group = &action.group;
     let Some(key) = world.group.as_ref().and_then(|g| g.key.as_deref()) else {
         // Not ours: leave the hook to whoever manages the group (or to its timeout).
         let why = if world.group.is_some() { format!("has no {GROUP_TAG} tag") } else { "does not exist".into() };
         return decision(Verdict::Ignore, format!("Auto Scaling group {group} {why}; not managed"), Vec::new());
     };
+    match action.transition {
+        Transition::Launching => decide_launch(action, key, world, settings),
+        Transition::Terminating => decide_terminate(action, key, world, settings),
+    }
+}
+
+/// A terminating instance: snapshot its data volume (once), then let it go.
+fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
+    let instance_id = &action.instance_id;
+    let volumes: Vec<DataVolume> = world.volumes.iter().filter(|v| v.key == key).cloned().collect();
+    let snapshots: Vec<DataSnapshot> = world.snapshots.iter().filter(|s| s.key == key).cloned().collect();
+    let go_on = complete(action, LifecycleResult::Continue);
+    match plan_terminate(instance_id, &volumes, &snapshots) {
+        (TerminatePlan::Nothing, why) => decision(Verdict::NoChange, format!("{why}; letting it go"), vec![go_on]),
+        (TerminatePlan::Refuse, why) => decision(Verdict::Refuse, why, Vec::new()),
+        (TerminatePlan::Snapshot { volume_id, device }, why) => {
+            let source = volumes.iter().find(|v| v.volume_id == volume_id);
+            let mut actions = vec![
+                GroupAction::CreateSnapshot {
+                    volume_id,
+                    key: key.to_owned(),
+                    device,
+                    instance_id: Some(instance_id.clone()),
+                    volume_type: source.and_then(|v| v.volume_type.clone()),
+                    iops: source.and_then(|v| v.iops),
+                    throughput: source.and_then(|v| v.throughput),
+                },
+                go_on,
+            ];
+            // The new snapshot will be the newest: keep one fewer of the old ones.
+            let old = retention(&snapshots, settings.keep_snapshots.saturating_sub(1));
+            let deleting = if old.is_empty() { String::new() } else { format!("; deleting {}", old.join(", ")) };
+            actions.extend(old.into_iter().map(|snapshot_id| GroupAction::DeleteSnapshot { snapshot_id }));
+            decision(Verdict::Preserve, format!("{why}{deleting}"), actions)
+        }
+    }
+}
+
+/// A launching instance: its data first (when the group keeps any), then the IP, then go on.
+fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
+    let (group, instance_id) = (&action.group, &action.instance_id);
     let abandon = |why: String| decision(Verdict::Abandon, why, vec![complete(action, LifecycleResult::Abandon)]);
     let address = match world.addresses.iter().filter(|a| a.key == key).collect::<Vec<_>>().as_slice() {
         [one] => *one,

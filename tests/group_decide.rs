@@ -227,15 +227,57 @@ fn the_data_follows_the_instance() {
 }
 
 #[test]
-fn only_launch_actions_reach_the_group() {
+fn only_lifecycle_actions_reach_the_group() {
     let terminate = Trigger::Lifecycle(LifecycleAction { transition: Transition::Terminating, ..launch() });
-    for trigger in
-        [terminate, Trigger::Schedule, Trigger::StateChange { instance_id: NEW.into(), state: "stopped".into() }]
-    {
+    for trigger in [Trigger::Schedule, Trigger::StateChange { instance_id: NEW.into(), state: "stopped".into() }] {
         let ignored = screen(&trigger).expect_err("screened out");
         assert_eq!(ignored.verdict, Verdict::Ignore, "{trigger:?}");
         assert!(ignored.actions.is_empty());
     }
     assert!(screen(&Trigger::Lifecycle(launch())).is_ok());
+    assert!(screen(&terminate).is_ok());
     assert_eq!(GROUP_TAG, "ec2-failover:group");
+}
+
+#[test]
+fn a_terminating_instance_is_snapshotted_once_and_old_snapshots_go() {
+    let terminate = LifecycleAction { transition: Transition::Terminating, instance_id: OLD.into(), ..launch() };
+    let attached = DataVolume {
+        volume_id: "vol-a".into(),
+        attachments: vec![(OLD.into(), "/dev/xvdf".into())],
+        for_instance: None,
+        state: "in-use".into(),
+        ..restored("in-use")
+    };
+    let older = |id: &str, t: i64| DataSnapshot {
+        start_time: t,
+        instance: Some(format!("i-{id}")),
+        ..snap(id, "completed", "web")
+    };
+    let settings = DataSettings { keep_snapshots: 2, ..DataSettings::default() };
+    let world = GroupWorld {
+        volumes: vec![attached.clone()],
+        snapshots: vec![older("s1", 1), older("s2", 2), older("s3", 3)],
+        ..data_world(vec![], vec![])
+    };
+    let d = decide(&terminate, &world, &settings);
+    assert_eq!(d.verdict, Verdict::Preserve, "{}", d.reason);
+    assert!(matches!(&d.actions[0], GroupAction::CreateSnapshot { volume_id, instance_id: Some(i), device, .. }
+        if volume_id == "vol-a" && i == OLD && device == "/dev/xvdf"));
+    assert!(matches!(&d.actions[1], GroupAction::CompleteLifecycle { result: LifecycleResult::Continue, .. }));
+    // Two kept in all: the new one and s3.
+    let deleted: Vec<&GroupAction> = d.actions[2..].iter().collect();
+    assert_eq!(
+        deleted,
+        [
+            &GroupAction::DeleteSnapshot { snapshot_id: "s2".into() },
+            &GroupAction::DeleteSnapshot { snapshot_id: "s1".into() }
+        ]
+    );
+
+    // The same event again: the snapshot for this instance exists; only let it go.
+    let world = GroupWorld { snapshots: vec![DataSnapshot { instance: Some(OLD.into()), ..older("s4", 4) }], ..world };
+    let d = decide(&terminate, &world, &settings);
+    assert_eq!(d.verdict, Verdict::NoChange, "{}", d.reason);
+    assert!(matches!(d.actions.as_slice(), [GroupAction::CompleteLifecycle { result: LifecycleResult::Continue, .. }]));
 }

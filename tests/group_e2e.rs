@@ -332,3 +332,89 @@ async fn under_faults_a_launch_goes_on_only_once_its_instance_holds_the_ip() {
     assert!(faults * 5 >= requests, "only {faults} faults in {requests} requests");
     assert!(finished as u64 * 10 >= trials * 9, "too few launches went on: {finished} of {trials}");
 }
+
+fn terminate_event(instance_id: &str) -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/asg-terminate-lifecycle-action.json"))
+            .unwrap();
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    event["detail"]["AutoScalingGroupName"] = json!(GROUP);
+    event["detail"]["EC2InstanceId"] = json!(instance_id);
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_volume_follows_the_instance_into_the_other_az() {
+    use aws_sdk_ec2::types::{Filter, VolumeType};
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    let ec2 = &scene.ec2;
+    let data = ec2
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .size(8)
+        .volume_type(VolumeType::Gp3)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Volume)
+                .tags(Tag::builder().key(GROUP_TAG).value(KEY).build())
+                .tags(Tag::builder().key("ec2-failover:device").value("/dev/xvdf").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let data = data.volume_id().unwrap().to_owned();
+    ec2.attach_volume().volume_id(&data).instance_id(&scene.first).device("/dev/xvdf").send().await.unwrap();
+    let handler = scene.handler(&proxy);
+
+    // The terminate hook: the data volume is snapshotted, then the instance may go.
+    let preserved = handler.handle(&terminate_event(&scene.first)).await.unwrap();
+    assert_eq!(preserved.verdict, Verdict::Preserve, "{}", preserved.reason);
+    let ours = || Filter::builder().name("tag-key").values(GROUP_TAG).build();
+    let snapshots = ec2.describe_snapshots().owner_ids("self").filters(ours()).send().await.unwrap();
+    assert_eq!(snapshots.snapshots().len(), 1);
+    let snapshot = &snapshots.snapshots()[0];
+    let tag =
+        |tags: &[Tag], key: &str| tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned);
+    assert_eq!(snapshot.volume_id(), Some(data.as_str()));
+    assert_eq!(tag(snapshot.tags(), "ec2-failover:instance"), Some(scene.first.clone()));
+    let again = handler.handle(&terminate_event(&scene.first)).await.unwrap();
+    assert_eq!(again.verdict, Verdict::NoChange, "a repeated terminate event snapshots again: {}", again.reason);
+    assert_eq!(ec2.describe_snapshots().owner_ids("self").filters(ours()).send().await.unwrap().snapshots().len(), 1);
+
+    // AWS releases the volume when the instance terminates; the group launches a replacement in us-east-1b.
+    ec2.detach_volume().volume_id(&data).instance_id(&scene.first).device("/dev/xvdf").send().await.unwrap();
+    let new = scene.replace_into_the_other_az().await;
+
+    // Launch: the volume is restored in the new zone; the launch waits for it.
+    let waiting = handler.handle(&scene.launch_event(&new)).await.unwrap();
+    assert_eq!(waiting.verdict, Verdict::Wait, "{}", waiting.reason);
+    let restored = ec2
+        .describe_volumes()
+        .filters(Filter::builder().name("tag:ec2-failover:for").values(&new).build())
+        .send()
+        .await
+        .unwrap();
+    let restored = &restored.volumes()[0];
+    assert_eq!(restored.availability_zone(), Some("us-east-1b"));
+    assert_eq!(restored.snapshot_id(), snapshot.snapshot_id());
+    assert_eq!(restored.volume_type(), Some(&VolumeType::Gp3));
+    let launches =
+        |scene: &Scene| scene.completions().into_iter().filter(|c| c["instance"] == new.as_str()).collect::<Vec<_>>();
+    assert!(launches(&scene).is_empty(), "the launch went on before its data");
+
+    // The next event (the volume's notification, here the same action again): attach, IP, go on.
+    let done = handler.handle(&scene.launch_event(&new)).await.unwrap();
+    assert_eq!(done.verdict, Verdict::Follow, "{}", done.reason);
+    let restored_id = restored.volume_id().unwrap();
+    let now = ec2.describe_volumes().volume_ids(restored_id).send().await.unwrap();
+    let attachment = &now.volumes()[0].attachments()[0];
+    assert_eq!((attachment.instance_id(), attachment.device()), (Some(new.as_str()), Some("/dev/xvdf")));
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(new.clone()));
+    assert_eq!(launches(&scene).len(), 1);
+    assert_eq!(launches(&scene)[0]["result"], "CONTINUE");
+    let heartbeats = proxy.log().iter().filter(|r| r.action == "RecordLifecycleActionHeartbeat").count();
+    assert_eq!(heartbeats, 1);
+    drop(moto);
+}
