@@ -106,6 +106,7 @@ fn decision(verdict: Verdict, reason: String, actions: Vec<Action>) -> Decision 
 pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
     let reason = match trigger {
         Trigger::Unrelated { what } => format!("{what} events are not about the pair"),
+        Trigger::Ebs { resource_id, .. } => format!("EBS notifications ({resource_id}) are for group mode"),
         Trigger::Lifecycle(action) => format!(
             "a lifecycle action of Auto Scaling group {} is for group mode (MODE=group); this deployment keeps a pair",
             action.group

@@ -218,6 +218,7 @@ fn kind(trigger: &Trigger) -> &'static str {
         Trigger::StateChange { .. } => "EC2 state changes",
         Trigger::Schedule => "schedules",
         Trigger::Lifecycle(_) => "lifecycle actions",
+        Trigger::Ebs { .. } => "EBS notifications (not yet: the sweep of waiting launches is to come)",
         Trigger::Unrelated { .. } => "other events",
     }
 }

@@ -16,8 +16,8 @@ use serde_json::Value;
 /// What the function accepts, quoted in every parse error.
 pub const ACCEPTED: &str = "a CloudWatch alarm action (top-level alarmData), an SNS notification carrying a \
 CloudWatch alarm, or an EventBridge event (CloudWatch Alarm State Change, EC2 Instance State-change \
-Notification, EC2 Instance-launch or -terminate Lifecycle Action, Scheduled Event, or any other \
-detail-type, which is ignored)";
+Notification, EC2 Instance-launch or -terminate Lifecycle Action, EBS Snapshot or Volume \
+Notification, Scheduled Event, or any other detail-type, which is ignored)";
 
 /// The evidence that started an invocation.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -36,6 +36,15 @@ pub enum Trigger {
     Schedule,
     /// An Auto Scaling lifecycle hook holds an instance that is launching or terminating.
     Lifecycle(LifecycleAction),
+    /// EBS finished creating a snapshot or a volume: a launch waiting for its data may go on.
+    Ebs {
+        /// `createSnapshot`, `createVolume`, ...
+        event: String,
+        /// `succeeded`, `failed`, `available`...
+        result: String,
+        /// The snapshot or volume id, from the event's resource ARN.
+        resource_id: String,
+    },
     /// A valid event this function has no business with.
     Unrelated {
         /// What it was, for the log.
@@ -125,7 +134,7 @@ impl Trigger {
             Trigger::Alarm(alarm) => &alarm.instance_ids,
             Trigger::StateChange { instance_id, .. } => std::slice::from_ref(instance_id),
             Trigger::Lifecycle(action) => std::slice::from_ref(&action.instance_id),
-            Trigger::Schedule | Trigger::Unrelated { .. } => &[],
+            Trigger::Schedule | Trigger::Unrelated { .. } | Trigger::Ebs { .. } => &[],
         }
     }
 }
@@ -158,6 +167,20 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
             Ok(Trigger::StateChange { instance_id: detail.instance_id, state: detail.state })
         }
         ("aws.events", "Scheduled Event") => Ok(Trigger::Schedule),
+        ("aws.ec2", "EBS Snapshot Notification" | "EBS Volume Notification") => {
+            let detail: EbsDetail =
+                serde_json::from_value(event.detail).map_err(|e| problem(format!("{}: {e}", event.detail_type)))?;
+            let resource_id = event
+                .resources
+                .iter()
+                .flatten()
+                .chain(detail.snapshot_id.iter())
+                .filter_map(|arn| arn.rsplit('/').next())
+                .find(|id| id.starts_with("snap-") || id.starts_with("vol-"))
+                .map(str::to_owned)
+                .ok_or_else(|| problem(format!("{} names no snapshot or volume", event.detail_type)))?;
+            Ok(Trigger::Ebs { event: detail.event, result: detail.result, resource_id })
+        }
         ("aws.autoscaling", "EC2 Instance-launch Lifecycle Action") => lifecycle(event.detail, Transition::Launching),
         ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action") => {
             lifecycle(event.detail, Transition::Terminating)
@@ -177,6 +200,13 @@ fn lifecycle(detail: Value, transition: Transition) -> Result<Trigger, ParseErro
         instance_id: detail.ec2_instance_id,
         token: detail.lifecycle_action_token,
     }))
+}
+
+#[derive(Deserialize)]
+struct EbsDetail {
+    event: String,
+    result: String,
+    snapshot_id: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -87,6 +87,22 @@ fn every_file_in_events_parses_to_its_trigger() {
                 lifecycle(Launching, "my-asg", "my-lifecycle-hook", "i-0a1b2c3d4e5f67890", true),
             ),
             (
+                "ebs-snapshot-notification.json",
+                Trigger::Ebs {
+                    event: "createSnapshot".into(),
+                    result: "succeeded".into(),
+                    resource_id: "snap-0123456789abcdef0".into(),
+                },
+            ),
+            (
+                "ebs-volume-notification.json",
+                Trigger::Ebs {
+                    event: "createVolume".into(),
+                    result: "available".into(),
+                    resource_id: "vol-0fedcba9876543210".into(),
+                },
+            ),
+            (
                 "asg-terminate-lifecycle-action.json",
                 lifecycle(Terminating, "my-asg", "my-terminate-hook", "i-0a1b2c3d4e5f67890", true),
             ),
