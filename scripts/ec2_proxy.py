@@ -26,6 +26,17 @@ It also stands in for the two Auto Scaling calls moto does not implement (HTTP 5
 Both appear in the log like any other request (with "emulated": true), and
 GET /_proxy/lifecycle lists the completions: [{"group", "hook", "instance", "result"}].
 
+moto puts every instance straight InService: it never holds one for a hook. The tests and the
+demo say which instance a hook holds, as Auto Scaling would have done:
+  POST /_proxy/hold  {"group", "hook", "instance", "transition": "launching" | "terminating"}
+Until that action is completed, DescribeAutoScalingGroups shows the instance in Pending:Wait (or
+Terminating:Wait) and its heartbeat is accepted; without a hold, heartbeats and completions are
+accepted as before (an event may well come from a hook moto never saw).
+
+moto completes a snapshot at once; AWS takes minutes. To show a snapshot still being copied:
+  POST /_proxy/snapshot  {"snapshot": "snap-...", "state": "pending"}   ("state": null ends it)
+and DescribeSnapshots reports that state for it.
+
 Only the standard library, so any python3 runs it:
   python3 scripts/ec2_proxy.py --upstream http://127.0.0.1:5000 --port 5001
 """
@@ -34,6 +45,7 @@ import argparse
 import http.client
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -50,6 +62,8 @@ AUTOSCALING_ERROR = (
     '<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type>'
     "<Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
 )
+WAIT_STATES = {"launching": "Pending:Wait", "terminating": "Terminating:Wait"}
+INNER_MEMBER = re.compile(r"<member>((?:(?!<member>|</member>).)*)</member>", re.S)
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade"}
 ERROR_XML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
@@ -78,6 +92,8 @@ class State:
             self.counts = {}
             self.log = []
             self.completions = []
+            self.holds = []
+            self.snapshot_states = {}
 
     def fault_for(self, action):
         """The fault for the next request of this action, or None."""
@@ -115,6 +131,30 @@ class Proxy(BaseHTTPRequestHandler):
         self.forward()
 
     def do_POST(self):
+        if self.path == "/_proxy/hold":
+            try:
+                hold = json.loads(self.read_body() or b"{}")
+                if hold.get("transition") not in WAIT_STATES or not all(hold.get(k) for k in ("group", "hook", "instance")):
+                    raise ValueError("a hold needs group, hook, instance and transition (launching | terminating)")
+            except (ValueError, TypeError, AttributeError) as e:
+                return self.reply(400, str(e).encode(), "text/plain")
+            with self.state.lock:
+                self.state.holds.append(hold)
+            return self.reply(200, b"{}", "application/json")
+        if self.path == "/_proxy/snapshot":
+            try:
+                change = json.loads(self.read_body() or b"{}")
+                snapshot, state = change["snapshot"], change.get("state")
+                if not str(snapshot).startswith("snap-") or state not in (None, "pending", "completed", "error"):
+                    raise ValueError("a snapshot state needs snapshot (snap-...) and state (pending, completed, error or null)")
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                return self.reply(400, str(e).encode(), "text/plain")
+            with self.state.lock:
+                if state is None:
+                    self.state.snapshot_states.pop(snapshot, None)
+                else:
+                    self.state.snapshot_states[snapshot] = state
+            return self.reply(200, b"{}", "application/json")
         if self.path == "/_proxy/config":
             try:
                 self.state.configure(json.loads(self.read_body() or b"{}"))
@@ -177,6 +217,10 @@ class Proxy(BaseHTTPRequestHandler):
                     answer = (status, xml.encode(), "text/xml", [])
             else:
                 status, headers, payload = self.upstream(body)
+                if action == "DescribeAutoScalingGroups" and status == 200:
+                    payload = self.show_holds(payload)
+                if action == "DescribeSnapshots" and status == 200:
+                    payload = self.show_snapshot_states(payload)
                 if fault != "drop-after":
                     content_type = "text/xml"
                     extra = []
@@ -208,6 +252,36 @@ class Proxy(BaseHTTPRequestHandler):
             message = f"No active Lifecycle Action found with instance ID {key[2]}"
             return 400, AUTOSCALING_ERROR.format(code="ValidationError", message=message, request_id=request_id)
         return 200, AUTOSCALING_OK.format(action=action, request_id=request_id)
+
+    def show_holds(self, payload):
+        """Puts each instance a hook still holds in its wait state, as Auto Scaling would show it."""
+        with self.state.lock:
+            done = {(c["group"], c["hook"], c["instance"]) for c in self.state.completions}
+            waiting = {h["instance"]: WAIT_STATES[h["transition"]] for h in self.state.holds
+                       if (h["group"], h["hook"], h["instance"]) not in done}
+        if not waiting:
+            return payload
+
+        def member(m):
+            inner = m.group(1)
+            found = re.search(r"<InstanceId>([^<]+)</InstanceId>", inner)
+            if found and found.group(1) in waiting and "<LifecycleState>" in inner:
+                state = waiting[found.group(1)]
+                inner = re.sub(r"<LifecycleState>[^<]*</LifecycleState>", f"<LifecycleState>{state}</LifecycleState>", inner)
+            return f"<member>{inner}</member>"
+
+        return INNER_MEMBER.sub(member, payload.decode()).encode()
+
+    def show_snapshot_states(self, payload):
+        """Reports the snapshot states the tests set in place of moto's instant `completed`."""
+        with self.state.lock:
+            states = dict(self.state.snapshot_states)
+        text = payload.decode()
+        for snapshot, state in states.items():
+            # The snapshot's own status is the first one after its id, before any other snapshot's id.
+            pattern = rf"(<snapshotId>{re.escape(snapshot)}</snapshotId>(?:(?!<snapshotId>).)*?<status>)[^<]*(</status>)"
+            text = re.sub(pattern, rf"\g<1>{state}\g<2>", text, flags=re.S)
+        return text.encode()
 
     def upstream(self, body):
         up = self.state.upstream

@@ -1,5 +1,4 @@
-//! The stateful group's data policy (work in progress, not wired into the handler yet): where a
-//! group's EBS data volume is, and what a launch or a termination must do so that the data follows
+//! The stateful group's data policy: where a group's EBS data volume is, and what a launch or a termination must do so that the data follows
 //! the instance across Availability Zones. Pure: it reads what `group::observe` will read and
 //! returns a plan; no AWS call, no clock.
 //!
@@ -27,6 +26,8 @@ pub struct DataVolume {
     pub for_instance: Option<String>,
     /// The device it belongs at (`ec2-failover:device`).
     pub device: Option<String>,
+    /// The snapshot it was restored from (`ec2-failover:snapshot`), if the function created it.
+    pub restored_from: Option<String>,
     /// Its type (gp3, io2...), provisioned IOPS and throughput: what a snapshot of it records.
     pub volume_type: Option<String>,
     /// Provisioned IOPS.
@@ -48,6 +49,8 @@ pub struct DataSnapshot {
     pub start_time: i64,
     /// The terminating instance it was taken for (`ec2-failover:instance`).
     pub instance: Option<String>,
+    /// Its source volume (`ec2-failover:volume`).
+    pub volume: Option<String>,
     /// The device of its source volume (`ec2-failover:device`).
     pub device: Option<String>,
     /// The volume type, IOPS and throughput of its source volume, recorded when it was taken.
@@ -137,6 +140,9 @@ pub fn plan_launch(
     }
     let mut ordered: Vec<&DataSnapshot> = snapshots.iter().collect();
     ordered.sort_by_key(|s| std::cmp::Reverse(s.start_time));
+    if let Some((volume_id, device, why)) = reusable(availability_zone, volumes, &ordered) {
+        return (LaunchPlan::Attach { volume_id, device }, why);
+    }
     if let Some(newest) = ordered.first() {
         if newest.state == "pending" {
             return (LaunchPlan::Wait, format!("the newest snapshot {} is still pending", newest.snapshot_id));
@@ -182,6 +188,53 @@ pub fn plan_launch(
         ),
         None => (LaunchPlan::Ready, "the group keeps no data volume: the Elastic IP only".into()),
     }
+}
+
+/// A detached volume in the new instance's zone that already holds the newest data, so that the
+/// launch attaches it instead of waiting for a restore: the source of the newest snapshot (its
+/// data is at least as new; a pending snapshot does not need its volume), or else a copy restored
+/// from the newest completed snapshot for a launch that was abandoned.
+fn reusable(zone: &str, volumes: &[DataVolume], newest_first: &[&DataSnapshot]) -> Option<(String, String, String)> {
+    let free = |v: &&DataVolume| v.state == "available" && v.attachments.is_empty() && v.availability_zone == zone;
+    let newest = newest_first.iter().find(|s| s.state != "error")?;
+    if let Some(v) = volumes.iter().filter(free).find(|v| newest.volume.as_deref() == Some(v.volume_id.as_str())) {
+        let device = v.device.clone().or_else(|| newest.device.clone())?;
+        let why = format!(
+            "{} (the source of the newest snapshot {}) is available in {zone}; attaching it at {device}",
+            v.volume_id, newest.snapshot_id
+        );
+        return Some((v.volume_id.clone(), device, why));
+    }
+    let completed = newest_first.iter().find(|s| s.state == "completed")?;
+    if completed.snapshot_id != newest.snapshot_id {
+        return None;
+    }
+    let v = volumes
+        .iter()
+        .filter(free)
+        .filter(|v| !newest_first.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str())))
+        .find(|v| v.restored_from.as_deref() == Some(completed.snapshot_id.as_str()))?;
+    let device = v.device.clone()?;
+    let why = format!(
+        "{} (restored from the newest snapshot {} for an earlier launch) is available in {zone}; attaching it at {device}",
+        v.volume_id, completed.snapshot_id
+    );
+    Some((v.volume_id.clone(), device, why))
+}
+
+/// Copies the function restored for launches that never used them: `available`, restored for an
+/// instance that is no longer a member of the group (`members`) and is not `keep`, and not the
+/// source of any snapshot (so no instance ever wrote data to it that a snapshot kept). Their data
+/// is still in the snapshot they came from.
+pub fn leftovers(keep: &str, members: &[&str], volumes: &[DataVolume], snapshots: &[DataSnapshot]) -> Vec<String> {
+    volumes
+        .iter()
+        .filter(|v| v.state == "available" && v.attachments.is_empty() && v.restored_from.is_some())
+        .filter(|v| v.volume_id != keep)
+        .filter(|v| v.for_instance.as_deref().is_some_and(|i| !members.contains(&i)))
+        .filter(|v| !snapshots.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str())))
+        .map(|v| v.volume_id.clone())
+        .collect()
 }
 
 /// What a termination needs done about the group's data.
@@ -254,6 +307,8 @@ pub mod tags {
     pub const INSTANCE: &str = "ec2-failover:instance";
     /// On a restored volume: the instance it was created for.
     pub const FOR: &str = "ec2-failover:for";
+    /// On a restored volume: the snapshot it was created from.
+    pub const SNAPSHOT: &str = "ec2-failover:snapshot";
     /// On a snapshot: the source volume's type, IOPS and throughput.
     pub const VOLUME_TYPE: &str = "ec2-failover:volume-type";
     /// See [`VOLUME_TYPE`].
@@ -292,6 +347,7 @@ pub async fn observe(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>, Vec<
                     .collect(),
                 for_instance: tag(v.tags(), tags::FOR).map(str::to_owned),
                 device: tag(v.tags(), tags::DEVICE).map(str::to_owned),
+                restored_from: tag(v.tags(), tags::SNAPSHOT).map(str::to_owned),
                 volume_type: v.volume_type().map(|t| t.as_str().to_owned()),
                 iops: v.iops(),
                 throughput: v.throughput(),
@@ -308,6 +364,7 @@ pub async fn observe(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>, Vec<
                 state: s.state().map_or("unknown", |s| s.as_str()).to_owned(),
                 start_time: s.start_time().map_or(0, |t| t.secs()),
                 instance: tag(s.tags(), tags::INSTANCE).map(str::to_owned),
+                volume: tag(s.tags(), tags::VOLUME).map(str::to_owned),
                 device: tag(s.tags(), tags::DEVICE).map(str::to_owned),
                 volume_type: tag(s.tags(), tags::VOLUME_TYPE).map(str::to_owned),
                 iops: tag(s.tags(), tags::IOPS).and_then(|v| v.parse().ok()),

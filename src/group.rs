@@ -6,13 +6,18 @@
 //! Which Elastic IP belongs to which group is said by tags: the group and its address both carry
 //! `ec2-failover:group` with the same value, so one deployed function serves many groups.
 //!
-//! Same shape as the pair: `observe` (three parallel reads), a pure `decide`, `execute`.
+//! Same shape as the pair: `observe` (five parallel reads), a pure `decide`, `execute`.
+//!
+//! Stateful groups: a group-tagged EBS volume holds the data; the terminate hook snapshots it and
+//! the launch hook restores it in the new instance's zone (see [`crate::data`]). A launch that must
+//! wait for AWS (a snapshot, a volume) is decided again by the next EBS notification or schedule,
+//! which sweeps every lifecycle action the managed groups hold open.
 
 use aws_sdk_autoscaling::types::LifecycleState;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::Serialize;
 
-use crate::data::{plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan};
+use crate::data::{leftovers, plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan};
 use crate::decide::Verdict;
 use crate::ec2::{associate, aws_error, instance_state, primary_interface};
 use crate::error::Error;
@@ -169,6 +174,11 @@ pub enum GroupAction {
         /// The device.
         device: String,
     },
+    /// Delete a volume the function restored for a launch that never used it.
+    DeleteVolume {
+        /// The volume.
+        volume_id: String,
+    },
     /// Delete a snapshot beyond the group's retention.
     DeleteSnapshot {
         /// The snapshot.
@@ -200,13 +210,30 @@ fn complete(action: &LifecycleAction, result: LifecycleResult) -> GroupAction {
     }
 }
 
-/// Decides, before anything is read, whether the trigger is a lifecycle action group mode handles.
-pub fn screen(trigger: &Trigger) -> Result<&LifecycleAction, GroupDecision> {
+/// What group mode does with a trigger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Screened<'a> {
+    /// A lifecycle action: observe its group, decide, act.
+    Action(&'a LifecycleAction),
+    /// Evidence that AWS may have finished something a held launch waits for (an EBS snapshot or
+    /// volume notification), or the schedule: find every lifecycle action the managed groups hold
+    /// open and decide each one again. This is how a launch that waits for its data goes on.
+    Sweep,
+    /// Not for group mode: nothing is read.
+    Ignore(GroupDecision),
+}
+
+/// Decides, before anything is read, what group mode does with the trigger.
+pub fn screen(trigger: &Trigger) -> Screened<'_> {
     match trigger {
-        Trigger::Lifecycle(action) => Ok(action),
-        other => Err(decision(
+        Trigger::Lifecycle(action) => Screened::Action(action),
+        Trigger::Schedule | Trigger::Ebs { .. } => Screened::Sweep,
+        other => Screened::Ignore(decision(
             Verdict::Ignore,
-            format!("group mode acts on Auto Scaling lifecycle actions, not on {}", kind(other)),
+            format!(
+                "group mode acts on Auto Scaling lifecycle actions, EBS notifications and schedules, not on {}",
+                kind(other)
+            ),
             Vec::new(),
         )),
     }
@@ -218,9 +245,116 @@ fn kind(trigger: &Trigger) -> &'static str {
         Trigger::StateChange { .. } => "EC2 state changes",
         Trigger::Schedule => "schedules",
         Trigger::Lifecycle(_) => "lifecycle actions",
-        Trigger::Ebs { .. } => "EBS notifications (not yet: the sweep of waiting launches is to come)",
+        Trigger::Ebs { .. } => "EBS notifications",
         Trigger::Unrelated { .. } => "other events",
     }
+}
+
+/// A managed group as a sweep sees it: the instances its hooks hold, and its hooks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeldGroup {
+    /// The group.
+    pub name: String,
+    /// Each instance in `Pending:Wait` or `Terminating:Wait`, and which way it is held.
+    pub held: Vec<(String, Transition)>,
+    /// The group's lifecycle hooks: name and transition.
+    pub hooks: Vec<(String, Transition)>,
+}
+
+/// The lifecycle actions a sweep decides again, and a note for each held instance it leaves
+/// alone. The hook is the group's only hook for the transition, or the only one of several whose
+/// name starts with `ec2-failover`; anything else may belong to another tool and is left to it.
+pub fn held_actions(groups: &[HeldGroup]) -> (Vec<LifecycleAction>, Vec<String>) {
+    let (mut actions, mut notes) = (Vec::new(), Vec::new());
+    for group in groups {
+        for (instance_id, transition) in &group.held {
+            let hooks: Vec<&str> =
+                group.hooks.iter().filter(|(_, t)| t == transition).map(|(name, _)| name.as_str()).collect();
+            let ours: Vec<&str> = hooks.iter().copied().filter(|h| h.starts_with("ec2-failover")).collect();
+            let hook = match (hooks.as_slice(), ours.as_slice()) {
+                ([one], _) | (_, [one]) => *one,
+                ([], _) => {
+                    notes.push(format!("{instance_id} in {}: held, but the group has no such hook now", group.name));
+                    continue;
+                }
+                (many, _) => {
+                    notes.push(format!(
+                        "{instance_id} in {}: held by one of {} ({}); none is clearly ec2-failover's",
+                        group.name,
+                        many.len(),
+                        many.join(", ")
+                    ));
+                    continue;
+                }
+            };
+            actions.push(LifecycleAction {
+                transition: *transition,
+                group: group.name.clone(),
+                hook: hook.to_owned(),
+                instance_id: instance_id.clone(),
+                token: None,
+            });
+        }
+    }
+    (actions, notes)
+}
+
+fn transition_of(name: &str) -> Option<Transition> {
+    match name {
+        "autoscaling:EC2_INSTANCE_LAUNCHING" => Some(Transition::Launching),
+        "autoscaling:EC2_INSTANCE_TERMINATING" => Some(Transition::Terminating),
+        _ => None,
+    }
+}
+
+/// Reads every group tagged `ec2-failover:group` that holds an instance in `Pending:Wait` or
+/// `Terminating:Wait`, with its hooks (one DescribeAutoScalingGroups, then one
+/// DescribeLifecycleHooks per such group).
+pub async fn held(clients: &Clients) -> Result<Vec<HeldGroup>, Error> {
+    let filter = aws_sdk_autoscaling::types::Filter::builder().name("tag-key").values(GROUP_TAG).build();
+    let groups = clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .filters(filter)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+    let mut out = Vec::new();
+    for group in groups {
+        let Some(name) = group.auto_scaling_group_name() else { continue };
+        let held: Vec<(String, Transition)> = group
+            .instances()
+            .iter()
+            .filter_map(|i| {
+                let transition = match i.lifecycle_state()? {
+                    LifecycleState::PendingWait => Transition::Launching,
+                    LifecycleState::TerminatingWait => Transition::Terminating,
+                    _ => return None,
+                };
+                Some((i.instance_id()?.to_owned(), transition))
+            })
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        let hooks = clients
+            .autoscaling
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeLifecycleHooks", e))?;
+        let hooks = hooks
+            .lifecycle_hooks()
+            .iter()
+            .filter_map(|h| Some((h.lifecycle_hook_name()?.to_owned(), transition_of(h.lifecycle_transition()?)?)))
+            .collect();
+        out.push(HeldGroup { name: name.to_owned(), held, hooks });
+    }
+    Ok(out)
 }
 
 /// Decides what to do about a lifecycle action, given what was observed.
@@ -351,13 +485,23 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
             );
         }
     };
+    // Copies restored for abandoned launches go once this launch has its data (after it goes on).
+    let members: Vec<&str> = world.group.iter().flat_map(|g| g.instances.iter().map(|(i, _)| i.as_str())).collect();
+    let keep = match &attach {
+        Some(GroupAction::AttachVolume { volume_id, .. }) => volume_id.as_str(),
+        _ => "",
+    };
+    let unused = leftovers(keep, &members, &volumes, &snapshots);
+    let data_why = if unused.is_empty() { data_why } else { format!("{data_why}; deleting unused {}", unused.join(", ")) };
+    let cleanup: Vec<GroupAction> = unused.into_iter().map(|volume_id| GroupAction::DeleteVolume { volume_id }).collect();
     let holds = address.instance_id.as_deref() == Some(instance_id.as_str())
         || (address.network_interface_id.is_some() && address.network_interface_id == instance.network_interface_id);
     let go_on = complete(action, LifecycleResult::Continue);
     let mut actions: Vec<GroupAction> = attach.into_iter().collect();
     if holds {
-        let verdict = if actions.is_empty() { Verdict::NoChange } else { Verdict::Follow };
+        let verdict = if actions.is_empty() && cleanup.is_empty() { Verdict::NoChange } else { Verdict::Follow };
         actions.push(go_on);
+        actions.extend(cleanup);
         return decision(
             verdict,
             format!("{instance_id} already holds {}; {data_why}; completing the launch", address.allocation_id),
@@ -372,6 +516,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
         network_interface_id: instance.network_interface_id.clone(),
     });
     actions.push(go_on);
+    actions.extend(cleanup);
     decision(
         Verdict::Follow,
         format!(
@@ -569,7 +714,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .tags(ec2_tag(tags::GROUP, key))
                 .tags(ec2_tag(tags::FOR, for_instance))
                 .tags(ec2_tag(tags::DEVICE, device))
-                .tags(ec2_tag("ec2-failover:snapshot", snapshot_id))
+                .tags(ec2_tag(tags::SNAPSHOT, snapshot_id))
                 .build();
             clients
                 .ec2
@@ -595,6 +740,14 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
             .await
             .map(|_| "done")
             .map_err(|e| aws_error("AttachVolume", e)),
+        GroupAction::DeleteVolume { volume_id } => clients
+            .ec2
+            .delete_volume()
+            .volume_id(volume_id)
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("DeleteVolume", e)),
         GroupAction::DeleteSnapshot { snapshot_id } => clients
             .ec2
             .delete_snapshot()

@@ -12,8 +12,8 @@ use crate::config::Config;
 use crate::decide::{decide, screen, Decision, Verdict};
 use crate::ec2::{self, ActionReport};
 use crate::error::Error;
-use crate::group::{self, Clients, DataSettings, GroupActionReport, GroupWorld};
-use crate::trigger::{self, Trigger};
+use crate::group::{self, Clients, DataSettings, GroupActionReport, GroupWorld, HeldGroup, Screened};
+use crate::trigger::{self, LifecycleAction, Trigger};
 use crate::world::World;
 
 /// The invocation result: what was seen, what was decided and why, and what was done. The pair's
@@ -35,7 +35,7 @@ pub struct Outcome<W = World, R = ActionReport> {
 }
 
 /// The result of a group-mode invocation.
-pub type GroupOutcome = Outcome<GroupWorld, GroupActionReport>;
+pub type GroupOutcome = Outcome<GroupObserved, GroupActionReport>;
 
 /// Everything an invocation needs, built once at init.
 #[derive(Clone, Debug)]
@@ -109,19 +109,44 @@ impl GroupHandler {
         Self { clients, dry_run, settings: DataSettings::default(), gate: Arc::default() }
     }
 
-    /// Handles one payload, like [`Handler::handle`].
+    /// Handles one payload, like [`Handler::handle`]: a lifecycle action is decided on its own; an
+    /// EBS notification or a schedule sweeps every lifecycle action the managed groups hold open.
     pub async fn handle(&self, payload: &Value) -> Result<GroupOutcome, Error> {
         let trigger = read(payload)?;
         let _turn = self.gate.lock().await;
-        let (decision, observed) = match group::screen(&trigger) {
-            Err(ignored) => (ignored, None),
-            Ok(action) => {
-                let world = group::observe(&self.clients, action, now()).await.inspect_err(|e| {
-                    tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the group");
-                })?;
-                (group::decide(action, &world, &self.settings), Some(world))
+        match group::screen(&trigger) {
+            Screened::Ignore(ignored) => {
+                let outcome = Outcome {
+                    verdict: ignored.verdict,
+                    reason: ignored.reason,
+                    dry_run: self.dry_run,
+                    trigger,
+                    observed: None,
+                    actions: Vec::new(),
+                };
+                finish(outcome, None)
             }
-        };
+            Screened::Action(action) => {
+                let action = action.clone();
+                let (outcome, error) = self.act(trigger, &action).await?;
+                let Outcome { verdict, reason, dry_run, trigger, observed, actions } = outcome;
+                let observed = observed.map(|w| GroupObserved::Action(Box::new(w)));
+                finish(Outcome { verdict, reason, dry_run, trigger, observed, actions }, error)
+            }
+            Screened::Sweep => self.sweep(trigger).await,
+        }
+    }
+
+    /// Observes one lifecycle action's world, decides, and acts (or plans, in a dry run).
+    async fn act(
+        &self,
+        trigger: Trigger,
+        action: &LifecycleAction,
+    ) -> Result<(Outcome<GroupWorld, GroupActionReport>, Option<Error>), Error> {
+        let world = group::observe(&self.clients, action, now()).await.inspect_err(|e| {
+            tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the group");
+        })?;
+        let decision = group::decide(action, &world, &self.settings);
         let (actions, error) = if self.dry_run {
             let planned = decision
                 .actions
@@ -132,16 +157,111 @@ impl GroupHandler {
         } else {
             group::execute(&self.clients, &decision.actions).await
         };
-        let outcome = GroupOutcome {
+        let outcome = Outcome {
             verdict: decision.verdict,
             reason: decision.reason,
             dry_run: self.dry_run,
             trigger,
-            observed,
+            observed: Some(world),
             actions,
         };
-        finish(outcome, error)
+        Ok((outcome, error))
     }
+
+    /// Decides every held lifecycle action again, each with its own log line; the result sums them
+    /// up. One that fails does not stop the others; the sweep then fails with the first error.
+    async fn sweep(&self, trigger: Trigger) -> Result<GroupOutcome, Error> {
+        let groups = group::held(&self.clients).await.inspect_err(|e| {
+            tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the groups");
+        })?;
+        let (held, skipped) = group::held_actions(&groups);
+        let (mut decisions, mut actions, mut first_error) = (Vec::new(), Vec::new(), None);
+        for action in &held {
+            let (verdict, reason) = match self.act(Trigger::Lifecycle(action.clone()), action).await {
+                Ok((outcome, error)) => {
+                    log(&outcome, error.as_ref());
+                    actions.extend(outcome.actions);
+                    if error.is_none() && outcome.verdict == Verdict::Refuse {
+                        first_error.get_or_insert(Error::Refused(outcome.reason.clone()));
+                    }
+                    if let Some(error) = error {
+                        first_error.get_or_insert(error);
+                    }
+                    (outcome.verdict, outcome.reason)
+                }
+                Err(error) => {
+                    let reason = format!("could not read the group: {error}");
+                    first_error.get_or_insert(error);
+                    (Verdict::Refuse, reason)
+                }
+            };
+            decisions.push(SweptDecision { action: action.clone(), verdict, reason });
+        }
+        let verdict = decisions.iter().map(|d| d.verdict).max_by_key(|v| sweep_rank(*v)).unwrap_or(Verdict::NoChange);
+        let mut reason = if decisions.is_empty() {
+            "no managed group holds a lifecycle action open".to_owned()
+        } else {
+            let each: Vec<String> =
+                decisions.iter().map(|d| format!("{} {}: {}", d.action.instance_id, d.verdict.name(), d.reason)).collect();
+            format!("swept {} held lifecycle action(s): {}", decisions.len(), each.join("; "))
+        };
+        if !skipped.is_empty() {
+            reason.push_str(&format!("; left alone: {}", skipped.join("; ")));
+        }
+        let observed = Some(GroupObserved::Sweep(Sweep { groups, decisions, skipped }));
+        let outcome = Outcome { verdict, reason, dry_run: self.dry_run, trigger, observed, actions };
+        // The failures were logged on their own lines; the summary is an error line too.
+        log(&outcome, first_error.as_ref());
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(outcome),
+        }
+    }
+}
+
+/// Which verdict names a sweep: the most serious of its decisions.
+fn sweep_rank(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Refuse => 9,
+        Verdict::Abandon => 8,
+        Verdict::Preserve => 7,
+        Verdict::Follow => 6,
+        Verdict::Wait => 5,
+        Verdict::NoChange => 1,
+        _ => 0,
+    }
+}
+
+/// What a group-mode invocation observed: one lifecycle action's world, or a sweep's.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum GroupObserved {
+    /// The group, instance, addresses, volumes and snapshots of one lifecycle action.
+    Action(Box<GroupWorld>),
+    /// The held lifecycle actions a sweep found, and what was decided for each.
+    Sweep(Sweep),
+}
+
+/// What a sweep found and decided (each decision's world is in its own log line).
+#[derive(Clone, Debug, Serialize)]
+pub struct Sweep {
+    /// The managed groups that hold instances, with their hooks.
+    pub groups: Vec<HeldGroup>,
+    /// Each held lifecycle action, decided again.
+    pub decisions: Vec<SweptDecision>,
+    /// Held instances left alone, and why.
+    pub skipped: Vec<String>,
+}
+
+/// One held lifecycle action's decision in a sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweptDecision {
+    /// The lifecycle action.
+    pub action: LifecycleAction,
+    /// The kind of decision.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
 }
 
 /// Reads the trigger; a payload it cannot read is logged and rejected before any AWS call.

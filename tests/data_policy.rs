@@ -1,6 +1,6 @@
 //! The stateful group's data policy as tables: launch, terminate, retention. Pure.
 
-use ec2_failover::data::{plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan};
+use ec2_failover::data::{leftovers, plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan};
 
 const NEW: &str = "i-new";
 const OLD: &str = "i-old";
@@ -14,6 +14,7 @@ fn volume(id: &str, state: &str, az: &str, attached: Option<&str>, for_instance:
         attachments: attached.map(|i| vec![(i.to_owned(), "/dev/xvdf".to_owned())]).unwrap_or_default(),
         for_instance: for_instance.map(Into::into),
         device: Some("/dev/xvdf".into()),
+        restored_from: None,
         volume_type: Some("gp3".into()),
         iops: Some(3000),
         throughput: Some(125),
@@ -28,6 +29,7 @@ fn snapshot(id: &str, state: &str, start_time: i64, instance: Option<&str>) -> D
         start_time,
         instance: instance.map(Into::into),
         device: Some("/dev/xvdf".into()),
+        volume: None,
         volume_type: Some("gp3".into()),
         iops: Some(3000),
         throughput: Some(125),
@@ -107,6 +109,48 @@ fn launch_table() {
         ),
         ("a group with no data at all: the IP only", 0, vec![], vec![], LaunchPlan::Ready),
         (
+            "the source of the newest snapshot is free in this zone: attach it, even while the snapshot is pending",
+            0,
+            vec![volume("vol-a", "available", b, None, None)],
+            vec![from("vol-a", snapshot("snap-1", "pending", 10, Some(OLD)))],
+            attach("vol-a"),
+        ),
+        (
+            "the source of the newest snapshot is in the other zone: restore",
+            0,
+            vec![volume("vol-a", "available", "us-east-1a", None, None)],
+            vec![from("vol-a", snapshot("snap-1", "completed", 10, Some(OLD)))],
+            restore("snap-1"),
+        ),
+        (
+            "a copy of the newest snapshot restored for an abandoned launch, in this zone: reused",
+            0,
+            vec![copy("snap-1", volume("vol-c", "available", b, None, Some("i-gone")))],
+            vec![snapshot("snap-1", "completed", 10, Some(OLD))],
+            attach("vol-c"),
+        ),
+        (
+            "a copy of an older snapshot is not reused",
+            0,
+            vec![copy("snap-0", volume("vol-c", "available", b, None, Some("i-gone")))],
+            vec![snapshot("snap-0", "completed", 5, None), snapshot("snap-1", "completed", 10, Some(OLD))],
+            restore("snap-1"),
+        ),
+        (
+            "a copy in the other zone is not reused",
+            0,
+            vec![copy("snap-1", volume("vol-c", "available", "us-east-1a", None, Some("i-gone")))],
+            vec![snapshot("snap-1", "completed", 10, Some(OLD))],
+            restore("snap-1"),
+        ),
+        (
+            "a copy that served (a snapshot was taken of it) is not a fresh copy",
+            0,
+            vec![copy("snap-0", volume("vol-c", "available", b, None, Some("i-mid")))],
+            vec![snapshot("snap-0", "completed", 5, None), from("vol-c", snapshot("snap-1", "pending", 10, Some("i-mid")))],
+            attach("vol-c"),
+        ),
+        (
             "waited too long: abandon rather than serve without data",
             3_600,
             vec![],
@@ -119,6 +163,31 @@ fn launch_table() {
         assert_eq!(plan, expected, "{name}: {why}");
         assert!(!why.is_empty());
     }
+}
+
+fn from(volume: &str, snapshot: DataSnapshot) -> DataSnapshot {
+    DataSnapshot { volume: Some(volume.into()), ..snapshot }
+}
+
+fn copy(snapshot: &str, volume: DataVolume) -> DataVolume {
+    DataVolume { restored_from: Some(snapshot.into()), ..volume }
+}
+
+#[test]
+fn copies_restored_for_launches_that_never_used_them_are_leftovers() {
+    let b = "us-east-1b";
+    let snapshots = vec![snapshot("snap-1", "completed", 10, Some(OLD)), from("vol-served", snapshot("snap-2", "completed", 20, None))];
+    let volumes = vec![
+        copy("snap-1", volume("vol-unused", "available", b, None, Some("i-gone"))),
+        copy("snap-1", volume("vol-member", "available", b, None, Some("i-still-held"))),
+        copy("snap-1", volume("vol-mine", "available", b, None, Some(NEW))),
+        copy("snap-1", volume("vol-attached", "in-use", b, Some("i-x"), Some("i-gone"))),
+        copy("snap-1", volume("vol-served", "available", b, None, Some("i-gone"))),
+        copy("snap-1", volume("vol-kept", "available", b, None, Some("i-gone"))),
+        volume("vol-original", "available", "us-east-1a", None, None),
+    ];
+    let members = [NEW, "i-still-held"];
+    assert_eq!(leftovers("vol-kept", &members, &volumes, &snapshots), ["vol-unused"]);
 }
 
 #[test]

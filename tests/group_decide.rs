@@ -4,7 +4,7 @@
 use ec2_failover::data::{DataSnapshot, DataVolume};
 use ec2_failover::decide::Verdict;
 use ec2_failover::group::{
-    decide, screen, DataSettings, Group, GroupAction, GroupAddress, GroupWorld, Instance, LifecycleResult, GROUP_TAG,
+    decide, held_actions, screen, DataSettings, Group, GroupAction, GroupAddress, GroupWorld, HeldGroup, Instance, LifecycleResult, Screened, GROUP_TAG,
 };
 use ec2_failover::trigger::{LifecycleAction, Transition, Trigger};
 use ec2_failover::world::InstanceState;
@@ -156,6 +156,7 @@ fn snap(id: &str, state: &str, key: &str) -> DataSnapshot {
         start_time: 1_700_000_000,
         instance: Some(OLD.into()),
         device: Some("/dev/xvdf".into()),
+        volume: None,
         volume_type: Some("gp3".into()),
         iops: Some(3000),
         throughput: Some(125),
@@ -171,6 +172,7 @@ fn restored(state: &str) -> DataVolume {
         attachments: vec![],
         for_instance: Some(NEW.into()),
         device: Some("/dev/xvdf".into()),
+        restored_from: None,
         volume_type: Some("gp3".into()),
         iops: Some(3000),
         throughput: Some(125),
@@ -227,16 +229,56 @@ fn the_data_follows_the_instance() {
 }
 
 #[test]
-fn only_lifecycle_actions_reach_the_group() {
+fn lifecycle_actions_are_decided_and_ebs_notifications_and_schedules_sweep() {
     let terminate = Trigger::Lifecycle(LifecycleAction { transition: Transition::Terminating, ..launch() });
-    for trigger in [Trigger::Schedule, Trigger::StateChange { instance_id: NEW.into(), state: "stopped".into() }] {
-        let ignored = screen(&trigger).expect_err("screened out");
+    for trigger in [
+        Trigger::StateChange { instance_id: NEW.into(), state: "stopped".into() },
+        Trigger::Unrelated { what: "aws.ec2 AWS API Call via CloudTrail".into() },
+    ] {
+        let Screened::Ignore(ignored) = screen(&trigger) else { panic!("{trigger:?} was not screened out") };
         assert_eq!(ignored.verdict, Verdict::Ignore, "{trigger:?}");
         assert!(ignored.actions.is_empty());
     }
-    assert!(screen(&Trigger::Lifecycle(launch())).is_ok());
-    assert!(screen(&terminate).is_ok());
+    let ebs = Trigger::Ebs { event: "createVolume".into(), result: "available".into(), resource_id: "vol-1".into() };
+    assert_eq!(screen(&Trigger::Schedule), Screened::Sweep);
+    assert_eq!(screen(&ebs), Screened::Sweep);
+    assert!(matches!(screen(&Trigger::Lifecycle(launch())), Screened::Action(a) if a.instance_id == NEW));
+    assert!(matches!(screen(&terminate), Screened::Action(a) if a.transition == Transition::Terminating));
     assert_eq!(GROUP_TAG, "ec2-failover:group");
+}
+
+#[test]
+fn a_sweep_decides_each_held_instance_with_the_group_s_own_hook() {
+    let group = |name: &str, held: Vec<(&str, Transition)>, hooks: Vec<(&str, Transition)>| HeldGroup {
+        name: name.into(),
+        held: held.into_iter().map(|(i, t)| (i.to_owned(), t)).collect(),
+        hooks: hooks.into_iter().map(|(h, t)| (h.to_owned(), t)).collect(),
+    };
+    let (l, t) = (Transition::Launching, Transition::Terminating);
+    let groups = vec![
+        group("one-hook", vec![("i-1", l)], vec![("launch", l), ("terminate", t)]),
+        group("two-launch-hooks", vec![("i-2", l)], vec![("other-tool", l), ("ec2-failover-launch", l)]),
+        group("terminating", vec![("i-3", t)], vec![("launch", l), ("ec2-failover-terminate", t)]),
+        group("ambiguous", vec![("i-4", l)], vec![("a", l), ("b", l)]),
+        group("hook-removed", vec![("i-5", t)], vec![("launch", l)]),
+    ];
+    let (actions, notes) = held_actions(&groups);
+    let got: Vec<(&str, &str, &str, Transition)> = actions
+        .iter()
+        .map(|a| (a.group.as_str(), a.hook.as_str(), a.instance_id.as_str(), a.transition))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("one-hook", "launch", "i-1", l),
+            ("two-launch-hooks", "ec2-failover-launch", "i-2", l),
+            ("terminating", "ec2-failover-terminate", "i-3", t),
+        ]
+    );
+    assert!(actions.iter().all(|a| a.token.is_none()));
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("i-4") && notes[0].contains("a, b"), "{}", notes[0]);
+    assert!(notes[1].contains("i-5") && notes[1].contains("no such hook"), "{}", notes[1]);
 }
 
 #[test]

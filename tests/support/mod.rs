@@ -277,6 +277,22 @@ impl Proxy {
         assert_eq!(status, 200, "proxy config: {body}");
     }
 
+    /// Says that a lifecycle hook holds `instance` (`transition`: launching | terminating), as Auto
+    /// Scaling would: until the action is completed, the group shows it in Pending:Wait or
+    /// Terminating:Wait.
+    pub fn hold(&self, group: &str, hook: &str, instance: &str, transition: &str) {
+        let hold = serde_json::json!({"group": group, "hook": hook, "instance": instance, "transition": transition});
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/hold", &hold.to_string());
+        assert_eq!(status, 200, "proxy hold: {body}");
+    }
+
+    /// Makes DescribeSnapshots report `state` for a snapshot (None: moto's own state again).
+    pub fn snapshot_state(&self, snapshot: &str, state: Option<&str>) {
+        let change = serde_json::json!({"snapshot": snapshot, "state": state});
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/snapshot", &change.to_string());
+        assert_eq!(status, 200, "proxy snapshot state: {body}");
+    }
+
     /// Every request since the last `configure`.
     pub fn log(&self) -> Vec<Request> {
         let (status, body) = http(&self.endpoint, "GET", "/_proxy/log", "");
