@@ -343,78 +343,230 @@ fn terminate_event(instance_id: &str) -> Value {
     event
 }
 
+const LAUNCH_HOOK: &str = "ec2-failover-launch";
+const TERMINATE_HOOK: &str = "ec2-failover-terminate";
+
+fn event_file(name: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+impl Scene {
+    /// The group's two hooks, as the template creates them (moto keeps them; it never runs them).
+    async fn hooks(&self) {
+        for (name, transition) in
+            [(LAUNCH_HOOK, "autoscaling:EC2_INSTANCE_LAUNCHING"), (TERMINATE_HOOK, "autoscaling:EC2_INSTANCE_TERMINATING")]
+        {
+            self.asg
+                .put_lifecycle_hook()
+                .auto_scaling_group_name(GROUP)
+                .lifecycle_hook_name(name)
+                .lifecycle_transition(transition)
+                .heartbeat_timeout(300)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The group's data volume in us-east-1a, tagged for the group, attached to the first instance.
+    async fn data_volume(&self) -> String {
+        use aws_sdk_ec2::types::VolumeType;
+        let data = self
+            .ec2
+            .create_volume()
+            .availability_zone("us-east-1a")
+            .size(8)
+            .volume_type(VolumeType::Gp3)
+            .iops(4000)
+            .throughput(250)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Volume)
+                    .tags(Tag::builder().key(GROUP_TAG).value(KEY).build())
+                    .tags(Tag::builder().key("ec2-failover:device").value("/dev/xvdf").build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let data = data.volume_id().unwrap().to_owned();
+        self.ec2.attach_volume().volume_id(&data).instance_id(&self.first).device("/dev/xvdf").send().await.unwrap();
+        data
+    }
+
+    async fn snapshots(&self) -> Vec<aws_sdk_ec2::types::Snapshot> {
+        let ours = aws_sdk_ec2::types::Filter::builder().name("tag-key").values(GROUP_TAG).build();
+        self.ec2.describe_snapshots().owner_ids("self").filters(ours).send().await.unwrap().snapshots().to_vec()
+    }
+
+    async fn volume(&self, id: &str) -> aws_sdk_ec2::types::Volume {
+        self.ec2.describe_volumes().volume_ids(id).send().await.unwrap().volumes()[0].clone()
+    }
+
+    fn hook_event(&self, file: &str, hook: &str, instance_id: &str) -> Value {
+        let mut event = event_file(file);
+        event["detail"]["AutoScalingGroupName"] = json!(GROUP);
+        event["detail"]["LifecycleHookName"] = json!(hook);
+        event["detail"]["EC2InstanceId"] = json!(instance_id);
+        event
+    }
+}
+
+fn tag(tags: &[Tag], key: &str) -> Option<String> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
+}
+
+/// The stateful group's whole path, with AWS's slowness and its events out of order: the launch
+/// hook fires while the old instance still holds the data, the snapshot takes a while, and only
+/// EBS notifications and the schedule move the held launch on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_data_volume_follows_the_instance_into_the_other_az() {
-    use aws_sdk_ec2::types::{Filter, VolumeType};
     let (moto, proxy) = start();
     let scene = Scene::new(&moto, &proxy, true).await;
-    let ec2 = &scene.ec2;
-    let data = ec2
-        .create_volume()
-        .availability_zone("us-east-1a")
-        .size(8)
-        .volume_type(VolumeType::Gp3)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Volume)
-                .tags(Tag::builder().key(GROUP_TAG).value(KEY).build())
-                .tags(Tag::builder().key("ec2-failover:device").value("/dev/xvdf").build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let data = data.volume_id().unwrap().to_owned();
-    ec2.attach_volume().volume_id(&data).instance_id(&scene.first).device("/dev/xvdf").send().await.unwrap();
+    scene.hooks().await;
+    let data = scene.data_volume().await;
     let handler = scene.handler(&proxy);
+    let first = scene.first.clone();
+    let launch = |instance: &str| scene.hook_event("asg-launch-lifecycle-action.json", LAUNCH_HOOK, instance);
+    let terminate = |instance: &str| scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, instance);
+    let launches = |instance: &str| {
+        scene.completions().into_iter().filter(|c| c["instance"] == instance && c["hook"] == LAUNCH_HOOK).collect::<Vec<_>>()
+    };
+    let count = |action: &str| proxy.log().iter().filter(|r| r.action == action && r.status == Some(200)).count();
 
-    // The terminate hook: the data volume is snapshotted, then the instance may go.
-    let preserved = handler.handle(&terminate_event(&scene.first)).await.unwrap();
-    assert_eq!(preserved.verdict, Verdict::Preserve, "{}", preserved.reason);
-    let ours = || Filter::builder().name("tag-key").values(GROUP_TAG).build();
-    let snapshots = ec2.describe_snapshots().owner_ids("self").filters(ours()).send().await.unwrap();
-    assert_eq!(snapshots.snapshots().len(), 1);
-    let snapshot = &snapshots.snapshots()[0];
-    let tag =
-        |tags: &[Tag], key: &str| tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned);
-    assert_eq!(snapshot.volume_id(), Some(data.as_str()));
-    assert_eq!(tag(snapshot.tags(), "ec2-failover:instance"), Some(scene.first.clone()));
-    let again = handler.handle(&terminate_event(&scene.first)).await.unwrap();
-    assert_eq!(again.verdict, Verdict::NoChange, "a repeated terminate event snapshots again: {}", again.reason);
-    assert_eq!(ec2.describe_snapshots().owner_ids("self").filters(ours()).send().await.unwrap().snapshots().len(), 1);
-
-    // AWS releases the volume when the instance terminates; the group launches a replacement in us-east-1b.
-    ec2.detach_volume().volume_id(&data).instance_id(&scene.first).device("/dev/xvdf").send().await.unwrap();
+    // The group replaces the instance in us-east-1b. Both hooks hold their instances; the launch
+    // event comes first, while the old instance still has the data attached: it waits, copying nothing.
+    proxy.hold(GROUP, TERMINATE_HOOK, &first, "terminating");
     let new = scene.replace_into_the_other_az().await;
+    proxy.hold(GROUP, LAUNCH_HOOK, &new, "launching");
+    // moto terminates at once and releases the volume; AWS keeps the instance, and the volume
+    // attached, until the terminate hook is completed.
+    scene.ec2.attach_volume().volume_id(&data).instance_id(&first).device("/dev/xvdf").send().await.unwrap();
+    let early = handler.handle(&launch(&new)).await.unwrap();
+    assert_eq!(early.verdict, Verdict::Wait, "{}", early.reason);
+    assert!(early.reason.contains("still attached to"), "{}", early.reason);
+    assert_eq!((count("CreateVolume"), count("CreateSnapshot")), (0, 0));
 
-    // Launch: the volume is restored in the new zone; the launch waits for it.
-    let waiting = handler.handle(&scene.launch_event(&new)).await.unwrap();
-    assert_eq!(waiting.verdict, Verdict::Wait, "{}", waiting.reason);
-    let restored = ec2
+    // The terminate hook: the data volume is snapshotted, tagged with its lineage, then the old
+    // instance may go. Its duplicate takes no second snapshot.
+    let preserved = handler.handle(&terminate(&first)).await.unwrap();
+    assert_eq!(preserved.verdict, Verdict::Preserve, "{}", preserved.reason);
+    let again = handler.handle(&terminate(&first)).await.unwrap();
+    assert_eq!(again.verdict, Verdict::NoChange, "a repeated terminate event snapshots again: {}", again.reason);
+    let snapshots = scene.snapshots().await;
+    assert_eq!(snapshots.len(), 1);
+    let snapshot = snapshots[0].clone();
+    let snapshot_id = snapshot.snapshot_id().unwrap().to_owned();
+    assert_eq!(snapshot.volume_id(), Some(data.as_str()));
+    assert_eq!(tag(snapshot.tags(), "ec2-failover:volume").as_deref(), Some(data.as_str()));
+    assert_eq!(tag(snapshot.tags(), "ec2-failover:instance"), Some(first.clone()));
+    assert_eq!(tag(snapshot.tags(), "ec2-failover:device").as_deref(), Some("/dev/xvdf"));
+    let terminations: Vec<Value> = scene.completions().into_iter().filter(|c| c["hook"] == TERMINATE_HOOK).collect();
+    assert_eq!(terminations, [json!({"group": GROUP, "hook": TERMINATE_HOOK, "instance": first, "result": "CONTINUE"})]);
+
+    // AWS copies the snapshot for a while; the old instance terminates and releases the volume.
+    proxy.snapshot_state(&snapshot_id, Some("pending"));
+    scene.ec2.detach_volume().volume_id(&data).instance_id(&first).device("/dev/xvdf").send().await.unwrap();
+
+    // The schedule sweeps the held launch: the snapshot is pending and its volume is in the other
+    // zone, so the launch waits (with a heartbeat) and nothing is copied yet.
+    let swept = handler.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(swept.verdict, Verdict::Wait, "{}", swept.reason);
+    assert!(swept.reason.contains("pending"), "{}", swept.reason);
+    assert_eq!(count("CreateVolume"), 0);
+
+    // The snapshot completes; its notification restores it in the new instance's zone.
+    proxy.snapshot_state(&snapshot_id, None);
+    let restoring = handler.handle(&event_file("ebs-snapshot-notification.json")).await.unwrap();
+    assert_eq!(restoring.verdict, Verdict::Wait, "{}", restoring.reason);
+    let restored = scene
+        .ec2
         .describe_volumes()
-        .filters(Filter::builder().name("tag:ec2-failover:for").values(&new).build())
+        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:ec2-failover:for").values(&new).build())
         .send()
         .await
-        .unwrap();
-    let restored = &restored.volumes()[0];
+        .unwrap()
+        .volumes()
+        .to_vec();
+    assert_eq!(restored.len(), 1);
+    let restored = &restored[0];
+    let restored_id = restored.volume_id().unwrap().to_owned();
     assert_eq!(restored.availability_zone(), Some("us-east-1b"));
-    assert_eq!(restored.snapshot_id(), snapshot.snapshot_id());
-    assert_eq!(restored.volume_type(), Some(&VolumeType::Gp3));
-    let launches =
-        |scene: &Scene| scene.completions().into_iter().filter(|c| c["instance"] == new.as_str()).collect::<Vec<_>>();
-    assert!(launches(&scene).is_empty(), "the launch went on before its data");
+    assert_eq!(restored.snapshot_id(), Some(snapshot_id.as_str()), "restored from another snapshot");
+    assert_eq!(tag(restored.tags(), "ec2-failover:snapshot"), Some(snapshot_id.clone()));
+    assert_eq!(
+        (restored.volume_type().map(|t| t.as_str()), restored.iops(), restored.throughput()),
+        (Some("gp3"), Some(4000), Some(250)),
+        "the copy lost the volume's performance"
+    );
+    assert!(launches(&new).is_empty(), "the launch went on before its data");
 
-    // The next event (the volume's notification, here the same action again): attach, IP, go on.
-    let done = handler.handle(&scene.launch_event(&new)).await.unwrap();
+    // The volume's notification: attach it, move the IP, go on.
+    let done = handler.handle(&event_file("ebs-volume-notification.json")).await.unwrap();
     assert_eq!(done.verdict, Verdict::Follow, "{}", done.reason);
-    let restored_id = restored.volume_id().unwrap();
-    let now = ec2.describe_volumes().volume_ids(restored_id).send().await.unwrap();
-    let attachment = &now.volumes()[0].attachments()[0];
+    let attached = scene.volume(&restored_id).await;
+    let attachment = &attached.attachments()[0];
     assert_eq!((attachment.instance_id(), attachment.device()), (Some(new.as_str()), Some("/dev/xvdf")));
-    assert_eq!(scene.holder().await.map(|h| h.0), Some(new.clone()));
-    assert_eq!(launches(&scene).len(), 1);
-    assert_eq!(launches(&scene)[0]["result"], "CONTINUE");
-    let heartbeats = proxy.log().iter().filter(|r| r.action == "RecordLifecycleActionHeartbeat").count();
-    assert_eq!(heartbeats, 1);
+    assert_eq!(scene.holder().await, Some((new.clone(), "us-east-1b".to_owned())));
+    assert_eq!(launches(&new), [json!({"group": GROUP, "hook": LAUNCH_HOOK, "instance": new, "result": "CONTINUE"})]);
+    // Heartbeats kept the hook alive at each wait: early, pending snapshot, restoring.
+    assert_eq!(count("RecordLifecycleActionHeartbeat"), 3);
+
+    // Late and repeated deliveries change nothing: the launch event again, another sweep.
+    let late = handler.handle(&launch(&new)).await.unwrap();
+    assert_eq!(late.verdict, Verdict::NoChange, "{}", late.reason);
+    let idle = handler.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(idle.verdict, Verdict::NoChange, "{}", idle.reason);
+    assert!(idle.reason.contains("no managed group holds"), "{}", idle.reason);
+    assert_eq!((count("CreateVolume"), count("AttachVolume"), count("AssociateAddress")), (1, 1, 1));
+    assert_eq!(launches(&new).len(), 1);
+    drop(moto);
+}
+
+/// Each terminate hook takes one snapshot; beyond the retention setting the oldest go, and the
+/// newest completed one always stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminations_keep_a_bounded_number_of_snapshots() {
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    let data = scene.data_volume().await;
+    let mut handler = scene.handler(&proxy);
+    handler.settings.keep_snapshots = 2;
+    let mut holder = scene.first.clone();
+    let mut taken = Vec::new();
+    for round in 0..4 {
+        let preserved =
+            handler.handle(&scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, &holder)).await.unwrap();
+        assert_eq!(preserved.verdict, Verdict::Preserve, "round {round}: {}", preserved.reason);
+        let newest = scene
+            .snapshots()
+            .await
+            .into_iter()
+            .find(|s| tag(s.tags(), "ec2-failover:instance").as_deref() == Some(holder.as_str()))
+            .expect("a snapshot for the terminating instance");
+        taken.push(newest.snapshot_id().unwrap().to_owned());
+        // The next instance of the group gets the volume (here: by hand, in the same zone).
+        scene.ec2.detach_volume().volume_id(&data).instance_id(&holder).device("/dev/xvdf").send().await.unwrap();
+        let next = scene
+            .ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&scene.subnets[0])
+            .send()
+            .await
+            .unwrap();
+        holder = next.instances()[0].instance_id().unwrap().to_owned();
+        scene.ec2.attach_volume().volume_id(&data).instance_id(&holder).device("/dev/xvdf").send().await.unwrap();
+        // moto gives snapshots taken in the same second the same start time; AWS's differ.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let mut left: Vec<String> = scene.snapshots().await.iter().map(|s| s.snapshot_id().unwrap().to_owned()).collect();
+    left.sort();
+    let mut expected = taken[2..].to_vec();
+    expected.sort();
+    assert_eq!(left, expected, "taken in order: {taken:?}");
     drop(moto);
 }
