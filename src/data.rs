@@ -123,7 +123,9 @@ pub fn plan_launch(
             format!("{} is still attached to {other}; waiting for it to be released", v.volume_id),
         );
     }
-    if let Some(v) = volumes.iter().filter(live).find(|v| v.for_instance.as_deref() == Some(instance_id)) {
+    // A volume attaches only to an instance in its own zone (AWS: InvalidVolume.ZoneMismatch).
+    let here = |v: &&DataVolume| v.availability_zone == availability_zone;
+    if let Some(v) = volumes.iter().filter(live).filter(here).find(|v| v.for_instance.as_deref() == Some(instance_id)) {
         return match v.state.as_str() {
             "available" => match &v.device {
                 Some(device) => (

@@ -17,7 +17,9 @@ use aws_sdk_autoscaling::types::LifecycleState;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::Serialize;
 
-use crate::data::{leftovers, plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan};
+use crate::data::{
+    leftovers, plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan,
+};
 use crate::decide::Verdict;
 use crate::ec2::{associate, aws_error, instance_state, primary_interface};
 use crate::error::Error;
@@ -492,8 +494,10 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
         _ => "",
     };
     let unused = leftovers(keep, &members, &volumes, &snapshots);
-    let data_why = if unused.is_empty() { data_why } else { format!("{data_why}; deleting unused {}", unused.join(", ")) };
-    let cleanup: Vec<GroupAction> = unused.into_iter().map(|volume_id| GroupAction::DeleteVolume { volume_id }).collect();
+    let data_why =
+        if unused.is_empty() { data_why } else { format!("{data_why}; deleting unused {}", unused.join(", ")) };
+    let cleanup: Vec<GroupAction> =
+        unused.into_iter().map(|volume_id| GroupAction::DeleteVolume { volume_id }).collect();
     let holds = address.instance_id.as_deref() == Some(instance_id.as_str())
         || (address.network_interface_id.is_some() && address.network_interface_id == instance.network_interface_id);
     let go_on = complete(action, LifecycleResult::Continue);

@@ -201,8 +201,10 @@ impl GroupHandler {
         let mut reason = if decisions.is_empty() {
             "no managed group holds a lifecycle action open".to_owned()
         } else {
-            let each: Vec<String> =
-                decisions.iter().map(|d| format!("{} {}: {}", d.action.instance_id, d.verdict.name(), d.reason)).collect();
+            let each: Vec<String> = decisions
+                .iter()
+                .map(|d| format!("{} {}: {}", d.action.instance_id, d.verdict.name(), d.reason))
+                .collect();
             format!("swept {} held lifecycle action(s): {}", decisions.len(), each.join("; "))
         };
         if !skipped.is_empty() {

@@ -1,6 +1,8 @@
 //! The stateful group's data policy as tables: launch, terminate, retention. Pure.
 
-use ec2_failover::data::{leftovers, plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan};
+use ec2_failover::data::{
+    leftovers, plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan,
+};
 
 const NEW: &str = "i-new";
 const OLD: &str = "i-old";
@@ -94,6 +96,13 @@ fn launch_table() {
             attach("vol-r"),
         ),
         (
+            "a volume made for this instance in another zone cannot be attached: restore here",
+            0,
+            vec![volume("vol-r", "available", "us-east-1a", None, Some(NEW))],
+            vec![snapshot("snap-1", "completed", 10, None)],
+            restore("snap-1"),
+        ),
+        (
             "first launch, seed volume in this zone",
             0,
             vec![volume("vol-s", "available", b, None, None)],
@@ -147,7 +156,10 @@ fn launch_table() {
             "a copy that served (a snapshot was taken of it) is not a fresh copy",
             0,
             vec![copy("snap-0", volume("vol-c", "available", b, None, Some("i-mid")))],
-            vec![snapshot("snap-0", "completed", 5, None), from("vol-c", snapshot("snap-1", "pending", 10, Some("i-mid")))],
+            vec![
+                snapshot("snap-0", "completed", 5, None),
+                from("vol-c", snapshot("snap-1", "pending", 10, Some("i-mid"))),
+            ],
             attach("vol-c"),
         ),
         (
@@ -176,7 +188,10 @@ fn copy(snapshot: &str, volume: DataVolume) -> DataVolume {
 #[test]
 fn copies_restored_for_launches_that_never_used_them_are_leftovers() {
     let b = "us-east-1b";
-    let snapshots = vec![snapshot("snap-1", "completed", 10, Some(OLD)), from("vol-served", snapshot("snap-2", "completed", 20, None))];
+    let snapshots = vec![
+        snapshot("snap-1", "completed", 10, Some(OLD)),
+        from("vol-served", snapshot("snap-2", "completed", 20, None)),
+    ];
     let volumes = vec![
         copy("snap-1", volume("vol-unused", "available", b, None, Some("i-gone"))),
         copy("snap-1", volume("vol-member", "available", b, None, Some("i-still-held"))),

@@ -4,7 +4,8 @@
 use ec2_failover::data::{DataSnapshot, DataVolume};
 use ec2_failover::decide::Verdict;
 use ec2_failover::group::{
-    decide, held_actions, screen, DataSettings, Group, GroupAction, GroupAddress, GroupWorld, HeldGroup, Instance, LifecycleResult, Screened, GROUP_TAG,
+    decide, held_actions, screen, DataSettings, Group, GroupAction, GroupAddress, GroupWorld, HeldGroup, Instance,
+    LifecycleResult, Screened, GROUP_TAG,
 };
 use ec2_failover::trigger::{LifecycleAction, Transition, Trigger};
 use ec2_failover::world::InstanceState;
@@ -263,10 +264,8 @@ fn a_sweep_decides_each_held_instance_with_the_group_s_own_hook() {
         group("hook-removed", vec![("i-5", t)], vec![("launch", l)]),
     ];
     let (actions, notes) = held_actions(&groups);
-    let got: Vec<(&str, &str, &str, Transition)> = actions
-        .iter()
-        .map(|a| (a.group.as_str(), a.hook.as_str(), a.instance_id.as_str(), a.transition))
-        .collect();
+    let got: Vec<(&str, &str, &str, Transition)> =
+        actions.iter().map(|a| (a.group.as_str(), a.hook.as_str(), a.instance_id.as_str(), a.transition)).collect();
     assert_eq!(
         got,
         [

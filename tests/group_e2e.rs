@@ -333,16 +333,6 @@ async fn under_faults_a_launch_goes_on_only_once_its_instance_holds_the_ip() {
     assert!(finished as u64 * 10 >= trials * 9, "too few launches went on: {finished} of {trials}");
 }
 
-fn terminate_event(instance_id: &str) -> Value {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/asg-terminate-lifecycle-action.json"))
-            .unwrap();
-    let mut event: Value = serde_json::from_str(&text).unwrap();
-    event["detail"]["AutoScalingGroupName"] = json!(GROUP);
-    event["detail"]["EC2InstanceId"] = json!(instance_id);
-    event
-}
-
 const LAUNCH_HOOK: &str = "ec2-failover-launch";
 const TERMINATE_HOOK: &str = "ec2-failover-terminate";
 
@@ -354,9 +344,10 @@ fn event_file(name: &str) -> Value {
 impl Scene {
     /// The group's two hooks, as the template creates them (moto keeps them; it never runs them).
     async fn hooks(&self) {
-        for (name, transition) in
-            [(LAUNCH_HOOK, "autoscaling:EC2_INSTANCE_LAUNCHING"), (TERMINATE_HOOK, "autoscaling:EC2_INSTANCE_TERMINATING")]
-        {
+        for (name, transition) in [
+            (LAUNCH_HOOK, "autoscaling:EC2_INSTANCE_LAUNCHING"),
+            (TERMINATE_HOOK, "autoscaling:EC2_INSTANCE_TERMINATING"),
+        ] {
             self.asg
                 .put_lifecycle_hook()
                 .auto_scaling_group_name(GROUP)
@@ -431,7 +422,11 @@ async fn the_data_volume_follows_the_instance_into_the_other_az() {
     let launch = |instance: &str| scene.hook_event("asg-launch-lifecycle-action.json", LAUNCH_HOOK, instance);
     let terminate = |instance: &str| scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, instance);
     let launches = |instance: &str| {
-        scene.completions().into_iter().filter(|c| c["instance"] == instance && c["hook"] == LAUNCH_HOOK).collect::<Vec<_>>()
+        scene
+            .completions()
+            .into_iter()
+            .filter(|c| c["instance"] == instance && c["hook"] == LAUNCH_HOOK)
+            .collect::<Vec<_>>()
     };
     let count = |action: &str| proxy.log().iter().filter(|r| r.action == action && r.status == Some(200)).count();
 
@@ -463,7 +458,10 @@ async fn the_data_volume_follows_the_instance_into_the_other_az() {
     assert_eq!(tag(snapshot.tags(), "ec2-failover:instance"), Some(first.clone()));
     assert_eq!(tag(snapshot.tags(), "ec2-failover:device").as_deref(), Some("/dev/xvdf"));
     let terminations: Vec<Value> = scene.completions().into_iter().filter(|c| c["hook"] == TERMINATE_HOOK).collect();
-    assert_eq!(terminations, [json!({"group": GROUP, "hook": TERMINATE_HOOK, "instance": first, "result": "CONTINUE"})]);
+    assert_eq!(
+        terminations,
+        [json!({"group": GROUP, "hook": TERMINATE_HOOK, "instance": first, "result": "CONTINUE"})]
+    );
 
     // AWS copies the snapshot for a while; the old instance terminates and releases the volume.
     proxy.snapshot_state(&snapshot_id, Some("pending"));
@@ -536,8 +534,10 @@ async fn terminations_keep_a_bounded_number_of_snapshots() {
     let mut holder = scene.first.clone();
     let mut taken = Vec::new();
     for round in 0..4 {
-        let preserved =
-            handler.handle(&scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, &holder)).await.unwrap();
+        let preserved = handler
+            .handle(&scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, &holder))
+            .await
+            .unwrap();
         assert_eq!(preserved.verdict, Verdict::Preserve, "round {round}: {}", preserved.reason);
         let newest = scene
             .snapshots()

@@ -1,0 +1,188 @@
+//! Group mode's AWS layer against aws-smithy-mocks: AWS's own refusals that moto does not make
+//! (it attaches a volume across zones, and to two instances), in AWS's own error XML, and the
+//! sweep's reading of Auto Scaling pages.
+
+use aws_sdk_autoscaling::operation::complete_lifecycle_action::CompleteLifecycleActionOutput;
+use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+use aws_sdk_autoscaling::operation::describe_lifecycle_hooks::DescribeLifecycleHooksOutput;
+use aws_sdk_autoscaling::operation::record_lifecycle_action_heartbeat::RecordLifecycleActionHeartbeatOutput;
+use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance as AsgInstance, LifecycleHook, LifecycleState};
+use aws_sdk_ec2::operation::associate_address::AssociateAddressOutput;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use ec2_failover::group::{execute, held, Clients, GroupAction, LifecycleResult};
+use ec2_failover::trigger::Transition;
+
+const NEW: &str = "i-0000000000000000b";
+const VOLUME: &str = "vol-0123456789abcdef0";
+
+fn ec2_error(code: &str, message: &str) -> String {
+    format!(
+        "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>\
+         <RequestID>r</RequestID></Response>"
+    )
+}
+
+fn associate() -> Rule {
+    mock!(aws_sdk_ec2::Client::associate_address)
+        .then_output(|| AssociateAddressOutput::builder().association_id("eipassoc-1").build())
+}
+
+fn complete() -> Rule {
+    mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action)
+        .then_output(|| CompleteLifecycleActionOutput::builder().build())
+}
+
+fn heartbeat() -> Rule {
+    mock!(aws_sdk_autoscaling::Client::record_lifecycle_action_heartbeat)
+        .then_output(|| RecordLifecycleActionHeartbeatOutput::builder().build())
+}
+
+fn launch_plan() -> Vec<GroupAction> {
+    vec![
+        GroupAction::AttachVolume { volume_id: VOLUME.into(), instance_id: NEW.into(), device: "/dev/xvdf".into() },
+        GroupAction::MoveAddress {
+            allocation_id: "eipalloc-1".into(),
+            instance_id: NEW.into(),
+            network_interface_id: Some("eni-1".into()),
+        },
+        GroupAction::CompleteLifecycle {
+            group: "web-asg".into(),
+            hook: "ec2-failover-launch".into(),
+            instance_id: NEW.into(),
+            result: LifecycleResult::Continue,
+        },
+    ]
+}
+
+/// AWS refuses to attach a volume from another zone, or one attached elsewhere; the launch then
+/// neither gets the IP nor goes on, and the invocation fails so that the next one re-reads.
+#[tokio::test]
+async fn a_refused_attach_stops_the_launch_before_the_ip_and_the_completion() {
+    for (code, message) in [
+        (
+            "InvalidVolume.ZoneMismatch",
+            "The volume 'vol-0123456789abcdef0' is not in the same availability zone as instance 'i-0000000000000000b'",
+        ),
+        ("VolumeInUse", "vol-0123456789abcdef0 is already attached to an instance"),
+    ] {
+        let refuse = mock!(aws_sdk_ec2::Client::attach_volume)
+            .match_requests(|r| r.volume_id() == Some(VOLUME) && r.instance_id() == Some(NEW))
+            .sequence()
+            .http_status(400, Some(ec2_error(code, message)))
+            .build();
+        let (never_associate, never_complete) = (associate(), complete());
+        let ec2_rules = [refuse, never_associate];
+        let clients = Clients {
+            ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2_rules),
+            autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&never_complete]),
+        };
+        let (reports, error) = execute(&clients, &launch_plan()).await;
+        let statuses: Vec<&str> = reports.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, ["failed", "skipped", "skipped"], "{code}");
+        let error = error.expect("the invocation fails");
+        assert!(error.to_string().contains(&format!("AttachVolume failed with {code}")), "{error}");
+        assert_eq!(ec2_rules[0].num_calls(), 1, "{code}: a refusal is not retried");
+        assert_eq!((ec2_rules[1].num_calls(), never_complete.num_calls()), (0, 0), "{code}");
+    }
+}
+
+/// The snapshot was deleted between the read and the restore: no heartbeat is claimed for a
+/// volume that is not being made; the invocation fails and the next one re-reads.
+#[tokio::test]
+async fn a_refused_restore_is_reported_and_nothing_after_it_runs() {
+    let refuse = mock!(aws_sdk_ec2::Client::create_volume)
+        .sequence()
+        .http_status(
+            400,
+            Some(ec2_error("InvalidSnapshot.NotFound", "The snapshot 'snap-0123456789abcdef0' does not exist.")),
+        )
+        .build();
+    let never_heartbeat = heartbeat();
+    let clients = Clients {
+        ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&refuse]),
+        autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&never_heartbeat]),
+    };
+    let plan = [
+        GroupAction::CreateVolume {
+            snapshot_id: "snap-0123456789abcdef0".into(),
+            availability_zone: "us-east-1b".into(),
+            key: "web".into(),
+            for_instance: NEW.into(),
+            device: "/dev/xvdf".into(),
+            volume_type: Some("gp3".into()),
+            iops: Some(3000),
+            throughput: Some(125),
+        },
+        GroupAction::Heartbeat { group: "web-asg".into(), hook: "ec2-failover-launch".into(), instance_id: NEW.into() },
+    ];
+    let (reports, error) = execute(&clients, &plan).await;
+    assert_eq!(reports.iter().map(|r| r.status).collect::<Vec<_>>(), ["failed", "skipped"]);
+    assert!(error.unwrap().to_string().contains("InvalidSnapshot.NotFound"));
+    assert_eq!(never_heartbeat.num_calls(), 0);
+}
+
+/// The sweep asks Auto Scaling for the tagged groups only, follows its pages, and reads hooks only
+/// for groups that hold an instance.
+#[tokio::test]
+async fn the_sweep_reads_every_page_of_tagged_groups_and_the_hooks_of_those_that_hold_one() {
+    let group = |name: &str, instance: &str, state: LifecycleState| {
+        AutoScalingGroup::builder()
+            .auto_scaling_group_name(name)
+            .instances(AsgInstance::builder().instance_id(instance).lifecycle_state(state).build())
+            .build()
+    };
+    let tagged = |r: &aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsInput| {
+        r.filters().iter().any(|f| f.name() == Some("tag-key") && f.values() == ["ec2-failover:group"])
+    };
+    let first_page = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(move |r| tagged(r) && r.next_token().is_none())
+        .then_output(move || {
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(group("serving", "i-1", LifecycleState::InService))
+                .auto_scaling_groups(group("launching", "i-2", LifecycleState::PendingWait))
+                .next_token("page-2")
+                .build()
+        });
+    let second_page = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .match_requests(move |r| tagged(r) && r.next_token() == Some("page-2"))
+        .then_output(move || {
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(group("terminating", "i-3", LifecycleState::TerminatingWait))
+                .build()
+        });
+    let hooks = mock!(aws_sdk_autoscaling::Client::describe_lifecycle_hooks)
+        .match_requests(|r| matches!(r.auto_scaling_group_name(), Some("launching" | "terminating")))
+        .then_output(|| {
+            DescribeLifecycleHooksOutput::builder()
+                .lifecycle_hooks(
+                    LifecycleHook::builder()
+                        .lifecycle_hook_name("ec2-failover-launch")
+                        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+                        .build(),
+                )
+                .lifecycle_hooks(
+                    LifecycleHook::builder()
+                        .lifecycle_hook_name("ec2-failover-terminate")
+                        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+                        .build(),
+                )
+                .build()
+        });
+    let rules = [first_page, second_page, hooks];
+    let clients = Clients {
+        ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, []),
+        autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, &rules),
+    };
+    let groups = held(&clients).await.unwrap();
+    let seen: Vec<(&str, Vec<(String, Transition)>)> =
+        groups.iter().map(|g| (g.name.as_str(), g.held.clone())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("launching", vec![("i-2".to_owned(), Transition::Launching)]),
+            ("terminating", vec![("i-3".to_owned(), Transition::Terminating)]),
+        ]
+    );
+    assert_eq!(groups[0].hooks.len(), 2);
+    assert_eq!((rules[0].num_calls(), rules[1].num_calls(), rules[2].num_calls()), (1, 1, 2));
+}
