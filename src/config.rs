@@ -158,6 +158,26 @@ pub fn dry_run_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<bo
     dry_run(lookup("DRY_RUN").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
 }
 
+/// Group mode's data settings: `KEEP_SNAPSHOTS` (completed snapshots kept per group, 1 to 1000,
+/// default 3) and `MAX_WAIT_SECONDS` (how long a launch may wait for its data before it is
+/// abandoned, 60 to 172800, default 3600).
+pub fn data_settings_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<(usize, i64), ConfigError> {
+    let number = |variable: &'static str, default: i64, min: i64, max: i64| match lookup(variable)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(default),
+        Some(v) => v.parse::<i64>().ok().filter(|n| (min..=max).contains(n)).ok_or(ConfigError {
+            variable,
+            value: v,
+            problem: format!("a whole number from {min} to {max} (default {default})"),
+        }),
+    };
+    let keep = number("KEEP_SNAPSHOTS", 3, 1, 1000)?;
+    let wait = number("MAX_WAIT_SECONDS", 3600, 60, 172_800)?;
+    Ok((usize::try_from(keep).unwrap_or(3), wait))
+}
+
 fn dry_run(value: Option<String>) -> Result<bool, ConfigError> {
     match value.map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("false") | Some("0") | Some("no") => Ok(false),
@@ -237,6 +257,20 @@ mod tests {
             assert_eq!(err.variable, *var, "{var}={value}");
             let message = err.to_string();
             assert!(message.contains(var) && message.contains(hint), "{message}");
+        }
+    }
+
+    #[test]
+    fn data_settings_have_defaults_and_name_a_bad_value() {
+        assert_eq!(data_settings_from_lookup(env(&[])), Ok((3, 3600)));
+        assert_eq!(
+            data_settings_from_lookup(env(&[("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")])),
+            Ok((7, 900))
+        );
+        for (var, value) in [("KEEP_SNAPSHOTS", "0"), ("KEEP_SNAPSHOTS", "many"), ("MAX_WAIT_SECONDS", "200000")] {
+            let err = data_settings_from_lookup(env(&[(var, value)])).unwrap_err();
+            assert_eq!(err.variable, var);
+            assert!(err.to_string().contains("a whole number from"), "{err}");
         }
     }
 

@@ -3,8 +3,8 @@
 
 use aws_config::BehaviorVersion;
 use ec2_failover::client::{retry_config, timeout_config};
-use ec2_failover::config::{dry_run_from_lookup, Config, ConfigError, Mode};
-use ec2_failover::group::Clients;
+use ec2_failover::config::{data_settings_from_lookup, dry_run_from_lookup, Config, ConfigError, Mode};
+use ec2_failover::group::{Clients, DataSettings};
 use ec2_failover::handler::{GroupHandler, Handler};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -38,7 +38,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         None => {
             let clients = Clients { ec2, autoscaling: aws_sdk_autoscaling::Client::new(&sdk_config) };
-            let handler = GroupHandler::new(clients, dry_run);
+            let mut handler = GroupHandler::new(clients, dry_run);
+            let (keep_snapshots, max_wait_seconds) =
+                data_settings_from_lookup(|name| std::env::var(name).ok()).inspect_err(bad)?;
+            handler.settings = DataSettings { max_wait_seconds, keep_snapshots };
             let handler = &handler;
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
                 handler.handle(&event.payload).await.map_err(Diagnostic::from)
