@@ -2,7 +2,9 @@
 group is a single-instance group over several subnets whose launch hook abandons by default; the
 launch rule names that group and invokes the function, which runs in group mode; the group and its
 Elastic IP carry the same key; the rule exists before the group's first launch; every changing IAM
-action is scoped by a tag condition or to one resource type."""
+action is scoped by a tag condition or to one resource type. With KeepData: the terminate hook,
+the terminate and EBS rules, the data policy and the seed volume exist only then, and the volume
+outlives the stack."""
 
 import pathlib
 
@@ -28,23 +30,80 @@ def test_the_group_keeps_exactly_one_instance_over_several_subnets():
     assert p["LaunchTemplate"]["LaunchTemplateId"] == {"Ref": "LaunchTemplateId"}
 
 
-def test_the_launch_hook_waits_for_the_function_and_abandons_by_default():
-    [hook] = GROUP["Properties"]["LifecycleHookSpecificationList"]
-    assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
-    assert hook["DefaultResult"] == "ABANDON"
-    assert hook["HeartbeatTimeout"] == {"Ref": "LaunchHookTimeoutSeconds"}
+def test_the_launch_hook_abandons_by_default_and_the_terminate_hook_exists_only_with_data():
+    launch, terminate = GROUP["Properties"]["LifecycleHookSpecificationList"]
+    assert launch["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    assert launch["DefaultResult"] == "ABANDON"
+    assert launch["HeartbeatTimeout"] == {"Ref": "LaunchHookTimeoutSeconds"}
+    condition, hook, otherwise = terminate["Fn::If"]
+    assert (condition, otherwise) == ("KeepsData", {"Ref": "AWS::NoValue"})
+    assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+    assert hook["DefaultResult"] == "CONTINUE"
+    assert hook["HeartbeatTimeout"] == {"Ref": "TerminateHookTimeoutSeconds"}
+    # The sweep picks the hook by the ec2-failover prefix when a group has several.
+    assert launch["LifecycleHookName"].startswith("ec2-failover") and hook["LifecycleHookName"].startswith("ec2-failover")
 
 
-def test_the_launch_rule_names_the_group_and_invokes_the_function():
+def rules():
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Events::Rule"}
+
+
+def test_every_rule_invokes_the_function_with_a_permission_of_its_own():
+    permissions = {r["Properties"]["SourceArn"]["Fn::GetAtt"][0]: r for r in RESOURCES.values()
+                   if r["Type"] == "AWS::Lambda::Permission"}
+    assert set(permissions) == set(rules())
+    for name, rule in rules().items():
+        [target] = rule["Properties"]["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["FollowFunction", "Arn"]}, name
+        assert "Input" not in target, f"{name}: the function reads AWS's own envelope"
+        assert permissions[name].get("Condition") == rule.get("Condition"), name
+        assert permissions[name]["Properties"]["Principal"] == "events.amazonaws.com"
+
+
+def test_data_rules_exist_only_with_data_and_the_sweep_always():
+    r = rules()
+    terminate = r["TerminateLifecycleRule"]
+    assert terminate["Condition"] == "KeepsData"
+    assert terminate["Properties"]["EventPattern"]["detail-type"] == ["EC2 Instance-terminate Lifecycle Action"]
+    assert terminate["Properties"]["EventPattern"]["detail"]["AutoScalingGroupName"] == [
+        GROUP["Properties"]["AutoScalingGroupName"]]
+    ebs = r["EbsNotificationRule"]
+    assert ebs["Condition"] == "KeepsData"
+    pattern = ebs["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.ec2"]
+    assert pattern["detail-type"] == ["EBS Snapshot Notification", "EBS Volume Notification"]
+    assert set(pattern["detail"]["event"]) == {"createSnapshot", "createVolume", "detachVolume"}
+    sweep = r["SweepSchedule"]
+    assert "Condition" not in sweep
+    # A heartbeat at every sweep must come well within the hook's shortest timeout (30 s minimum
+    # is below a minute, so the default and the documented range are what count).
+    assert sweep["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    assert TEMPLATE["Parameters"]["LaunchHookTimeoutSeconds"]["Default"] >= 120
+
+
+def test_data_settings_reach_the_function():
+    variables = FUNCTION["Environment"]["Variables"]
+    assert variables["KEEP_SNAPSHOTS"] == {"Ref": "KeepSnapshots"}
+    assert variables["MAX_WAIT_SECONDS"] == {"Ref": "MaxWaitSeconds"}
+    assert TEMPLATE["Parameters"]["KeepSnapshots"]["MinValue"] == 1
+    assert TEMPLATE["Parameters"]["MaxWaitSeconds"]["MaxValue"] <= 172800
+
+
+def test_the_seed_volume_is_tagged_encrypted_and_outlives_the_stack():
+    volume = RESOURCES["DataVolume"]
+    assert volume["Condition"] == "CreatesDataVolume"
+    assert volume["DeletionPolicy"] == volume["UpdateReplacePolicy"] == "Retain"
+    assert volume["Properties"]["Encrypted"] is True
+    assert tag(volume, "ec2-failover:group") == {"Ref": "GroupKey"}
+    assert tag(volume, "ec2-failover:device") == {"Ref": "DataDevice"}
+    assert TEMPLATE["Conditions"]["CreatesDataVolume"]["Fn::And"][0] == {"Condition": "KeepsData"}
+
+
+def test_the_launch_rule_names_the_group_and_exists_before_the_group():
     pattern = RULE["EventPattern"]
     assert pattern["source"] == ["aws.autoscaling"]
     assert pattern["detail-type"] == ["EC2 Instance-launch Lifecycle Action"]
     assert pattern["detail"]["AutoScalingGroupName"] == [GROUP["Properties"]["AutoScalingGroupName"]]
-    [target] = RULE["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": ["FollowFunction", "Arn"]}
-    permission = RESOURCES["LaunchLifecycleRulePermission"]["Properties"]
-    assert permission["Principal"] == "events.amazonaws.com"
-    assert permission["SourceArn"] == {"Fn::GetAtt": ["LaunchLifecycleRule", "Arn"]}
     assert set(GROUP["DependsOn"]) == {"LaunchLifecycleRule", "LaunchLifecycleRulePermission"}
 
 
@@ -55,22 +114,73 @@ def test_the_group_and_its_address_carry_the_same_key_and_the_function_runs_in_g
     assert FUNCTION["ReservedConcurrentExecutions"] == 1
 
 
+def data_policy():
+    """The function's second policy, present only with KeepData."""
+    condition, policy, otherwise = FUNCTION["Policies"][1]["Fn::If"]
+    assert (condition, otherwise) == ("KeepsData", {"Ref": "AWS::NoValue"})
+    return policy
+
+
+def statements():
+    yield from FUNCTION["Policies"][0]["Statement"]
+    yield from data_policy()["Statement"]
+    yield from RESOURCES["DataKeyPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+
+def resources_of(statement):
+    resource = statement["Resource"]
+    return [r["Fn::Sub"] if isinstance(r, dict) and "Fn::Sub" in r else r
+            for r in (resource if isinstance(resource, list) else [resource])]
+
+
 def test_changing_actions_are_scoped_by_tag_or_resource_type():
-    statements = FUNCTION["Policies"][0]["Statement"]
-    for s in statements:
+    for s in statements():
         actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
         if all(a.split(":")[1].startswith("Describe") for a in actions):
             assert s["Resource"] == "*"
             continue
-        resource = s["Resource"]["Fn::Sub"]
-        assert resource.endswith("/*"), resource
-        conditions = s.get("Condition", {}).get("Null", {})
-        if "network-interface/" not in resource:
-            assert conditions and all(v == "false" for v in conditions.values()), s["Sid"]
-    by_sid = {s["Sid"]: s for s in statements}
-    assert by_sid["MoveOnlyTaggedElasticIps"]["Condition"]["Null"] == {"ec2:ResourceTag/ec2-failover:group": "false"}
-    assert by_sid["ToInstancesOfAutoScalingGroups"]["Condition"]["Null"] == {
-        "ec2:ResourceTag/aws:autoscaling:groupName": "false"}
-    assert by_sid["CompleteLaunchesOfTaggedGroups"]["Action"] == "autoscaling:CompleteLifecycleAction"
-    assert by_sid["CompleteLaunchesOfTaggedGroups"]["Condition"]["Null"] == {
-        "autoscaling:ResourceTag/ec2-failover:group": "false"}
+        if all(a.startswith("kms:") for a in actions):
+            assert s["Resource"] == {"Ref": "DataKmsKeyId"}
+            assert "kms:ViaService" in s["Condition"]["StringEquals"]
+            continue
+        for resource in resources_of(s):
+            assert resource.endswith("/*"), resource
+            if "network-interface/" in resource:
+                continue
+            null = s.get("Condition", {}).get("Null", {})
+            create_action = s.get("Condition", {}).get("StringEquals", {}).get("ec2:CreateAction")
+            assert (null and all(v == "false" for v in null.values())) or create_action, s["Sid"]
+    by_sid = {}
+    for s in statements():
+        by_sid.setdefault(s["Sid"], []).append(s)
+    [move] = by_sid["MoveOnlyTaggedElasticIps"]
+    assert move["Condition"]["Null"] == {"ec2:ResourceTag/ec2-failover:group": "false"}
+    for s in by_sid["ToInstancesOfAutoScalingGroups"]:
+        assert s["Condition"]["Null"] == {"ec2:ResourceTag/aws:autoscaling:groupName": "false"}
+    [complete] = by_sid["CompleteLifecycleActionsOfTaggedGroups"]
+    assert set(complete["Action"]) == {"autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"}
+    assert complete["Condition"]["Null"] == {"autoscaling:ResourceTag/ec2-failover:group": "false"}
+    # Only copies it restored can be deleted: never the data volume itself.
+    [delete] = by_sid["DeleteOnlyItsOwnUnusedCopies"]
+    assert delete["Action"] == "ec2:DeleteVolume"
+    assert delete["Condition"]["Null"] == {"ec2:ResourceTag/ec2-failover:group": "false",
+                                           "ec2:ResourceTag/ec2-failover:snapshot": "false"}
+    # What it creates carries the group tag from the start.
+    for sid in ("IntoTaggedSnapshots", "IntoTaggedVolumes"):
+        [s] = by_sid[sid]
+        assert s["Condition"]["Null"] == {"aws:RequestTag/ec2-failover:group": "false"}
+
+
+def test_the_data_policies_exist_only_with_data():
+    assert "DataPolicy" not in RESOURCES, "in the function's own policies, so the first launch has it"
+    assert RESOURCES["DataKeyPolicy"]["Condition"] == "HasDataKey"
+    assert RESOURCES["DataKeyPolicy"]["Properties"]["Roles"] == [{"Ref": "FollowFunctionRole"}]
+    data_actions = {a for s in data_policy()["Statement"]
+                    for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    # Every EBS call the function makes (src/group.rs) is allowed, and nothing else.
+    assert data_actions == {"ec2:CreateSnapshot", "ec2:CreateVolume", "ec2:CreateTags", "ec2:AttachVolume",
+                            "ec2:DeleteSnapshot", "ec2:DeleteVolume"}
+    source = (ROOT / "src" / "group.rs").read_text()
+    for call in ("create_snapshot()", "create_volume()", "attach_volume()", "delete_snapshot()", "delete_volume()",
+                 "record_lifecycle_action_heartbeat()", "describe_lifecycle_hooks()"):
+        assert f".{call}" in source, call
