@@ -17,11 +17,16 @@ BOOTSTRAP ?= target/debug/bootstrap
 
 ## demo: run a real failover locally against a local EC2 API (moto)
 ##   make demo MODE=group: a single-instance Auto Scaling group's Elastic IP follows its new instance
+##   make demo MODE=asg-ebs: a stateful group's data volume follows its instance into the other zone
 # The bootstrap is built the way `make test` builds it, so that the two share one build.
 MODE ?= pair
+DEMO_pair := demo.sh
+DEMO_group := demo-group.sh
+DEMO_asg-ebs := demo-asg-ebs.sh
 demo: $(STAMP)
 	$(CARGO) build --all-targets
-	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/$(if $(filter group,$(MODE)),demo-group.sh,demo.sh)
+	$(if $(DEMO_$(MODE)),,$(error MODE=$(MODE) is not a demo; choose pair, group or asg-ebs))
+	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/$(DEMO_$(MODE))
 
 ## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against moto, seeded
 ## fault injection and races through scripts/ec2_proxy.py, a bounded parser fuzz), the template

@@ -32,14 +32,7 @@ py show-group "$LOCAL_DIR/group.env"
 echo
 echo "== EventBridge delivers the launch lifecycle action (events/asg-launch-lifecycle-action.json); the function answers:"
 py launch-event "$LOCAL_DIR/group.env" events/asg-launch-lifecycle-action.json "$LOCAL_DIR/event.json"
-invoke_function "$LOCAL_DIR/event.json" | "$VENV/bin/python" -c '
-import json, sys
-r = json.load(sys.stdin)
-print("  verdict:", r.get("verdict"))
-print("  reason: ", r.get("reason"))
-for a in r.get("actions", []):
-    print("  action: ", a.get("action"), a.get("instance_id", ""), a.get("result", ""), "->", a.get("status"))
-'
+invoke_function "$LOCAL_DIR/event.json" | py result
 
 echo
 echo "== After"

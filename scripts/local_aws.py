@@ -19,6 +19,18 @@ Group mode (make demo MODE=group):
   local_aws.py launch-event ENV_FILE SRC DST
                                      events/SRC for the group's new instance
 
+Stateful group (make demo MODE=asg-ebs):
+  local_aws.py create-group ENV_FILE data
+                                     as above, plus the group's two hooks and its data volume
+                                     (tagged ec2-failover:group and :device) attached to the
+                                     instance in us-east-1a; appends DATA_VOLUME
+  local_aws.py attach-data  ENV_FILE  (re)attach the data volume to the first instance
+  local_aws.py release-data ENV_FILE  detach it, as AWS does when that instance terminates
+  local_aws.py hook-event   ENV_FILE SRC DST HOOK old|new
+                                     events/SRC for the old or the new instance, from HOOK
+
+  local_aws.py result               print the function's result (JSON on stdin) in a few lines
+
 The endpoint comes from AWS_ENDPOINT_URL, as it does for the function.
 """
 import json
@@ -72,6 +84,8 @@ def show(path):
         print(f"  {roles[iid]:8} {iid}  {i['Placement']['AvailabilityZone']}  {i['State']['Name']:10}{ip}")
     if holder is None:
         print(f"  Elastic IP {address['PublicIp']} is associated with nothing")
+    if "DATA_VOLUME" in env:
+        show_data()
     tags = {t["Key"]: t["Value"] for t in address.get("Tags", []) if t["Key"].startswith("ec2-failover:")}
     if tags:
         print("  failover record on the Elastic IP: " + ", ".join(f"{k.split(':')[1]}={v}" for k, v in sorted(tags.items())))
@@ -94,7 +108,7 @@ def autoscaling():
     return boto3.client("autoscaling", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
 
 
-def create_group(path):
+def create_group(path, data=None):
     c, a = ec2(), autoscaling()
     vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [c.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
@@ -110,6 +124,55 @@ def create_group(path):
     c.associate_address(AllocationId=alloc, InstanceId=instance)
     with open(path, "w") as f:
         f.write(f"GROUP_NAME=demo-group\nALLOCATION_ID={alloc}\nINSTANCE_ID={instance}\nSUBNET_B={subnets[1]}\n")
+    if data != "data":
+        return
+    for name, transition in (("ec2-failover-launch", "LAUNCHING"), ("ec2-failover-terminate", "TERMINATING")):
+        a.put_lifecycle_hook(AutoScalingGroupName="demo-group", LifecycleHookName=name, HeartbeatTimeout=300,
+                             LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}")
+    volume = c.create_volume(AvailabilityZone="us-east-1a", Size=20, VolumeType="gp3", Iops=3000, Throughput=125,
+                             Encrypted=True, TagSpecifications=[{"ResourceType": "volume", "Tags": [
+                                 {"Key": GROUP_TAG, "Value": "demo"},
+                                 {"Key": "ec2-failover:device", "Value": "/dev/xvdf"}]}])["VolumeId"]
+    c.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/xvdf")
+    with open(path, "a") as f:
+        f.write(f"DATA_VOLUME={volume}\n")
+
+
+def attach_data(path):
+    env = read_env(path)
+    ec2().attach_volume(VolumeId=env["DATA_VOLUME"], InstanceId=env["INSTANCE_ID"], Device="/dev/xvdf")
+
+
+def release_data(path):
+    env = read_env(path)
+    ec2().detach_volume(VolumeId=env["DATA_VOLUME"], InstanceId=env["INSTANCE_ID"], Device="/dev/xvdf")
+
+
+def hook_event(path, src, dst, hook, which):
+    env = read_env(path)
+    with open(src) as f:
+        event = json.load(f)
+    event["detail"]["AutoScalingGroupName"] = env["GROUP_NAME"]
+    event["detail"]["LifecycleHookName"] = hook
+    event["detail"]["EC2InstanceId"] = env["NEW_INSTANCE_ID" if which == "new" else "INSTANCE_ID"]
+    with open(dst, "w") as f:
+        json.dump(event, f)
+
+
+def show_data():
+    """The group's data volumes and snapshots, with the lineage their tags record."""
+    c = ec2()
+    ours = [{"Name": "tag-key", "Values": [GROUP_TAG]}]
+    tags = lambda r: {t["Key"].removeprefix("ec2-failover:"): t["Value"] for t in r.get("Tags", [])}
+    for v in c.describe_volumes(Filters=ours)["Volumes"]:
+        t = tags(v)
+        on = ", ".join(f"{a['InstanceId']} at {a['Device']}" for a in v.get("Attachments", [])) or "nothing"
+        origin = f"restored from {t['snapshot']} for {t.get('for')}" if "snapshot" in t else "the original"
+        print(f"  volume   {v['VolumeId']}  {v['AvailabilityZone']}  {v['State']:9} on {on}; {origin}")
+    for s in c.describe_snapshots(OwnerIds=["self"], Filters=ours)["Snapshots"]:
+        t = tags(s)
+        print(f"  snapshot {s['SnapshotId']}  {s['State']:9} of {t.get('volume')} ({t.get('device')}), "
+              f"taken for {t.get('instance', 'a first launch')}")
 
 
 def group_instances():
@@ -130,6 +193,8 @@ def show_group(path):
         print(f"  {i['InstanceId']}  {i['Placement']['AvailabilityZone']}  {i['State']['Name']:10}{ip}")
     if holder is None:
         print(f"  Elastic IP {address['PublicIp']} is associated with nothing")
+    if "DATA_VOLUME" in env:
+        show_data()
 
 
 def replace(path):
@@ -152,7 +217,22 @@ def launch_event(path, src, dst):
         json.dump(event, f)
 
 
+def result():
+    r = json.load(sys.stdin)
+    if "verdict" not in r:
+        print("  error:  ", r.get("errorType"), r.get("errorMessage"))
+        return
+    print("  verdict:", r["verdict"])
+    print("  reason: ", r["reason"])
+    for a in r.get("actions", []):
+        what = " ".join(a[k] for k in ("snapshot_id", "volume_id", "instance_id") if a.get(k))
+        extra = a.get("result") or (f"in {a['availability_zone']}" if "availability_zone" in a else "")
+        print(f"  action:  {a['action']} {what} {extra} -> {a['status']}")
+
+
 def main(argv):
+    if argv[1:] == ["result"]:
+        return result()
     if len(argv) < 3:
         sys.exit(__doc__)
     command, args = argv[1], argv[2:]
@@ -172,6 +252,12 @@ def main(argv):
         replace(*args)
     elif command == "launch-event":
         launch_event(*args)
+    elif command == "attach-data":
+        attach_data(*args)
+    elif command == "release-data":
+        release_data(*args)
+    elif command == "hook-event":
+        hook_event(*args)
     else:
         sys.exit(__doc__)
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `make demo MODE=asg-ebs`: a stateful single-instance Auto Scaling group on this machine. Its data
+# volume lives in us-east-1a; the group replaces its instance in us-east-1b. The real function,
+# behind cargo-lambda's Runtime API, snapshots the volume on the terminate hook, restores it in the
+# new zone, attaches it and moves the Elastic IP before the launch goes on, moved along only by
+# the events AWS would send. scripts/ec2_proxy.py stands in for what moto lacks: lifecycle
+# completions and heartbeats, and instances held in Pending:Wait / Terminating:Wait.
+. "$(dirname "$0")/local-session.sh"
+
+start_moto
+PROXY_PORT=$(free_port)
+"$VENV/bin/python" scripts/ec2_proxy.py --upstream "$AWS_ENDPOINT_URL" --port "$PROXY_PORT" >"$LOCAL_DIR/proxy.log" 2>&1 &
+CLEANUP_PIDS="${CLEANUP_PIDS:-} $!"
+wait_for_port "$PROXY_PORT"
+PROXY_URL="http://127.0.0.1:${PROXY_PORT}"
+GROUP_ENV="$LOCAL_DIR/group.env"
+
+py create-group "$GROUP_ENV" data
+{ echo "MODE=group"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v '^AWS_ENDPOINT_URL='; echo "AWS_ENDPOINT_URL=$PROXY_URL"; } \
+  >"$LOCAL_DIR/function.env"
+hold() { curl -sf -X POST "$PROXY_URL/_proxy/hold" -d "$1" >/dev/null; }
+env_of() { grep "^$1=" "$GROUP_ENV" | cut -d= -f2; }
+deliver() {  # deliver EVENT_FILE: what EventBridge would do
+  invoke_function "$1" | py result
+}
+
+echo "== The group demo-group (min = max = desired = 1) and its data, before (local AWS at $AWS_ENDPOINT_URL)"
+py show-group "$GROUP_ENV"
+
+echo
+echo "== Starting the function (MODE=group) behind cargo-lambda's Lambda Runtime API emulator"
+start_function "$LOCAL_DIR/function.env" "${BOOTSTRAP:-}"
+
+echo
+echo "== The instance fails; the group replaces it in us-east-1b. Both hooks hold their instances."
+OLD=$(env_of INSTANCE_ID)
+hold "{\"group\": \"demo-group\", \"hook\": \"ec2-failover-terminate\", \"instance\": \"$OLD\", \"transition\": \"terminating\"}"
+py replace "$GROUP_ENV"
+NEW=$(env_of NEW_INSTANCE_ID)
+hold "{\"group\": \"demo-group\", \"hook\": \"ec2-failover-launch\", \"instance\": \"$NEW\", \"transition\": \"launching\"}"
+# moto terminates at once and releases the volume; AWS keeps it attached until the hook completes.
+py attach-data "$GROUP_ENV"
+py show-group "$GROUP_ENV"
+
+echo
+echo "== The launch lifecycle action arrives first, while the old instance still holds the data:"
+py hook-event "$GROUP_ENV" events/asg-launch-lifecycle-action.json "$LOCAL_DIR/launch.json" ec2-failover-launch new
+deliver "$LOCAL_DIR/launch.json"
+
+echo
+echo "== The terminate lifecycle action: the data volume is snapshotted, then the old instance may go"
+py hook-event "$GROUP_ENV" events/asg-terminate-lifecycle-action.json "$LOCAL_DIR/terminate.json" ec2-failover-terminate old
+deliver "$LOCAL_DIR/terminate.json"
+
+echo
+echo "== The old instance terminates and releases the volume; the snapshot completes (events/ebs-snapshot-notification.json):"
+py release-data "$GROUP_ENV"
+deliver events/ebs-snapshot-notification.json
+
+echo
+echo "== The restored volume is available (events/ebs-volume-notification.json):"
+deliver events/ebs-volume-notification.json
+
+echo
+echo "== Delivered again (at least once): nothing more to do"
+deliver "$LOCAL_DIR/launch.json"
+
+echo
+echo "== After"
+py show-group "$GROUP_ENV"
+echo "  lifecycle actions completed: $(curl -s "$PROXY_URL/_proxy/lifecycle")"
+echo
+echo "The function's log lines (one per decision) are in $LOCAL_DIR/function.log."
