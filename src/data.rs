@@ -224,16 +224,23 @@ fn reusable(zone: &str, volumes: &[DataVolume], newest_first: &[&DataSnapshot]) 
     Some((v.volume_id.clone(), device, why))
 }
 
-/// Copies the function restored for launches that never used them: `available`, restored for an
-/// instance that is no longer a member of the group (`members`) and is not `keep`, and not the
-/// source of any snapshot (so no instance ever wrote data to it that a snapshot kept). Their data
-/// is still in the snapshot they came from.
-pub fn leftovers(keep: &str, members: &[&str], volumes: &[DataVolume], snapshots: &[DataSnapshot]) -> Vec<String> {
+/// Copies the function restored that no launch will use, once `instance` has its data (`keep`, if
+/// it is being attached now): `available`, restored for an instance that is no longer a member of
+/// the group (`members`) or for `instance` itself (a second copy), and not the source of any
+/// snapshot (so no instance ever wrote data to it that a snapshot kept). Their data is still in
+/// the snapshot they came from.
+pub fn leftovers(
+    instance: &str,
+    keep: &str,
+    members: &[&str],
+    volumes: &[DataVolume],
+    snapshots: &[DataSnapshot],
+) -> Vec<String> {
     volumes
         .iter()
         .filter(|v| v.state == "available" && v.attachments.is_empty() && v.restored_from.is_some())
         .filter(|v| v.volume_id != keep)
-        .filter(|v| v.for_instance.as_deref().is_some_and(|i| !members.contains(&i)))
+        .filter(|v| v.for_instance.as_deref().is_some_and(|i| i == instance || !members.contains(&i)))
         .filter(|v| !snapshots.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str())))
         .map(|v| v.volume_id.clone())
         .collect()

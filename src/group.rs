@@ -493,7 +493,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
         Some(GroupAction::AttachVolume { volume_id, .. }) => volume_id.as_str(),
         _ => "",
     };
-    let unused = leftovers(keep, &members, &volumes, &snapshots);
+    let unused = leftovers(instance_id, keep, &members, &volumes, &snapshots);
     let data_why =
         if unused.is_empty() { data_why } else { format!("{data_why}; deleting unused {}", unused.join(", ")) };
     let cleanup: Vec<GroupAction> =
@@ -720,9 +720,12 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .tags(ec2_tag(tags::DEVICE, device))
                 .tags(ec2_tag(tags::SNAPSHOT, snapshot_id))
                 .build();
+            // The same restore for the same launch carries the same token, so that AWS makes one
+            // volume even when a retry comes before the first volume shows in DescribeVolumes.
             clients
                 .ec2
                 .create_volume()
+                .client_token(format!("ec2-failover-{for_instance}-{snapshot_id}"))
                 .snapshot_id(snapshot_id)
                 .availability_zone(availability_zone)
                 .set_volume_type(volume_type.as_deref().map(aws_sdk_ec2::types::VolumeType::from))

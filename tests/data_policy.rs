@@ -196,13 +196,20 @@ fn copies_restored_for_launches_that_never_used_them_are_leftovers() {
         copy("snap-1", volume("vol-unused", "available", b, None, Some("i-gone"))),
         copy("snap-1", volume("vol-member", "available", b, None, Some("i-still-held"))),
         copy("snap-1", volume("vol-mine", "available", b, None, Some(NEW))),
+        copy("snap-1", volume("vol-second-copy-for-me", "available", b, None, Some(NEW))),
         copy("snap-1", volume("vol-attached", "in-use", b, Some("i-x"), Some("i-gone"))),
         copy("snap-1", volume("vol-served", "available", b, None, Some("i-gone"))),
         copy("snap-1", volume("vol-kept", "available", b, None, Some("i-gone"))),
         volume("vol-original", "available", "us-east-1a", None, None),
     ];
     let members = [NEW, "i-still-held"];
-    assert_eq!(leftovers("vol-kept", &members, &volumes, &snapshots), ["vol-unused"]);
+    // NEW is attaching vol-mine: a second copy made for it goes too.
+    assert_eq!(
+        leftovers(NEW, "vol-mine", &members, &volumes, &snapshots),
+        ["vol-unused", "vol-second-copy-for-me", "vol-kept"]
+    );
+    // Another instance's launch keeps NEW's copies (NEW is still a member).
+    assert_eq!(leftovers("i-other", "vol-kept", &members, &volumes, &snapshots), ["vol-unused"]);
 }
 
 #[test]

@@ -91,6 +91,8 @@ async fn a_refused_attach_stops_the_launch_before_the_ip_and_the_completion() {
 #[tokio::test]
 async fn a_refused_restore_is_reported_and_nothing_after_it_runs() {
     let refuse = mock!(aws_sdk_ec2::Client::create_volume)
+        // One token per (launch, snapshot): a retry cannot make a second volume.
+        .match_requests(|r| r.client_token() == Some("ec2-failover-i-0000000000000000b-snap-0123456789abcdef0"))
         .sequence()
         .http_status(
             400,

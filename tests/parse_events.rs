@@ -103,6 +103,14 @@ fn every_file_in_events_parses_to_its_trigger() {
                 },
             ),
             (
+                "ebs-volume-detach-notification.json",
+                Trigger::Ebs {
+                    event: "detachVolume".into(),
+                    result: "available".into(),
+                    resource_id: "vol-0123456789abcdef0".into(),
+                },
+            ),
+            (
                 "asg-terminate-lifecycle-action.json",
                 lifecycle(Terminating, "my-asg", "my-terminate-hook", "i-0a1b2c3d4e5f67890", true),
             ),
