@@ -570,3 +570,118 @@ async fn terminations_keep_a_bounded_number_of_snapshots() {
     assert_eq!(left, expected, "taken in order: {taken:?}");
     drop(moto);
 }
+
+/// The stateful path under seeded faults (30% of requests throttled, unavailable or dropped before
+/// or after AWS applied them), each delivery retried like Lambda's async retries, and the schedule
+/// sweeping until the launch goes on: the launch continues at most once, never without its data
+/// and its IP, from the terminating instance's snapshot, and the data is attached to one instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_faults_the_data_follows_once_and_only_with_its_lineage() {
+    use aws_sdk_ec2::types::Filter;
+    let trials: u64 = std::env::var("GROUP_FAULT_TRIALS").ok().and_then(|n| n.parse().ok()).unwrap_or(40) / 2;
+    let (moto, proxy) = start();
+    let (mut faults, mut requests, mut finished, mut extra_snapshots, mut leaked) = (0, 0, 0, 0, 0);
+    let mut wrong = Vec::new();
+    for trial in 0..trials {
+        moto.reset();
+        let scene = Scene::new(&moto, &proxy, true).await;
+        scene.hooks().await;
+        let data = scene.data_volume().await;
+        let first = scene.first.clone();
+        let new = scene.replace_into_the_other_az().await;
+        scene.ec2.attach_volume().volume_id(&data).instance_id(&first).device("/dev/xvdf").send().await.unwrap();
+        proxy.configure(&json!({ "fault_rate": 0.3, "seed": format!("data-{trial}"),
+                                 "faults": ["throttle", "unavailable", "drop-before", "drop-after"] }));
+        proxy.hold(GROUP, TERMINATE_HOOK, &first, "terminating");
+        proxy.hold(GROUP, LAUNCH_HOOK, &new, "launching");
+        let handler = scene.handler(&proxy);
+        let deliver = |event: Value| {
+            let handler = handler.clone();
+            async move {
+                for _ in 0..3 {
+                    if handler.handle(&event).await.is_ok() {
+                        return;
+                    }
+                }
+            }
+        };
+        deliver(scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, &first)).await;
+        deliver(scene.hook_event("asg-launch-lifecycle-action.json", LAUNCH_HOOK, &new)).await;
+        // The old instance goes (if its hook was completed; else a sweep completes it first).
+        let launched = || scene.completions().into_iter().filter(|c| c["hook"] == LAUNCH_HOOK).collect::<Vec<_>>();
+        for _ in 0..8 {
+            let terminated = scene.completions().iter().any(|c| c["hook"] == TERMINATE_HOOK);
+            let attached_to_first =
+                scene.volume(&data).await.attachments().iter().any(|a| a.instance_id() == Some(first.as_str()));
+            if terminated && attached_to_first {
+                scene
+                    .ec2
+                    .detach_volume()
+                    .volume_id(&data)
+                    .instance_id(&first)
+                    .device("/dev/xvdf")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            if !launched().is_empty() {
+                break;
+            }
+            deliver(event_file("scheduled-reconcile.json")).await;
+        }
+        let log = proxy.log();
+        requests += log.len();
+        faults += log.iter().filter(|r| r.fault.is_some()).count();
+
+        let launches = launched();
+        let snapshots = scene.snapshots().await;
+        let taken: Vec<&str> = snapshots
+            .iter()
+            .filter(|s| s.volume_id() == Some(data.as_str()))
+            .filter(|s| tag(s.tags(), "ec2-failover:instance").as_deref() == Some(first.as_str()))
+            .filter_map(|s| s.snapshot_id())
+            .collect();
+        extra_snapshots += taken.len().saturating_sub(1);
+        let ours = Filter::builder().name("tag-key").values(GROUP_TAG).build();
+        let volumes = scene.ec2.describe_volumes().filters(ours).send().await.unwrap().volumes().to_vec();
+        let on_new: Vec<&aws_sdk_ec2::types::Volume> =
+            volumes.iter().filter(|v| v.attachments().iter().any(|a| a.instance_id() == Some(new.as_str()))).collect();
+        leaked += volumes
+            .iter()
+            .filter(|v| {
+                tag(v.tags(), "ec2-failover:for").as_deref() == Some(new.as_str()) && v.attachments().is_empty()
+            })
+            .count();
+        let holder = scene.holder().await.map(|h| h.0);
+        let why = if launches.len() > 1 {
+            Some("the launch was completed twice".to_owned())
+        } else if launches.iter().any(|c| c["result"] != "CONTINUE") {
+            Some("a launch that could be served was abandoned".to_owned())
+        } else if volumes.iter().any(|v| v.attachments().len() > 1) {
+            Some("a volume is attached to two instances".to_owned())
+        } else if !launches.is_empty() && holder.as_deref() != Some(new.as_str()) {
+            Some(format!("the launch went on while the IP is on {holder:?}"))
+        } else if !launches.is_empty() && on_new.len() != 1 {
+            Some(format!("the launch went on with {} data volumes", on_new.len()))
+        } else if !launches.is_empty() && !on_new[0].snapshot_id().is_some_and(|s| taken.contains(&s)) {
+            Some(format!("the data came from {:?}, not from {taken:?}", on_new[0].snapshot_id()))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => wrong.push(format!("trial {trial}: {why}")),
+            None if !launches.is_empty() => finished += 1,
+            None => {}
+        }
+    }
+    eprintln!(
+        "stateful group fault injection: {trials} trials, {requests} requests, {faults} faults; {finished} launches \
+         went on with their data and IP, {} wrong; {extra_snapshots} extra snapshots (CreateSnapshot has no token), \
+         {leaked} unattached copies left",
+        wrong.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(faults * 5 >= requests, "only {faults} faults in {requests} requests");
+    assert!(finished as u64 * 10 >= trials * 9, "too few launches went on: {finished} of {trials}");
+    drop(moto);
+}
