@@ -28,6 +28,9 @@ pub struct DataVolume {
     pub device: Option<String>,
     /// The snapshot it was restored from (`ec2-failover:snapshot`), if the function created it.
     pub restored_from: Option<String>,
+    /// The last instance the function attached it to (`ec2-failover:attached`, written before the
+    /// attach): a volume that was ever attached may hold data no snapshot has.
+    pub attached: Option<String>,
     /// Its type (gp3, io2...), provisioned IOPS and throughput: what a snapshot of it records.
     pub volume_type: Option<String>,
     /// Provisioned IOPS.
@@ -140,10 +143,11 @@ pub fn plan_launch(
             state => (LaunchPlan::Wait, format!("{} is {state}; waiting for it to become available", v.volume_id)),
         };
     }
-    let mut ordered: Vec<&DataSnapshot> = snapshots.iter().collect();
-    ordered.sort_by_key(|s| std::cmp::Reverse(s.start_time));
-    if let Some((volume_id, device, why)) = reusable(availability_zone, volumes, &ordered) {
-        return (LaunchPlan::Attach { volume_id, device }, why);
+    let ordered = newest_first(snapshots, volumes);
+    match freshest(availability_zone, volumes, &ordered) {
+        Some(Freshest::Here(volume_id, device, why)) => return (LaunchPlan::Attach { volume_id, device }, why),
+        Some(Freshest::Elsewhere(volume_id, why)) => return (LaunchPlan::Carry { volume_id }, why),
+        None => {}
     }
     if let Some(newest) = ordered.first() {
         if newest.state == "pending" {
@@ -192,20 +196,78 @@ pub fn plan_launch(
     }
 }
 
-/// A detached volume in the new instance's zone that already holds the newest data, so that the
-/// launch attaches it instead of waiting for a restore: the source of the newest snapshot (its
-/// data is at least as new; a pending snapshot does not need its volume), or else a copy restored
-/// from the newest completed snapshot for a launch that was abandoned.
-fn reusable(zone: &str, volumes: &[DataVolume], newest_first: &[&DataSnapshot]) -> Option<(String, String, String)> {
-    let free = |v: &&DataVolume| v.state == "available" && v.attachments.is_empty() && v.availability_zone == zone;
+/// The snapshots, newest first: by start time, and between equal times (EC2 reports seconds) by
+/// lineage: a snapshot of a volume restored from another snapshot is the newer of the two.
+fn newest_first<'a>(snapshots: &'a [DataSnapshot], volumes: &[DataVolume]) -> Vec<&'a DataSnapshot> {
+    let generation = |s: &DataSnapshot| {
+        let (mut depth, mut current) = (0usize, s);
+        while depth < snapshots.len() {
+            let parent = volumes
+                .iter()
+                .find(|v| current.volume.as_deref() == Some(v.volume_id.as_str()))
+                .and_then(|v| v.restored_from.as_deref())
+                .and_then(|id| snapshots.iter().find(|p| p.snapshot_id == id));
+            match parent {
+                Some(p) => (depth, current) = (depth + 1, p),
+                None => break,
+            }
+        }
+        depth
+    };
+    let mut ordered: Vec<(&DataSnapshot, usize)> = snapshots.iter().map(|s| (s, generation(s))).collect();
+    ordered.sort_by_key(|(s, generation)| std::cmp::Reverse((s.start_time, *generation)));
+    ordered.into_iter().map(|(s, _)| s).collect()
+}
+
+/// Where the newest data is, when it is on a detached volume rather than only in a snapshot.
+enum Freshest {
+    /// In this zone: attach it.
+    Here(String, String, String),
+    /// In another zone, on a volume no snapshot has caught up with: snapshot it to carry it over.
+    Elsewhere(String, String),
+}
+
+/// A detached volume that holds the newest data, so that the launch attaches it (same zone) or
+/// carries it by a new snapshot (another zone) instead of restoring an older snapshot:
+/// 1. a copy restored from the newest snapshot that was attached since (it served after that
+///    snapshot, and no snapshot of it exists: its terminate hook never snapshotted it);
+/// 2. in this zone, the source of the newest snapshot (at least as new; a pending snapshot does
+///    not need its volume);
+/// 3. in this zone, a copy of the newest completed snapshot that was never attached (restored for
+///    a launch that was abandoned).
+fn freshest(zone: &str, volumes: &[DataVolume], newest_first: &[&DataSnapshot]) -> Option<Freshest> {
+    let free = |v: &&DataVolume| v.state == "available" && v.attachments.is_empty();
+    let is_source = |v: &DataVolume| newest_first.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str()));
     let newest = newest_first.iter().find(|s| s.state != "error")?;
-    if let Some(v) = volumes.iter().filter(free).find(|v| newest.volume.as_deref() == Some(v.volume_id.as_str())) {
+    let served = volumes.iter().filter(free).find(|v| {
+        v.restored_from.as_deref() == Some(newest.snapshot_id.as_str()) && v.attached.is_some() && !is_source(v)
+    });
+    if let Some(v) = served {
+        let by = v.attached.as_deref().unwrap_or("an instance");
+        if v.availability_zone != zone {
+            let why = format!(
+                "{} (restored from {}, then attached to {by}) holds newer data than any snapshot and is in {}, not {zone}; snapshotting it to carry it over",
+                v.volume_id, newest.snapshot_id, v.availability_zone
+            );
+            return Some(Freshest::Elsewhere(v.volume_id.clone(), why));
+        }
+        let device = v.device.clone()?;
+        let why = format!(
+            "{} (restored from {}, then attached to {by}) holds newer data than any snapshot; attaching it at {device}",
+            v.volume_id, newest.snapshot_id
+        );
+        return Some(Freshest::Here(v.volume_id.clone(), device, why));
+    }
+    let here = |v: &&DataVolume| v.availability_zone == zone;
+    if let Some(v) =
+        volumes.iter().filter(free).filter(here).find(|v| newest.volume.as_deref() == Some(v.volume_id.as_str()))
+    {
         let device = v.device.clone().or_else(|| newest.device.clone())?;
         let why = format!(
             "{} (the source of the newest snapshot {}) is available in {zone}; attaching it at {device}",
             v.volume_id, newest.snapshot_id
         );
-        return Some((v.volume_id.clone(), device, why));
+        return Some(Freshest::Here(v.volume_id.clone(), device, why));
     }
     let completed = newest_first.iter().find(|s| s.state == "completed")?;
     if completed.snapshot_id != newest.snapshot_id {
@@ -214,21 +276,22 @@ fn reusable(zone: &str, volumes: &[DataVolume], newest_first: &[&DataSnapshot]) 
     let v = volumes
         .iter()
         .filter(free)
-        .filter(|v| !newest_first.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str())))
+        .filter(here)
+        .filter(|v| v.attached.is_none() && !is_source(v))
         .find(|v| v.restored_from.as_deref() == Some(completed.snapshot_id.as_str()))?;
     let device = v.device.clone()?;
     let why = format!(
-        "{} (restored from the newest snapshot {} for an earlier launch) is available in {zone}; attaching it at {device}",
+        "{} (restored from the newest snapshot {} for an earlier launch, never attached) is available in {zone}; attaching it at {device}",
         v.volume_id, completed.snapshot_id
     );
-    Some((v.volume_id.clone(), device, why))
+    Some(Freshest::Here(v.volume_id.clone(), device, why))
 }
 
 /// Copies the function restored that no launch will use, once `instance` has its data (`keep`, if
-/// it is being attached now): `available`, restored for an instance that is no longer a member of
-/// the group (`members`) or for `instance` itself (a second copy), and not the source of any
-/// snapshot (so no instance ever wrote data to it that a snapshot kept). Their data is still in
-/// the snapshot they came from.
+/// it is being attached now): `available`, never attached (so nothing ever wrote to them), restored
+/// for an instance that is no longer a member of the group (`members`) or for `instance` itself (a
+/// second copy), and not the source of any snapshot. Their data is still in the snapshot they came
+/// from. A copy that was ever attached is never a leftover: it may hold the newest data.
 pub fn leftovers(
     instance: &str,
     keep: &str,
@@ -239,9 +302,27 @@ pub fn leftovers(
     volumes
         .iter()
         .filter(|v| v.state == "available" && v.attachments.is_empty() && v.restored_from.is_some())
-        .filter(|v| v.volume_id != keep)
+        .filter(|v| v.attached.is_none() && v.volume_id != keep)
         .filter(|v| v.for_instance.as_deref().is_some_and(|i| i == instance || !members.contains(&i)))
         .filter(|v| !snapshots.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str())))
+        .map(|v| v.volume_id.clone())
+        .collect()
+}
+
+/// Copies that served and whose data is now older than every snapshot kept: `available`, restored
+/// by the function, their last attachment captured by a snapshot (one whose `instance` is the one
+/// the volume was last attached to), and every snapshot taken of them among `deleting`. They go
+/// with their last snapshot. The original data volume (not restored by the function) never goes.
+pub fn retired(volumes: &[DataVolume], snapshots: &[DataSnapshot], deleting: &[String]) -> Vec<String> {
+    volumes
+        .iter()
+        .filter(|v| v.state == "available" && v.attachments.is_empty() && v.restored_from.is_some())
+        .filter(|v| {
+            let taken: Vec<&DataSnapshot> =
+                snapshots.iter().filter(|s| s.volume.as_deref() == Some(v.volume_id.as_str())).collect();
+            let last_captured = v.attached.is_some() && taken.iter().any(|s| s.instance == v.attached);
+            last_captured && taken.iter().all(|s| deleting.contains(&s.snapshot_id))
+        })
         .map(|v| v.volume_id.clone())
         .collect()
 }
@@ -318,6 +399,8 @@ pub mod tags {
     pub const FOR: &str = "ec2-failover:for";
     /// On a restored volume: the snapshot it was created from.
     pub const SNAPSHOT: &str = "ec2-failover:snapshot";
+    /// On a data volume: the last instance it was attached to by the function.
+    pub const ATTACHED: &str = "ec2-failover:attached";
     /// On a snapshot: the source volume's type, IOPS and throughput.
     pub const VOLUME_TYPE: &str = "ec2-failover:volume-type";
     /// See [`VOLUME_TYPE`].
@@ -357,6 +440,7 @@ pub async fn observe(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>, Vec<
                 for_instance: tag(v.tags(), tags::FOR).map(str::to_owned),
                 device: tag(v.tags(), tags::DEVICE).map(str::to_owned),
                 restored_from: tag(v.tags(), tags::SNAPSHOT).map(str::to_owned),
+                attached: tag(v.tags(), tags::ATTACHED).map(str::to_owned),
                 volume_type: v.volume_type().map(|t| t.as_str().to_owned()),
                 iops: v.iops(),
                 throughput: v.throughput(),

@@ -18,7 +18,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::Serialize;
 
 use crate::data::{
-    leftovers, plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan,
+    leftovers, plan_launch, plan_terminate, retention, retired, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan,
 };
 use crate::decide::Verdict;
 use crate::ec2::{associate, aws_error, instance_state, primary_interface};
@@ -398,8 +398,14 @@ fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, set
             ];
             // The new snapshot will be the newest: keep one fewer of the old ones.
             let old = retention(&snapshots, settings.keep_snapshots.saturating_sub(1));
-            let deleting = if old.is_empty() { String::new() } else { format!("; deleting {}", old.join(", ")) };
+            let stale = retired(&volumes, &snapshots, &old);
+            let deleting = if old.is_empty() && stale.is_empty() {
+                String::new()
+            } else {
+                format!("; deleting {}", old.iter().chain(&stale).cloned().collect::<Vec<_>>().join(", "))
+            };
             actions.extend(old.into_iter().map(|snapshot_id| GroupAction::DeleteSnapshot { snapshot_id }));
+            actions.extend(stale.into_iter().map(|volume_id| GroupAction::DeleteVolume { volume_id }));
             decision(Verdict::Preserve, format!("{why}{deleting}"), actions)
         }
     }
@@ -737,16 +743,28 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .map(|_| "done")
                 .map_err(|e| aws_error("CreateVolume", e))
         }
-        GroupAction::AttachVolume { volume_id, instance_id, device } => clients
-            .ec2
-            .attach_volume()
-            .volume_id(volume_id)
-            .instance_id(instance_id)
-            .device(device)
-            .send()
-            .await
-            .map(|_| "done")
-            .map_err(|e| aws_error("AttachVolume", e)),
+        GroupAction::AttachVolume { volume_id, instance_id, device } => {
+            // Marked first: a volume that may ever have been attached is never deleted as unused,
+            // and is known to hold data newer than the snapshot it came from.
+            clients
+                .ec2
+                .create_tags()
+                .resources(volume_id)
+                .tags(ec2_tag(crate::data::tags::ATTACHED, instance_id))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateTags", e))?;
+            clients
+                .ec2
+                .attach_volume()
+                .volume_id(volume_id)
+                .instance_id(instance_id)
+                .device(device)
+                .send()
+                .await
+                .map(|_| "done")
+                .map_err(|e| aws_error("AttachVolume", e))
+        }
         GroupAction::DeleteVolume { volume_id } => clients
             .ec2
             .delete_volume()

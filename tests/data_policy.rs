@@ -1,7 +1,7 @@
 //! The stateful group's data policy as tables: launch, terminate, retention. Pure.
 
 use ec2_failover::data::{
-    leftovers, plan_launch, plan_terminate, retention, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan,
+    leftovers, plan_launch, plan_terminate, retention, retired, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan,
 };
 
 const NEW: &str = "i-new";
@@ -17,6 +17,7 @@ fn volume(id: &str, state: &str, az: &str, attached: Option<&str>, for_instance:
         for_instance: for_instance.map(Into::into),
         device: Some("/dev/xvdf".into()),
         restored_from: None,
+        attached: None,
         volume_type: Some("gp3".into()),
         iops: Some(3000),
         throughput: Some(125),
@@ -139,6 +140,33 @@ fn launch_table() {
             attach("vol-c"),
         ),
         (
+            "a copy that served after the newest snapshot (no terminate snapshot of it), here: attach it",
+            0,
+            vec![served("i-mid", copy("snap-1", volume("vol-c", "available", b, None, Some("i-mid"))))],
+            vec![from("vol-a", snapshot("snap-1", "completed", 10, Some(OLD)))],
+            attach("vol-c"),
+        ),
+        (
+            "a copy that served after the newest snapshot, in the other zone: carry it, never roll back",
+            0,
+            vec![served("i-mid", copy("snap-1", volume("vol-c", "available", "us-east-1a", None, Some("i-mid"))))],
+            vec![from("vol-a", snapshot("snap-1", "completed", 10, Some(OLD)))],
+            LaunchPlan::Carry { volume_id: "vol-c".into() },
+        ),
+        (
+            "two snapshots in the same second: the one of the copy restored from the other is newer",
+            0,
+            vec![
+                volume("vol-a", "available", b, None, None),
+                served("i-mid", copy("snap-1", volume("vol-c", "available", "us-east-1a", None, Some("i-mid")))),
+            ],
+            vec![
+                from("vol-a", snapshot("snap-1", "completed", 10, Some(OLD))),
+                from("vol-c", snapshot("snap-2", "completed", 10, None)),
+            ],
+            restore("snap-2"),
+        ),
+        (
             "a copy of an older snapshot is not reused",
             0,
             vec![copy("snap-0", volume("vol-c", "available", b, None, Some("i-gone")))],
@@ -185,6 +213,10 @@ fn copy(snapshot: &str, volume: DataVolume) -> DataVolume {
     DataVolume { restored_from: Some(snapshot.into()), ..volume }
 }
 
+fn served(instance: &str, volume: DataVolume) -> DataVolume {
+    DataVolume { attached: Some(instance.into()), ..volume }
+}
+
 #[test]
 fn copies_restored_for_launches_that_never_used_them_are_leftovers() {
     let b = "us-east-1b";
@@ -200,6 +232,7 @@ fn copies_restored_for_launches_that_never_used_them_are_leftovers() {
         copy("snap-1", volume("vol-attached", "in-use", b, Some("i-x"), Some("i-gone"))),
         copy("snap-1", volume("vol-served", "available", b, None, Some("i-gone"))),
         copy("snap-1", volume("vol-kept", "available", b, None, Some("i-gone"))),
+        served("i-gone", copy("snap-1", volume("vol-served-no-snapshot", "available", b, None, Some("i-gone")))),
         volume("vol-original", "available", "us-east-1a", None, None),
     ];
     let members = [NEW, "i-still-held"];
@@ -210,6 +243,30 @@ fn copies_restored_for_launches_that_never_used_them_are_leftovers() {
     );
     // Another instance's launch keeps NEW's copies (NEW is still a member).
     assert_eq!(leftovers("i-other", "vol-kept", &members, &volumes, &snapshots), ["vol-unused"]);
+}
+
+#[test]
+fn a_served_copy_goes_with_its_last_snapshot_and_the_original_never() {
+    let b = "us-east-1b";
+    let taken =
+        |id: &str, volume: &str, instance: &str, t: i64| from(volume, snapshot(id, "completed", t, Some(instance)));
+    let snapshots = vec![
+        taken("s1", "vol-original", "i-1", 1),
+        taken("s2", "vol-c1", "i-2", 2),
+        taken("s3", "vol-c2", "i-3", 3),
+        taken("s4", "vol-c3", "i-4", 4),
+    ];
+    let volumes = vec![
+        volume("vol-original", "available", "us-east-1a", None, None),
+        served("i-2", copy("s1", volume("vol-c1", "available", b, None, Some("i-2")))),
+        served("i-3", copy("s2", volume("vol-c2", "available", b, None, Some("i-3")))),
+        // Attached again after its snapshot, and that service never snapshotted: it stays.
+        served("i-9", copy("s2", volume("vol-reused", "available", b, None, Some("i-9")))),
+        served("i-4", copy("s3", volume("vol-c3", "in-use", b, Some("i-4"), Some("i-4")))),
+    ];
+    let deleting: Vec<String> = vec!["s1".into(), "s2".into()];
+    assert_eq!(retired(&volumes, &snapshots, &deleting), ["vol-c1"]);
+    assert!(retired(&volumes, &snapshots, &[]).is_empty());
 }
 
 #[test]
@@ -279,7 +336,14 @@ async fn observe_reads_the_tagged_volumes_and_snapshots_from_ec2() {
         .create_volume()
         .availability_zone("us-east-1a")
         .size(8)
-        .tag_specifications(tagged(ResourceType::Volume, &[("ec2-failover:device", "/dev/xvdf")]))
+        .tag_specifications(tagged(
+            ResourceType::Volume,
+            &[
+                ("ec2-failover:device", "/dev/xvdf"),
+                ("ec2-failover:snapshot", "snap-0"),
+                ("ec2-failover:attached", "i-mid"),
+            ],
+        ))
         .send()
         .await
         .unwrap();
@@ -290,7 +354,7 @@ async fn observe_reads_the_tagged_volumes_and_snapshots_from_ec2() {
         .volume_id(&volume_id)
         .tag_specifications(tagged(
             ResourceType::Snapshot,
-            &[("ec2-failover:instance", "i-old"), ("ec2-failover:iops", "3000")],
+            &[("ec2-failover:instance", "i-old"), ("ec2-failover:iops", "3000"), ("ec2-failover:volume", &volume_id)],
         ))
         .send()
         .await
@@ -301,9 +365,11 @@ async fn observe_reads_the_tagged_volumes_and_snapshots_from_ec2() {
     assert_eq!((volumes[0].volume_id.as_str(), volumes[0].key.as_str()), (volume_id.as_str(), "web"));
     assert_eq!(volumes[0].device.as_deref(), Some("/dev/xvdf"));
     assert_eq!(volumes[0].availability_zone, "us-east-1a");
+    assert_eq!((volumes[0].restored_from.as_deref(), volumes[0].attached.as_deref()), (Some("snap-0"), Some("i-mid")));
     assert_eq!(snapshots.len(), 1, "{snapshots:?}");
     assert_eq!(snapshots[0].snapshot_id, snapshot.snapshot_id().unwrap());
     assert_eq!(snapshots[0].instance.as_deref(), Some("i-old"));
     assert_eq!(snapshots[0].iops, Some(3000));
+    assert_eq!(snapshots[0].volume.as_deref(), Some(volume_id.as_str()));
     assert!(snapshots[0].start_time > 0);
 }

@@ -174,6 +174,7 @@ fn restored(state: &str) -> DataVolume {
         for_instance: Some(NEW.into()),
         device: Some("/dev/xvdf".into()),
         restored_from: None,
+        attached: None,
         volume_type: Some("gp3".into()),
         iops: Some(3000),
         throughput: Some(125),

@@ -127,22 +127,27 @@ impl Scene {
 
     /// The group replaces its instance in the other AZ; returns the new instance.
     async fn replace_into_the_other_az(&self) -> String {
+        self.replace(&self.first, 1).await
+    }
+
+    /// The group replaces `old` with an instance in subnet `subnet` (0: us-east-1a, 1: us-east-1b).
+    async fn replace(&self, old: &str, subnet: usize) -> String {
         self.asg
             .update_auto_scaling_group()
             .auto_scaling_group_name(GROUP)
-            .vpc_zone_identifier(&self.subnets[1])
+            .vpc_zone_identifier(&self.subnets[subnet])
             .send()
             .await
             .unwrap();
         self.asg
             .terminate_instance_in_auto_scaling_group()
-            .instance_id(&self.first)
+            .instance_id(old)
             .should_decrement_desired_capacity(false)
             .send()
             .await
             .unwrap();
         let now = Self::instances(&self.asg).await;
-        let new: Vec<String> = now.into_iter().filter(|i| *i != self.first).collect();
+        let new: Vec<String> = now.into_iter().filter(|i| i != old).collect();
         assert_eq!(new.len(), 1, "moto launched no replacement");
         new[0].clone()
     }
@@ -384,6 +389,15 @@ impl Scene {
         let data = data.volume_id().unwrap().to_owned();
         self.ec2.attach_volume().volume_id(&data).instance_id(&self.first).device("/dev/xvdf").send().await.unwrap();
         data
+    }
+
+    /// The group's volumes attached to an instance (not its root volume).
+    async fn volumes_on(&self, instance: &str) -> Vec<String> {
+        use aws_sdk_ec2::types::Filter;
+        let on = Filter::builder().name("attachment.instance-id").values(instance).build();
+        let ours = Filter::builder().name("tag-key").values(GROUP_TAG).build();
+        let out = self.ec2.describe_volumes().filters(on).filters(ours).send().await.unwrap();
+        out.volumes().iter().filter_map(|v| v.volume_id()).map(str::to_owned).collect()
     }
 
     async fn snapshots(&self) -> Vec<aws_sdk_ec2::types::Snapshot> {
@@ -683,5 +697,61 @@ async fn under_faults_the_data_follows_once_and_only_with_its_lineage() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(faults * 5 >= requests, "only {faults} faults in {requests} requests");
     assert!(finished as u64 * 10 >= trials * 9, "too few launches went on: {finished} of {trials}");
+    drop(moto);
+}
+
+/// The data never goes back in time: when an instance that got its data from a snapshot terminates
+/// without its terminate hook's snapshot (the hook timed out, the function was down), the next
+/// launch carries that instance's volume over by a new snapshot instead of restoring the older one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_that_served_without_a_terminate_snapshot_is_carried_not_rolled_back() {
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    scene.hooks().await;
+    let data = scene.data_volume().await;
+    let handler = scene.handler(&proxy);
+    let first = scene.first.clone();
+    let launch = |instance: &str| scene.hook_event("asg-launch-lifecycle-action.json", LAUNCH_HOOK, instance);
+    let terminate = |instance: &str| scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, instance);
+
+    // The first handover, as usual: snapshot S1 of the original, copy C1 in us-east-1b for `second`.
+    assert_eq!(handler.handle(&terminate(&first)).await.unwrap().verdict, Verdict::Preserve);
+    scene.ec2.detach_volume().volume_id(&data).instance_id(&first).device("/dev/xvdf").send().await.unwrap();
+    let second = scene.replace(&first, 1).await;
+    assert_eq!(handler.handle(&launch(&second)).await.unwrap().verdict, Verdict::Wait);
+    assert_eq!(handler.handle(&launch(&second)).await.unwrap().verdict, Verdict::Follow);
+    let s1 = scene.snapshots().await[0].snapshot_id().unwrap().to_owned();
+    let c1 = scene.volumes_on(&second).await.remove(0);
+    assert_eq!(tag(scene.volume(&c1).await.tags(), "ec2-failover:attached"), Some(second.clone()));
+
+    // `second` serves, writes, and goes with no terminate snapshot; the group launches `third` in
+    // us-east-1a, where the original volume and S1 are: both older than C1.
+    scene.ec2.detach_volume().volume_id(&c1).instance_id(&second).device("/dev/xvdf").send().await.unwrap();
+    let third = scene.replace(&second, 0).await;
+    let carry = handler.handle(&launch(&third)).await.unwrap();
+    assert_eq!(carry.verdict, Verdict::Wait, "{}", carry.reason);
+    assert!(carry.reason.contains(&c1) && carry.reason.contains("carry"), "{}", carry.reason);
+    let s2 = scene
+        .snapshots()
+        .await
+        .into_iter()
+        .find(|s| s.volume_id() == Some(c1.as_str()))
+        .expect("C1 was snapshotted")
+        .snapshot_id()
+        .unwrap()
+        .to_owned();
+    let restoring = handler.handle(&launch(&third)).await.unwrap();
+    assert_eq!(restoring.verdict, Verdict::Wait, "{}", restoring.reason);
+    assert!(restoring.reason.contains(&s2), "restored {} instead of {s2}", restoring.reason);
+    let done = handler.handle(&launch(&third)).await.unwrap();
+    assert_eq!(done.verdict, Verdict::Follow, "{}", done.reason);
+    let attached = scene.volumes_on(&third).await;
+    assert_eq!(attached.len(), 1);
+    let restored = scene.volume(&attached[0]).await;
+    assert_eq!(restored.availability_zone(), Some("us-east-1a"));
+    assert_eq!(restored.snapshot_id(), Some(s2.as_str()), "rolled back to {s1}");
+    assert_ne!(attached[0], data, "the original (older) volume was attached");
+    // C1 served and holds the newest data up to now: never deleted as unused.
+    assert_eq!(scene.volume(&c1).await.state().map(|s| s.as_str()), Some("available"));
     drop(moto);
 }

@@ -71,7 +71,10 @@ async fn a_refused_attach_stops_the_launch_before_the_ip_and_the_completion() {
             .http_status(400, Some(ec2_error(code, message)))
             .build();
         let (never_associate, never_complete) = (associate(), complete());
-        let ec2_rules = [refuse, never_associate];
+        let mark = mock!(aws_sdk_ec2::Client::create_tags)
+            .match_requests(|r| r.resources() == [VOLUME] && r.tags()[0].key() == Some("ec2-failover:attached"))
+            .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+        let ec2_rules = [refuse, never_associate, mark];
         let clients = Clients {
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2_rules),
             autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&never_complete]),
@@ -83,6 +86,7 @@ async fn a_refused_attach_stops_the_launch_before_the_ip_and_the_completion() {
         assert!(error.to_string().contains(&format!("AttachVolume failed with {code}")), "{error}");
         assert_eq!(ec2_rules[0].num_calls(), 1, "{code}: a refusal is not retried");
         assert_eq!((ec2_rules[1].num_calls(), never_complete.num_calls()), (0, 0), "{code}");
+        assert_eq!(ec2_rules[2].num_calls(), 1, "{code}: the volume is marked before the attach");
     }
 }
 

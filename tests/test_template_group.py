@@ -165,6 +165,9 @@ def test_changing_actions_are_scoped_by_tag_or_resource_type():
     assert delete["Action"] == "ec2:DeleteVolume"
     assert delete["Condition"]["Null"] == {"ec2:ResourceTag/ec2-failover:group": "false",
                                            "ec2:ResourceTag/ec2-failover:snapshot": "false"}
+    # On a volume it did not create, the only tag it may write is the attached mark.
+    [mark] = by_sid["MarkTaggedVolumesAttached"]
+    assert mark["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["ec2-failover:attached"]}
     # What it creates carries the group tag from the start.
     for sid in ("IntoTaggedSnapshots", "IntoTaggedVolumes"):
         [s] = by_sid[sid]
