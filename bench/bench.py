@@ -306,6 +306,120 @@ class LocalEc2:
             p.wait()
 
 
+GROUP = "bench-group"
+GROUP_TAG = "ec2-failover:group"
+
+
+def group_scene(local, stateful):
+    """A tagged single-instance group whose instance the group replaces in us-east-1b, with the two
+    hooks holding the old and the new instance (the proxy shows them waiting); with `stateful`, the
+    group's data volume in us-east-1a on the old instance. Returns the ids."""
+    import boto3
+
+    asg = boto3.client("autoscaling", endpoint_url=local.moto_url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    c = local.ec2
+    subnets = local.subnets()
+    template = c.create_launch_template(LaunchTemplateName=f"bench-{time.monotonic_ns()}", LaunchTemplateData={
+        "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+    asg.create_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=1, MaxSize=1, DesiredCapacity=1,
+                                  VPCZoneIdentifier=subnets[0], LaunchTemplate={"LaunchTemplateId": template},
+                                  Tags=[{"Key": GROUP_TAG, "Value": "bench", "PropagateAtLaunch": False}])
+    for name, transition in (("ec2-failover-launch", "LAUNCHING"), ("ec2-failover-terminate", "TERMINATING")):
+        asg.put_lifecycle_hook(AutoScalingGroupName=GROUP, LifecycleHookName=name, HeartbeatTimeout=300,
+                               LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}")
+    old = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]["Instances"][0]
+    old = old["InstanceId"]
+    alloc = c.allocate_address(Domain="vpc", TagSpecifications=[
+        {"ResourceType": "elastic-ip", "Tags": [{"Key": GROUP_TAG, "Value": "bench"}]}])["AllocationId"]
+    c.associate_address(AllocationId=alloc, InstanceId=old)
+    volume = None
+    if stateful:
+        volume = c.create_volume(AvailabilityZone="us-east-1a", Size=20, VolumeType="gp3", TagSpecifications=[
+            {"ResourceType": "volume", "Tags": [{"Key": GROUP_TAG, "Value": "bench"},
+                                                {"Key": "ec2-failover:device", "Value": "/dev/xvdf"}]}])["VolumeId"]
+    asg.update_auto_scaling_group(AutoScalingGroupName=GROUP, VPCZoneIdentifier=subnets[1])
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=old, ShouldDecrementDesiredCapacity=False)
+    instances = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]["Instances"]
+    new = next(i["InstanceId"] for i in instances if i["InstanceId"] != old)
+    if volume:
+        # moto terminates at once; AWS keeps the instance, and the volume on it, until the hook completes.
+        c.attach_volume(VolumeId=volume, InstanceId=old, Device="/dev/xvdf")
+    return {"old": old, "new": new, "allocation_id": alloc, "volume": volume}
+
+
+def hook_event(file, hook, instance):
+    event = json.loads((EVENTS / file).read_text())
+    event["detail"].update(AutoScalingGroupName=GROUP, LifecycleHookName=hook, EC2InstanceId=instance)
+    return event
+
+
+GROUP_SCENARIOS = {
+    # name: (stateful, [(event or step name, expected verdict)]); one process, one row per step.
+    "group: launch (Elastic IP only)": (False, [("launch", "follow")]),
+    "stateful group: data into the other zone": (True, [
+        ("terminate", "preserve"),  # snapshot the data volume, let the old instance go
+        ("ebs-snapshot-notification.json", "wait"),  # sweep: restore in the new zone
+        ("ebs-volume-notification.json", "follow"),  # sweep: attach, move the IP, go on
+    ]),
+}
+
+
+def group_run(local, bootstrap, scenario):
+    stateful, steps = GROUP_SCENARIOS[scenario]
+    local.reset()
+    ids = group_scene(local, stateful)
+    local.control("/_proxy/config", {"latency_ms": 0, "fault_rate": 0, "faults": []})
+    local.control("/_proxy/hold", {"group": GROUP, "hook": "ec2-failover-launch", "instance": ids["new"],
+                                   "transition": "launching"})
+    local.control("/_proxy/hold", {"group": GROUP, "hook": "ec2-failover-terminate", "instance": ids["old"],
+                                   "transition": "terminating"})
+    api = RuntimeApi()
+    results = []
+    try:
+        process, _ = spawn(bootstrap, api, {"MODE": "group", "AWS_ENDPOINT_URL": local.proxy_url})
+        try:
+            for step, verdict in steps:
+                if step == "launch":
+                    payload = hook_event("asg-launch-lifecycle-action.json", "ec2-failover-launch", ids["new"])
+                elif step == "terminate":
+                    payload = hook_event("asg-terminate-lifecycle-action.json", "ec2-failover-terminate", ids["old"])
+                else:
+                    if step.startswith("ebs-snapshot"):  # the old instance has gone: AWS released the volume
+                        local.ec2.detach_volume(VolumeId=ids["volume"], InstanceId=ids["old"], Device="/dev/xvdf")
+                    payload = json.loads((EVENTS / step).read_text())
+                local.control("/_proxy/config", {"latency_ms": local.latency_ms, "fault_rate": 0, "faults": [],
+                                                 "keep_lifecycle": True})
+                kind, seconds, body = api.invoke(payload)
+                results.append(measure(local, process, kind, seconds, body, verdict))
+        finally:
+            stop(process)
+    finally:
+        api.close()
+    address = local.ec2.describe_addresses(AllocationIds=[ids["allocation_id"]])["Addresses"][0]
+    eni = address.get("NetworkInterfaceId")
+    holder = next((i["InstanceId"] for r in local.ec2.describe_instances()["Reservations"] for i in r["Instances"]
+                   if any(n["NetworkInterfaceId"] == eni for n in i.get("NetworkInterfaces", []))), None)
+    if holder != ids["new"]:
+        results[-1].update(ok=False, error="the Elastic IP did not end on the new instance")
+    return results
+
+
+def measure(local, process, kind, seconds, body, verdict):
+    """One invocation's figures, from its result and the proxy's log."""
+    rss = peak_rss_kib(process.pid)
+    requests = [r for r in local.log() if r["action"] != "?"]
+    answer = json.loads(body) if body else {}
+    ok = kind == "response" and answer.get("verdict") == verdict
+    by_action = {}
+    for r in requests:
+        by_action[r["action"]] = by_action.get(r["action"], 0) + 1
+    round_trips, in_ec2 = critical_path(requests)
+    return {"ok": ok, "seconds": seconds, "rss_kib": rss, "requests": len(requests), "by_action": by_action,
+            "round_trips": round_trips, "in_ec2": in_ec2,
+            "error": None if ok else (body or b"").decode(errors="replace")[:300]}
+
+
 def event(name, pair):
     text = (EVENTS / name).read_text()
     text = text.replace(EVENT_PRIMARY, pair["PRIMARY_INSTANCE_ID"]).replace(EVENT_STANDBY, pair["STANDBY_INSTANCE_ID"])
@@ -341,17 +455,7 @@ def failover_run(local, bootstrap, scenario, fresh=True):
             for file, verdict in steps:
                 local.start_log()
                 kind, seconds, body = api.invoke(event(file, pair))
-                rss = peak_rss_kib(process.pid)
-                requests = [r for r in local.log() if r["action"] != "?"]
-                answer = json.loads(body) if body else {}
-                ok = kind == "response" and answer.get("verdict") == verdict
-                by_action = {}
-                for r in requests:
-                    by_action[r["action"]] = by_action.get(r["action"], 0) + 1
-                round_trips, in_ec2 = critical_path(requests)
-                results.append({"ok": ok, "seconds": seconds, "rss_kib": rss, "requests": len(requests),
-                                "by_action": by_action, "round_trips": round_trips, "in_ec2": in_ec2,
-                                "error": None if ok else (body or b"").decode(errors="replace")[:300]})
+                results.append(measure(local, process, kind, seconds, body, verdict))
         finally:
             stop(process)
     finally:
@@ -361,9 +465,9 @@ def failover_run(local, bootstrap, scenario, fresh=True):
     return results
 
 
-def collect_steps(scenario, runs):
+def collect_steps(scenario, runs, steps=None):
     """{row name: figures} for a scenario's runs, one row per invocation."""
-    steps = SCENARIOS[scenario][2]
+    steps = steps if steps is not None else SCENARIOS[scenario][2]
     if len(steps) == 1:
         return {scenario: collect([r[0] for r in runs])}
     return {f"{scenario}, {i + 1}: {file.removesuffix('.json')}": collect([r[i] for r in runs])
@@ -439,6 +543,9 @@ def main():
         for scenario in SCENARIOS:
             runs = [failover_run(local, binaries["ec2-failover"], scenario) for _ in range(args.runs)]
             results["failover"].update(collect_steps(scenario, runs))
+        for scenario, (_, steps) in GROUP_SCENARIOS.items():
+            runs = [group_run(local, binaries["ec2-failover"], scenario) for _ in range(args.runs)]
+            results["failover"].update(collect_steps(scenario, runs, steps))
         results["scale"] = {"unrelated_instances": args.scale, "unrelated_addresses": args.scale}
         if args.scale:
             local.reset()

@@ -15,7 +15,9 @@ depends only on (seed, action, n), not on timing or on how parallel requests int
 
 Control API (JSON), never proxied:
   POST /_proxy/config  {"latency_ms": 50, "fault_rate": 0.3, "seed": 7,
-                        "faults": ["throttle", ...]}   applies settings, clears the log
+                        "faults": ["throttle", ...]}   applies settings, clears the log, and
+                       forgets lifecycle completions, holds and snapshot states unless
+                       "keep_lifecycle": true
   GET  /_proxy/log     [{"action", "params", "start", "end", "fault", "status"}], times in
                        seconds from a monotonic clock
 
@@ -91,9 +93,10 @@ class State:
             self.faults = faults
             self.counts = {}
             self.log = []
-            self.completions = []
-            self.holds = []
-            self.snapshot_states = {}
+            if not settings.get("keep_lifecycle") or not hasattr(self, "holds"):
+                self.completions = []
+                self.holds = []
+                self.snapshot_states = {}
 
     def fault_for(self, action):
         """The fault for the next request of this action, or None."""
