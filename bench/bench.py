@@ -377,7 +377,9 @@ def group_run(local, bootstrap, scenario):
     api = RuntimeApi()
     results = []
     try:
-        process, _ = spawn(bootstrap, api, {"MODE": "group", "AWS_ENDPOINT_URL": local.proxy_url})
+        # As the template deploys it: KEEP_DATA follows KeepData.
+        env = {"MODE": "group", "KEEP_DATA": "true" if stateful else "false", "AWS_ENDPOINT_URL": local.proxy_url}
+        process, _ = spawn(bootstrap, api, env)
         try:
             for step, verdict in steps:
                 if step == "launch":

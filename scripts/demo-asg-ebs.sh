@@ -7,17 +7,9 @@
 # completions and heartbeats, and instances held in Pending:Wait / Terminating:Wait.
 . "$(dirname "$0")/local-session.sh"
 
-start_moto
-PROXY_PORT=$(free_port)
-"$VENV/bin/python" scripts/ec2_proxy.py --upstream "$AWS_ENDPOINT_URL" --port "$PROXY_PORT" >"$LOCAL_DIR/proxy.log" 2>&1 &
-CLEANUP_PIDS="${CLEANUP_PIDS:-} $!"
-wait_for_port "$PROXY_PORT"
-PROXY_URL="http://127.0.0.1:${PROXY_PORT}"
+start_group_aws
 GROUP_ENV="$LOCAL_DIR/group.env"
-
 py create-group "$GROUP_ENV" data
-{ echo "MODE=group"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v '^AWS_ENDPOINT_URL='; echo "AWS_ENDPOINT_URL=$PROXY_URL"; } \
-  >"$LOCAL_DIR/function.env"
 hold() { curl -sf -X POST "$PROXY_URL/_proxy/hold" -d "$1" >/dev/null; }
 env_of() { grep "^$1=" "$GROUP_ENV" | cut -d= -f2; }
 deliver() {  # deliver EVENT_FILE: what EventBridge would do

@@ -6,16 +6,9 @@
 # stands in for CompleteLifecycleAction, which moto does not implement.
 . "$(dirname "$0")/local-session.sh"
 
-start_moto
-PROXY_PORT=$(free_port)
-"$VENV/bin/python" scripts/ec2_proxy.py --upstream "$AWS_ENDPOINT_URL" --port "$PROXY_PORT" >"$LOCAL_DIR/proxy.log" 2>&1 &
-CLEANUP_PIDS="${CLEANUP_PIDS:-} $!"
-wait_for_port "$PROXY_PORT"
-PROXY_URL="http://127.0.0.1:${PROXY_PORT}"
-
+start_group_aws
+echo "KEEP_DATA=false" >>"$LOCAL_DIR/function.env"  # the IP only, as the template's default deploys it
 py create-group "$LOCAL_DIR/group.env"
-{ echo "MODE=group"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v '^AWS_ENDPOINT_URL='; echo "AWS_ENDPOINT_URL=$PROXY_URL"; } \
-  >"$LOCAL_DIR/function.env"
 
 echo "== The group demo-group (min = max = desired = 1), before (local AWS at $AWS_ENDPOINT_URL)"
 py show-group "$LOCAL_DIR/group.env"

@@ -1,4 +1,4 @@
-# Sourced first by the local scripts (demo.sh, demo-group.sh, invoke.sh): strict mode, the
+# Sourced first by the local scripts (demo.sh, demo-group.sh, demo-asg-ebs.sh, invoke.sh): strict mode, the
 # repository root as the working directory, .local/ for logs and state, the local AWS environment
 # and the function runner, `py` for local_aws.py, and cleanup of everything started on exit.
 set -euo pipefail
@@ -9,3 +9,17 @@ mkdir -p "$LOCAL_DIR"
 . scripts/run-function.sh
 trap cleanup EXIT
 py() { "$VENV/bin/python" scripts/local_aws.py "$@"; }
+
+# Group mode's local AWS: moto, scripts/ec2_proxy.py in front of it (PROXY_URL), and the function's
+# environment in $LOCAL_DIR/function.env, pointed at the proxy.
+start_group_aws() {
+  start_moto
+  local port
+  port=$(free_port)
+  "$VENV/bin/python" scripts/ec2_proxy.py --upstream "$AWS_ENDPOINT_URL" --port "$port" >"$LOCAL_DIR/proxy.log" 2>&1 &
+  CLEANUP_PIDS="${CLEANUP_PIDS:-} $!"
+  wait_for_port "$port"
+  PROXY_URL="http://127.0.0.1:${port}"
+  { echo "MODE=group"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v '^AWS_ENDPOINT_URL='; echo "AWS_ENDPOINT_URL=$PROXY_URL"; } \
+    >"$LOCAL_DIR/function.env"
+}

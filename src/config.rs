@@ -158,10 +158,22 @@ pub fn dry_run_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<bo
     dry_run(lookup("DRY_RUN").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
 }
 
-/// Group mode's data settings: `KEEP_SNAPSHOTS` (completed snapshots kept per group, 1 to 1000,
-/// default 3) and `MAX_WAIT_SECONDS` (how long a launch may wait for its data before it is
-/// abandoned, 60 to 172800, default 3600).
-pub fn data_settings_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<(usize, i64), ConfigError> {
+/// Group mode's data settings: `KEEP_DATA` (whether groups keep a data volume, default true),
+/// `KEEP_SNAPSHOTS` (completed snapshots kept per group, 1 to 1000, default 3) and
+/// `MAX_WAIT_SECONDS` (how long a launch may wait for its data before it is abandoned, 60 to
+/// 172800, default 3600).
+pub fn data_settings_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<(bool, usize, i64), ConfigError> {
+    let keep_data = match lookup("KEEP_DATA").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(ConfigError {
+                variable: "KEEP_DATA",
+                value: other.into(),
+                problem: "accepted values: true (default), false".into(),
+            })
+        }
+    };
     let number = |variable: &'static str, default: i64, min: i64, max: i64| match lookup(variable)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
@@ -175,7 +187,7 @@ pub fn data_settings_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Res
     };
     let keep = number("KEEP_SNAPSHOTS", 3, 1, 1000)?;
     let wait = number("MAX_WAIT_SECONDS", 3600, 60, 172_800)?;
-    Ok((usize::try_from(keep).unwrap_or(3), wait))
+    Ok((keep_data, usize::try_from(keep).unwrap_or(3), wait))
 }
 
 fn dry_run(value: Option<String>) -> Result<bool, ConfigError> {
@@ -262,15 +274,18 @@ mod tests {
 
     #[test]
     fn data_settings_have_defaults_and_name_a_bad_value() {
-        assert_eq!(data_settings_from_lookup(env(&[])), Ok((3, 3600)));
-        assert_eq!(
-            data_settings_from_lookup(env(&[("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")])),
-            Ok((7, 900))
-        );
-        for (var, value) in [("KEEP_SNAPSHOTS", "0"), ("KEEP_SNAPSHOTS", "many"), ("MAX_WAIT_SECONDS", "200000")] {
+        assert_eq!(data_settings_from_lookup(env(&[])), Ok((true, 3, 3600)));
+        let set = [("KEEP_DATA", "False"), ("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")];
+        assert_eq!(data_settings_from_lookup(env(&set)), Ok((false, 7, 900)));
+        for (var, value, hint) in [
+            ("KEEP_DATA", "maybe", "true (default), false"),
+            ("KEEP_SNAPSHOTS", "0", "a whole number from"),
+            ("KEEP_SNAPSHOTS", "many", "a whole number from"),
+            ("MAX_WAIT_SECONDS", "200000", "a whole number from"),
+        ] {
             let err = data_settings_from_lookup(env(&[(var, value)])).unwrap_err();
             assert_eq!(err.variable, var);
-            assert!(err.to_string().contains("a whole number from"), "{err}");
+            assert!(err.to_string().contains(hint), "{err}");
         }
     }
 

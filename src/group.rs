@@ -540,6 +540,8 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
 /// The stateful group's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct DataSettings {
+    /// Whether groups keep data volumes (`KEEP_DATA`); when not, no volume or snapshot is read.
+    pub keep_data: bool,
     /// How long a launch may wait for its data before it is abandoned.
     pub max_wait_seconds: i64,
     /// How many completed snapshots of a group to keep.
@@ -548,7 +550,7 @@ pub struct DataSettings {
 
 impl Default for DataSettings {
     fn default() -> Self {
-        Self { max_wait_seconds: 3_600, keep_snapshots: 3 }
+        Self { keep_data: true, max_wait_seconds: 3_600, keep_snapshots: 3 }
     }
 }
 
@@ -561,8 +563,14 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
 }
 
-/// Reads the group, the instance, and the group-tagged addresses, volumes and snapshots, all at once.
-pub async fn observe(clients: &Clients, action: &LifecycleAction, now: i64) -> Result<GroupWorld, Error> {
+/// Reads the group, the instance, and the group-tagged addresses, volumes and snapshots (with
+/// `keep_data`), all at once.
+pub async fn observe(
+    clients: &Clients,
+    action: &LifecycleAction,
+    now: i64,
+    keep_data: bool,
+) -> Result<GroupWorld, Error> {
     let group = clients.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&action.group).send();
     let instance = clients
         .ec2
@@ -571,7 +579,12 @@ pub async fn observe(clients: &Clients, action: &LifecycleAction, now: i64) -> R
         .send();
     let addresses =
         clients.ec2.describe_addresses().filters(Filter::builder().name("tag-key").values(GROUP_TAG).build()).send();
-    let data = crate::data::observe(&clients.ec2);
+    let data = async {
+        match keep_data {
+            true => crate::data::observe(&clients.ec2).await,
+            false => Ok((Vec::new(), Vec::new())),
+        }
+    };
     let (group, instance, addresses, data) = tokio::join!(group, instance, addresses, data);
     let (volumes, snapshots) = data?;
     let group = group.map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;

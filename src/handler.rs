@@ -143,7 +143,7 @@ impl GroupHandler {
         trigger: Trigger,
         action: &LifecycleAction,
     ) -> Result<(Outcome<GroupWorld, GroupActionReport>, Option<Error>), Error> {
-        let world = group::observe(&self.clients, action, now()).await.inspect_err(|e| {
+        let world = group::observe(&self.clients, action, now(), self.settings.keep_data).await.inspect_err(|e| {
             tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the group");
         })?;
         let decision = group::decide(action, &world, &self.settings);

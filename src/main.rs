@@ -39,9 +39,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         None => {
             let clients = Clients { ec2, autoscaling: aws_sdk_autoscaling::Client::new(&sdk_config) };
             let mut handler = GroupHandler::new(clients, dry_run);
-            let (keep_snapshots, max_wait_seconds) =
+            let (keep_data, keep_snapshots, max_wait_seconds) =
                 data_settings_from_lookup(|name| std::env::var(name).ok()).inspect_err(bad)?;
-            handler.settings = DataSettings { max_wait_seconds, keep_snapshots };
+            handler.settings = DataSettings { keep_data, max_wait_seconds, keep_snapshots };
             let handler = &handler;
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
                 handler.handle(&event.payload).await.map_err(Diagnostic::from)

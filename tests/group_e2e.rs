@@ -198,10 +198,15 @@ async fn the_ip_follows_a_replacement_into_the_other_az_and_the_launch_continues
     let (moto, proxy) = start();
     let scene = Scene::new(&moto, &proxy, true).await;
     let new = scene.replace_into_the_other_az().await;
-    let handler = scene.handler(&proxy);
+    let mut handler = scene.handler(&proxy);
+    // Deployed without KeepData: the IP only, and no volume or snapshot is read.
+    handler.settings.keep_data = false;
 
     let outcome = handler.handle(&scene.launch_event(&new)).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Follow, "{}", outcome.reason);
+    let reads: Vec<String> = proxy.log().into_iter().map(|r| r.action).filter(|a| a.starts_with("Describe")).collect();
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    assert!(!reads.iter().any(|a| a == "DescribeVolumes" || a == "DescribeSnapshots"), "{reads:?}");
     assert_eq!(scene.holder().await, Some((new.clone(), "us-east-1b".to_owned())));
     assert_eq!(
         scene.completions(),
@@ -409,6 +414,24 @@ impl Scene {
         self.ec2.describe_volumes().volume_ids(id).send().await.unwrap().volumes()[0].clone()
     }
 
+    /// A tagged group with its two hooks and its data volume on the first instance.
+    async fn stateful(moto: &Moto, proxy: &Proxy) -> (Scene, String) {
+        let scene = Scene::new(moto, proxy, true).await;
+        scene.hooks().await;
+        let data = scene.data_volume().await;
+        (scene, data)
+    }
+
+    /// The launch hook's event for `instance`.
+    fn launch(&self, instance: &str) -> Value {
+        self.hook_event("asg-launch-lifecycle-action.json", LAUNCH_HOOK, instance)
+    }
+
+    /// The terminate hook's event for `instance`.
+    fn terminate(&self, instance: &str) -> Value {
+        self.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, instance)
+    }
+
     fn hook_event(&self, file: &str, hook: &str, instance_id: &str) -> Value {
         let mut event = event_file(file);
         event["detail"]["AutoScalingGroupName"] = json!(GROUP);
@@ -428,13 +451,10 @@ fn tag(tags: &[Tag], key: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_data_volume_follows_the_instance_into_the_other_az() {
     let (moto, proxy) = start();
-    let scene = Scene::new(&moto, &proxy, true).await;
-    scene.hooks().await;
-    let data = scene.data_volume().await;
+    let (scene, data) = Scene::stateful(&moto, &proxy).await;
     let handler = scene.handler(&proxy);
     let first = scene.first.clone();
-    let launch = |instance: &str| scene.hook_event("asg-launch-lifecycle-action.json", LAUNCH_HOOK, instance);
-    let terminate = |instance: &str| scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, instance);
+    let (launch, terminate) = (|i: &str| scene.launch(i), |i: &str| scene.terminate(i));
     let launches = |instance: &str| {
         scene
             .completions()
@@ -548,10 +568,7 @@ async fn terminations_keep_a_bounded_number_of_snapshots() {
     let mut holder = scene.first.clone();
     let mut taken = Vec::new();
     for round in 0..4 {
-        let preserved = handler
-            .handle(&scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, &holder))
-            .await
-            .unwrap();
+        let preserved = handler.handle(&scene.terminate(&holder)).await.unwrap();
         assert_eq!(preserved.verdict, Verdict::Preserve, "round {round}: {}", preserved.reason);
         let newest = scene
             .snapshots()
@@ -598,9 +615,7 @@ async fn under_faults_the_data_follows_once_and_only_with_its_lineage() {
     let mut wrong = Vec::new();
     for trial in 0..trials {
         moto.reset();
-        let scene = Scene::new(&moto, &proxy, true).await;
-        scene.hooks().await;
-        let data = scene.data_volume().await;
+        let (scene, data) = Scene::stateful(&moto, &proxy).await;
         let first = scene.first.clone();
         let new = scene.replace_into_the_other_az().await;
         scene.ec2.attach_volume().volume_id(&data).instance_id(&first).device("/dev/xvdf").send().await.unwrap();
@@ -619,8 +634,8 @@ async fn under_faults_the_data_follows_once_and_only_with_its_lineage() {
                 }
             }
         };
-        deliver(scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, &first)).await;
-        deliver(scene.hook_event("asg-launch-lifecycle-action.json", LAUNCH_HOOK, &new)).await;
+        deliver(scene.terminate(&first)).await;
+        deliver(scene.launch(&new)).await;
         // The old instance goes (if its hook was completed; else a sweep completes it first).
         let launched = || scene.completions().into_iter().filter(|c| c["hook"] == LAUNCH_HOOK).collect::<Vec<_>>();
         for _ in 0..8 {
@@ -706,13 +721,10 @@ async fn under_faults_the_data_follows_once_and_only_with_its_lineage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_volume_that_served_without_a_terminate_snapshot_is_carried_not_rolled_back() {
     let (moto, proxy) = start();
-    let scene = Scene::new(&moto, &proxy, true).await;
-    scene.hooks().await;
-    let data = scene.data_volume().await;
+    let (scene, data) = Scene::stateful(&moto, &proxy).await;
     let handler = scene.handler(&proxy);
     let first = scene.first.clone();
-    let launch = |instance: &str| scene.hook_event("asg-launch-lifecycle-action.json", LAUNCH_HOOK, instance);
-    let terminate = |instance: &str| scene.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, instance);
+    let (launch, terminate) = (|i: &str| scene.launch(i), |i: &str| scene.terminate(i));
 
     // The first handover, as usual: snapshot S1 of the original, copy C1 in us-east-1b for `second`.
     assert_eq!(handler.handle(&terminate(&first)).await.unwrap().verdict, Verdict::Preserve);

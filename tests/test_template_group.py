@@ -83,6 +83,7 @@ def test_data_rules_exist_only_with_data_and_the_sweep_always():
 
 def test_data_settings_reach_the_function():
     variables = FUNCTION["Environment"]["Variables"]
+    assert variables["KEEP_DATA"] == {"Ref": "KeepData"}, "without data the function reads none"
     assert variables["KEEP_SNAPSHOTS"] == {"Ref": "KeepSnapshots"}
     assert variables["MAX_WAIT_SECONDS"] == {"Ref": "MaxWaitSeconds"}
     assert TEMPLATE["Parameters"]["KeepSnapshots"]["MinValue"] == 1
@@ -181,7 +182,7 @@ def test_the_data_policies_exist_only_with_data():
     data_actions = {a for s in data_policy()["Statement"]
                     for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     # Every EBS call the function makes (src/group.rs) is allowed, and nothing else.
-    assert data_actions == {"ec2:CreateSnapshot", "ec2:CreateVolume", "ec2:CreateTags", "ec2:AttachVolume",
+    assert data_actions == {"ec2:DescribeVolumes", "ec2:DescribeSnapshots", "ec2:CreateSnapshot", "ec2:CreateVolume", "ec2:CreateTags", "ec2:AttachVolume",
                             "ec2:DeleteSnapshot", "ec2:DeleteVolume"}
     source = (ROOT / "src" / "group.rs").read_text()
     for call in ("create_snapshot()", "create_volume()", "attach_volume()", "delete_snapshot()", "delete_volume()",
