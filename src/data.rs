@@ -4,8 +4,9 @@
 //!
 //! Tags (all `ec2-failover:`): `group` on the data volume, its snapshots and the volumes restored
 //! from them; on a snapshot also `volume` (its source), `device`, `instance` (the terminating
-//! instance it was taken for), `volume-type`, `iops`, `throughput`; on a restored volume also
-//! `snapshot` and `for` (the instance it was created for).
+//! instance it was taken for), `time`, `volume-type`, `iops`, `throughput`; on a restored volume
+//! also `snapshot` and `for` (the instance it was created for); on any data volume `attached`
+//! (the last instance the function attached it to).
 
 use serde::Serialize;
 
@@ -395,6 +396,8 @@ pub mod tags {
     pub const DEVICE: &str = "ec2-failover:device";
     /// On a snapshot: the terminating instance it was taken for.
     pub const INSTANCE: &str = "ec2-failover:instance";
+    /// On a snapshot: when the function decided to take it (RFC 3339, UTC).
+    pub const TIME: &str = "ec2-failover:time";
     /// On a restored volume: the instance it was created for.
     pub const FOR: &str = "ec2-failover:for";
     /// On a restored volume: the snapshot it was created from.

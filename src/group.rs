@@ -146,6 +146,8 @@ pub enum GroupAction {
         iops: Option<i32>,
         /// Provisioned throughput.
         throughput: Option<i32>,
+        /// When it was decided, in seconds since the Unix epoch (the `ec2-failover:time` tag).
+        at: i64,
     },
     /// Create the group's data volume from a snapshot in the new instance's zone (same type, IOPS
     /// and throughput; encryption and KMS key come with the snapshot).
@@ -390,6 +392,7 @@ fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, set
                     key: key.to_owned(),
                     device,
                     instance_id: Some(instance_id.clone()),
+                    at: world.now,
                     volume_type: source.and_then(|v| v.volume_type.clone()),
                     iops: source.and_then(|v| v.iops),
                     throughput: source.and_then(|v| v.throughput),
@@ -482,6 +485,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
                 key: key.to_owned(),
                 device,
                 instance_id: None,
+                at: world.now,
                 volume_type: volume.volume_type.clone(),
                 iops: volume.iops,
                 throughput: volume.throughput,
@@ -691,13 +695,17 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 Err(e) => Err(aws_error("RecordLifecycleActionHeartbeat", e)),
             }
         }
-        GroupAction::CreateSnapshot { volume_id, key, device, instance_id, volume_type, iops, throughput } => {
+        GroupAction::CreateSnapshot { volume_id, key, device, instance_id, volume_type, iops, throughput, at } => {
             use crate::data::tags;
+            let time = aws_sdk_ec2::primitives::DateTime::from_secs(*at)
+                .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+                .unwrap_or_else(|_| at.to_string());
             let mut spec = TagSpecification::builder()
                 .resource_type(ResourceType::Snapshot)
                 .tags(ec2_tag(tags::GROUP, key))
                 .tags(ec2_tag(tags::VOLUME, volume_id))
-                .tags(ec2_tag(tags::DEVICE, device));
+                .tags(ec2_tag(tags::DEVICE, device))
+                .tags(ec2_tag(tags::TIME, &time));
             if let Some(instance_id) = instance_id {
                 spec = spec.tags(ec2_tag(tags::INSTANCE, instance_id));
             }

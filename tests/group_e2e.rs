@@ -491,6 +491,12 @@ async fn the_data_volume_follows_the_instance_into_the_other_az() {
     assert_eq!(tag(snapshot.tags(), "ec2-failover:volume").as_deref(), Some(data.as_str()));
     assert_eq!(tag(snapshot.tags(), "ec2-failover:instance"), Some(first.clone()));
     assert_eq!(tag(snapshot.tags(), "ec2-failover:device").as_deref(), Some("/dev/xvdf"));
+    let time = tag(snapshot.tags(), "ec2-failover:time").expect("the snapshot says when it was taken");
+    let taken = aws_sdk_ec2::primitives::DateTime::from_str(&time, aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+        .expect("RFC 3339");
+    let age =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - taken.secs();
+    assert!((0..300).contains(&age), "taken {age} s ago: {time}");
     let terminations: Vec<Value> = scene.completions().into_iter().filter(|c| c["hook"] == TERMINATE_HOOK).collect();
     assert_eq!(
         terminations,
