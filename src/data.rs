@@ -116,12 +116,12 @@ pub fn plan_launch(
         );
     }
     // Never a second copy: while the data volume is attached elsewhere, the old instance may still write.
-    if let Some(v) = volumes
+    if let Some((v, (other, _))) = volumes
         .iter()
         .filter(live)
-        .find(|v| !v.attachments.is_empty() && v.for_instance.as_deref() != Some(instance_id))
+        .filter(|v| v.for_instance.as_deref() != Some(instance_id))
+        .find_map(|v| v.attachments.first().map(|a| (v, a)))
     {
-        let (other, _) = &v.attachments[0];
         return (
             LaunchPlan::Wait,
             format!("{} is still attached to {other}; waiting for it to be released", v.volume_id),
