@@ -153,7 +153,8 @@ def hook_event(path, src, dst, hook, which):
     with open(src) as f:
         event = json.load(f)
     event["detail"]["AutoScalingGroupName"] = env["GROUP_NAME"]
-    event["detail"]["LifecycleHookName"] = hook
+    if hook:  # else the file's own
+        event["detail"]["LifecycleHookName"] = hook
     event["detail"]["EC2InstanceId"] = env["NEW_INSTANCE_ID" if which == "new" else "INSTANCE_ID"]
     with open(dst, "w") as f:
         json.dump(event, f)
@@ -208,13 +209,7 @@ def replace(path):
 
 
 def launch_event(path, src, dst):
-    env = read_env(path)
-    with open(src) as f:
-        event = json.load(f)
-    event["detail"]["AutoScalingGroupName"] = env["GROUP_NAME"]
-    event["detail"]["EC2InstanceId"] = env["NEW_INSTANCE_ID"]
-    with open(dst, "w") as f:
-        json.dump(event, f)
+    hook_event(path, src, dst, None, "new")
 
 
 def result():

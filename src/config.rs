@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::group::DataSettings;
+
 /// What happens to the old active instance once the Elastic IP has left it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,7 +164,7 @@ pub fn dry_run_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<bo
 /// `KEEP_SNAPSHOTS` (completed snapshots kept per group, 1 to 1000, default 3) and
 /// `MAX_WAIT_SECONDS` (how long a launch may wait for its data before it is abandoned, 60 to
 /// 172800, default 3600).
-pub fn data_settings_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<(bool, usize, i64), ConfigError> {
+pub fn data_settings_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<DataSettings, ConfigError> {
     let keep_data = match lookup("KEEP_DATA").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("true") => true,
         Some("false") => false,
@@ -187,7 +189,7 @@ pub fn data_settings_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Res
     };
     let keep = number("KEEP_SNAPSHOTS", 3, 1, 1000)?;
     let wait = number("MAX_WAIT_SECONDS", 3600, 60, 172_800)?;
-    Ok((keep_data, usize::try_from(keep).unwrap_or(3), wait))
+    Ok(DataSettings { keep_data, keep_snapshots: usize::try_from(keep).unwrap_or(3), max_wait_seconds: wait })
 }
 
 fn dry_run(value: Option<String>) -> Result<bool, ConfigError> {
@@ -274,9 +276,14 @@ mod tests {
 
     #[test]
     fn data_settings_have_defaults_and_name_a_bad_value() {
-        assert_eq!(data_settings_from_lookup(env(&[])), Ok((true, 3, 3600)));
+        assert_eq!(data_settings_from_lookup(env(&[])), Ok(DataSettings::default()));
+        assert_eq!(
+            DataSettings::default(),
+            DataSettings { keep_data: true, keep_snapshots: 3, max_wait_seconds: 3600 }
+        );
         let set = [("KEEP_DATA", "False"), ("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")];
-        assert_eq!(data_settings_from_lookup(env(&set)), Ok((false, 7, 900)));
+        let read = DataSettings { keep_data: false, keep_snapshots: 7, max_wait_seconds: 900 };
+        assert_eq!(data_settings_from_lookup(env(&set)), Ok(read));
         for (var, value, hint) in [
             ("KEEP_DATA", "maybe", "true (default), false"),
             ("KEEP_SNAPSHOTS", "0", "a whole number from"),

@@ -46,6 +46,15 @@ pub struct GroupWorld {
     pub now: i64,
 }
 
+impl GroupWorld {
+    /// The volumes and snapshots of one group (by its key).
+    fn data_of(&self, key: &str) -> (Vec<DataVolume>, Vec<DataSnapshot>) {
+        let volumes = self.volumes.iter().filter(|v| v.key == key).cloned().collect();
+        let snapshots = self.snapshots.iter().filter(|s| s.key == key).cloned().collect();
+        (volumes, snapshots)
+    }
+}
+
 /// An Auto Scaling group as observed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Group {
@@ -243,14 +252,12 @@ pub fn screen(trigger: &Trigger) -> Screened<'_> {
     }
 }
 
+/// What `screen` ignores, for its reason (the other kinds never reach it).
 fn kind(trigger: &Trigger) -> &'static str {
     match trigger {
         Trigger::Alarm(_) => "alarms",
         Trigger::StateChange { .. } => "EC2 state changes",
-        Trigger::Schedule => "schedules",
-        Trigger::Lifecycle(_) => "lifecycle actions",
-        Trigger::Ebs { .. } => "EBS notifications",
-        Trigger::Unrelated { .. } => "other events",
+        _ => "other events",
     }
 }
 
@@ -378,8 +385,7 @@ pub fn decide(action: &LifecycleAction, world: &GroupWorld, settings: &DataSetti
 /// A terminating instance: snapshot its data volume (once), then let it go.
 fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
     let instance_id = &action.instance_id;
-    let volumes: Vec<DataVolume> = world.volumes.iter().filter(|v| v.key == key).cloned().collect();
-    let snapshots: Vec<DataSnapshot> = world.snapshots.iter().filter(|s| s.key == key).cloned().collect();
+    let (volumes, snapshots) = world.data_of(key);
     let go_on = complete(action, LifecycleResult::Continue);
     match plan_terminate(instance_id, &volumes, &snapshots) {
         (TerminatePlan::Nothing, why) => decision(Verdict::NoChange, format!("{why}; letting it go"), vec![go_on]),
@@ -436,8 +442,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
     };
     let heartbeat =
         GroupAction::Heartbeat { group: group.clone(), hook: action.hook.clone(), instance_id: instance_id.clone() };
-    let volumes: Vec<DataVolume> = world.volumes.iter().filter(|v| v.key == key).cloned().collect();
-    let snapshots: Vec<DataSnapshot> = world.snapshots.iter().filter(|s| s.key == key).cloned().collect();
+    let (volumes, snapshots) = world.data_of(key);
     let zone = instance.availability_zone.clone().unwrap_or_default();
     let waited = instance.launch_time.map_or(0, |t| world.now - t);
     let (plan, data_why) = plan_launch(instance_id, &zone, waited, settings.max_wait_seconds, &volumes, &snapshots);

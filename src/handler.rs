@@ -181,10 +181,7 @@ impl GroupHandler {
                 Ok((outcome, error)) => {
                     log(&outcome, error.as_ref());
                     actions.extend(outcome.actions);
-                    if error.is_none() && outcome.verdict == Verdict::Refuse {
-                        first_error.get_or_insert(Error::Refused(outcome.reason.clone()));
-                    }
-                    if let Some(error) = error {
+                    if let Some(error) = failure(outcome.verdict, &outcome.reason, error) {
                         first_error.get_or_insert(error);
                     }
                     (outcome.verdict, outcome.reason)
@@ -278,10 +275,18 @@ fn read(payload: &Value) -> Result<Trigger, Error> {
 /// or the decision is a refusal.
 fn finish<W: Serialize, R: Serialize>(outcome: Outcome<W, R>, error: Option<Error>) -> Result<Outcome<W, R>, Error> {
     log(&outcome, error.as_ref());
-    match (error, outcome.verdict) {
-        (Some(error), _) => Err(error),
-        (None, Verdict::Refuse) => Err(Error::Refused(outcome.reason)),
-        (None, _) => Ok(outcome),
+    match failure(outcome.verdict, &outcome.reason, error) {
+        Some(error) => Err(error),
+        None => Ok(outcome),
+    }
+}
+
+/// The error a decision ends in: its failed action's, or a refusal's.
+fn failure(verdict: Verdict, reason: &str, error: Option<Error>) -> Option<Error> {
+    match (error, verdict) {
+        (Some(error), _) => Some(error),
+        (None, Verdict::Refuse) => Some(Error::Refused(reason.to_owned())),
+        (None, _) => None,
     }
 }
 

@@ -16,11 +16,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // an init error on the first invocation.
     let bad = |e: &ConfigError| tracing::error!(error = %e, "bad configuration");
     let mode = Mode::from_env().inspect_err(bad)?;
-    let pair = match mode {
-        Mode::Pair => Some(Config::from_env().inspect_err(bad)?),
-        Mode::Group => None,
+    let lookup = |name: &str| std::env::var(name).ok();
+    let (pair, data) = match mode {
+        Mode::Pair => (Some(Config::from_env().inspect_err(bad)?), DataSettings::default()),
+        Mode::Group => (None, data_settings_from_lookup(lookup).inspect_err(bad)?),
     };
-    let dry_run = dry_run_from_lookup(|name| std::env::var(name).ok()).inspect_err(bad)?;
+    let dry_run = dry_run_from_lookup(lookup).inspect_err(bad)?;
     let sdk_config = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry_config())
         .timeout_config(timeout_config())
@@ -39,9 +40,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         None => {
             let clients = Clients { ec2, autoscaling: aws_sdk_autoscaling::Client::new(&sdk_config) };
             let mut handler = GroupHandler::new(clients, dry_run);
-            let (keep_data, keep_snapshots, max_wait_seconds) =
-                data_settings_from_lookup(|name| std::env::var(name).ok()).inspect_err(bad)?;
-            handler.settings = DataSettings { keep_data, max_wait_seconds, keep_snapshots };
+            handler.settings = data;
             let handler = &handler;
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
                 handler.handle(&event.payload).await.map_err(Diagnostic::from)
