@@ -1,36 +1,8 @@
 //! The function's configuration: read once from the environment at init, validated, then lent to
 //! every invocation.
 
-use std::fmt;
-
 use crate::group::DataSettings;
-
-/// What happens to the old active instance once the Elastic IP has left it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FenceMode {
-    /// Stop the old active instance, so it can no longer serve or write (the default).
-    Stop,
-    /// Leave the old active instance alone.
-    None,
-}
-
-/// The standby pair this function keeps available, and how it may act on it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Config {
-    /// The instance that holds the Elastic IP when the pair is first set up.
-    pub primary: String,
-    /// The instance that takes over; may live in another Availability Zone.
-    pub standby: String,
-    /// The allocation id (`eipalloc-...`) of the Elastic IP the pair shares.
-    pub allocation_id: String,
-    /// What to do with the old active instance after a failover.
-    pub fence_mode: FenceMode,
-    /// A new failover is held while the last one is younger than this.
-    pub cooldown_seconds: u64,
-    /// Decide and report, but change nothing.
-    pub dry_run: bool,
-}
+use crate::pair::{Config, FenceMode, DEFAULT_COOLDOWN_SECONDS};
 
 /// A configuration problem, named by its variable, reported at init.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -43,18 +15,6 @@ pub struct ConfigError {
     /// What was wrong and what would be accepted.
     pub problem: String,
 }
-
-impl fmt::Display for FenceMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FenceMode::Stop => "stop",
-            FenceMode::None => "none",
-        })
-    }
-}
-
-/// The default cooldown between two failovers of the pair, in seconds.
-pub const DEFAULT_COOLDOWN_SECONDS: u64 = 300;
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -105,22 +65,6 @@ impl Config {
         };
         let dry_run = dry_run(get("DRY_RUN"))?;
         Ok(Config { primary, standby, allocation_id, fence_mode, cooldown_seconds, dry_run })
-    }
-
-    /// Whether `instance_id` is one of the pair.
-    pub fn is_member(&self, instance_id: &str) -> bool {
-        instance_id == self.primary || instance_id == self.standby
-    }
-
-    /// The other member of the pair, if `instance_id` is a member.
-    pub fn other(&self, instance_id: &str) -> Option<&str> {
-        if instance_id == self.primary {
-            Some(&self.standby)
-        } else if instance_id == self.standby {
-            Some(&self.primary)
-        } else {
-            None
-        }
     }
 }
 

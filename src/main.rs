@@ -2,10 +2,10 @@
 //! at init, then lent to every invocation.
 
 use aws_config::BehaviorVersion;
-use ec2_failover::client::{retry_config, timeout_config};
-use ec2_failover::config::{data_settings_from_lookup, dry_run_from_lookup, Config, ConfigError, Mode};
-use ec2_failover::group::{Clients, DataSettings};
-use ec2_failover::handler::{GroupHandler, Handler};
+use ec2_failover::aws::{retry_config, timeout_config};
+use ec2_failover::config::{data_settings_from_lookup, dry_run_from_lookup, ConfigError, Mode};
+use ec2_failover::group::{Clients, DataSettings, GroupHandler};
+use ec2_failover::pair::{Config, Handler};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 

@@ -1,8 +1,9 @@
 //! The stateful group's data policy as tables: launch, terminate, retention. Pure.
 
-use ec2_failover::data::{
-    leftovers, plan_launch, plan_terminate, retention, retired, DataSnapshot, DataVolume, LaunchPlan, TerminatePlan,
+use ec2_failover::group::data::{
+    leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, TerminatePlan,
 };
+use ec2_failover::group::world::{DataSnapshot, DataVolume};
 
 const NEW: &str = "i-new";
 const OLD: &str = "i-old";
@@ -360,7 +361,7 @@ async fn observe_reads_the_tagged_volumes_and_snapshots_from_ec2() {
         .await
         .unwrap();
 
-    let (volumes, snapshots) = ec2_failover::data::observe(&ec2).await.unwrap();
+    let (volumes, snapshots) = ec2_failover::group::aws::observe_data(&ec2).await.unwrap();
     assert_eq!(volumes.len(), 1, "{volumes:?}");
     assert_eq!((volumes[0].volume_id.as_str(), volumes[0].key.as_str()), (volume_id.as_str(), "web"));
     assert_eq!(volumes[0].device.as_deref(), Some("/dev/xvdf"));

@@ -1,10 +1,10 @@
 //! The decision as a table: each case is (configuration, trigger, world) and the verdict and
 //! actions it must give. `decide` is pure, so these run in microseconds and cover every rule.
 
-use ec2_failover::config::{Config, FenceMode};
-use ec2_failover::decide::{decide, Action, Verdict};
+use ec2_failover::pair::decide::{decide, Action, Verdict};
+use ec2_failover::pair::world::{Address, FailoverRecord, Holder, InstanceState, Member, Phase, World};
+use ec2_failover::pair::{Config, FenceMode};
 use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Trigger};
-use ec2_failover::world::{Address, FailoverRecord, Holder, InstanceState, Member, Phase, World};
 
 const P: &str = "i-0123456789abcdef0";
 const S: &str = "i-0fedcba9876543210";

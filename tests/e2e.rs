@@ -3,9 +3,9 @@
 
 mod support;
 
-use ec2_failover::config::{Config, FenceMode};
-use ec2_failover::decide::Verdict;
 use ec2_failover::error::Error;
+use ec2_failover::pair::decide::Verdict;
+use ec2_failover::pair::{Config, FenceMode};
 use support::{look, pair, Moto};
 
 fn tag<'a>(seen: &'a support::Seen, key: &str) -> Option<&'a str> {

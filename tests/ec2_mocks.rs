@@ -14,10 +14,10 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use ec2_failover::config::{Config, FenceMode};
-use ec2_failover::decide::Verdict;
-use ec2_failover::handler::Handler;
-use ec2_failover::world::{Holder, Phase};
+use ec2_failover::pair::decide::Verdict;
+use ec2_failover::pair::world::{Holder, Phase};
+use ec2_failover::pair::Handler;
+use ec2_failover::pair::{Config, FenceMode};
 use serde_json::json;
 
 const P: &str = "i-0123456789abcdef0";

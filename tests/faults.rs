@@ -8,9 +8,9 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use ec2_failover::config::Config;
-use ec2_failover::decide::Verdict;
-use ec2_failover::handler::Handler;
+use ec2_failover::pair::decide::Verdict;
+use ec2_failover::pair::Config;
+use ec2_failover::pair::Handler;
 use serde_json::json;
 use support::{look, pair, Moto, Pair, Proxy, Request, Seen};
 

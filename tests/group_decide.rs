@@ -1,14 +1,14 @@
 //! Group mode's decision as a table: (lifecycle action, observed group/instance/addresses) to a
 //! verdict and a plan. Pure: no AWS, no clock.
 
-use ec2_failover::data::{DataSnapshot, DataVolume};
-use ec2_failover::decide::Verdict;
-use ec2_failover::group::{
-    decide, held_actions, screen, DataSettings, Group, GroupAction, GroupAddress, GroupWorld, HeldGroup, Instance,
-    LifecycleResult, Screened, GROUP_TAG,
+use ec2_failover::group::decide::{decide, held_actions, screen, GroupAction, LifecycleResult, Screened};
+use ec2_failover::group::world::{
+    DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance, GROUP_TAG,
 };
+use ec2_failover::group::DataSettings;
+use ec2_failover::pair::decide::Verdict;
+use ec2_failover::pair::world::InstanceState;
 use ec2_failover::trigger::{LifecycleAction, Transition, Trigger};
-use ec2_failover::world::InstanceState;
 
 const NEW: &str = "i-0000000000000000b";
 const OLD: &str = "i-0000000000000000a";

@@ -6,9 +6,10 @@ mod support;
 
 use aws_sdk_autoscaling::types::Tag as AsgTag;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-use ec2_failover::decide::Verdict;
-use ec2_failover::group::{Clients, GROUP_TAG};
-use ec2_failover::handler::GroupHandler;
+use ec2_failover::group::world::GROUP_TAG;
+use ec2_failover::group::Clients;
+use ec2_failover::group::GroupHandler;
+use ec2_failover::pair::decide::Verdict;
 use serde_json::{json, Value};
 use support::{Moto, Proxy};
 
@@ -22,9 +23,9 @@ fn function_autoscaling(endpoint: &str, partition: &str) -> aws_sdk_autoscaling:
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
-        .retry_config(ec2_failover::client::retry_config().with_initial_backoff(std::time::Duration::from_millis(2)))
+        .retry_config(ec2_failover::aws::retry_config().with_initial_backoff(std::time::Duration::from_millis(2)))
         .retry_partition(RetryPartition::new(format!("{partition}-autoscaling")))
-        .timeout_config(ec2_failover::client::timeout_config())
+        .timeout_config(ec2_failover::aws::timeout_config())
         .build();
     aws_sdk_autoscaling::Client::from_conf(config)
 }

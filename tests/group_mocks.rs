@@ -9,7 +9,9 @@ use aws_sdk_autoscaling::operation::record_lifecycle_action_heartbeat::RecordLif
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance as AsgInstance, LifecycleHook, LifecycleState};
 use aws_sdk_ec2::operation::associate_address::AssociateAddressOutput;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use ec2_failover::group::{execute, held, Clients, GroupAction, LifecycleResult};
+use ec2_failover::group::aws::{execute, held};
+use ec2_failover::group::decide::{GroupAction, LifecycleResult};
+use ec2_failover::group::Clients;
 use ec2_failover::trigger::Transition;
 
 const NEW: &str = "i-0000000000000000b";

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use aws_sdk_ec2::Client;
-use ec2_failover::config::{Config, FenceMode};
-use ec2_failover::handler::Handler;
+use ec2_failover::pair::Handler;
+use ec2_failover::pair::{Config, FenceMode};
 use serde_json::Value;
 
 /// The ids the files in `events/` use; tests swap in the real ones.
@@ -310,9 +310,9 @@ impl Proxy {
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
-            .retry_config(ec2_failover::client::retry_config().with_initial_backoff(Duration::from_millis(2)))
+            .retry_config(ec2_failover::aws::retry_config().with_initial_backoff(Duration::from_millis(2)))
             .retry_partition(RetryPartition::new(partition.to_owned()))
-            .timeout_config(ec2_failover::client::timeout_config())
+            .timeout_config(ec2_failover::aws::timeout_config())
             .build();
         Client::from_conf(config)
     }

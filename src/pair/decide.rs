@@ -5,9 +5,9 @@
 
 use serde::Serialize;
 
-use crate::config::{Config, FenceMode};
+use super::world::{FailoverRecord, Holder, InstanceState, Phase, World};
+use super::{Config, FenceMode};
 use crate::trigger::{AlarmState, Trigger};
-use crate::world::{FailoverRecord, Holder, InstanceState, Phase, World};
 
 /// What was decided, why, and what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -1,94 +1,40 @@
-//! One invocation, start to end: read the trigger, screen it, observe the pair, decide, act,
-//! then report the decision in one log line and in the invocation result.
+//! Group mode: a single-instance Auto Scaling group (min = max = desired = 1 over subnets in two
+//! Availability Zones) whose Elastic IP follows the instance. The group's launch lifecycle hook
+//! holds each new instance in `Pending:Wait`; the function gives it the group's Elastic IP, then
+//! completes the hook. The instance needs no EC2 permission of its own.
+//!
+//! Which Elastic IP belongs to which group is said by tags: the group and its address both carry
+//! `ec2-failover:group` with the same value, so one deployed function serves many groups.
+//!
+//! Same shape as the pair: `observe` (five parallel reads), a pure `decide`, `execute`.
+//!
+//! Stateful groups: a group-tagged EBS volume holds the data; the terminate hook snapshots it and
+//! the launch hook restores it in the new instance's zone (see [`crate::data`]). A launch that must
+//! wait for AWS (a snapshot, a volume) is decided again by the next EBS notification or schedule,
+//! which sweeps every lifecycle action the managed groups hold open.
+
+pub mod aws;
+pub mod data;
+pub mod decide;
+pub mod world;
 
 use std::sync::Arc;
 
-use aws_sdk_ec2::Client;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::config::Config;
-use crate::decide::{decide, screen, Decision, Verdict};
-use crate::ec2::{self, ActionReport};
+pub use self::aws::Clients;
+use self::aws::GroupActionReport;
+use self::decide::Screened;
+use self::world::{GroupWorld, HeldGroup};
 use crate::error::Error;
-use crate::group::{self, Clients, DataSettings, GroupActionReport, GroupWorld, HeldGroup, Screened};
-use crate::trigger::{self, LifecycleAction, Trigger};
-use crate::world::World;
-
-/// The invocation result: what was seen, what was decided and why, and what was done. The pair's
-/// by default; group mode's is [`GroupOutcome`], with the same fields.
-#[derive(Clone, Debug, Serialize)]
-pub struct Outcome<W = World, R = ActionReport> {
-    /// The kind of decision.
-    pub verdict: Verdict,
-    /// Why.
-    pub reason: String,
-    /// Whether changes were only planned.
-    pub dry_run: bool,
-    /// The evidence the invocation started from.
-    pub trigger: Trigger,
-    /// The world as observed; absent when the trigger was ignored before any read.
-    pub observed: Option<W>,
-    /// Each planned change and what became of it.
-    pub actions: Vec<R>,
-}
+use crate::invocation::{failure, finish, json, log, now, read, Outcome};
+use crate::pair::decide::Verdict;
+use crate::trigger::{LifecycleAction, Trigger};
 
 /// The result of a group-mode invocation.
 pub type GroupOutcome = Outcome<GroupObserved, GroupActionReport>;
-
-/// Everything an invocation needs, built once at init.
-#[derive(Clone, Debug)]
-pub struct Handler {
-    /// The pair and its settings.
-    pub config: Config,
-    /// The EC2 client, built once.
-    pub client: Client,
-    /// One invocation at a time per execution environment: see [`Handler::handle`].
-    gate: Arc<Mutex<()>>,
-}
-
-impl Handler {
-    /// A handler for one pair.
-    pub fn new(config: Config, client: Client) -> Self {
-        Self { config, client, gate: Arc::default() }
-    }
-
-    /// Handles one payload. The clock is read once, here, so that `decide` stays pure.
-    ///
-    /// Invocations that share this handler take turns from observing to acting, so that the second
-    /// of two concurrent deliveries observes the world the first one left (and does nothing)
-    /// instead of repeating its changes. The classic Lambda runtime never overlaps invocations in
-    /// one execution environment and the template's reserved concurrency of 1 keeps it to one
-    /// environment; the gate keeps that true under a concurrent runtime (Lambda Managed Instances)
-    /// and for anyone embedding the handler.
-    pub async fn handle(&self, payload: &Value) -> Result<Outcome, Error> {
-        let trigger = read(payload)?;
-        let _turn = self.gate.lock().await;
-        let (decision, observed) = match screen(&self.config, &trigger) {
-            Some(ignored) => (ignored, None),
-            None => {
-                let world = ec2::observe(&self.client, &self.config, now()).await.inspect_err(|e| {
-                    tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the pair");
-                })?;
-                (decide(&self.config, &trigger, &world), Some(world))
-            }
-        };
-        let (actions, error) = if self.config.dry_run {
-            let planned = decision
-                .actions
-                .iter()
-                .map(|a| ActionReport { action: a.clone(), status: "planned", error: None })
-                .collect();
-            (planned, None)
-        } else {
-            ec2::execute(&self.client, &self.config, &decision.actions).await
-        };
-        let Decision { verdict, reason, .. } = decision;
-        let outcome = Outcome { verdict, reason, dry_run: self.config.dry_run, trigger, observed, actions };
-        finish(outcome, error)
-    }
-}
 
 /// Group mode's handler: the Elastic IP of a single-instance Auto Scaling group follows its
 /// instance (see [`crate::group`]).
@@ -114,7 +60,7 @@ impl GroupHandler {
     pub async fn handle(&self, payload: &Value) -> Result<GroupOutcome, Error> {
         let trigger = read(payload)?;
         let _turn = self.gate.lock().await;
-        match group::screen(&trigger) {
+        match decide::screen(&trigger) {
             Screened::Ignore(ignored) => {
                 let outcome = Outcome {
                     verdict: ignored.verdict,
@@ -143,10 +89,10 @@ impl GroupHandler {
         trigger: Trigger,
         action: &LifecycleAction,
     ) -> Result<(Outcome<GroupWorld, GroupActionReport>, Option<Error>), Error> {
-        let world = group::observe(&self.clients, action, now(), self.settings.keep_data).await.inspect_err(|e| {
+        let world = aws::observe(&self.clients, action, now(), self.settings.keep_data).await.inspect_err(|e| {
             tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the group");
         })?;
-        let decision = group::decide(action, &world, &self.settings);
+        let decision = decide::decide(action, &world, &self.settings);
         let (actions, error) = if self.dry_run {
             let planned = decision
                 .actions
@@ -155,7 +101,7 @@ impl GroupHandler {
                 .collect();
             (planned, None)
         } else {
-            group::execute(&self.clients, &decision.actions).await
+            aws::execute(&self.clients, &decision.actions).await
         };
         let outcome = Outcome {
             verdict: decision.verdict,
@@ -171,10 +117,10 @@ impl GroupHandler {
     /// Decides every held lifecycle action again, each with its own log line; the result sums them
     /// up. One that fails does not stop the others; the sweep then fails with the first error.
     async fn sweep(&self, trigger: Trigger) -> Result<GroupOutcome, Error> {
-        let groups = group::held(&self.clients).await.inspect_err(|e| {
+        let groups = aws::held(&self.clients).await.inspect_err(|e| {
             tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the groups");
         })?;
-        let (held, skipped) = group::held_actions(&groups);
+        let (held, skipped) = decide::held_actions(&groups);
         let (mut decisions, mut actions, mut first_error) = (Vec::new(), Vec::new(), None);
         for action in &held {
             let (verdict, reason) = match self.act(Trigger::Lifecycle(action.clone()), action).await {
@@ -263,59 +209,19 @@ pub struct SweptDecision {
     pub reason: String,
 }
 
-/// Reads the trigger; a payload it cannot read is logged and rejected before any AWS call.
-fn read(payload: &Value) -> Result<Trigger, Error> {
-    trigger::parse(payload).map_err(|e| {
-        tracing::error!(verdict = "bad_event", error = %e, "rejected an event it cannot read");
-        e.into()
-    })
+/// The stateful group's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DataSettings {
+    /// Whether groups keep data volumes (`KEEP_DATA`); when not, no volume or snapshot is read.
+    pub keep_data: bool,
+    /// How long a launch may wait for its data before it is abandoned.
+    pub max_wait_seconds: i64,
+    /// How many completed snapshots of a group to keep.
+    pub keep_snapshots: usize,
 }
 
-/// Logs the decision, then turns it into the invocation's result: an error if an action failed
-/// or the decision is a refusal.
-fn finish<W: Serialize, R: Serialize>(outcome: Outcome<W, R>, error: Option<Error>) -> Result<Outcome<W, R>, Error> {
-    log(&outcome, error.as_ref());
-    match failure(outcome.verdict, &outcome.reason, error) {
-        Some(error) => Err(error),
-        None => Ok(outcome),
+impl Default for DataSettings {
+    fn default() -> Self {
+        Self { keep_data: true, max_wait_seconds: 3_600, keep_snapshots: 3 }
     }
-}
-
-/// The error a decision ends in: its failed action's, or a refusal's.
-fn failure(verdict: Verdict, reason: &str, error: Option<Error>) -> Option<Error> {
-    match (error, verdict) {
-        (Some(error), _) => Some(error),
-        (None, Verdict::Refuse) => Some(Error::Refused(reason.to_owned())),
-        (None, _) => None,
-    }
-}
-
-/// Writes the one log line of a decision, with every fact as a field.
-fn log<W: Serialize, R: Serialize>(outcome: &Outcome<W, R>, error: Option<&Error>) {
-    let verdict = outcome.verdict.name();
-    let trigger = json(&outcome.trigger);
-    let observed = json(&outcome.observed);
-    let actions = json(&outcome.actions);
-    let reason = outcome.reason.as_str();
-    let dry_run = outcome.dry_run;
-    macro_rules! line {
-        ($level:ident, $message:literal) => {
-            tracing::$level!(verdict, reason, dry_run, trigger = %trigger, observed = %observed, actions = %actions, error = error.map(tracing::field::display), $message)
-        };
-    }
-    match (error, outcome.verdict) {
-        (Some(_), _) | (None, Verdict::Refuse) => line!(error, "decision failed"),
-        (None, Verdict::Hold | Verdict::Abandon) => line!(warn, "decision"),
-        (None, _) => line!(info, "decision"),
-    }
-}
-
-fn json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|e| format!("\"unserialisable: {e}\""))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -10,60 +10,7 @@
 
 use serde::Serialize;
 
-/// An EBS volume tagged for a group.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DataVolume {
-    /// Its id.
-    pub volume_id: String,
-    /// Its `ec2-failover:group` value.
-    pub key: String,
-    /// `creating`, `available`, `in-use`, `deleting`, `deleted` or `error`.
-    pub state: String,
-    /// Its Availability Zone: it can be attached only to an instance there.
-    pub availability_zone: String,
-    /// The instances it is attached to, with the device name.
-    pub attachments: Vec<(String, String)>,
-    /// The instance it was restored for (`ec2-failover:for`), if the function created it.
-    pub for_instance: Option<String>,
-    /// The device it belongs at (`ec2-failover:device`).
-    pub device: Option<String>,
-    /// The snapshot it was restored from (`ec2-failover:snapshot`), if the function created it.
-    pub restored_from: Option<String>,
-    /// The last instance the function attached it to (`ec2-failover:attached`, written before the
-    /// attach): a volume that was ever attached may hold data no snapshot has.
-    pub attached: Option<String>,
-    /// Its type (gp3, io2...), provisioned IOPS and throughput: what a snapshot of it records.
-    pub volume_type: Option<String>,
-    /// Provisioned IOPS.
-    pub iops: Option<i32>,
-    /// Provisioned throughput (MiB/s).
-    pub throughput: Option<i32>,
-}
-
-/// A snapshot of a group's data volume.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DataSnapshot {
-    /// Its id.
-    pub snapshot_id: String,
-    /// Its `ec2-failover:group` value.
-    pub key: String,
-    /// `pending`, `completed`, `error` (or `recoverable`, `recovering`).
-    pub state: String,
-    /// When it was started, in seconds since the Unix epoch: its point in time.
-    pub start_time: i64,
-    /// The terminating instance it was taken for (`ec2-failover:instance`).
-    pub instance: Option<String>,
-    /// Its source volume (`ec2-failover:volume`).
-    pub volume: Option<String>,
-    /// The device of its source volume (`ec2-failover:device`).
-    pub device: Option<String>,
-    /// The volume type, IOPS and throughput of its source volume, recorded when it was taken.
-    pub volume_type: Option<String>,
-    /// Provisioned IOPS, for the types that have them.
-    pub iops: Option<i32>,
-    /// Provisioned throughput (MiB/s), for gp3.
-    pub throughput: Option<i32>,
-}
+use super::world::{DataSnapshot, DataVolume};
 
 /// What a launch needs done about the group's data before the instance may serve.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -389,7 +336,7 @@ pub fn retention(snapshots: &[DataSnapshot], keep: usize) -> Vec<String> {
 /// The tags the function reads and writes on volumes and snapshots.
 pub mod tags {
     /// The group key, as on the group and its Elastic IP.
-    pub const GROUP: &str = crate::group::GROUP_TAG;
+    pub const GROUP: &str = crate::group::world::GROUP_TAG;
     /// On a snapshot: its source volume.
     pub const VOLUME: &str = "ec2-failover:volume";
     /// The device name the data belongs at.
@@ -410,63 +357,4 @@ pub mod tags {
     pub const IOPS: &str = "ec2-failover:iops";
     /// See [`VOLUME_TYPE`].
     pub const THROUGHPUT: &str = "ec2-failover:throughput";
-}
-
-fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
-    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
-}
-
-/// Reads every volume and snapshot (owned by this account) that carries the group tag, at once.
-/// Which group each belongs to is left to the caller (by `key`).
-pub async fn observe(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>, Vec<DataSnapshot>), crate::error::Error> {
-    use aws_sdk_ec2::types::Filter;
-    let by_tag = || Filter::builder().name("tag-key").values(tags::GROUP).build();
-    let volumes = ec2.describe_volumes().filters(by_tag()).send();
-    let snapshots = ec2.describe_snapshots().owner_ids("self").filters(by_tag()).send();
-    let (volumes, snapshots) = tokio::join!(volumes, snapshots);
-    let volumes = volumes.map_err(|e| crate::ec2::aws_error("DescribeVolumes", e))?;
-    let snapshots = snapshots.map_err(|e| crate::ec2::aws_error("DescribeSnapshots", e))?;
-    let volumes = volumes
-        .volumes()
-        .iter()
-        .filter_map(|v| {
-            Some(DataVolume {
-                volume_id: v.volume_id()?.to_owned(),
-                key: tag(v.tags(), tags::GROUP)?.to_owned(),
-                state: v.state().map_or("unknown", |s| s.as_str()).to_owned(),
-                availability_zone: v.availability_zone().unwrap_or_default().to_owned(),
-                attachments: v
-                    .attachments()
-                    .iter()
-                    .filter_map(|a| Some((a.instance_id()?.to_owned(), a.device().unwrap_or_default().to_owned())))
-                    .collect(),
-                for_instance: tag(v.tags(), tags::FOR).map(str::to_owned),
-                device: tag(v.tags(), tags::DEVICE).map(str::to_owned),
-                restored_from: tag(v.tags(), tags::SNAPSHOT).map(str::to_owned),
-                attached: tag(v.tags(), tags::ATTACHED).map(str::to_owned),
-                volume_type: v.volume_type().map(|t| t.as_str().to_owned()),
-                iops: v.iops(),
-                throughput: v.throughput(),
-            })
-        })
-        .collect();
-    let snapshots = snapshots
-        .snapshots()
-        .iter()
-        .filter_map(|s| {
-            Some(DataSnapshot {
-                snapshot_id: s.snapshot_id()?.to_owned(),
-                key: tag(s.tags(), tags::GROUP)?.to_owned(),
-                state: s.state().map_or("unknown", |s| s.as_str()).to_owned(),
-                start_time: s.start_time().map_or(0, |t| t.secs()),
-                instance: tag(s.tags(), tags::INSTANCE).map(str::to_owned),
-                volume: tag(s.tags(), tags::VOLUME).map(str::to_owned),
-                device: tag(s.tags(), tags::DEVICE).map(str::to_owned),
-                volume_type: tag(s.tags(), tags::VOLUME_TYPE).map(str::to_owned),
-                iops: tag(s.tags(), tags::IOPS).and_then(|v| v.parse().ok()),
-                throughput: tag(s.tags(), tags::THROUGHPUT).and_then(|v| v.parse().ok()),
-            })
-        })
-        .collect();
-    Ok((volumes, snapshots))
 }

@@ -4,17 +4,17 @@
 //! through the target's primary network interface, and a fence (stop) runs only once the address
 //! has reached its new holder.
 
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_ec2::types::{Filter, Tag};
 use aws_sdk_ec2::Client;
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::decide::Action;
+use super::decide::Action;
+use super::world::{resolve_holder, Address, FailoverRecord, Member, Phase, World};
+use super::Config;
+use crate::aws::{associate, aws_error, instance_state, primary_interface};
 use crate::error::Error;
-use crate::world::{resolve_holder, Address, FailoverRecord, InstanceState, Member, Phase, World};
 
 /// The tags on the Elastic IP that hold the failover record.
 pub mod tags {
@@ -73,39 +73,6 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config),
     };
     Ok(World { now, address, members })
-}
-
-/// An instance's state as EC2 reports it; one with no state is read as gone.
-pub(crate) fn instance_state(instance: &aws_sdk_ec2::types::Instance) -> InstanceState {
-    instance.state().and_then(|s| s.name()).map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str()))
-}
-
-/// An instance's primary network interface (device index 0), which an Elastic IP is associated
-/// through; the first interface if EC2 reports no attachment details.
-pub(crate) fn primary_interface(instance: &aws_sdk_ec2::types::Instance) -> Option<String> {
-    instance
-        .network_interfaces()
-        .iter()
-        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
-        .or_else(|| instance.network_interfaces().first())
-        .and_then(|n| n.network_interface_id())
-        .map(str::to_owned)
-}
-
-/// Associates an Elastic IP with an instance, through its network interface when known (which
-/// works whatever the instance's state), taking it from wherever it is.
-pub(crate) async fn associate(
-    client: &Client,
-    allocation_id: &str,
-    instance_id: &str,
-    network_interface_id: Option<&str>,
-) -> Result<(), Error> {
-    let request = client.associate_address().allocation_id(allocation_id).allow_reassociation(true);
-    let request = match network_interface_id {
-        Some(eni) => request.network_interface_id(eni),
-        None => request.instance_id(instance_id),
-    };
-    request.send().await.map(drop).map_err(|e| aws_error("AssociateAddress", e))
 }
 
 /// Reads the failover record from its tags. A record that is partial, unreadable or about other
@@ -212,15 +179,4 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<(), Er
                 .map_err(|e| aws_error("CreateTags", e))
         }
     }
-}
-
-/// Turns an SDK error into the function's error, keeping EC2's error code.
-pub fn aws_error<E, R>(operation: &'static str, error: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let code = error.code().unwrap_or("none").to_owned();
-    let message = error.message().map_or_else(|| DisplayErrorContext(&error).to_string(), str::to_owned);
-    Error::Aws { operation, code, message }
 }

@@ -1,0 +1,411 @@
+//! Group mode's AWS layer: the reads of one lifecycle action's world, the sweep's read of the
+//! held instances, and the execution of a plan. It decides nothing.
+
+use aws_sdk_autoscaling::types::LifecycleState;
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use serde::Serialize;
+
+use super::data::tags;
+use super::decide::{GroupAction, LifecycleResult};
+use super::world::{DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance, GROUP_TAG};
+use crate::aws::{associate, aws_error, instance_state, primary_interface};
+use crate::error::Error;
+use crate::trigger::{LifecycleAction, Transition};
+
+/// The EC2 and Auto Scaling clients group mode needs.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// EC2.
+    pub ec2: aws_sdk_ec2::Client,
+    /// Auto Scaling.
+    pub autoscaling: aws_sdk_autoscaling::Client,
+}
+
+fn transition_of(name: &str) -> Option<Transition> {
+    match name {
+        "autoscaling:EC2_INSTANCE_LAUNCHING" => Some(Transition::Launching),
+        "autoscaling:EC2_INSTANCE_TERMINATING" => Some(Transition::Terminating),
+        _ => None,
+    }
+}
+
+/// Reads every group tagged `ec2-failover:group` that holds an instance in `Pending:Wait` or
+/// `Terminating:Wait`, with its hooks (one DescribeAutoScalingGroups, then one
+/// DescribeLifecycleHooks per such group).
+pub async fn held(clients: &Clients) -> Result<Vec<HeldGroup>, Error> {
+    let filter = aws_sdk_autoscaling::types::Filter::builder().name("tag-key").values(GROUP_TAG).build();
+    let groups = clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .filters(filter)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+    let mut out = Vec::new();
+    for group in groups {
+        let Some(name) = group.auto_scaling_group_name() else { continue };
+        let held: Vec<(String, Transition)> = group
+            .instances()
+            .iter()
+            .filter_map(|i| {
+                let transition = match i.lifecycle_state()? {
+                    LifecycleState::PendingWait => Transition::Launching,
+                    LifecycleState::TerminatingWait => Transition::Terminating,
+                    _ => return None,
+                };
+                Some((i.instance_id()?.to_owned(), transition))
+            })
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        let hooks = clients
+            .autoscaling
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeLifecycleHooks", e))?;
+        let hooks = hooks
+            .lifecycle_hooks()
+            .iter()
+            .filter_map(|h| Some((h.lifecycle_hook_name()?.to_owned(), transition_of(h.lifecycle_transition()?)?)))
+            .collect();
+        out.push(HeldGroup { name: name.to_owned(), held, hooks });
+    }
+    Ok(out)
+}
+
+/// Reads the group, the instance, and the group-tagged addresses, volumes and snapshots (with
+/// `keep_data`), all at once.
+pub async fn observe(
+    clients: &Clients,
+    action: &LifecycleAction,
+    now: i64,
+    keep_data: bool,
+) -> Result<GroupWorld, Error> {
+    let group = clients.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&action.group).send();
+    let instance = clients
+        .ec2
+        .describe_instances()
+        .filters(Filter::builder().name("instance-id").values(&action.instance_id).build())
+        .send();
+    let addresses =
+        clients.ec2.describe_addresses().filters(Filter::builder().name("tag-key").values(GROUP_TAG).build()).send();
+    let data = async {
+        match keep_data {
+            true => observe_data(&clients.ec2).await,
+            false => Ok((Vec::new(), Vec::new())),
+        }
+    };
+    let (group, instance, addresses, data) = tokio::join!(group, instance, addresses, data);
+    let (volumes, snapshots) = data?;
+    let group = group.map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+    let instance = instance.map_err(|e| aws_error("DescribeInstances", e))?;
+    let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
+    let group =
+        group.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(action.group.as_str())).map(
+            |g| Group {
+                name: action.group.clone(),
+                key: g.tags().iter().find(|t| t.key() == Some(GROUP_TAG)).and_then(|t| t.value()).map(str::to_owned),
+                instances: g
+                    .instances()
+                    .iter()
+                    .map(|i| {
+                        let state = i.lifecycle_state().map_or("unknown", LifecycleState::as_str);
+                        (i.instance_id().unwrap_or_default().to_owned(), state.to_owned())
+                    })
+                    .collect(),
+            },
+        );
+    let instance = instance
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(action.instance_id.as_str()))
+        .map(|i| Instance {
+            instance_id: action.instance_id.clone(),
+            state: instance_state(i),
+            availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
+            network_interface_id: primary_interface(i),
+            launch_time: i.launch_time().map(|t| t.secs()),
+        });
+    let addresses = addresses
+        .addresses()
+        .iter()
+        .filter_map(|a| {
+            Some(GroupAddress {
+                allocation_id: a.allocation_id()?.to_owned(),
+                public_ip: a.public_ip().map(str::to_owned),
+                key: a.tags().iter().find(|t| t.key() == Some(GROUP_TAG)).and_then(|t| t.value())?.to_owned(),
+                instance_id: a.instance_id().filter(|i| !i.is_empty()).map(str::to_owned),
+                network_interface_id: a.network_interface_id().filter(|e| !e.is_empty()).map(str::to_owned),
+            })
+        })
+        .collect();
+    Ok(GroupWorld { group, instance, addresses, volumes, snapshots, now })
+}
+
+fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+}
+
+/// Reads every volume and snapshot (owned by this account) that carries the group tag, at once.
+/// Which group each belongs to is left to the caller (by `key`).
+pub async fn observe_data(
+    ec2: &aws_sdk_ec2::Client,
+) -> Result<(Vec<DataVolume>, Vec<DataSnapshot>), crate::error::Error> {
+    use aws_sdk_ec2::types::Filter;
+    let by_tag = || Filter::builder().name("tag-key").values(tags::GROUP).build();
+    let volumes = ec2.describe_volumes().filters(by_tag()).send();
+    let snapshots = ec2.describe_snapshots().owner_ids("self").filters(by_tag()).send();
+    let (volumes, snapshots) = tokio::join!(volumes, snapshots);
+    let volumes = volumes.map_err(|e| aws_error("DescribeVolumes", e))?;
+    let snapshots = snapshots.map_err(|e| aws_error("DescribeSnapshots", e))?;
+    let volumes = volumes
+        .volumes()
+        .iter()
+        .filter_map(|v| {
+            Some(DataVolume {
+                volume_id: v.volume_id()?.to_owned(),
+                key: tag(v.tags(), tags::GROUP)?.to_owned(),
+                state: v.state().map_or("unknown", |s| s.as_str()).to_owned(),
+                availability_zone: v.availability_zone().unwrap_or_default().to_owned(),
+                attachments: v
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| Some((a.instance_id()?.to_owned(), a.device().unwrap_or_default().to_owned())))
+                    .collect(),
+                for_instance: tag(v.tags(), tags::FOR).map(str::to_owned),
+                device: tag(v.tags(), tags::DEVICE).map(str::to_owned),
+                restored_from: tag(v.tags(), tags::SNAPSHOT).map(str::to_owned),
+                attached: tag(v.tags(), tags::ATTACHED).map(str::to_owned),
+                volume_type: v.volume_type().map(|t| t.as_str().to_owned()),
+                iops: v.iops(),
+                throughput: v.throughput(),
+            })
+        })
+        .collect();
+    let snapshots = snapshots
+        .snapshots()
+        .iter()
+        .filter_map(|s| {
+            Some(DataSnapshot {
+                snapshot_id: s.snapshot_id()?.to_owned(),
+                key: tag(s.tags(), tags::GROUP)?.to_owned(),
+                state: s.state().map_or("unknown", |s| s.as_str()).to_owned(),
+                start_time: s.start_time().map_or(0, |t| t.secs()),
+                instance: tag(s.tags(), tags::INSTANCE).map(str::to_owned),
+                volume: tag(s.tags(), tags::VOLUME).map(str::to_owned),
+                device: tag(s.tags(), tags::DEVICE).map(str::to_owned),
+                volume_type: tag(s.tags(), tags::VOLUME_TYPE).map(str::to_owned),
+                iops: tag(s.tags(), tags::IOPS).and_then(|v| v.parse().ok()),
+                throughput: tag(s.tags(), tags::THROUGHPUT).and_then(|v| v.parse().ok()),
+            })
+        })
+        .collect();
+    Ok((volumes, snapshots))
+}
+
+/// What became of one planned group action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupActionReport {
+    /// The action.
+    #[serde(flatten)]
+    pub action: GroupAction,
+    /// `done`, `already_done` (the lifecycle action was completed before), `failed`, `skipped`
+    /// (an earlier step failed) or `planned` (dry run).
+    pub status: &'static str,
+    /// What went wrong, for a failed action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Carries out a plan in order, stopping at the first failure: the hook is never completed with
+/// CONTINUE unless the address reached the instance.
+pub async fn execute(clients: &Clients, actions: &[GroupAction]) -> (Vec<GroupActionReport>, Option<Error>) {
+    let mut reports = Vec::with_capacity(actions.len());
+    let mut error = None;
+    for action in actions {
+        if error.is_some() {
+            reports.push(GroupActionReport { action: action.clone(), status: "skipped", error: None });
+            continue;
+        }
+        let (status, failure) = match run(clients, action).await {
+            Ok(status) => (status, None),
+            Err(e) => ("failed", Some(e)),
+        };
+        reports.push(GroupActionReport {
+            action: action.clone(),
+            status,
+            error: failure.as_ref().map(ToString::to_string),
+        });
+        error = failure;
+    }
+    (reports, error)
+}
+
+async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Error> {
+    match action {
+        GroupAction::MoveAddress { allocation_id, instance_id, network_interface_id } => {
+            associate(&clients.ec2, allocation_id, instance_id, network_interface_id.as_deref()).await.map(|()| "done")
+        }
+        GroupAction::Heartbeat { group, hook, instance_id } => {
+            let sent = clients
+                .autoscaling
+                .record_lifecycle_action_heartbeat()
+                .auto_scaling_group_name(group)
+                .lifecycle_hook_name(hook)
+                .instance_id(instance_id)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok("done"),
+                Err(e) if is_no_active_action(&e) => Ok("already_done"),
+                Err(e) => Err(aws_error("RecordLifecycleActionHeartbeat", e)),
+            }
+        }
+        GroupAction::CreateSnapshot { volume_id, key, device, instance_id, volume_type, iops, throughput, at } => {
+            let time = aws_sdk_ec2::primitives::DateTime::from_secs(*at)
+                .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+                .unwrap_or_else(|_| at.to_string());
+            let mut spec = TagSpecification::builder()
+                .resource_type(ResourceType::Snapshot)
+                .tags(ec2_tag(tags::GROUP, key))
+                .tags(ec2_tag(tags::VOLUME, volume_id))
+                .tags(ec2_tag(tags::DEVICE, device))
+                .tags(ec2_tag(tags::TIME, &time));
+            if let Some(instance_id) = instance_id {
+                spec = spec.tags(ec2_tag(tags::INSTANCE, instance_id));
+            }
+            for (k, v) in [
+                (tags::VOLUME_TYPE, volume_type.clone()),
+                (tags::IOPS, iops.map(|n| n.to_string())),
+                (tags::THROUGHPUT, throughput.map(|n| n.to_string())),
+            ] {
+                if let Some(v) = v {
+                    spec = spec.tags(ec2_tag(k, &v));
+                }
+            }
+            clients
+                .ec2
+                .create_snapshot()
+                .volume_id(volume_id)
+                .description(format!("ec2-failover: data of group {key}"))
+                .tag_specifications(spec.build())
+                .send()
+                .await
+                .map(|_| "done")
+                .map_err(|e| aws_error("CreateSnapshot", e))
+        }
+        GroupAction::CreateVolume {
+            snapshot_id,
+            availability_zone,
+            key,
+            for_instance,
+            device,
+            volume_type,
+            iops,
+            throughput,
+        } => {
+            let spec = TagSpecification::builder()
+                .resource_type(ResourceType::Volume)
+                .tags(ec2_tag(tags::GROUP, key))
+                .tags(ec2_tag(tags::FOR, for_instance))
+                .tags(ec2_tag(tags::DEVICE, device))
+                .tags(ec2_tag(tags::SNAPSHOT, snapshot_id))
+                .build();
+            // The same restore for the same launch carries the same token, so that AWS makes one
+            // volume even when a retry comes before the first volume shows in DescribeVolumes.
+            clients
+                .ec2
+                .create_volume()
+                .client_token(format!("ec2-failover-{for_instance}-{snapshot_id}"))
+                .snapshot_id(snapshot_id)
+                .availability_zone(availability_zone)
+                .set_volume_type(volume_type.as_deref().map(aws_sdk_ec2::types::VolumeType::from))
+                .set_iops(*iops)
+                .set_throughput(*throughput)
+                .tag_specifications(spec)
+                .send()
+                .await
+                .map(|_| "done")
+                .map_err(|e| aws_error("CreateVolume", e))
+        }
+        GroupAction::AttachVolume { volume_id, instance_id, device } => {
+            // Marked first: a volume that may ever have been attached is never deleted as unused,
+            // and is known to hold data newer than the snapshot it came from.
+            clients
+                .ec2
+                .create_tags()
+                .resources(volume_id)
+                .tags(ec2_tag(tags::ATTACHED, instance_id))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateTags", e))?;
+            clients
+                .ec2
+                .attach_volume()
+                .volume_id(volume_id)
+                .instance_id(instance_id)
+                .device(device)
+                .send()
+                .await
+                .map(|_| "done")
+                .map_err(|e| aws_error("AttachVolume", e))
+        }
+        GroupAction::DeleteVolume { volume_id } => clients
+            .ec2
+            .delete_volume()
+            .volume_id(volume_id)
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("DeleteVolume", e)),
+        GroupAction::DeleteSnapshot { snapshot_id } => clients
+            .ec2
+            .delete_snapshot()
+            .snapshot_id(snapshot_id)
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("DeleteSnapshot", e)),
+        GroupAction::CompleteLifecycle { group, hook, instance_id, result } => {
+            let result = match result {
+                LifecycleResult::Continue => "CONTINUE",
+                LifecycleResult::Abandon => "ABANDON",
+            };
+            let sent = clients
+                .autoscaling
+                .complete_lifecycle_action()
+                .auto_scaling_group_name(group)
+                .lifecycle_hook_name(hook)
+                .instance_id(instance_id)
+                .lifecycle_action_result(result)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok("done"),
+                // A repeated event, or a retry after a lost response: the action is already
+                // completed (or timed out), and Auto Scaling says so with a ValidationError.
+                Err(e) if is_no_active_action(&e) => Ok("already_done"),
+                Err(e) => Err(aws_error("CompleteLifecycleAction", e)),
+            }
+        }
+    }
+}
+
+fn ec2_tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+fn is_no_active_action<E, R>(error: &aws_sdk_autoscaling::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_autoscaling::error::ProvideErrorMetadata,
+{
+    use aws_sdk_autoscaling::error::ProvideErrorMetadata as _;
+    error.code() == Some("ValidationError") && error.message().is_some_and(|m| m.contains("No active Lifecycle Action"))
+}

@@ -1,0 +1,391 @@
+//! Group mode's decision: pure functions from (settings, lifecycle action, observed world) to a
+//! plan. No I/O, no clock.
+
+use serde::Serialize;
+
+use super::data::{leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, TerminatePlan};
+use super::world::{GroupWorld, HeldGroup, GROUP_TAG};
+use super::DataSettings;
+use crate::pair::decide::Verdict;
+use crate::trigger::{LifecycleAction, Transition, Trigger};
+
+/// How a lifecycle action is completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LifecycleResult {
+    /// Let the instance go on (into service, or on to termination).
+    Continue,
+    /// Launch: terminate the instance and launch another; terminate: go on without waiting.
+    Abandon,
+}
+
+/// A change to make for a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum GroupAction {
+    /// Associate the group's Elastic IP with the instance (through its network interface).
+    MoveAddress {
+        /// The address.
+        allocation_id: String,
+        /// The new holder.
+        instance_id: String,
+        /// Its primary network interface, if known.
+        network_interface_id: Option<String>,
+    },
+    /// Complete the lifecycle action.
+    CompleteLifecycle {
+        /// The group.
+        group: String,
+        /// The hook.
+        hook: String,
+        /// The instance held.
+        instance_id: String,
+        /// CONTINUE or ABANDON.
+        result: LifecycleResult,
+    },
+    /// Keep the lifecycle action alive while AWS finishes a snapshot or a volume.
+    Heartbeat {
+        /// The group.
+        group: String,
+        /// The hook.
+        hook: String,
+        /// The instance held.
+        instance_id: String,
+    },
+    /// Snapshot the group's data volume, tagged so that the next launch finds it.
+    CreateSnapshot {
+        /// The data volume.
+        volume_id: String,
+        /// The group key.
+        key: String,
+        /// The device it is attached at.
+        device: String,
+        /// The terminating instance it is taken for (none when carrying a seed volume).
+        instance_id: Option<String>,
+        /// The volume's type, IOPS and throughput, for the volume restored from it.
+        volume_type: Option<String>,
+        /// Provisioned IOPS.
+        iops: Option<i32>,
+        /// Provisioned throughput.
+        throughput: Option<i32>,
+        /// When it was decided, in seconds since the Unix epoch (the `ec2-failover:time` tag).
+        at: i64,
+    },
+    /// Create the group's data volume from a snapshot in the new instance's zone (same type, IOPS
+    /// and throughput; encryption and KMS key come with the snapshot).
+    CreateVolume {
+        /// The snapshot.
+        snapshot_id: String,
+        /// The new instance's zone.
+        availability_zone: String,
+        /// The group key.
+        key: String,
+        /// The instance it is for.
+        for_instance: String,
+        /// The device it belongs at.
+        device: String,
+        /// As recorded on the snapshot.
+        volume_type: Option<String>,
+        /// As recorded on the snapshot.
+        iops: Option<i32>,
+        /// As recorded on the snapshot.
+        throughput: Option<i32>,
+    },
+    /// Attach the data volume to the new instance.
+    AttachVolume {
+        /// The volume.
+        volume_id: String,
+        /// The instance.
+        instance_id: String,
+        /// The device.
+        device: String,
+    },
+    /// Delete a volume the function restored for a launch that never used it.
+    DeleteVolume {
+        /// The volume.
+        volume_id: String,
+    },
+    /// Delete a snapshot beyond the group's retention.
+    DeleteSnapshot {
+        /// The snapshot.
+        snapshot_id: String,
+    },
+}
+
+/// A decision about a group: the same shape as the pair's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupDecision {
+    /// The kind of decision.
+    pub verdict: Verdict,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// What to do, in order: a completion runs only after the move before it succeeded.
+    pub actions: Vec<GroupAction>,
+}
+
+fn decision(verdict: Verdict, reason: String, actions: Vec<GroupAction>) -> GroupDecision {
+    GroupDecision { verdict, reason, actions }
+}
+
+fn complete(action: &LifecycleAction, result: LifecycleResult) -> GroupAction {
+    GroupAction::CompleteLifecycle {
+        group: action.group.clone(),
+        hook: action.hook.clone(),
+        instance_id: action.instance_id.clone(),
+        result,
+    }
+}
+
+/// What group mode does with a trigger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Screened<'a> {
+    /// A lifecycle action: observe its group, decide, act.
+    Action(&'a LifecycleAction),
+    /// Evidence that AWS may have finished something a held launch waits for (an EBS snapshot or
+    /// volume notification), or the schedule: find every lifecycle action the managed groups hold
+    /// open and decide each one again. This is how a launch that waits for its data goes on.
+    Sweep,
+    /// Not for group mode: nothing is read.
+    Ignore(GroupDecision),
+}
+
+/// Decides, before anything is read, what group mode does with the trigger.
+pub fn screen(trigger: &Trigger) -> Screened<'_> {
+    match trigger {
+        Trigger::Lifecycle(action) => Screened::Action(action),
+        Trigger::Schedule | Trigger::Ebs { .. } => Screened::Sweep,
+        other => Screened::Ignore(decision(
+            Verdict::Ignore,
+            format!(
+                "group mode acts on Auto Scaling lifecycle actions, EBS notifications and schedules, not on {}",
+                kind(other)
+            ),
+            Vec::new(),
+        )),
+    }
+}
+
+/// What `screen` ignores, for its reason (the other kinds never reach it).
+fn kind(trigger: &Trigger) -> &'static str {
+    match trigger {
+        Trigger::Alarm(_) => "alarms",
+        Trigger::StateChange { .. } => "EC2 state changes",
+        _ => "other events",
+    }
+}
+
+/// The lifecycle actions a sweep decides again, and a note for each held instance it leaves
+/// alone. The hook is the group's only hook for the transition, or the only one of several whose
+/// name starts with `ec2-failover`; anything else may belong to another tool and is left to it.
+pub fn held_actions(groups: &[HeldGroup]) -> (Vec<LifecycleAction>, Vec<String>) {
+    let (mut actions, mut notes) = (Vec::new(), Vec::new());
+    for group in groups {
+        for (instance_id, transition) in &group.held {
+            let hooks: Vec<&str> =
+                group.hooks.iter().filter(|(_, t)| t == transition).map(|(name, _)| name.as_str()).collect();
+            let ours: Vec<&str> = hooks.iter().copied().filter(|h| h.starts_with("ec2-failover")).collect();
+            let hook = match (hooks.as_slice(), ours.as_slice()) {
+                ([one], _) | (_, [one]) => *one,
+                ([], _) => {
+                    notes.push(format!("{instance_id} in {}: held, but the group has no such hook now", group.name));
+                    continue;
+                }
+                (many, _) => {
+                    notes.push(format!(
+                        "{instance_id} in {}: held by one of {} ({}); none is clearly ec2-failover's",
+                        group.name,
+                        many.len(),
+                        many.join(", ")
+                    ));
+                    continue;
+                }
+            };
+            actions.push(LifecycleAction {
+                transition: *transition,
+                group: group.name.clone(),
+                hook: hook.to_owned(),
+                instance_id: instance_id.clone(),
+                token: None,
+            });
+        }
+    }
+    (actions, notes)
+}
+
+/// Decides what to do about a lifecycle action, given what was observed.
+pub fn decide(action: &LifecycleAction, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
+    let group = &action.group;
+    let Some(key) = world.group.as_ref().and_then(|g| g.key.as_deref()) else {
+        // Not ours: leave the hook to whoever manages the group (or to its timeout).
+        let why = if world.group.is_some() { format!("has no {GROUP_TAG} tag") } else { "does not exist".into() };
+        return decision(Verdict::Ignore, format!("Auto Scaling group {group} {why}; not managed"), Vec::new());
+    };
+    match action.transition {
+        Transition::Launching => decide_launch(action, key, world, settings),
+        Transition::Terminating => decide_terminate(action, key, world, settings),
+    }
+}
+
+/// A terminating instance: snapshot its data volume (once), then let it go.
+fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
+    let instance_id = &action.instance_id;
+    let (volumes, snapshots) = world.data_of(key);
+    let go_on = complete(action, LifecycleResult::Continue);
+    match plan_terminate(instance_id, &volumes, &snapshots) {
+        (TerminatePlan::Nothing, why) => decision(Verdict::NoChange, format!("{why}; letting it go"), vec![go_on]),
+        (TerminatePlan::Refuse, why) => decision(Verdict::Refuse, why, Vec::new()),
+        (TerminatePlan::Snapshot { volume_id, device }, why) => {
+            let source = volumes.iter().find(|v| v.volume_id == volume_id);
+            let mut actions = vec![
+                GroupAction::CreateSnapshot {
+                    volume_id,
+                    key: key.to_owned(),
+                    device,
+                    instance_id: Some(instance_id.clone()),
+                    at: world.now,
+                    volume_type: source.and_then(|v| v.volume_type.clone()),
+                    iops: source.and_then(|v| v.iops),
+                    throughput: source.and_then(|v| v.throughput),
+                },
+                go_on,
+            ];
+            // The new snapshot will be the newest: keep one fewer of the old ones.
+            let old = retention(&snapshots, settings.keep_snapshots.saturating_sub(1));
+            let stale = retired(&volumes, &snapshots, &old);
+            let deleting = if old.is_empty() && stale.is_empty() {
+                String::new()
+            } else {
+                format!("; deleting {}", old.iter().chain(&stale).cloned().collect::<Vec<_>>().join(", "))
+            };
+            actions.extend(old.into_iter().map(|snapshot_id| GroupAction::DeleteSnapshot { snapshot_id }));
+            actions.extend(stale.into_iter().map(|volume_id| GroupAction::DeleteVolume { volume_id }));
+            decision(Verdict::Preserve, format!("{why}{deleting}"), actions)
+        }
+    }
+}
+
+/// A launching instance: its data first (when the group keeps any), then the IP, then go on.
+fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
+    let (group, instance_id) = (&action.group, &action.instance_id);
+    let abandon = |why: String| decision(Verdict::Abandon, why, vec![complete(action, LifecycleResult::Abandon)]);
+    let address = match world.addresses.iter().filter(|a| a.key == key).collect::<Vec<_>>().as_slice() {
+        [one] => *one,
+        [] => return abandon(format!("no Elastic IP carries {GROUP_TAG}={key}: {instance_id} would serve without it")),
+        many => {
+            let ids: Vec<&str> = many.iter().map(|a| a.allocation_id.as_str()).collect();
+            return abandon(format!(
+                "{} Elastic IPs carry {GROUP_TAG}={key} ({}); exactly one is accepted",
+                ids.len(),
+                ids.join(", ")
+            ));
+        }
+    };
+    let Some(instance) = world.instance.as_ref().filter(|i| i.state.is_alive()) else {
+        let state = world.instance.as_ref().map_or("gone", |i| i.state.name());
+        return abandon(format!("{instance_id} is {state}: there is no instance to give {} to", address.allocation_id));
+    };
+    let heartbeat =
+        GroupAction::Heartbeat { group: group.clone(), hook: action.hook.clone(), instance_id: instance_id.clone() };
+    let (volumes, snapshots) = world.data_of(key);
+    let zone = instance.availability_zone.clone().unwrap_or_default();
+    let waited = instance.launch_time.map_or(0, |t| world.now - t);
+    let (plan, data_why) = plan_launch(instance_id, &zone, waited, settings.max_wait_seconds, &volumes, &snapshots);
+    let attach = match plan {
+        LaunchPlan::Ready => None,
+        LaunchPlan::Attach { volume_id, device } => {
+            Some(GroupAction::AttachVolume { volume_id, instance_id: instance_id.clone(), device })
+        }
+        LaunchPlan::Wait => return decision(Verdict::Wait, data_why, vec![heartbeat]),
+        LaunchPlan::Abandon => return abandon(data_why),
+        LaunchPlan::Restore { snapshot_id, availability_zone } => {
+            let Some(snapshot) = snapshots.iter().find(|s| s.snapshot_id == snapshot_id) else {
+                return abandon(format!("{snapshot_id} vanished between two reads"));
+            };
+            let Some(device) = snapshot.device.clone() else {
+                return abandon(format!(
+                    "{snapshot_id} has no ec2-failover:device tag; cannot tell where its data goes"
+                ));
+            };
+            let create = GroupAction::CreateVolume {
+                snapshot_id,
+                availability_zone,
+                key: key.to_owned(),
+                for_instance: instance_id.clone(),
+                device,
+                volume_type: snapshot.volume_type.clone(),
+                iops: snapshot.iops,
+                throughput: snapshot.throughput,
+            };
+            return decision(
+                Verdict::Wait,
+                format!("{data_why}; the launch waits for the volume"),
+                vec![create, heartbeat],
+            );
+        }
+        LaunchPlan::Carry { volume_id } => {
+            let Some(volume) = volumes.iter().find(|v| v.volume_id == volume_id) else {
+                return abandon(format!("{volume_id} vanished between two reads"));
+            };
+            let Some(device) = volume.device.clone() else {
+                return abandon(format!("{volume_id} has no ec2-failover:device tag; cannot tell where its data goes"));
+            };
+            let snapshot = GroupAction::CreateSnapshot {
+                volume_id,
+                key: key.to_owned(),
+                device,
+                instance_id: None,
+                at: world.now,
+                volume_type: volume.volume_type.clone(),
+                iops: volume.iops,
+                throughput: volume.throughput,
+            };
+            return decision(
+                Verdict::Wait,
+                format!("{data_why}; the launch waits for the snapshot"),
+                vec![snapshot, heartbeat],
+            );
+        }
+    };
+    // Copies restored for abandoned launches go once this launch has its data (after it goes on).
+    let members: Vec<&str> = world.group.iter().flat_map(|g| g.instances.iter().map(|(i, _)| i.as_str())).collect();
+    let keep = match &attach {
+        Some(GroupAction::AttachVolume { volume_id, .. }) => volume_id.as_str(),
+        _ => "",
+    };
+    let unused = leftovers(instance_id, keep, &members, &volumes, &snapshots);
+    let data_why =
+        if unused.is_empty() { data_why } else { format!("{data_why}; deleting unused {}", unused.join(", ")) };
+    let cleanup: Vec<GroupAction> =
+        unused.into_iter().map(|volume_id| GroupAction::DeleteVolume { volume_id }).collect();
+    let holds = address.instance_id.as_deref() == Some(instance_id.as_str())
+        || (address.network_interface_id.is_some() && address.network_interface_id == instance.network_interface_id);
+    let go_on = complete(action, LifecycleResult::Continue);
+    let mut actions: Vec<GroupAction> = attach.into_iter().collect();
+    if holds {
+        let verdict = if actions.is_empty() && cleanup.is_empty() { Verdict::NoChange } else { Verdict::Follow };
+        actions.push(go_on);
+        actions.extend(cleanup);
+        return decision(
+            verdict,
+            format!("{instance_id} already holds {}; {data_why}; completing the launch", address.allocation_id),
+            actions,
+        );
+    }
+    let from = address.instance_id.as_deref().or(address.network_interface_id.as_deref()).unwrap_or("nothing");
+    let az = instance.availability_zone.as_deref().unwrap_or("an unknown zone");
+    actions.push(GroupAction::MoveAddress {
+        allocation_id: address.allocation_id.clone(),
+        instance_id: instance_id.clone(),
+        network_interface_id: instance.network_interface_id.clone(),
+    });
+    actions.push(go_on);
+    actions.extend(cleanup);
+    decision(
+        Verdict::Follow,
+        format!(
+            "{instance_id} launched in {az} for group {group}: {data_why}; moving {} from {from} to it",
+            address.allocation_id
+        ),
+        actions,
+    )
+}
