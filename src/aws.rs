@@ -9,8 +9,10 @@ use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::Client;
 
+use aws_sdk_ec2::primitives::DateTime;
+use serde::Serialize;
+
 use crate::error::Error;
-use crate::pair::world::InstanceState;
 
 /// Throttling (`RequestLimitExceeded`), 5xx (`Unavailable`, `InternalError`) and dropped
 /// connections are retried with jittered exponential backoff, up to four attempts per call. What
@@ -41,14 +43,103 @@ where
     Error::Aws { operation, code, message }
 }
 
-/// An instance's state as EC2 reports it; one with no state is read as gone.
-pub(crate) fn instance_state(instance: &aws_sdk_ec2::types::Instance) -> InstanceState {
-    instance.state().and_then(|s| s.name()).map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str()))
+/// One instance as EC2 described it: what both modes read of an instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Instance {
+    /// Its instance id.
+    pub instance_id: String,
+    /// Its lifecycle state.
+    pub state: InstanceState,
+    /// Its Availability Zone.
+    pub availability_zone: Option<String>,
+    /// Its primary network interface, which an Elastic IP is associated with.
+    pub network_interface_id: Option<String>,
+    /// When it was last started, in seconds since the Unix epoch.
+    pub launch_time: Option<i64>,
+}
+
+impl Instance {
+    /// Reads an instance from a DescribeInstances answer; one without an id is skipped.
+    pub fn read(instance: &aws_sdk_ec2::types::Instance) -> Option<Self> {
+        Some(Self {
+            instance_id: instance.instance_id()?.to_owned(),
+            state: instance
+                .state()
+                .and_then(|s| s.name())
+                .map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str())),
+            availability_zone: instance.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
+            network_interface_id: primary_interface(instance),
+            launch_time: instance.launch_time().map(DateTime::secs),
+        })
+    }
+}
+
+/// An EC2 instance state, plus `Gone` for an instance EC2 no longer knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    /// Booting.
+    Pending,
+    /// Up.
+    Running,
+    /// Going down; will be `Stopped`.
+    Stopping,
+    /// Down, can be started.
+    Stopped,
+    /// Going away; will be `Terminated`.
+    ShuttingDown,
+    /// Gone for good.
+    Terminated,
+    /// Not returned by EC2 at all.
+    Gone,
+}
+
+impl InstanceState {
+    /// Reads EC2's state name; anything unknown is treated as gone, the safe reading for a target.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            _ => Self::Gone,
+        }
+    }
+
+    /// Whether the instance cannot serve traffic now and is not on its way up.
+    pub fn is_down(self) -> bool {
+        matches!(self, Self::Stopping | Self::Stopped | Self::ShuttingDown | Self::Terminated | Self::Gone)
+    }
+
+    /// Whether the instance can never serve again.
+    pub fn is_lost(self) -> bool {
+        matches!(self, Self::ShuttingDown | Self::Terminated | Self::Gone)
+    }
+
+    /// Whether the instance is up or coming up, and so could still be serving or writing.
+    pub fn is_alive(self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
+    }
+
+    /// EC2's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Gone => "gone",
+        }
+    }
 }
 
 /// An instance's primary network interface (device index 0), which an Elastic IP is associated
 /// through; the first interface if EC2 reports no attachment details.
-pub(crate) fn primary_interface(instance: &aws_sdk_ec2::types::Instance) -> Option<String> {
+fn primary_interface(instance: &aws_sdk_ec2::types::Instance) -> Option<String> {
     instance
         .network_interfaces()
         .iter()
@@ -72,4 +163,14 @@ pub(crate) async fn associate(
         None => request.instance_id(instance_id),
     };
     request.send().await.map(drop).map_err(|e| aws_error("AssociateAddress", e))
+}
+
+/// The value of the tag `key` among `tags`, if set.
+pub(crate) fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+}
+
+/// An EC2 tag.
+pub(crate) fn ec2_tag(key: &str, value: &str) -> aws_sdk_ec2::types::Tag {
+    aws_sdk_ec2::types::Tag::builder().key(key).value(value).build()
 }

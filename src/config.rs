@@ -1,8 +1,27 @@
-//! The function's configuration: read once from the environment at init, validated, then lent to
-//! every invocation.
+//! The function's settings: read once from the environment at init, by one reader, validated, then
+//! lent to every invocation. Every error names its variable.
 
-use crate::group::DataSettings;
-use crate::pair::{Config, FenceMode, DEFAULT_COOLDOWN_SECONDS};
+use crate::group;
+use crate::pair::{self, FenceMode, DEFAULT_COOLDOWN_SECONDS};
+
+/// Everything the function is configured with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Decide and report, but change nothing (`DRY_RUN`).
+    pub dry_run: bool,
+    /// Which way the deployment keeps a server available, with that mode's settings (`MODE`).
+    pub mode: Mode,
+}
+
+/// Which way the deployed function keeps a server available (`MODE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `MODE=pair` (the default): a primary and a standby instance share an Elastic IP.
+    Pair(pair::Config),
+    /// `MODE=group`: single-instance Auto Scaling groups tagged `ec2-failover:group`, whose Elastic
+    /// IP (and data volume) follows each new instance.
+    Group(group::Config),
+}
 
 /// A configuration problem, named by its variable, reported at init.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -16,146 +35,106 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-impl Config {
-    /// Reads the configuration from the process environment.
+impl Settings {
+    /// Reads the settings from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads the configuration through `lookup`, so tests need not touch the process environment.
+    /// Reads the settings through `lookup`, so tests need not touch the process environment. Only
+    /// the variables of the chosen mode are read.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
-        let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
-        if primary == standby {
-            return Err(ConfigError {
-                variable: "STANDBY_INSTANCE_ID",
-                value: standby,
-                problem: "must differ from PRIMARY_INSTANCE_ID".into(),
-            });
+        let mode = match get("MODE").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("pair") => Mode::Pair(pair_config(&get)?),
+            Some("group") => Mode::Group(group_config(&get)?),
+            Some(other) => return Err(bad("MODE", other, "accepted values: pair (default), group")),
+        };
+        let dry_run = match get("DRY_RUN").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false") | Some("0") | Some("no") => false,
+            Some("true") | Some("1") | Some("yes") => true,
+            Some(other) => return Err(bad("DRY_RUN", other, "accepted values: true, false (default)")),
+        };
+        Ok(Settings { dry_run, mode })
+    }
+}
+
+fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { variable, value: value.to_owned(), problem: problem.into() }
+}
+
+/// Pair mode: `PRIMARY_INSTANCE_ID`, `STANDBY_INSTANCE_ID` and `EIP_ALLOCATION_ID` (required),
+/// `FENCE_MODE` and `COOLDOWN_SECONDS`.
+fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
+    let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
+    let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
+    if primary == standby {
+        return Err(bad("STANDBY_INSTANCE_ID", &standby, "must differ from PRIMARY_INSTANCE_ID"));
+    }
+    let allocation_id = match get("EIP_ALLOCATION_ID") {
+        Some(v) if is_aws_id(&v, "eipalloc-") => v,
+        v => {
+            return Err(bad(
+                "EIP_ALLOCATION_ID",
+                &v.unwrap_or_default(),
+                "required: the Elastic IP's allocation id, eipalloc- followed by hex digits",
+            ))
         }
-        let allocation_id = match get("EIP_ALLOCATION_ID") {
-            Some(v) if is_aws_id(&v, "eipalloc-") => v,
-            v => {
-                return Err(ConfigError {
-                    variable: "EIP_ALLOCATION_ID",
-                    value: v.unwrap_or_default(),
-                    problem: "required: the Elastic IP's allocation id, eipalloc- followed by hex digits".into(),
-                })
-            }
-        };
-        let fence_mode = match get("FENCE_MODE").map(|v| v.to_ascii_lowercase()).as_deref() {
-            None | Some("stop") => FenceMode::Stop,
-            Some("none") => FenceMode::None,
-            Some(other) => {
-                return Err(ConfigError {
-                    variable: "FENCE_MODE",
-                    value: other.into(),
-                    problem: "accepted values: stop (default), none".into(),
-                })
-            }
-        };
-        let cooldown_seconds = match get("COOLDOWN_SECONDS") {
-            None => DEFAULT_COOLDOWN_SECONDS,
-            Some(v) => v.parse::<u64>().map_err(|_| ConfigError {
-                variable: "COOLDOWN_SECONDS",
-                value: v.clone(),
-                problem: format!("a whole number of seconds, 0 or more (default {DEFAULT_COOLDOWN_SECONDS})"),
-            })?,
-        };
-        let dry_run = dry_run(get("DRY_RUN"))?;
-        Ok(Config { primary, standby, allocation_id, fence_mode, cooldown_seconds, dry_run })
-    }
+    };
+    let fence_mode = match get("FENCE_MODE").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("stop") => FenceMode::Stop,
+        Some("none") => FenceMode::None,
+        Some(other) => return Err(bad("FENCE_MODE", other, "accepted values: stop (default), none")),
+    };
+    let cooldown_seconds = match get("COOLDOWN_SECONDS") {
+        None => DEFAULT_COOLDOWN_SECONDS,
+        Some(v) => v.parse::<u64>().map_err(|_| {
+            bad(
+                "COOLDOWN_SECONDS",
+                &v,
+                format!("a whole number of seconds, 0 or more (default {DEFAULT_COOLDOWN_SECONDS})"),
+            )
+        })?,
+    };
+    Ok(pair::Config { primary, standby, allocation_id, fence_mode, cooldown_seconds })
 }
 
-/// Which way the deployed function keeps a server available (`MODE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// A primary and a standby instance share an Elastic IP (the default); see [`Config`].
-    Pair,
-    /// Single-instance Auto Scaling groups tagged `ec2-failover:group`: the Elastic IP follows
-    /// each new instance. Needs no other setting.
-    Group,
-}
-
-impl Mode {
-    /// Reads `MODE` from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads `MODE` through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        match lookup("MODE").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("") | Some("pair") => Ok(Mode::Pair),
-            Some("group") => Ok(Mode::Group),
-            Some(other) => Err(ConfigError {
-                variable: "MODE",
-                value: other.into(),
-                problem: "accepted values: pair (default), group".into(),
-            }),
-        }
-    }
-}
-
-/// Reads `DRY_RUN` through `lookup`, for the modes that need nothing else.
-pub fn dry_run_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
-    dry_run(lookup("DRY_RUN").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
-}
-
-/// Group mode's data settings: `KEEP_DATA` (whether groups keep a data volume, default true),
-/// `KEEP_SNAPSHOTS` (completed snapshots kept per group, 1 to 1000, default 3) and
-/// `MAX_WAIT_SECONDS` (how long a launch may wait for its data before it is abandoned, 60 to
-/// 172800, default 3600).
-pub fn data_settings_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<DataSettings, ConfigError> {
-    let keep_data = match lookup("KEEP_DATA").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("true") => true,
+/// Group mode: `KEEP_DATA` (whether groups keep a data volume, default true), `KEEP_SNAPSHOTS`
+/// (completed snapshots kept per group, 1 to 1000, default 3) and `MAX_WAIT_SECONDS` (how long a
+/// launch may wait for its data before it is abandoned, 60 to 172800, default 3600).
+fn group_config(get: &impl Fn(&str) -> Option<String>) -> Result<group::Config, ConfigError> {
+    let defaults = group::Config::default();
+    let keep_data = match get("KEEP_DATA").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("true") => true,
         Some("false") => false,
-        Some(other) => {
-            return Err(ConfigError {
-                variable: "KEEP_DATA",
-                value: other.into(),
-                problem: "accepted values: true (default), false".into(),
-            })
-        }
+        Some(other) => return Err(bad("KEEP_DATA", other, "accepted values: true (default), false")),
     };
-    let number = |variable: &'static str, default: i64, min: i64, max: i64| match lookup(variable)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-    {
+    let number = |variable: &'static str, default: i64, min: i64, max: i64| match get(variable) {
         None => Ok(default),
-        Some(v) => v.parse::<i64>().ok().filter(|n| (min..=max).contains(n)).ok_or(ConfigError {
-            variable,
-            value: v,
-            problem: format!("a whole number from {min} to {max} (default {default})"),
-        }),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| bad(variable, &v, format!("a whole number from {min} to {max} (default {default})"))),
     };
-    let keep = number("KEEP_SNAPSHOTS", 3, 1, 1000)?;
-    let wait = number("MAX_WAIT_SECONDS", 3600, 60, 172_800)?;
-    Ok(DataSettings { keep_data, keep_snapshots: usize::try_from(keep).unwrap_or(3), max_wait_seconds: wait })
-}
-
-fn dry_run(value: Option<String>) -> Result<bool, ConfigError> {
-    match value.map(|v| v.to_ascii_lowercase()).as_deref() {
-        None | Some("false") | Some("0") | Some("no") => Ok(false),
-        Some("true") | Some("1") | Some("yes") => Ok(true),
-        Some(other) => Err(ConfigError {
-            variable: "DRY_RUN",
-            value: other.into(),
-            problem: "accepted values: true, false (default)".into(),
-        }),
-    }
+    let default_keep = i64::try_from(defaults.keep_snapshots).unwrap_or(3);
+    let keep = number("KEEP_SNAPSHOTS", default_keep, 1, 1000)?;
+    let wait = number("MAX_WAIT_SECONDS", defaults.max_wait_seconds, 60, 172_800)?;
+    Ok(group::Config {
+        keep_data,
+        keep_snapshots: usize::try_from(keep).unwrap_or(defaults.keep_snapshots),
+        max_wait_seconds: wait,
+    })
 }
 
 fn instance_id(variable: &'static str, value: Option<String>) -> Result<String, ConfigError> {
     match value {
         Some(v) if is_aws_id(&v, "i-") => Ok(v),
-        v => Err(ConfigError {
+        v => Err(bad(
             variable,
-            value: v.unwrap_or_default(),
-            problem: "required: an EC2 instance id, i- followed by 8 or 17 hex digits".into(),
-        }),
+            &v.unwrap_or_default(),
+            "required: an EC2 instance id, i- followed by 8 or 17 hex digits",
+        )),
     }
 }
 
@@ -181,19 +160,36 @@ mod tests {
         ("EIP_ALLOCATION_ID", "eipalloc-0123456789abcdef0"),
     ];
 
-    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Settings, ConfigError> {
         let mut pairs: Vec<(&str, &str)> = BASE.to_vec();
         pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         pairs.extend_from_slice(extra);
-        Config::from_lookup(env(&pairs))
+        Settings::from_lookup(env(&pairs))
+    }
+
+    fn pair(settings: Settings) -> pair::Config {
+        match settings.mode {
+            Mode::Pair(config) => config,
+            other => panic!("not pair mode: {other:?}"),
+        }
+    }
+
+    fn group(extra: &[(&'static str, &'static str)]) -> Result<group::Config, ConfigError> {
+        let mut pairs = vec![("MODE", "group")];
+        pairs.extend_from_slice(extra);
+        Settings::from_lookup(env(&pairs)).map(|s| match s.mode {
+            Mode::Group(config) => config,
+            other => panic!("not group mode: {other:?}"),
+        })
     }
 
     #[test]
     fn defaults_apply_when_only_the_required_variables_are_set() {
-        let c = with(&[]).unwrap();
+        let settings = with(&[]).unwrap();
+        assert!(!settings.dry_run);
+        let c = pair(settings);
         assert_eq!(c.fence_mode, FenceMode::Stop);
         assert_eq!(c.cooldown_seconds, 300);
-        assert!(!c.dry_run);
         assert_eq!(c.other("i-0123456789abcdef0"), Some("i-0fedcba9876543210"));
         assert_eq!(c.other("i-99999999"), None);
     }
@@ -209,6 +205,7 @@ mod tests {
             ("COOLDOWN_SECONDS", "-5", "whole number"),
             ("COOLDOWN_SECONDS", "5m", "whole number"),
             ("DRY_RUN", "maybe", "true, false"),
+            ("MODE", "cluster", "pair (default), group"),
         ];
         for (var, value, hint) in cases {
             let err = with(&[(var, value)]).unwrap_err();
@@ -219,31 +216,40 @@ mod tests {
     }
 
     #[test]
-    fn data_settings_have_defaults_and_name_a_bad_value() {
-        assert_eq!(data_settings_from_lookup(env(&[])), Ok(DataSettings::default()));
+    fn group_settings_have_defaults_and_name_a_bad_value() {
+        assert_eq!(group(&[]), Ok(group::Config::default()));
         assert_eq!(
-            DataSettings::default(),
-            DataSettings { keep_data: true, keep_snapshots: 3, max_wait_seconds: 3600 }
+            group::Config::default(),
+            group::Config { keep_data: true, keep_snapshots: 3, max_wait_seconds: 3600 }
         );
         let set = [("KEEP_DATA", "False"), ("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")];
-        let read = DataSettings { keep_data: false, keep_snapshots: 7, max_wait_seconds: 900 };
-        assert_eq!(data_settings_from_lookup(env(&set)), Ok(read));
+        let read = group::Config { keep_data: false, keep_snapshots: 7, max_wait_seconds: 900 };
+        assert_eq!(group(&set), Ok(read));
         for (var, value, hint) in [
             ("KEEP_DATA", "maybe", "true (default), false"),
             ("KEEP_SNAPSHOTS", "0", "a whole number from"),
             ("KEEP_SNAPSHOTS", "many", "a whole number from"),
             ("MAX_WAIT_SECONDS", "200000", "a whole number from"),
+            ("DRY_RUN", "perhaps", "true, false"),
         ] {
-            let err = data_settings_from_lookup(env(&[(var, value)])).unwrap_err();
+            let err = group(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);
             assert!(err.to_string().contains(hint), "{err}");
         }
     }
 
     #[test]
+    fn group_mode_needs_none_of_the_pair_variables() {
+        let settings = Settings::from_lookup(env(&[("MODE", "Group"), ("DRY_RUN", "yes")])).unwrap();
+        assert_eq!(settings, Settings { dry_run: true, mode: Mode::Group(group::Config::default()) });
+    }
+
+    #[test]
     fn optional_variables_are_read_case_insensitively() {
-        let c = with(&[("FENCE_MODE", "None"), ("COOLDOWN_SECONDS", "0"), ("DRY_RUN", "TRUE")]).unwrap();
-        assert_eq!((c.fence_mode, c.cooldown_seconds, c.dry_run), (FenceMode::None, 0, true));
+        let settings = with(&[("FENCE_MODE", "None"), ("COOLDOWN_SECONDS", "0"), ("DRY_RUN", "TRUE")]).unwrap();
+        assert!(settings.dry_run);
+        let c = pair(settings);
+        assert_eq!((c.fence_mode, c.cooldown_seconds), (FenceMode::None, 0));
     }
 
     #[test]

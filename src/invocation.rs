@@ -1,19 +1,127 @@
-//! The frame every invocation shares, whatever the mode: reading the trigger, the outcome and its
-//! one log line, and the result.
+//! The frame every invocation shares, whatever the mode: the gate, the trigger read, the verdict
+//! vocabulary, a decision and the reports of its actions, the dry-run plan, the outcome with its
+//! one log line, and the result. It knows no mode: each mode's handler observes, decides and acts
+//! inside it.
+
+use std::future::Future;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::Error;
-use crate::pair::aws::ActionReport;
-use crate::pair::decide::Verdict;
-use crate::pair::world::World;
 use crate::trigger::{self, Trigger};
 
-/// The invocation result: what was seen, what was decided and why, and what was done. The pair's
-/// by default; group mode's is [`GroupOutcome`], with the same fields.
+/// The kind of decision, in both modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The trigger is not about what this deployment keeps: nothing changes.
+    Ignore,
+    /// The world is as it should be.
+    NoChange,
+    /// The active instance has failed: a new failover begins.
+    FailOver,
+    /// A failover begun earlier is carried on.
+    Finish,
+    /// Something is under way and waits for AWS (an instance to change state, a snapshot, a volume);
+    /// the next event or the schedule resumes it.
+    Wait,
+    /// The active instance has failed, but the last failover is too recent (cooldown).
+    Hold,
+    /// Group mode: the group's Elastic IP follows its newly launched instance.
+    Follow,
+    /// Group mode: the launch cannot be served (no Elastic IP, no instance); the hook is abandoned.
+    Abandon,
+    /// Group mode: the terminating instance's data volume is snapshotted before it goes.
+    Preserve,
+    /// The Elastic IP was attached to nothing; it is given to the best member.
+    Heal,
+    /// The old active instance still runs after a failover; it is stopped.
+    Fence,
+    /// AWS could not be read, so nothing was decided; the next event or the schedule tries again.
+    ObserveFailed,
+    /// The function will not act, and says so as an error: a person is needed (the IP could only
+    /// move to nowhere, something outside the deployment holds it, the data is ambiguous).
+    Refuse,
+}
+
+impl Verdict {
+    /// The verdict's name, as it appears in the result and the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ignore => "ignore",
+            Verdict::NoChange => "no_change",
+            Verdict::FailOver => "fail_over",
+            Verdict::Finish => "finish",
+            Verdict::Wait => "wait",
+            Verdict::Hold => "hold",
+            Verdict::Follow => "follow",
+            Verdict::Abandon => "abandon",
+            Verdict::Preserve => "preserve",
+            Verdict::Heal => "heal",
+            Verdict::Fence => "fence",
+            Verdict::ObserveFailed => "observe_failed",
+            Verdict::Refuse => "refuse",
+        }
+    }
+}
+
+/// What was decided, why, and the changes to make (`A` is the mode's action).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision<A> {
+    /// The kind of decision.
+    pub verdict: Verdict,
+    /// Why, in one sentence that names the instances and states it rests on.
+    pub reason: String,
+    /// The changes to make, in the order and grouping the mode's AWS layer documents.
+    pub actions: Vec<A>,
+}
+
+impl<A> Decision<A> {
+    /// A decision.
+    pub fn new(verdict: Verdict, reason: String, actions: Vec<A>) -> Self {
+        Self { verdict, reason, actions }
+    }
+}
+
+/// What became of one planned action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report<A> {
+    /// The action.
+    #[serde(flatten)]
+    pub action: A,
+    /// `done`, `already_done` (AWS says it was done before), `failed`, `skipped` (not run because an
+    /// earlier step failed) or `planned` (dry run).
+    pub status: &'static str,
+    /// What went wrong, for a failed action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<A: Clone> Report<A> {
+    /// An action that ended with `status`, or failed with `Err`; the first error is kept.
+    pub fn of(action: &A, result: Result<&'static str, Error>, first_error: &mut Option<Error>) -> Self {
+        match result {
+            Ok(status) => Self { action: action.clone(), status, error: None },
+            Err(e) => {
+                let text = e.to_string();
+                first_error.get_or_insert(e);
+                Self { action: action.clone(), status: "failed", error: Some(text) }
+            }
+        }
+    }
+
+    /// An action that was not run because an earlier one failed.
+    pub fn skipped(action: &A) -> Self {
+        Self { action: action.clone(), status: "skipped", error: None }
+    }
+}
+
+/// The invocation result: what was seen, what was decided and why, and what was done.
 #[derive(Clone, Debug, Serialize)]
-pub struct Outcome<W = World, R = ActionReport> {
+pub struct Outcome<W, A> {
     /// The kind of decision.
     pub verdict: Verdict,
     /// Why.
@@ -25,23 +133,84 @@ pub struct Outcome<W = World, R = ActionReport> {
     /// The world as observed; absent when the trigger was ignored before any read.
     pub observed: Option<W>,
     /// Each planned change and what became of it.
-    pub actions: Vec<R>,
+    pub actions: Vec<Report<A>>,
 }
 
-/// Reads the trigger; a payload it cannot read is logged and rejected before any AWS call.
-pub(crate) fn read(payload: &Value) -> Result<Trigger, Error> {
-    trigger::parse(payload).map_err(|e| {
-        tracing::error!(verdict = "bad_event", error = %e, "rejected an event it cannot read");
-        e.into()
-    })
+/// What every handler holds besides its mode's clients and settings: whether it only plans, and
+/// the gate that makes invocations sharing it take turns.
+///
+/// Invocations that share a handler take turns from observing to acting, so that the second of
+/// two concurrent deliveries observes the world the first one left (and does nothing) instead of
+/// repeating its changes. The classic Lambda runtime never overlaps invocations in one execution
+/// environment and the templates' reserved concurrency of 1 keeps it to one environment; the gate
+/// keeps that true under a concurrent runtime (Lambda Managed Instances) and for anyone embedding
+/// a handler.
+#[derive(Clone, Debug, Default)]
+pub struct Frame {
+    /// Decide and report, but change nothing (`DRY_RUN`).
+    pub dry_run: bool,
+    gate: Arc<Mutex<()>>,
+}
+
+impl Frame {
+    /// A frame that acts, or only plans when `dry_run`.
+    pub fn new(dry_run: bool) -> Self {
+        Self { dry_run, gate: Arc::default() }
+    }
+
+    /// Reads the payload, then waits for this invocation's turn. A payload that cannot be read is
+    /// logged and rejected before any AWS call, without waiting.
+    pub async fn start(&self, payload: &Value) -> Result<(Trigger, MutexGuard<'_, ()>), Error> {
+        let trigger = trigger::parse(payload).map_err(|e| {
+            tracing::error!(verdict = "bad_event", error = %e, "rejected an event it cannot read");
+            Error::from(e)
+        })?;
+        Ok((trigger, self.gate.lock().await))
+    }
+
+    /// Carries out the decision's actions with `execute`, or, in a dry run, reports them planned.
+    pub async fn act<'a, A, F>(
+        &self,
+        decision: &'a Decision<A>,
+        execute: impl FnOnce(&'a [A]) -> F,
+    ) -> (Vec<Report<A>>, Option<Error>)
+    where
+        A: Clone,
+        F: Future<Output = (Vec<Report<A>>, Option<Error>)>,
+    {
+        if self.dry_run {
+            let planned =
+                decision.actions.iter().map(|a| Report { action: a.clone(), status: "planned", error: None }).collect();
+            (planned, None)
+        } else {
+            execute(&decision.actions).await
+        }
+    }
+
+    /// The outcome of a decision, its actions' reports and what was observed.
+    pub fn outcome<W, A>(
+        &self,
+        trigger: Trigger,
+        decision: Decision<A>,
+        observed: Option<W>,
+        actions: Vec<Report<A>>,
+    ) -> Outcome<W, A> {
+        let Decision { verdict, reason, .. } = decision;
+        Outcome { verdict, reason, dry_run: self.dry_run, trigger, observed, actions }
+    }
+}
+
+/// Logs a failed read of the world; the invocation ends with that error, deciding nothing.
+pub fn observe_failed(error: &Error, trigger: &Trigger, what: &str) {
+    tracing::error!(verdict = "observe_failed", error = %error, trigger = %json(trigger), "could not read {what}");
 }
 
 /// Logs the decision, then turns it into the invocation's result: an error if an action failed
 /// or the decision is a refusal.
-pub(crate) fn finish<W: Serialize, R: Serialize>(
-    outcome: Outcome<W, R>,
+pub fn finish<W: Serialize, A: Serialize>(
+    outcome: Outcome<W, A>,
     error: Option<Error>,
-) -> Result<Outcome<W, R>, Error> {
+) -> Result<Outcome<W, A>, Error> {
     log(&outcome, error.as_ref());
     match failure(outcome.verdict, &outcome.reason, error) {
         Some(error) => Err(error),
@@ -50,7 +219,7 @@ pub(crate) fn finish<W: Serialize, R: Serialize>(
 }
 
 /// The error a decision ends in: its failed action's, or a refusal's.
-pub(crate) fn failure(verdict: Verdict, reason: &str, error: Option<Error>) -> Option<Error> {
+pub fn failure(verdict: Verdict, reason: &str, error: Option<Error>) -> Option<Error> {
     match (error, verdict) {
         (Some(error), _) => Some(error),
         (None, Verdict::Refuse) => Some(Error::Refused(reason.to_owned())),
@@ -59,7 +228,7 @@ pub(crate) fn failure(verdict: Verdict, reason: &str, error: Option<Error>) -> O
 }
 
 /// Writes the one log line of a decision, with every fact as a field.
-pub(crate) fn log<W: Serialize, R: Serialize>(outcome: &Outcome<W, R>, error: Option<&Error>) {
+pub fn log<W: Serialize, A: Serialize>(outcome: &Outcome<W, A>, error: Option<&Error>) {
     let verdict = outcome.verdict.name();
     let trigger = json(&outcome.trigger);
     let observed = json(&outcome.observed);
@@ -72,17 +241,19 @@ pub(crate) fn log<W: Serialize, R: Serialize>(outcome: &Outcome<W, R>, error: Op
         };
     }
     match (error, outcome.verdict) {
-        (Some(_), _) | (None, Verdict::Refuse) => line!(error, "decision failed"),
+        (Some(_), _) | (None, Verdict::Refuse | Verdict::ObserveFailed) => line!(error, "decision failed"),
         (None, Verdict::Hold | Verdict::Abandon) => line!(warn, "decision"),
         (None, _) => line!(info, "decision"),
     }
 }
 
-pub(crate) fn json<T: Serialize>(value: &T) -> String {
+/// A value as JSON, for a log field.
+pub fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| format!("\"unserialisable: {e}\""))
 }
 
-pub(crate) fn now() -> i64 {
+/// The clock, read once per invocation by the handlers so that the decisions stay pure.
+pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

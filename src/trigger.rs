@@ -23,8 +23,8 @@ Notification, Scheduled Event, or any other detail-type, which is ignored)";
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
-    /// A CloudWatch alarm changed state.
-    Alarm(Alarm),
+    /// Evidence, from some source, that an instance is failing or is about to.
+    Warning(Warning),
     /// An EC2 instance changed state.
     StateChange {
         /// The instance that changed.
@@ -77,6 +77,54 @@ pub enum Transition {
     Terminating,
 }
 
+/// Evidence that an instance is failing, or is about to, whoever says so. The decision reads what
+/// it means (does it stand, which instance is it about), not where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    /// Who says so.
+    #[serde(flatten)]
+    pub source: Source,
+    /// The instances it names. Empty for a warning that names none (a composite alarm, say),
+    /// which is then about the active instance.
+    pub instance_ids: Vec<String>,
+}
+
+/// Where a warning comes from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Source {
+    /// A CloudWatch alarm changed state.
+    Alarm(Alarm),
+}
+
+impl Warning {
+    /// Whether the warning stands now: an alarm does in ALARM, not in OK or INSUFFICIENT_DATA.
+    pub fn stands(&self) -> bool {
+        match &self.source {
+            Source::Alarm(alarm) => alarm.state == AlarmState::Alarm,
+        }
+    }
+
+    /// Whether it is about `instance_id` by name.
+    pub fn names(&self, instance_id: &str) -> bool {
+        self.instance_ids.iter().any(|i| i == instance_id)
+    }
+
+    /// Who raised it, for a reason: `alarm NAME`.
+    pub fn raised_by(&self) -> String {
+        match &self.source {
+            Source::Alarm(alarm) => format!("alarm {}", alarm.name),
+        }
+    }
+
+    /// What it says, for a reason: `alarm NAME is in ALARM`.
+    pub fn says(&self) -> String {
+        match &self.source {
+            Source::Alarm(alarm) => format!("alarm {} is in {}", alarm.name, alarm.state.name()),
+        }
+    }
+}
+
 /// A CloudWatch alarm's state change, from any of its envelopes.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Alarm {
@@ -84,9 +132,6 @@ pub struct Alarm {
     pub name: String,
     /// The state the alarm is now in.
     pub state: AlarmState,
-    /// The instances the alarm's metrics name through an `InstanceId` dimension. Empty for an
-    /// alarm without one (a composite alarm, say), which is then about the pair's active instance.
-    pub instance_ids: Vec<String>,
     /// How the alarm reached the function.
     pub via: AlarmVia,
 }
@@ -101,6 +146,17 @@ pub enum AlarmState {
     Ok,
     /// The alarm has too little data to tell.
     InsufficientData,
+}
+
+impl AlarmState {
+    /// CloudWatch's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlarmState::Alarm => "ALARM",
+            AlarmState::Ok => "OK",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
 }
 
 /// The envelope an alarm arrived in.
@@ -131,7 +187,7 @@ impl Trigger {
     /// The instance ids the trigger names, if it names any.
     pub fn instance_ids(&self) -> &[String] {
         match self {
-            Trigger::Alarm(alarm) => &alarm.instance_ids,
+            Trigger::Warning(warning) => &warning.instance_ids,
             Trigger::StateChange { instance_id, .. } => std::slice::from_ref(instance_id),
             Trigger::Lifecycle(action) => std::slice::from_ref(&action.instance_id),
             Trigger::Schedule | Trigger::Unrelated { .. } | Trigger::Ebs { .. } => &[],
@@ -143,7 +199,7 @@ impl Trigger {
 pub fn parse(payload: &Value) -> Result<Trigger, ParseError> {
     let object = payload.as_object().ok_or_else(|| problem("the payload is not a JSON object"))?;
     if let Some(data) = object.get("alarmData") {
-        return alarm_from_data(data, AlarmVia::AlarmAction).map(Trigger::Alarm);
+        return alarm_from_data(data, AlarmVia::AlarmAction).map(Trigger::Warning);
     }
     if object.contains_key("Records") {
         return parse_sns(payload);
@@ -159,7 +215,7 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
         .map_err(|e| problem(format!("not a valid EventBridge event: {e}")))?;
     match (event.source.as_str(), event.detail_type.as_str()) {
         ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
-            alarm_from_data(&event.detail, AlarmVia::EventBridge).map(Trigger::Alarm)
+            alarm_from_data(&event.detail, AlarmVia::EventBridge).map(Trigger::Warning)
         }
         ("aws.ec2", "EC2 Instance State-change Notification") => {
             let detail: StateChangeDetail = serde_json::from_value(event.detail)
@@ -238,10 +294,10 @@ fn parse_sns(payload: &Value) -> Result<Trigger, ParseError> {
             return Err(problem("the SNS notification carries different alarms; one alarm per invocation is accepted"));
         }
     }
-    Ok(Trigger::Alarm(first))
+    Ok(Trigger::Warning(first))
 }
 
-fn sns_alarm(message: &str) -> Result<Alarm, ParseError> {
+fn sns_alarm(message: &str) -> Result<Warning, ParseError> {
     let message: SnsAlarm = serde_json::from_str(message).map_err(|e| {
         problem(format!("the SNS message is not a CloudWatch alarm notification (AlarmName, NewStateValue): {e}"))
     })?;
@@ -254,15 +310,11 @@ fn sns_alarm(message: &str) -> Result<Alarm, ParseError> {
             }
         }
     }
-    Ok(Alarm {
-        name: message.alarm_name,
-        state: alarm_state(&message.new_state_value)?,
-        instance_ids,
-        via: AlarmVia::Sns,
-    })
+    let alarm = Alarm { name: message.alarm_name, state: alarm_state(&message.new_state_value)?, via: AlarmVia::Sns };
+    Ok(Warning { source: Source::Alarm(alarm), instance_ids })
 }
 
-fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Alarm, ParseError> {
+fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Warning, ParseError> {
     let data: AlarmData = AlarmData::deserialize(data)
         .map_err(|e| problem(format!("the alarm data is not a CloudWatch alarm (alarmName, state.value): {e}")))?;
     let mut instance_ids = Vec::new();
@@ -278,7 +330,8 @@ fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Alarm, ParseError> {
             }
         }
     }
-    Ok(Alarm { name: data.alarm_name, state: alarm_state(&data.state.value)?, instance_ids, via })
+    let alarm = Alarm { name: data.alarm_name, state: alarm_state(&data.state.value)?, via };
+    Ok(Warning { source: Source::Alarm(alarm), instance_ids })
 }
 
 fn alarm_state(value: &str) -> Result<AlarmState, ParseError> {

@@ -1,9 +1,9 @@
 //! The stateful group's data policy as tables: launch, terminate, retention. Pure.
 
 use ec2_failover::group::data::{
-    leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, TerminatePlan,
+    leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, Planned, TerminatePlan,
 };
-use ec2_failover::group::world::{DataSnapshot, DataVolume};
+use ec2_failover::group::world::{DataSnapshot, DataVolume, SnapshotState, VolumeSpec, VolumeState};
 
 const NEW: &str = "i-new";
 const OLD: &str = "i-old";
@@ -12,16 +12,14 @@ fn volume(id: &str, state: &str, az: &str, attached: Option<&str>, for_instance:
     DataVolume {
         volume_id: id.into(),
         key: "web".into(),
-        state: state.into(),
+        state: VolumeState::from_name(state),
         availability_zone: az.into(),
         attachments: attached.map(|i| vec![(i.to_owned(), "/dev/xvdf".to_owned())]).unwrap_or_default(),
         for_instance: for_instance.map(Into::into),
         device: Some("/dev/xvdf".into()),
         restored_from: None,
         attached: None,
-        volume_type: Some("gp3".into()),
-        iops: Some(3000),
-        throughput: Some(125),
+        spec: gp3(),
     }
 }
 
@@ -29,21 +27,29 @@ fn snapshot(id: &str, state: &str, start_time: i64, instance: Option<&str>) -> D
     DataSnapshot {
         snapshot_id: id.into(),
         key: "web".into(),
-        state: state.into(),
+        state: SnapshotState::from_name(state),
         start_time,
         instance: instance.map(Into::into),
         device: Some("/dev/xvdf".into()),
         volume: None,
-        volume_type: Some("gp3".into()),
-        iops: Some(3000),
-        throughput: Some(125),
+        spec: gp3(),
     }
+}
+
+fn gp3() -> VolumeSpec {
+    VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) }
 }
 
 #[test]
 fn launch_table() {
     let b = "us-east-1b";
-    let restore = |id: &str| LaunchPlan::Restore { snapshot_id: id.into(), availability_zone: b.into() };
+    let restore = |id: &str| LaunchPlan::Restore {
+        snapshot_id: id.into(),
+        availability_zone: b.into(),
+        device: "/dev/xvdf".into(),
+        spec: gp3(),
+    };
+    let carry = |id: &str| LaunchPlan::Carry { volume_id: id.into(), device: "/dev/xvdf".into(), spec: gp3() };
     let attach = |id: &str| LaunchPlan::Attach { volume_id: id.into(), device: "/dev/xvdf".into() };
     type Case = (&'static str, i64, Vec<DataVolume>, Vec<DataSnapshot>, LaunchPlan);
     let cases: Vec<Case> = vec![
@@ -116,7 +122,7 @@ fn launch_table() {
             0,
             vec![volume("vol-s", "available", "us-east-1a", None, None)],
             vec![],
-            LaunchPlan::Carry { volume_id: "vol-s".into() },
+            carry("vol-s"),
         ),
         ("a group with no data at all: the IP only", 0, vec![], vec![], LaunchPlan::Ready),
         (
@@ -152,7 +158,7 @@ fn launch_table() {
             0,
             vec![served("i-mid", copy("snap-1", volume("vol-c", "available", "us-east-1a", None, Some("i-mid"))))],
             vec![from("vol-a", snapshot("snap-1", "completed", 10, Some(OLD)))],
-            LaunchPlan::Carry { volume_id: "vol-c".into() },
+            carry("vol-c"),
         ),
         (
             "two snapshots in the same second: the one of the copy restored from the other is newer",
@@ -200,7 +206,7 @@ fn launch_table() {
         ),
     ];
     for (name, waited, volumes, snapshots, expected) in cases {
-        let (plan, why) = plan_launch(NEW, b, waited, 1_800, &volumes, &snapshots);
+        let Planned { plan, why } = plan_launch(NEW, b, waited, 1_800, &volumes, &snapshots);
         assert_eq!(plan, expected, "{name}: {why}");
         assert!(!why.is_empty());
     }
@@ -279,7 +285,7 @@ fn terminate_table() {
             "the data volume on the terminating instance is snapshotted",
             vec![volume("vol-1", "in-use", a, Some(OLD), None), volume("vol-x", "in-use", a, Some("i-other"), None)],
             vec![],
-            TerminatePlan::Snapshot { volume_id: "vol-1".into(), device: "/dev/xvdf".into() },
+            TerminatePlan::Snapshot { volume_id: "vol-1".into(), device: "/dev/xvdf".into(), spec: gp3() },
         ),
         (
             "no data volume here",
@@ -296,7 +302,7 @@ fn terminate_table() {
         ("two data volumes: ambiguous, none", two, vec![], TerminatePlan::Refuse),
     ];
     for (name, volumes, snapshots, expected) in cases {
-        let (plan, why) = plan_terminate(OLD, &volumes, &snapshots);
+        let Planned { plan, why } = plan_terminate(OLD, &volumes, &snapshots);
         assert_eq!(plan, expected, "{name}: {why}");
     }
 }
@@ -370,7 +376,7 @@ async fn observe_reads_the_tagged_volumes_and_snapshots_from_ec2() {
     assert_eq!(snapshots.len(), 1, "{snapshots:?}");
     assert_eq!(snapshots[0].snapshot_id, snapshot.snapshot_id().unwrap());
     assert_eq!(snapshots[0].instance.as_deref(), Some("i-old"));
-    assert_eq!(snapshots[0].iops, Some(3000));
+    assert_eq!(snapshots[0].spec.iops, Some(3000));
     assert_eq!(snapshots[0].volume.as_deref(), Some(volume_id.as_str()));
     assert!(snapshots[0].start_time > 0);
 }

@@ -1,10 +1,11 @@
 //! The decision as a table: each case is (configuration, trigger, world) and the verdict and
 //! actions it must give. `decide` is pure, so these run in microseconds and cover every rule.
 
-use ec2_failover::pair::decide::{decide, Action, Verdict};
-use ec2_failover::pair::world::{Address, FailoverRecord, Holder, InstanceState, Member, Phase, World};
+use ec2_failover::invocation::Verdict;
+use ec2_failover::pair::decide::{decide, Action};
+use ec2_failover::pair::world::{Address, FailoverRecord, Holder, Instance, InstanceState, Phase, World};
 use ec2_failover::pair::{Config, FenceMode};
-use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Trigger};
+use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Source, Trigger, Warning};
 
 const P: &str = "i-0123456789abcdef0";
 const S: &str = "i-0fedcba9876543210";
@@ -19,7 +20,6 @@ fn config() -> Config {
         allocation_id: "eipalloc-0123456789abcdef0".into(),
         fence_mode: FenceMode::Stop,
         cooldown_seconds: 300,
-        dry_run: false,
     }
 }
 
@@ -29,7 +29,7 @@ fn eni(id: &str) -> String {
 
 /// A world where `holder` holds the IP and the members are in the given states (Gone: absent).
 fn world(holder: Option<&str>, p: InstanceState, s: InstanceState) -> World {
-    let member = |id: &str, state| Member {
+    let member = |id: &str, state| Instance {
         instance_id: id.into(),
         state,
         availability_zone: None,
@@ -58,11 +58,9 @@ fn stopped(id: &str) -> Trigger {
 }
 
 fn alarm(state: AlarmState, ids: &[&str]) -> Trigger {
-    Trigger::Alarm(Alarm {
-        name: "cpu".into(),
-        state,
+    Trigger::Warning(Warning {
+        source: Source::Alarm(Alarm { name: "cpu".into(), state, via: AlarmVia::AlarmAction }),
         instance_ids: ids.iter().map(|s| s.to_string()).collect(),
-        via: AlarmVia::AlarmAction,
     })
 }
 

@@ -4,8 +4,8 @@
 mod support;
 
 use ec2_failover::error::Error;
-use ec2_failover::pair::decide::Verdict;
-use ec2_failover::pair::{Config, FenceMode};
+use ec2_failover::invocation::Verdict;
+use ec2_failover::pair::{Config, FenceMode, Handler};
 use support::{look, pair, Moto};
 
 fn tag<'a>(seen: &'a support::Seen, key: &str) -> Option<&'a str> {
@@ -109,7 +109,7 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
     let before = look(&ec2, &p).await;
 
-    let handler = p.handler(&moto, Config { dry_run: true, ..p.config() });
+    let handler = Handler::new(p.config(), moto.client(), true);
     let outcome = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver);
     assert!(outcome.dry_run);

@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use ec2_failover::pair::decide::Verdict;
+use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::world::{Holder, Phase};
 use ec2_failover::pair::Handler;
 use ec2_failover::pair::{Config, FenceMode};
@@ -31,7 +31,6 @@ fn config() -> Config {
         allocation_id: ALLOC.into(),
         fence_mode: FenceMode::Stop,
         cooldown_seconds: 300,
-        dry_run: false,
     }
 }
 
@@ -121,7 +120,7 @@ fn record(from: &'static str, to: &'static str, phase: &'static str) -> Rule {
 }
 
 fn handler(client: Client, config: Config) -> Handler {
-    Handler::new(config, client)
+    Handler::new(config, client, false)
 }
 
 fn state_change(id: &str, state: &str) -> serde_json::Value {

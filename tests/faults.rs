@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use ec2_failover::pair::decide::Verdict;
+use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::Config;
 use ec2_failover::pair::Handler;
 use serde_json::json;
@@ -140,6 +140,7 @@ async fn under_throttling_503s_and_dropped_connections_the_world_ends_correct_or
         let handler = Handler::new(
             Config { cooldown_seconds: 300, ..p.config() },
             proxy.function_client(&format!("trial-{trial}")),
+            false,
         );
         let mut reported_failure = false;
         for file in scenario.events() {
@@ -213,7 +214,7 @@ async fn stopped_primary() -> (Moto, Proxy, Pair) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_three_times_moves_the_ip_once() {
     let (moto, proxy, p) = stopped_primary().await;
-    let handler = Handler::new(p.config(), proxy.function_client("same-event"));
+    let handler = Handler::new(p.config(), proxy.function_client("same-event"), false);
     let event = p.event("ec2-state-change-primary-stopped.json");
 
     let mut verdicts = Vec::new();
@@ -236,7 +237,7 @@ async fn the_same_event_three_times_moves_the_ip_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_and_a_state_change_for_one_failure_at_once_fail_over_once() {
     let (moto, proxy, p) = stopped_primary().await;
-    let handler = Handler::new(p.config(), proxy.function_client("alarm-and-event"));
+    let handler = Handler::new(p.config(), proxy.function_client("alarm-and-event"), false);
     let (alarm, change) = (p.event("sns-alarm-status-check.json"), p.event("ec2-state-change-primary-stopped.json"));
 
     let (a, b) = tokio::join!(handler.handle(&alarm), handler.handle(&change));
@@ -253,7 +254,7 @@ async fn an_alarm_and_a_state_change_for_one_failure_at_once_fail_over_once() {
 async fn eight_concurrent_invocations_fail_over_once_and_respect_the_cooldown() {
     let (moto, proxy, p) = stopped_primary().await;
     let ec2 = moto.client();
-    let handler = Handler::new(p.config(), proxy.function_client("eight"));
+    let handler = Handler::new(p.config(), proxy.function_client("eight"), false);
     let events = [p.event("ec2-state-change-primary-stopped.json"), p.event("alarm-action-cpu-alarm.json")];
 
     let mut set = tokio::task::JoinSet::new();

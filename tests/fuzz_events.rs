@@ -1,27 +1,39 @@
 //! A fuzzer over the event parser (proptest): arbitrary JSON, and mutations of every file in
 //! `events/`. For each payload: no panic; a rejected payload gets `BadEvent` naming what is
-//! accepted and reaches no EC2 call at all; an accepted one goes through `screen` and `decide`
-//! against a healthy world without a panic.
+//! accepted and reaches no AWS call at all, in either mode; an accepted one goes through both
+//! modes' `screen` and `decide` (pair: against a healthy pair; group: a lifecycle action against a
+//! stateful group holding its instance, a sweep through `held_actions`) without a panic.
 //!
 //! `make test` runs `FUZZ_CASES` (default 2,000) cases per property; `make fuzz` runs many more.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
+use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+use aws_sdk_autoscaling::operation::describe_lifecycle_hooks::DescribeLifecycleHooksOutput;
 use aws_sdk_ec2::operation::associate_address::AssociateAddressOutput;
 use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
 use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput;
+use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput;
 use aws_sdk_ec2::operation::start_instances::StartInstancesOutput;
 use aws_sdk_ec2::operation::stop_instances::StopInstancesOutput;
 use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ec2_failover::error::Error;
+use ec2_failover::group;
+use ec2_failover::group::decide::Screened;
+use ec2_failover::group::world::{
+    DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, LifecycleState, SnapshotState, VolumeSpec,
+    VolumeState,
+};
 use ec2_failover::pair::decide::{decide, screen};
-use ec2_failover::pair::world::{Address, Holder, InstanceState, Member, World};
+use ec2_failover::pair::world::{Address, Holder, Instance, InstanceState, World};
 use ec2_failover::pair::Handler;
 use ec2_failover::pair::{Config, FenceMode};
 use ec2_failover::trigger::{parse, ACCEPTED};
+use ec2_failover::trigger::{LifecycleAction, Transition};
 use proptest::prelude::*;
 use proptest::test_runner::Config as RunnerConfig;
 use serde_json::{Map, Value};
@@ -37,7 +49,6 @@ fn config() -> Config {
         allocation_id: ALLOC.into(),
         fence_mode: FenceMode::Stop,
         cooldown_seconds: 300,
-        dry_run: false,
     }
 }
 
@@ -208,7 +219,7 @@ fn mutate(value: &mut Value, pick: usize, mutation: &Mutation) {
 
 /// A client whose every call is counted; the payloads checked with it must reach none.
 fn counting_client() -> (Client, Vec<Rule>) {
-    let rules = vec![
+    let mut rules = vec![
         mock!(Client::describe_instances).then_output(|| DescribeInstancesOutput::builder().build()),
         mock!(Client::describe_addresses).then_output(|| DescribeAddressesOutput::builder().build()),
         mock!(Client::associate_address).then_output(|| AssociateAddressOutput::builder().build()),
@@ -216,12 +227,76 @@ fn counting_client() -> (Client, Vec<Rule>) {
         mock!(Client::stop_instances).then_output(|| StopInstancesOutput::builder().build()),
         mock!(Client::create_tags).then_output(|| CreateTagsOutput::builder().build()),
     ];
+    rules.push(mock!(Client::describe_volumes).then_output(|| DescribeVolumesOutput::builder().build()));
+    rules.push(mock!(Client::describe_snapshots).then_output(|| DescribeSnapshotsOutput::builder().build()));
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
     (client, rules)
 }
 
+/// Group mode's clients, every call counted.
+fn counting_clients() -> (group::Clients, Vec<Rule>) {
+    use aws_sdk_autoscaling::Client as Asg;
+    let (ec2, mut rules) = counting_client();
+    let asg_rules = vec![
+        mock!(Asg::describe_auto_scaling_groups).then_output(|| DescribeAutoScalingGroupsOutput::builder().build()),
+        mock!(Asg::describe_lifecycle_hooks).then_output(|| DescribeLifecycleHooksOutput::builder().build()),
+    ];
+    let autoscaling = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, &asg_rules);
+    rules.extend(asg_rules);
+    (group::Clients { ec2, autoscaling }, rules)
+}
+
+/// A stateful group that holds the action's instance, with its address, data volume and snapshot.
+fn group_world(action: &LifecycleAction) -> GroupWorld {
+    let spec = VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) };
+    GroupWorld {
+        group: Some(Group {
+            name: action.group.clone(),
+            key: Some("web".into()),
+            instances: vec![(action.instance_id.clone(), LifecycleState::PendingWait)],
+        }),
+        instance: Some(Instance {
+            instance_id: action.instance_id.clone(),
+            state: InstanceState::Running,
+            availability_zone: Some("us-east-1b".into()),
+            network_interface_id: Some("eni-new".into()),
+            launch_time: Some(1_799_999_000),
+        }),
+        addresses: vec![GroupAddress {
+            allocation_id: ALLOC.into(),
+            public_ip: None,
+            key: "web".into(),
+            instance_id: Some(P.into()),
+            network_interface_id: Some("eni-old".into()),
+        }],
+        volumes: vec![DataVolume {
+            volume_id: "vol-0123456789abcdef0".into(),
+            key: "web".into(),
+            state: VolumeState::InUse,
+            availability_zone: "us-east-1a".into(),
+            attachments: vec![(action.instance_id.clone(), "/dev/xvdf".into())],
+            for_instance: None,
+            device: Some("/dev/xvdf".into()),
+            restored_from: None,
+            attached: None,
+            spec: spec.clone(),
+        }],
+        snapshots: vec![DataSnapshot {
+            snapshot_id: "snap-0123456789abcdef0".into(),
+            key: "web".into(),
+            state: SnapshotState::Completed,
+            start_time: 1_799_000_000,
+            instance: Some(P.into()),
+            volume: Some("vol-0123456789abcdef0".into()),
+            device: Some("/dev/xvdf".into()),
+            spec,
+        }],
+        now: 1_800_000_000,
+    }
+}
+
 fn healthy_world() -> World {
-    let member = |id: &str| Member {
+    let member = |id: &str| Instance {
         instance_id: id.into(),
         state: InstanceState::Running,
         availability_zone: Some("us-east-1a".into()),
@@ -248,16 +323,33 @@ fn check(payload: &Value) -> Result<(), TestCaseError> {
             if screen(&config, &trigger).is_none() {
                 decide(&config, &trigger, &healthy_world());
             }
+            match group::decide::screen(&trigger) {
+                Screened::Action(action) => {
+                    group::decide::decide(action, &group_world(action), &group::Config::default());
+                }
+                Screened::Sweep => {
+                    let both = vec![(S.to_owned(), Transition::Launching), (P.to_owned(), Transition::Terminating)];
+                    let hooks = vec![("ec2-failover-launch".to_owned(), Transition::Launching)];
+                    group::decide::held_actions(&[HeldGroup { name: "web-asg".into(), held: both, hooks }]);
+                }
+                Screened::Ignore(ignored) => prop_assert_eq!(ignored.actions.len(), 0),
+            }
         }
         Err(parse_error) => {
             prop_assert!(parse_error.to_string().contains(ACCEPTED));
             let (client, rules) = counting_client();
-            let handler = Handler::new(config(), client);
+            let handler = Handler::new(config(), client, false);
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let result = runtime.block_on(handler.handle(payload));
             prop_assert!(matches!(result, Err(Error::BadEvent(_))), "rejected payload was not BadEvent: {result:?}");
             let calls: usize = rules.iter().map(Rule::num_calls).sum();
             prop_assert_eq!(calls, 0, "a rejected payload reached EC2");
+            let (clients, rules) = counting_clients();
+            let handler = group::Handler::new(clients, group::Config::default(), false);
+            let result = runtime.block_on(handler.handle(payload));
+            prop_assert!(matches!(result, Err(Error::BadEvent(_))), "group mode: not BadEvent: {result:?}");
+            let calls: usize = rules.iter().map(Rule::num_calls).sum();
+            prop_assert_eq!(calls, 0, "a rejected payload reached AWS in group mode");
         }
     }
     Ok(())

@@ -3,11 +3,13 @@
 
 use ec2_failover::group::decide::{decide, held_actions, screen, GroupAction, LifecycleResult, Screened};
 use ec2_failover::group::world::{
-    DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance, GROUP_TAG,
+    DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance, LifecycleState, SnapshotState,
+    VolumeSpec, VolumeState,
 };
-use ec2_failover::group::DataSettings;
-use ec2_failover::pair::decide::Verdict;
+use ec2_failover::group::Config;
+use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::world::InstanceState;
+use ec2_failover::tags::GROUP as GROUP_TAG;
 use ec2_failover::trigger::{LifecycleAction, Transition, Trigger};
 
 const NEW: &str = "i-0000000000000000b";
@@ -27,7 +29,7 @@ fn group(key: Option<&str>) -> Option<Group> {
     Some(Group {
         name: "web-asg".into(),
         key: key.map(Into::into),
-        instances: vec![(NEW.into(), "Pending:Wait".into())],
+        instances: vec![(NEW.into(), LifecycleState::PendingWait)],
     })
 }
 
@@ -135,7 +137,7 @@ fn the_decision_table() {
         ),
     ];
     for (name, world, verdict, actions) in cases {
-        let decision = decide(&launch(), &world, &DataSettings::default());
+        let decision = decide(&launch(), &world, &Config::default());
         assert_eq!((decision.verdict, &decision.actions), (verdict, &actions), "{name}: {}", decision.reason);
         assert!(!decision.reason.is_empty(), "{name}: no reason");
     }
@@ -153,14 +155,12 @@ fn snap(id: &str, state: &str, key: &str) -> DataSnapshot {
     DataSnapshot {
         snapshot_id: id.into(),
         key: key.into(),
-        state: state.into(),
+        state: SnapshotState::from_name(state),
         start_time: 1_700_000_000,
         instance: Some(OLD.into()),
         device: Some("/dev/xvdf".into()),
         volume: None,
-        volume_type: Some("gp3".into()),
-        iops: Some(3000),
-        throughput: Some(125),
+        spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
     }
 }
 
@@ -168,23 +168,21 @@ fn restored(state: &str) -> DataVolume {
     DataVolume {
         volume_id: "vol-r".into(),
         key: "web".into(),
-        state: state.into(),
+        state: VolumeState::from_name(state),
         availability_zone: "us-east-1b".into(),
         attachments: vec![],
         for_instance: Some(NEW.into()),
         device: Some("/dev/xvdf".into()),
         restored_from: None,
         attached: None,
-        volume_type: Some("gp3".into()),
-        iops: Some(3000),
-        throughput: Some(125),
+        spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
     }
 }
 
 #[test]
 fn the_data_follows_the_instance() {
     let heartbeat = GroupAction::Heartbeat { group: "web-asg".into(), hook: "launch".into(), instance_id: NEW.into() };
-    let settings = DataSettings::default();
+    let settings = Config::default();
 
     // A completed snapshot of this group (another group's is ignored): restore it in the new zone, wait.
     let world = data_world(vec![], vec![snap("snap-web", "completed", "web"), snap("snap-db", "completed", "db")]);
@@ -199,9 +197,7 @@ fn the_data_follows_the_instance() {
                 key: "web".into(),
                 for_instance: NEW.into(),
                 device: "/dev/xvdf".into(),
-                volume_type: Some("gp3".into()),
-                iops: Some(3000),
-                throughput: Some(125),
+                spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
             },
             heartbeat.clone(),
         ]
@@ -288,7 +284,7 @@ fn a_terminating_instance_is_snapshotted_once_and_old_snapshots_go() {
         volume_id: "vol-a".into(),
         attachments: vec![(OLD.into(), "/dev/xvdf".into())],
         for_instance: None,
-        state: "in-use".into(),
+        state: VolumeState::InUse,
         ..restored("in-use")
     };
     let older = |id: &str, t: i64| DataSnapshot {
@@ -296,7 +292,7 @@ fn a_terminating_instance_is_snapshotted_once_and_old_snapshots_go() {
         instance: Some(format!("i-{id}")),
         ..snap(id, "completed", "web")
     };
-    let settings = DataSettings { keep_snapshots: 2, ..DataSettings::default() };
+    let settings = Config { keep_snapshots: 2, ..Config::default() };
     let world = GroupWorld {
         volumes: vec![attached.clone()],
         snapshots: vec![older("s1", 1), older("s2", 2), older("s3", 3)],

@@ -4,204 +4,20 @@
 
 mod support;
 
-use aws_sdk_autoscaling::types::Tag as AsgTag;
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-use ec2_failover::group::world::GROUP_TAG;
-use ec2_failover::group::Clients;
-use ec2_failover::group::GroupHandler;
-use ec2_failover::pair::decide::Verdict;
+use aws_sdk_ec2::types::Tag;
+use ec2_failover::group::Config;
+use ec2_failover::invocation::Verdict;
+use ec2_failover::tags::GROUP as GROUP_TAG;
 use serde_json::{json, Value};
-use support::{Moto, Proxy};
-
-/// The function's Auto Scaling client through the proxy: the production retry policy with short
-/// backoff, as for EC2 (see `Proxy::function_client`).
-fn function_autoscaling(endpoint: &str, partition: &str) -> aws_sdk_autoscaling::Client {
-    use aws_sdk_autoscaling::config::retry::RetryPartition;
-    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_autoscaling::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
-        .retry_config(ec2_failover::aws::retry_config().with_initial_backoff(std::time::Duration::from_millis(2)))
-        .retry_partition(RetryPartition::new(format!("{partition}-autoscaling")))
-        .timeout_config(ec2_failover::aws::timeout_config())
-        .build();
-    aws_sdk_autoscaling::Client::from_conf(config)
-}
-
-fn autoscaling(endpoint: &str) -> aws_sdk_autoscaling::Client {
-    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_autoscaling::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
-        .build();
-    aws_sdk_autoscaling::Client::from_conf(config)
-}
-
-/// A single-instance group in moto, over two subnets in two AZs, and its tagged Elastic IP on the
-/// instance it launched.
-struct Scene {
-    proxy: String,
-    ec2: aws_sdk_ec2::Client,
-    asg: aws_sdk_autoscaling::Client,
-    subnets: Vec<String>,
-    allocation_id: String,
-    first: String,
-}
-
-fn start() -> (Moto, Proxy) {
-    let moto = Moto::start();
-    let proxy = Proxy::start(&moto);
-    (moto, proxy)
-}
-
-const GROUP: &str = "web-asg";
-const KEY: &str = "web";
-
-impl Scene {
-    async fn new(moto: &Moto, proxy: &Proxy, tag_group: bool) -> Scene {
-        let ec2 = moto.client();
-        let asg = autoscaling(&moto.endpoint);
-        let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
-        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
-        let mut subnets = Vec::new();
-        for (cidr, az) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
-            let s = ec2.create_subnet().vpc_id(&vpc_id).cidr_block(cidr).availability_zone(az).send().await.unwrap();
-            subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
-        }
-        let template = ec2
-            .create_launch_template()
-            .launch_template_name("web")
-            .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                    .image_id("ami-12c6146b")
-                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let template_id = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
-        let mut create = asg
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(GROUP)
-            .min_size(1)
-            .max_size(1)
-            .desired_capacity(1)
-            .vpc_zone_identifier(&subnets[0])
-            .launch_template(
-                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_id(template_id)
-                    .build(),
-            );
-        if tag_group {
-            create = create.tags(AsgTag::builder().key(GROUP_TAG).value(KEY).build());
-        }
-        create.send().await.unwrap();
-        let first = Self::instances(&asg).await.remove(0);
-        let allocation_id = ec2
-            .allocate_address()
-            .domain(aws_sdk_ec2::types::DomainType::Vpc)
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::ElasticIp)
-                    .tags(Tag::builder().key(GROUP_TAG).value(KEY).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .allocation_id()
-            .unwrap()
-            .to_owned();
-        ec2.associate_address().allocation_id(&allocation_id).instance_id(&first).send().await.unwrap();
-        Scene { proxy: proxy.endpoint.clone(), ec2, asg, subnets, allocation_id, first }
-    }
-
-    async fn instances(asg: &aws_sdk_autoscaling::Client) -> Vec<String> {
-        let out = asg.describe_auto_scaling_groups().auto_scaling_group_names(GROUP).send().await.unwrap();
-        out.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id()).map(str::to_owned).collect()
-    }
-
-    /// The group replaces its instance in the other AZ; returns the new instance.
-    async fn replace_into_the_other_az(&self) -> String {
-        self.replace(&self.first, 1).await
-    }
-
-    /// The group replaces `old` with an instance in subnet `subnet` (0: us-east-1a, 1: us-east-1b).
-    async fn replace(&self, old: &str, subnet: usize) -> String {
-        self.asg
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(GROUP)
-            .vpc_zone_identifier(&self.subnets[subnet])
-            .send()
-            .await
-            .unwrap();
-        self.asg
-            .terminate_instance_in_auto_scaling_group()
-            .instance_id(old)
-            .should_decrement_desired_capacity(false)
-            .send()
-            .await
-            .unwrap();
-        let now = Self::instances(&self.asg).await;
-        let new: Vec<String> = now.into_iter().filter(|i| i != old).collect();
-        assert_eq!(new.len(), 1, "moto launched no replacement");
-        new[0].clone()
-    }
-
-    /// The function through the proxy, with retry quotas of its own (a fresh environment).
-    fn handler(&self, proxy: &Proxy) -> GroupHandler {
-        let partition = format!("group-{}", self.first);
-        let clients = Clients {
-            ec2: proxy.function_client(&partition),
-            autoscaling: function_autoscaling(&self.proxy, &partition),
-        };
-        GroupHandler::new(clients, false)
-    }
-
-    fn launch_event(&self, instance_id: &str) -> Value {
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/asg-launch-lifecycle-action.json"))
-                .unwrap();
-        let mut event: Value = serde_json::from_str(&text).unwrap();
-        event["detail"]["AutoScalingGroupName"] = json!(GROUP);
-        event["detail"]["EC2InstanceId"] = json!(instance_id);
-        event
-    }
-
-    /// The instance holding the Elastic IP (through its network interface), and its AZ.
-    async fn holder(&self) -> Option<(String, String)> {
-        let address = self.ec2.describe_addresses().allocation_ids(&self.allocation_id).send().await.unwrap();
-        let eni = address.addresses()[0].network_interface_id()?.to_owned();
-        // moto has no network-interface filter; the scene holds a handful of instances.
-        let out = self.ec2.describe_instances().send().await.unwrap();
-        let instance = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find(|i| i.network_interfaces().iter().any(|n| n.network_interface_id() == Some(eni.as_str())))?;
-        Some((instance.instance_id()?.to_owned(), instance.placement()?.availability_zone()?.to_owned()))
-    }
-
-    fn completions(&self) -> Vec<Value> {
-        let (status, body) = support::http(&self.proxy, "GET", "/_proxy/lifecycle", "");
-        assert_eq!(status, 200);
-        serde_json::from_str(&body).unwrap()
-    }
-}
+use support::group::{event_file, start, tag, Scene, GROUP, LAUNCH_HOOK, TERMINATE_HOOK};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ip_follows_a_replacement_into_the_other_az_and_the_launch_continues() {
     let (moto, proxy) = start();
     let scene = Scene::new(&moto, &proxy, true).await;
     let new = scene.replace_into_the_other_az().await;
-    let mut handler = scene.handler(&proxy);
     // Deployed without KeepData: the IP only, and no volume or snapshot is read.
-    handler.settings.keep_data = false;
+    let handler = scene.handler_with(&proxy, Config { keep_data: false, ..Config::default() });
 
     let outcome = handler.handle(&scene.launch_event(&new)).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Follow, "{}", outcome.reason);
@@ -344,108 +160,6 @@ async fn under_faults_a_launch_goes_on_only_once_its_instance_holds_the_ip() {
     assert!(finished as u64 * 10 >= trials * 9, "too few launches went on: {finished} of {trials}");
 }
 
-const LAUNCH_HOOK: &str = "ec2-failover-launch";
-const TERMINATE_HOOK: &str = "ec2-failover-terminate";
-
-fn event_file(name: &str) -> Value {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-impl Scene {
-    /// The group's two hooks, as the template creates them (moto keeps them; it never runs them).
-    async fn hooks(&self) {
-        for (name, transition) in [
-            (LAUNCH_HOOK, "autoscaling:EC2_INSTANCE_LAUNCHING"),
-            (TERMINATE_HOOK, "autoscaling:EC2_INSTANCE_TERMINATING"),
-        ] {
-            self.asg
-                .put_lifecycle_hook()
-                .auto_scaling_group_name(GROUP)
-                .lifecycle_hook_name(name)
-                .lifecycle_transition(transition)
-                .heartbeat_timeout(300)
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-
-    /// The group's data volume in us-east-1a, tagged for the group, attached to the first instance.
-    async fn data_volume(&self) -> String {
-        use aws_sdk_ec2::types::VolumeType;
-        let data = self
-            .ec2
-            .create_volume()
-            .availability_zone("us-east-1a")
-            .size(8)
-            .volume_type(VolumeType::Gp3)
-            .iops(4000)
-            .throughput(250)
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Volume)
-                    .tags(Tag::builder().key(GROUP_TAG).value(KEY).build())
-                    .tags(Tag::builder().key("ec2-failover:device").value("/dev/xvdf").build())
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let data = data.volume_id().unwrap().to_owned();
-        self.ec2.attach_volume().volume_id(&data).instance_id(&self.first).device("/dev/xvdf").send().await.unwrap();
-        data
-    }
-
-    /// The group's volumes attached to an instance (not its root volume).
-    async fn volumes_on(&self, instance: &str) -> Vec<String> {
-        use aws_sdk_ec2::types::Filter;
-        let on = Filter::builder().name("attachment.instance-id").values(instance).build();
-        let ours = Filter::builder().name("tag-key").values(GROUP_TAG).build();
-        let out = self.ec2.describe_volumes().filters(on).filters(ours).send().await.unwrap();
-        out.volumes().iter().filter_map(|v| v.volume_id()).map(str::to_owned).collect()
-    }
-
-    async fn snapshots(&self) -> Vec<aws_sdk_ec2::types::Snapshot> {
-        let ours = aws_sdk_ec2::types::Filter::builder().name("tag-key").values(GROUP_TAG).build();
-        self.ec2.describe_snapshots().owner_ids("self").filters(ours).send().await.unwrap().snapshots().to_vec()
-    }
-
-    async fn volume(&self, id: &str) -> aws_sdk_ec2::types::Volume {
-        self.ec2.describe_volumes().volume_ids(id).send().await.unwrap().volumes()[0].clone()
-    }
-
-    /// A tagged group with its two hooks and its data volume on the first instance.
-    async fn stateful(moto: &Moto, proxy: &Proxy) -> (Scene, String) {
-        let scene = Scene::new(moto, proxy, true).await;
-        scene.hooks().await;
-        let data = scene.data_volume().await;
-        (scene, data)
-    }
-
-    /// The launch hook's event for `instance`.
-    fn launch(&self, instance: &str) -> Value {
-        self.hook_event("asg-launch-lifecycle-action.json", LAUNCH_HOOK, instance)
-    }
-
-    /// The terminate hook's event for `instance`.
-    fn terminate(&self, instance: &str) -> Value {
-        self.hook_event("asg-terminate-lifecycle-action.json", TERMINATE_HOOK, instance)
-    }
-
-    fn hook_event(&self, file: &str, hook: &str, instance_id: &str) -> Value {
-        let mut event = event_file(file);
-        event["detail"]["AutoScalingGroupName"] = json!(GROUP);
-        event["detail"]["LifecycleHookName"] = json!(hook);
-        event["detail"]["EC2InstanceId"] = json!(instance_id);
-        event
-    }
-}
-
-fn tag(tags: &[Tag], key: &str) -> Option<String> {
-    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
-}
-
 /// The stateful group's whole path, with AWS's slowness and its events out of order: the launch
 /// hook fires while the old instance still holds the data, the snapshot takes a while, and only
 /// EBS notifications and the schedule move the held launch on.
@@ -570,8 +284,7 @@ async fn terminations_keep_a_bounded_number_of_snapshots() {
     let (moto, proxy) = start();
     let scene = Scene::new(&moto, &proxy, true).await;
     let data = scene.data_volume().await;
-    let mut handler = scene.handler(&proxy);
-    handler.settings.keep_snapshots = 2;
+    let handler = scene.handler_with(&proxy, Config { keep_snapshots: 2, ..Config::default() });
     let mut holder = scene.first.clone();
     let mut taken = Vec::new();
     for round in 0..4 {

@@ -11,6 +11,7 @@ use aws_sdk_ec2::operation::associate_address::AssociateAddressOutput;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ec2_failover::group::aws::{execute, held};
 use ec2_failover::group::decide::{GroupAction, LifecycleResult};
+use ec2_failover::group::world::VolumeSpec;
 use ec2_failover::group::Clients;
 use ec2_failover::trigger::Transition;
 
@@ -117,9 +118,7 @@ async fn a_refused_restore_is_reported_and_nothing_after_it_runs() {
             key: "web".into(),
             for_instance: NEW.into(),
             device: "/dev/xvdf".into(),
-            volume_type: Some("gp3".into()),
-            iops: Some(3000),
-            throughput: Some(125),
+            spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
         },
         GroupAction::Heartbeat { group: "web-asg".into(), hook: "ec2-failover-launch".into(), instance_id: NEW.into() },
     ];

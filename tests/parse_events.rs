@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use ec2_failover::trigger::{parse, Alarm, AlarmState, AlarmVia, LifecycleAction, Transition, Trigger, ACCEPTED};
+use ec2_failover::trigger::{
+    parse, Alarm, AlarmState, AlarmVia, LifecycleAction, Source, Transition, Trigger, Warning, ACCEPTED,
+};
 use serde_json::{json, Value};
 
 const PRIMARY: &str = "i-0123456789abcdef0";
@@ -16,7 +18,10 @@ fn load(path: &Path) -> Value {
 }
 
 fn alarm(name: &str, state: AlarmState, ids: &[&str], via: AlarmVia) -> Trigger {
-    Trigger::Alarm(Alarm { name: name.into(), state, instance_ids: ids.iter().map(|s| s.to_string()).collect(), via })
+    Trigger::Warning(Warning {
+        source: Source::Alarm(Alarm { name: name.into(), state, via }),
+        instance_ids: ids.iter().map(|s| s.to_string()).collect(),
+    })
 }
 
 fn lifecycle(transition: Transition, group: &str, hook: &str, instance_id: &str, token: bool) -> Trigger {
@@ -158,7 +163,7 @@ fn unknown_fields_anywhere_are_ignored() {
     let mut event = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("events/alarm-action-cpu-alarm.json"));
     event["alarmData"]["configuration"]["metrics"][0]["metricStat"]["period"] = json!(604800);
     event["alarmData"]["state"]["actionsSuppressedBy"] = json!("WaitPeriod");
-    assert!(matches!(parse(&event).unwrap(), Trigger::Alarm(a) if a.instance_ids == [PRIMARY]));
+    assert!(matches!(parse(&event).unwrap(), Trigger::Warning(w) if w.instance_ids == [PRIMARY]));
 }
 
 #[test]

@@ -88,9 +88,12 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "DRY_RUN": "DryRun",
     }
     assert {k: v["Ref"] for k, v in env.items()} == expected
-    # Every variable the function reads in src/config.rs is set, and no other.
+    # Every variable pair mode reads in src/config.rs (its own, and DRY_RUN for every mode) is set,
+    # and no other; MODE is left unset, which means pair.
     config_rs = (ROOT / "src" / "config.rs").read_text()
-    read = set(re.findall(r'get\("([A-Z_]+)"\)', config_rs))
+    pair_reader = config_rs.split("fn pair_config(", 1)[1].split("\nfn ", 1)[0]
+    read = set(re.findall(r'get\("([A-Z_]+)"\)', pair_reader)) | {"DRY_RUN"}
+    assert "DRY_RUN" in re.findall(r'get\("([A-Z_]+)"\)', config_rs)
     assert read == set(expected)
 
 

@@ -6,6 +6,7 @@ action is scoped by a tag condition or to one resource type. With KeepData: the 
 the terminate and EBS rules, the data policy and the seed volume exist only then, and the volume
 outlives the stack."""
 
+import re
 import pathlib
 
 from cfnlint.decode import cfn_yaml
@@ -79,6 +80,15 @@ def test_data_rules_exist_only_with_data_and_the_sweep_always():
     # is below a minute, so the default and the documented range are what count).
     assert sweep["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     assert TEMPLATE["Parameters"]["LaunchHookTimeoutSeconds"]["Default"] >= 120
+
+
+def test_the_environment_carries_every_setting_group_mode_reads():
+    # Every variable group mode reads in src/config.rs (its own, MODE and DRY_RUN) is set, and no other.
+    config_rs = (ROOT / "src" / "config.rs").read_text()
+    group_reader = config_rs.split("fn group_config(", 1)[1].split("\nfn ", 1)[0]
+    read = set(re.findall(r'(?:get|number)\("([A-Z_]+)"', group_reader)) | {"MODE", "DRY_RUN"}
+    assert {"KEEP_DATA", "KEEP_SNAPSHOTS", "MAX_WAIT_SECONDS"} <= read
+    assert set(FUNCTION["Environment"]["Variables"]) == read
 
 
 def test_data_settings_reach_the_function():

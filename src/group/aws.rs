@@ -1,16 +1,21 @@
 //! Group mode's AWS layer: the reads of one lifecycle action's world, the sweep's read of the
 //! held instances, and the execution of a plan. It decides nothing.
 
-use aws_sdk_autoscaling::types::LifecycleState;
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use serde::Serialize;
+use aws_sdk_ec2::types::{Filter, ResourceType, TagSpecification};
 
-use super::data::tags;
 use super::decide::{GroupAction, LifecycleResult};
-use super::world::{DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance, GROUP_TAG};
-use crate::aws::{associate, aws_error, instance_state, primary_interface};
+use super::world::{
+    DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance, LifecycleState, SnapshotState,
+    VolumeSpec, VolumeState,
+};
+use crate::aws::{associate, aws_error, ec2_tag, tag};
 use crate::error::Error;
+use crate::invocation::Report;
+use crate::tags;
 use crate::trigger::{LifecycleAction, Transition};
+
+/// What became of one planned group action.
+pub type ActionReport = Report<GroupAction>;
 
 /// The EC2 and Auto Scaling clients group mode needs.
 #[derive(Clone, Debug)]
@@ -33,7 +38,7 @@ fn transition_of(name: &str) -> Option<Transition> {
 /// `Terminating:Wait`, with its hooks (one DescribeAutoScalingGroups, then one
 /// DescribeLifecycleHooks per such group).
 pub async fn held(clients: &Clients) -> Result<Vec<HeldGroup>, Error> {
-    let filter = aws_sdk_autoscaling::types::Filter::builder().name("tag-key").values(GROUP_TAG).build();
+    let filter = aws_sdk_autoscaling::types::Filter::builder().name("tag-key").values(tags::GROUP).build();
     let groups = clients
         .autoscaling
         .describe_auto_scaling_groups()
@@ -51,7 +56,7 @@ pub async fn held(clients: &Clients) -> Result<Vec<HeldGroup>, Error> {
             .instances()
             .iter()
             .filter_map(|i| {
-                let transition = match i.lifecycle_state()? {
+                let transition = match LifecycleState::from_name(i.lifecycle_state()?.as_str()) {
                     LifecycleState::PendingWait => Transition::Launching,
                     LifecycleState::TerminatingWait => Transition::Terminating,
                     _ => return None,
@@ -94,7 +99,7 @@ pub async fn observe(
         .filters(Filter::builder().name("instance-id").values(&action.instance_id).build())
         .send();
     let addresses =
-        clients.ec2.describe_addresses().filters(Filter::builder().name("tag-key").values(GROUP_TAG).build()).send();
+        clients.ec2.describe_addresses().filters(Filter::builder().name("tag-key").values(tags::GROUP).build()).send();
     let data = async {
         match keep_data {
             true => observe_data(&clients.ec2).await,
@@ -110,13 +115,13 @@ pub async fn observe(
         group.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(action.group.as_str())).map(
             |g| Group {
                 name: action.group.clone(),
-                key: g.tags().iter().find(|t| t.key() == Some(GROUP_TAG)).and_then(|t| t.value()).map(str::to_owned),
+                key: g.tags().iter().find(|t| t.key() == Some(tags::GROUP)).and_then(|t| t.value()).map(str::to_owned),
                 instances: g
                     .instances()
                     .iter()
                     .map(|i| {
-                        let state = i.lifecycle_state().map_or("unknown", LifecycleState::as_str);
-                        (i.instance_id().unwrap_or_default().to_owned(), state.to_owned())
+                        let state = i.lifecycle_state().map_or("unknown", |s| s.as_str());
+                        (i.instance_id().unwrap_or_default().to_owned(), LifecycleState::from_name(state))
                     })
                     .collect(),
             },
@@ -125,14 +130,8 @@ pub async fn observe(
         .reservations()
         .iter()
         .flat_map(|r| r.instances())
-        .find(|i| i.instance_id() == Some(action.instance_id.as_str()))
-        .map(|i| Instance {
-            instance_id: action.instance_id.clone(),
-            state: instance_state(i),
-            availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
-            network_interface_id: primary_interface(i),
-            launch_time: i.launch_time().map(|t| t.secs()),
-        });
+        .filter_map(Instance::read)
+        .find(|i| i.instance_id == action.instance_id);
     let addresses = addresses
         .addresses()
         .iter()
@@ -140,7 +139,7 @@ pub async fn observe(
             Some(GroupAddress {
                 allocation_id: a.allocation_id()?.to_owned(),
                 public_ip: a.public_ip().map(str::to_owned),
-                key: a.tags().iter().find(|t| t.key() == Some(GROUP_TAG)).and_then(|t| t.value())?.to_owned(),
+                key: a.tags().iter().find(|t| t.key() == Some(tags::GROUP)).and_then(|t| t.value())?.to_owned(),
                 instance_id: a.instance_id().filter(|i| !i.is_empty()).map(str::to_owned),
                 network_interface_id: a.network_interface_id().filter(|e| !e.is_empty()).map(str::to_owned),
             })
@@ -149,16 +148,9 @@ pub async fn observe(
     Ok(GroupWorld { group, instance, addresses, volumes, snapshots, now })
 }
 
-fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
-    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
-}
-
 /// Reads every volume and snapshot (owned by this account) that carries the group tag, at once.
 /// Which group each belongs to is left to the caller (by `key`).
-pub async fn observe_data(
-    ec2: &aws_sdk_ec2::Client,
-) -> Result<(Vec<DataVolume>, Vec<DataSnapshot>), crate::error::Error> {
-    use aws_sdk_ec2::types::Filter;
+pub async fn observe_data(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>, Vec<DataSnapshot>), Error> {
     let by_tag = || Filter::builder().name("tag-key").values(tags::GROUP).build();
     let volumes = ec2.describe_volumes().filters(by_tag()).send();
     let snapshots = ec2.describe_snapshots().owner_ids("self").filters(by_tag()).send();
@@ -172,7 +164,7 @@ pub async fn observe_data(
             Some(DataVolume {
                 volume_id: v.volume_id()?.to_owned(),
                 key: tag(v.tags(), tags::GROUP)?.to_owned(),
-                state: v.state().map_or("unknown", |s| s.as_str()).to_owned(),
+                state: VolumeState::from_name(v.state().map_or("unknown", |s| s.as_str())),
                 availability_zone: v.availability_zone().unwrap_or_default().to_owned(),
                 attachments: v
                     .attachments()
@@ -183,9 +175,11 @@ pub async fn observe_data(
                 device: tag(v.tags(), tags::DEVICE).map(str::to_owned),
                 restored_from: tag(v.tags(), tags::SNAPSHOT).map(str::to_owned),
                 attached: tag(v.tags(), tags::ATTACHED).map(str::to_owned),
-                volume_type: v.volume_type().map(|t| t.as_str().to_owned()),
-                iops: v.iops(),
-                throughput: v.throughput(),
+                spec: VolumeSpec {
+                    volume_type: v.volume_type().map(|t| t.as_str().to_owned()),
+                    iops: v.iops(),
+                    throughput: v.throughput(),
+                },
             })
         })
         .collect();
@@ -196,54 +190,33 @@ pub async fn observe_data(
             Some(DataSnapshot {
                 snapshot_id: s.snapshot_id()?.to_owned(),
                 key: tag(s.tags(), tags::GROUP)?.to_owned(),
-                state: s.state().map_or("unknown", |s| s.as_str()).to_owned(),
+                state: SnapshotState::from_name(s.state().map_or("unknown", |s| s.as_str())),
                 start_time: s.start_time().map_or(0, |t| t.secs()),
                 instance: tag(s.tags(), tags::INSTANCE).map(str::to_owned),
                 volume: tag(s.tags(), tags::VOLUME).map(str::to_owned),
                 device: tag(s.tags(), tags::DEVICE).map(str::to_owned),
-                volume_type: tag(s.tags(), tags::VOLUME_TYPE).map(str::to_owned),
-                iops: tag(s.tags(), tags::IOPS).and_then(|v| v.parse().ok()),
-                throughput: tag(s.tags(), tags::THROUGHPUT).and_then(|v| v.parse().ok()),
+                spec: VolumeSpec {
+                    volume_type: tag(s.tags(), tags::VOLUME_TYPE).map(str::to_owned),
+                    iops: tag(s.tags(), tags::IOPS).and_then(|v| v.parse().ok()),
+                    throughput: tag(s.tags(), tags::THROUGHPUT).and_then(|v| v.parse().ok()),
+                },
             })
         })
         .collect();
     Ok((volumes, snapshots))
 }
 
-/// What became of one planned group action.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct GroupActionReport {
-    /// The action.
-    #[serde(flatten)]
-    pub action: GroupAction,
-    /// `done`, `already_done` (the lifecycle action was completed before), `failed`, `skipped`
-    /// (an earlier step failed) or `planned` (dry run).
-    pub status: &'static str,
-    /// What went wrong, for a failed action.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 /// Carries out a plan in order, stopping at the first failure: the hook is never completed with
 /// CONTINUE unless the address reached the instance.
-pub async fn execute(clients: &Clients, actions: &[GroupAction]) -> (Vec<GroupActionReport>, Option<Error>) {
+pub async fn execute(clients: &Clients, actions: &[GroupAction]) -> (Vec<ActionReport>, Option<Error>) {
     let mut reports = Vec::with_capacity(actions.len());
     let mut error = None;
     for action in actions {
         if error.is_some() {
-            reports.push(GroupActionReport { action: action.clone(), status: "skipped", error: None });
-            continue;
+            reports.push(Report::skipped(action));
+        } else {
+            reports.push(Report::of(action, run(clients, action).await, &mut error));
         }
-        let (status, failure) = match run(clients, action).await {
-            Ok(status) => (status, None),
-            Err(e) => ("failed", Some(e)),
-        };
-        reports.push(GroupActionReport {
-            action: action.clone(),
-            status,
-            error: failure.as_ref().map(ToString::to_string),
-        });
-        error = failure;
     }
     (reports, error)
 }
@@ -268,7 +241,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 Err(e) => Err(aws_error("RecordLifecycleActionHeartbeat", e)),
             }
         }
-        GroupAction::CreateSnapshot { volume_id, key, device, instance_id, volume_type, iops, throughput, at } => {
+        GroupAction::CreateSnapshot { volume_id, key, device, instance_id, spec: volume, at } => {
             let time = aws_sdk_ec2::primitives::DateTime::from_secs(*at)
                 .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
                 .unwrap_or_else(|_| at.to_string());
@@ -282,9 +255,9 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 spec = spec.tags(ec2_tag(tags::INSTANCE, instance_id));
             }
             for (k, v) in [
-                (tags::VOLUME_TYPE, volume_type.clone()),
-                (tags::IOPS, iops.map(|n| n.to_string())),
-                (tags::THROUGHPUT, throughput.map(|n| n.to_string())),
+                (tags::VOLUME_TYPE, volume.volume_type.clone()),
+                (tags::IOPS, volume.iops.map(|n| n.to_string())),
+                (tags::THROUGHPUT, volume.throughput.map(|n| n.to_string())),
             ] {
                 if let Some(v) = v {
                     spec = spec.tags(ec2_tag(k, &v));
@@ -301,16 +274,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .map(|_| "done")
                 .map_err(|e| aws_error("CreateSnapshot", e))
         }
-        GroupAction::CreateVolume {
-            snapshot_id,
-            availability_zone,
-            key,
-            for_instance,
-            device,
-            volume_type,
-            iops,
-            throughput,
-        } => {
+        GroupAction::CreateVolume { snapshot_id, availability_zone, key, for_instance, device, spec: volume } => {
             let spec = TagSpecification::builder()
                 .resource_type(ResourceType::Volume)
                 .tags(ec2_tag(tags::GROUP, key))
@@ -326,9 +290,9 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .client_token(format!("ec2-failover-{for_instance}-{snapshot_id}"))
                 .snapshot_id(snapshot_id)
                 .availability_zone(availability_zone)
-                .set_volume_type(volume_type.as_deref().map(aws_sdk_ec2::types::VolumeType::from))
-                .set_iops(*iops)
-                .set_throughput(*throughput)
+                .set_volume_type(volume.volume_type.as_deref().map(aws_sdk_ec2::types::VolumeType::from))
+                .set_iops(volume.iops)
+                .set_throughput(volume.throughput)
                 .tag_specifications(spec)
                 .send()
                 .await
@@ -396,10 +360,6 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
             }
         }
     }
-}
-
-fn ec2_tag(key: &str, value: &str) -> Tag {
-    Tag::builder().key(key).value(value).build()
 }
 
 fn is_no_active_action<E, R>(error: &aws_sdk_autoscaling::error::SdkError<E, R>) -> bool

@@ -1,8 +1,8 @@
 //! The stateful group's data policy: where a group's EBS data volume is, and what a launch or a termination must do so that the data follows
-//! the instance across Availability Zones. Pure: it reads what `group::observe` will read and
+//! the instance across Availability Zones. Pure: it reads what `group::aws::observe` read and
 //! returns a plan; no AWS call, no clock.
 //!
-//! Tags (all `ec2-failover:`): `group` on the data volume, its snapshots and the volumes restored
+//! Tags (all `ec2-failover:`, named in [`crate::tags`]): `group` on the data volume, its snapshots and the volumes restored
 //! from them; on a snapshot also `volume` (its source), `device`, `instance` (the terminating
 //! instance it was taken for), `time`, `volume-type`, `iops`, `throughput`; on a restored volume
 //! also `snapshot` and `for` (the instance it was created for); on any data volume `attached`
@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::world::{DataSnapshot, DataVolume};
+use super::world::{DataSnapshot, DataVolume, SnapshotState, VolumeSpec, VolumeState};
 
 /// What a launch needs done about the group's data before the instance may serve.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -31,16 +31,37 @@ pub enum LaunchPlan {
         snapshot_id: String,
         /// The instance's zone.
         availability_zone: String,
+        /// The device the data belongs at, as recorded on the snapshot.
+        device: String,
+        /// The type, IOPS and throughput recorded on the snapshot.
+        spec: VolumeSpec,
     },
-    /// Snapshot a seed volume that lives in another zone, then wait for the snapshot.
+    /// Snapshot a volume that holds the newest data in another zone, then wait for the snapshot.
     Carry {
         /// The volume.
         volume_id: String,
+        /// The device it belongs at.
+        device: String,
+        /// Its type, IOPS and throughput, recorded on the snapshot.
+        spec: VolumeSpec,
     },
     /// Nothing can be done until AWS finishes something; keep the hook alive.
     Wait,
     /// The launch cannot get its data in time, or the data is in an impossible state.
     Abandon,
+}
+
+/// A plan and why it was chosen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Planned<P> {
+    /// What to do.
+    pub plan: P,
+    /// Why, in words that name the volumes and snapshots it rests on.
+    pub why: String,
+}
+
+fn planned<P>(plan: P, why: String) -> Planned<P> {
+    Planned { plan, why }
 }
 
 /// The launch plan and why.
@@ -51,13 +72,13 @@ pub fn plan_launch(
     max_wait_seconds: i64,
     volumes: &[DataVolume],
     snapshots: &[DataSnapshot],
-) -> (LaunchPlan, String) {
-    let live = |v: &&DataVolume| !matches!(v.state.as_str(), "deleting" | "deleted" | "error");
+) -> Planned<LaunchPlan> {
+    let live = |v: &&DataVolume| v.state.is_live();
     if let Some(v) = volumes.iter().filter(live).find(|v| v.attachments.iter().any(|(i, _)| i == instance_id)) {
-        return (LaunchPlan::Ready, format!("{} is attached to {instance_id}", v.volume_id));
+        return planned(LaunchPlan::Ready, format!("{} is attached to {instance_id}", v.volume_id));
     }
     if waited_seconds > max_wait_seconds {
-        return (
+        return planned(
             LaunchPlan::Abandon,
             format!("{instance_id} has waited {waited_seconds}s for its data, more than {max_wait_seconds}s; abandoning rather than serving without it"),
         );
@@ -69,7 +90,7 @@ pub fn plan_launch(
         .filter(|v| v.for_instance.as_deref() != Some(instance_id))
         .find_map(|v| v.attachments.first().map(|a| (v, a)))
     {
-        return (
+        return planned(
             LaunchPlan::Wait,
             format!("{} is still attached to {other}; waiting for it to be released", v.volume_id),
         );
@@ -77,70 +98,100 @@ pub fn plan_launch(
     // A volume attaches only to an instance in its own zone (AWS: InvalidVolume.ZoneMismatch).
     let here = |v: &&DataVolume| v.availability_zone == availability_zone;
     if let Some(v) = volumes.iter().filter(live).filter(here).find(|v| v.for_instance.as_deref() == Some(instance_id)) {
-        return match v.state.as_str() {
-            "available" => match &v.device {
-                Some(device) => (
-                    LaunchPlan::Attach { volume_id: v.volume_id.clone(), device: device.clone() },
-                    format!("{} was restored for {instance_id}; attaching it at {device}", v.volume_id),
-                ),
-                None => (
-                    LaunchPlan::Abandon,
-                    format!("{} has no ec2-failover:device tag; cannot tell where it goes", v.volume_id),
-                ),
-            },
-            state => (LaunchPlan::Wait, format!("{} is {state}; waiting for it to become available", v.volume_id)),
+        return match (v.state, &v.device) {
+            (VolumeState::Available, Some(device)) => planned(
+                LaunchPlan::Attach { volume_id: v.volume_id.clone(), device: device.clone() },
+                format!("{} was restored for {instance_id}; attaching it at {device}", v.volume_id),
+            ),
+            (VolumeState::Available, None) => planned(
+                LaunchPlan::Abandon,
+                format!("{} has no ec2-failover:device tag; cannot tell where it goes", v.volume_id),
+            ),
+            (state, _) => planned(
+                LaunchPlan::Wait,
+                format!("{} is {}; waiting for it to become available", v.volume_id, state.name()),
+            ),
         };
     }
     let ordered = newest_first(snapshots, volumes);
     match freshest(availability_zone, volumes, &ordered) {
-        Some(Freshest::Here(volume_id, device, why)) => return (LaunchPlan::Attach { volume_id, device }, why),
-        Some(Freshest::Elsewhere(volume_id, why)) => return (LaunchPlan::Carry { volume_id }, why),
+        Some(Freshest::Here(volume_id, device, why)) => return planned(LaunchPlan::Attach { volume_id, device }, why),
+        Some(Freshest::Elsewhere(volume, why)) => return carry(volume, why),
         None => {}
     }
     if let Some(newest) = ordered.first() {
-        if newest.state == "pending" {
-            return (LaunchPlan::Wait, format!("the newest snapshot {} is still pending", newest.snapshot_id));
+        if newest.state == SnapshotState::Pending {
+            return planned(LaunchPlan::Wait, format!("the newest snapshot {} is still pending", newest.snapshot_id));
         }
-        return match ordered.iter().find(|s| s.state == "completed") {
+        return match ordered.iter().find(|s| s.state == SnapshotState::Completed) {
             Some(s) => {
+                let Some(device) = s.device.clone() else {
+                    return planned(
+                        LaunchPlan::Abandon,
+                        format!("{} has no ec2-failover:device tag; cannot tell where its data goes", s.snapshot_id),
+                    );
+                };
                 let skipped = if s.snapshot_id == newest.snapshot_id {
                     String::new()
                 } else {
-                    format!(" (the newer {} is {})", newest.snapshot_id, newest.state)
+                    format!(" (the newer {} is {})", newest.snapshot_id, newest.state.name())
                 };
-                (
+                planned(
                     LaunchPlan::Restore {
                         snapshot_id: s.snapshot_id.clone(),
                         availability_zone: availability_zone.into(),
+                        device,
+                        spec: s.spec.clone(),
                     },
                     format!("restoring {} in {availability_zone} for {instance_id}{skipped}", s.snapshot_id),
                 )
             }
-            None => (
+            None => planned(
                 LaunchPlan::Abandon,
                 format!(
                     "no snapshot of the group's data completed (the newest, {}, is {})",
-                    newest.snapshot_id, newest.state
+                    newest.snapshot_id,
+                    newest.state.name()
                 ),
             ),
         };
     }
-    match volumes.iter().find(|v| v.state == "available") {
+    match volumes.iter().find(|v| v.state == VolumeState::Available) {
         Some(v) if v.availability_zone == availability_zone => match &v.device {
-            Some(device) => (
+            Some(device) => planned(
                 LaunchPlan::Attach { volume_id: v.volume_id.clone(), device: device.clone() },
                 format!("first launch: attaching the seed volume {} at {device}", v.volume_id),
             ),
-            None => (LaunchPlan::Abandon, format!("the seed volume {} has no ec2-failover:device tag", v.volume_id)),
+            None => {
+                planned(LaunchPlan::Abandon, format!("the seed volume {} has no ec2-failover:device tag", v.volume_id))
+            }
         },
-        Some(v) => (
-            LaunchPlan::Carry { volume_id: v.volume_id.clone() },
+        Some(v) => carry(
+            v,
             format!(
                 "first launch: the seed volume {} is in {}, not {availability_zone}; snapshotting it to carry it over",
                 v.volume_id, v.availability_zone
             ),
         ),
-        None => (LaunchPlan::Ready, "the group keeps no data volume: the Elastic IP only".into()),
+        None => planned(LaunchPlan::Ready, "the group keeps no data volume: the Elastic IP only".into()),
+    }
+}
+
+/// Carries a volume into another zone by a snapshot, which needs to know where its data belongs.
+fn carry(volume: &DataVolume, why: String) -> Planned<LaunchPlan> {
+    match &volume.device {
+        Some(device) => planned(
+            LaunchPlan::Carry {
+                volume_id: volume.volume_id.clone(),
+                device: device.clone(),
+                spec: volume.spec.clone(),
+            },
+            why,
+        ),
+        None => planned(
+            LaunchPlan::Abandon,
+            format!("{} has no ec2-failover:device tag; cannot tell where its data goes", volume.volume_id),
+        ),
     }
 }
 
@@ -168,11 +219,11 @@ fn newest_first<'a>(snapshots: &'a [DataSnapshot], volumes: &[DataVolume]) -> Ve
 }
 
 /// Where the newest data is, when it is on a detached volume rather than only in a snapshot.
-enum Freshest {
-    /// In this zone: attach it.
+enum Freshest<'a> {
+    /// In this zone: attach it (volume, device, why).
     Here(String, String, String),
     /// In another zone, on a volume no snapshot has caught up with: snapshot it to carry it over.
-    Elsewhere(String, String),
+    Elsewhere(&'a DataVolume, String),
 }
 
 /// A detached volume that holds the newest data, so that the launch attaches it (same zone) or
@@ -183,10 +234,10 @@ enum Freshest {
 ///    not need its volume);
 /// 3. in this zone, a copy of the newest completed snapshot that was never attached (restored for
 ///    a launch that was abandoned).
-fn freshest(zone: &str, volumes: &[DataVolume], newest_first: &[&DataSnapshot]) -> Option<Freshest> {
-    let free = |v: &&DataVolume| v.state == "available" && v.attachments.is_empty();
+fn freshest<'a>(zone: &str, volumes: &'a [DataVolume], newest_first: &[&DataSnapshot]) -> Option<Freshest<'a>> {
+    let free = |v: &&DataVolume| v.state == VolumeState::Available && v.attachments.is_empty();
     let is_source = |v: &DataVolume| newest_first.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str()));
-    let newest = newest_first.iter().find(|s| s.state != "error")?;
+    let newest = newest_first.iter().find(|s| s.state != SnapshotState::Error)?;
     let served = volumes.iter().filter(free).find(|v| {
         v.restored_from.as_deref() == Some(newest.snapshot_id.as_str()) && v.attached.is_some() && !is_source(v)
     });
@@ -197,7 +248,7 @@ fn freshest(zone: &str, volumes: &[DataVolume], newest_first: &[&DataSnapshot]) 
                 "{} (restored from {}, then attached to {by}) holds newer data than any snapshot and is in {}, not {zone}; snapshotting it to carry it over",
                 v.volume_id, newest.snapshot_id, v.availability_zone
             );
-            return Some(Freshest::Elsewhere(v.volume_id.clone(), why));
+            return Some(Freshest::Elsewhere(v, why));
         }
         let device = v.device.clone()?;
         let why = format!(
@@ -217,7 +268,7 @@ fn freshest(zone: &str, volumes: &[DataVolume], newest_first: &[&DataSnapshot]) 
         );
         return Some(Freshest::Here(v.volume_id.clone(), device, why));
     }
-    let completed = newest_first.iter().find(|s| s.state == "completed")?;
+    let completed = newest_first.iter().find(|s| s.state == SnapshotState::Completed)?;
     if completed.snapshot_id != newest.snapshot_id {
         return None;
     }
@@ -249,7 +300,7 @@ pub fn leftovers(
 ) -> Vec<String> {
     volumes
         .iter()
-        .filter(|v| v.state == "available" && v.attachments.is_empty() && v.restored_from.is_some())
+        .filter(|v| v.state == VolumeState::Available && v.attachments.is_empty() && v.restored_from.is_some())
         .filter(|v| v.attached.is_none() && v.volume_id != keep)
         .filter(|v| v.for_instance.as_deref().is_some_and(|i| i == instance || !members.contains(&i)))
         .filter(|v| !snapshots.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str())))
@@ -264,7 +315,7 @@ pub fn leftovers(
 pub fn retired(volumes: &[DataVolume], snapshots: &[DataSnapshot], deleting: &[String]) -> Vec<String> {
     volumes
         .iter()
-        .filter(|v| v.state == "available" && v.attachments.is_empty() && v.restored_from.is_some())
+        .filter(|v| v.state == VolumeState::Available && v.attachments.is_empty() && v.restored_from.is_some())
         .filter(|v| {
             let taken: Vec<&DataSnapshot> =
                 snapshots.iter().filter(|s| s.volume.as_deref() == Some(v.volume_id.as_str())).collect();
@@ -285,6 +336,8 @@ pub enum TerminatePlan {
         volume_id: String,
         /// Its device on the instance.
         device: String,
+        /// Its type, IOPS and throughput, recorded on the snapshot.
+        spec: VolumeSpec,
     },
     /// Nothing to snapshot (no data volume here, or the snapshot is already taken).
     Nothing,
@@ -293,27 +346,25 @@ pub enum TerminatePlan {
 }
 
 /// The termination plan and why.
-pub fn plan_terminate(
-    instance_id: &str,
-    volumes: &[DataVolume],
-    snapshots: &[DataSnapshot],
-) -> (TerminatePlan, String) {
-    if let Some(s) = snapshots.iter().find(|s| s.instance.as_deref() == Some(instance_id) && s.state != "error") {
-        return (TerminatePlan::Nothing, format!("{} was already taken for {instance_id}", s.snapshot_id));
+pub fn plan_terminate(instance_id: &str, volumes: &[DataVolume], snapshots: &[DataSnapshot]) -> Planned<TerminatePlan> {
+    if let Some(s) =
+        snapshots.iter().find(|s| s.instance.as_deref() == Some(instance_id) && s.state != SnapshotState::Error)
+    {
+        return planned(TerminatePlan::Nothing, format!("{} was already taken for {instance_id}", s.snapshot_id));
     }
     let attached: Vec<(&DataVolume, &String)> = volumes
         .iter()
         .filter_map(|v| v.attachments.iter().find(|(i, _)| i == instance_id).map(|(_, device)| (v, device)))
         .collect();
     match attached.as_slice() {
-        [] => (TerminatePlan::Nothing, format!("{instance_id} has no data volume of the group attached")),
-        [(v, device)] => (
-            TerminatePlan::Snapshot { volume_id: v.volume_id.clone(), device: (*device).clone() },
+        [] => planned(TerminatePlan::Nothing, format!("{instance_id} has no data volume of the group attached")),
+        [(v, device)] => planned(
+            TerminatePlan::Snapshot { volume_id: v.volume_id.clone(), device: (*device).clone(), spec: v.spec.clone() },
             format!("snapshotting {} ({device}) before {instance_id} terminates", v.volume_id),
         ),
         many => {
             let ids: Vec<&str> = many.iter().map(|(v, _)| v.volume_id.as_str()).collect();
-            (
+            planned(
                 TerminatePlan::Refuse,
                 format!(
                     "{instance_id} has {} data volumes of the group ({}); snapshotting none",
@@ -328,33 +379,7 @@ pub fn plan_terminate(
 /// The snapshots to delete so that at most `keep` completed ones remain; the newest completed one
 /// is never deleted, and neither is one that is pending.
 pub fn retention(snapshots: &[DataSnapshot], keep: usize) -> Vec<String> {
-    let mut completed: Vec<&DataSnapshot> = snapshots.iter().filter(|s| s.state == "completed").collect();
+    let mut completed: Vec<&DataSnapshot> = snapshots.iter().filter(|s| s.state == SnapshotState::Completed).collect();
     completed.sort_by_key(|s| std::cmp::Reverse(s.start_time));
     completed.iter().skip(keep.max(1)).map(|s| s.snapshot_id.clone()).collect()
-}
-
-/// The tags the function reads and writes on volumes and snapshots.
-pub mod tags {
-    /// The group key, as on the group and its Elastic IP.
-    pub const GROUP: &str = crate::group::world::GROUP_TAG;
-    /// On a snapshot: its source volume.
-    pub const VOLUME: &str = "ec2-failover:volume";
-    /// The device name the data belongs at.
-    pub const DEVICE: &str = "ec2-failover:device";
-    /// On a snapshot: the terminating instance it was taken for.
-    pub const INSTANCE: &str = "ec2-failover:instance";
-    /// On a snapshot: when the function decided to take it (RFC 3339, UTC).
-    pub const TIME: &str = "ec2-failover:time";
-    /// On a restored volume: the instance it was created for.
-    pub const FOR: &str = "ec2-failover:for";
-    /// On a restored volume: the snapshot it was created from.
-    pub const SNAPSHOT: &str = "ec2-failover:snapshot";
-    /// On a data volume: the last instance it was attached to by the function.
-    pub const ATTACHED: &str = "ec2-failover:attached";
-    /// On a snapshot: the source volume's type, IOPS and throughput.
-    pub const VOLUME_TYPE: &str = "ec2-failover:volume-type";
-    /// See [`VOLUME_TYPE`].
-    pub const IOPS: &str = "ec2-failover:iops";
-    /// See [`VOLUME_TYPE`].
-    pub const THROUGHPUT: &str = "ec2-failover:throughput";
 }

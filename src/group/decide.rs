@@ -3,11 +3,15 @@
 
 use serde::Serialize;
 
-use super::data::{leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, TerminatePlan};
-use super::world::{GroupWorld, HeldGroup, GROUP_TAG};
-use super::DataSettings;
-use crate::pair::decide::Verdict;
+use super::data::{leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, Planned, TerminatePlan};
+use super::world::{GroupWorld, HeldGroup, VolumeSpec};
+use super::Config;
+use crate::invocation::Verdict;
+use crate::tags::GROUP as GROUP_TAG;
 use crate::trigger::{LifecycleAction, Transition, Trigger};
+
+/// A decision about a group.
+pub type Decision = crate::invocation::Decision<GroupAction>;
 
 /// How a lifecycle action is completed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -63,11 +67,8 @@ pub enum GroupAction {
         /// The terminating instance it is taken for (none when carrying a seed volume).
         instance_id: Option<String>,
         /// The volume's type, IOPS and throughput, for the volume restored from it.
-        volume_type: Option<String>,
-        /// Provisioned IOPS.
-        iops: Option<i32>,
-        /// Provisioned throughput.
-        throughput: Option<i32>,
+        #[serde(flatten)]
+        spec: VolumeSpec,
         /// When it was decided, in seconds since the Unix epoch (the `ec2-failover:time` tag).
         at: i64,
     },
@@ -85,11 +86,8 @@ pub enum GroupAction {
         /// The device it belongs at.
         device: String,
         /// As recorded on the snapshot.
-        volume_type: Option<String>,
-        /// As recorded on the snapshot.
-        iops: Option<i32>,
-        /// As recorded on the snapshot.
-        throughput: Option<i32>,
+        #[serde(flatten)]
+        spec: VolumeSpec,
     },
     /// Attach the data volume to the new instance.
     AttachVolume {
@@ -112,19 +110,8 @@ pub enum GroupAction {
     },
 }
 
-/// A decision about a group: the same shape as the pair's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct GroupDecision {
-    /// The kind of decision.
-    pub verdict: Verdict,
-    /// Why, in one sentence.
-    pub reason: String,
-    /// What to do, in order: a completion runs only after the move before it succeeded.
-    pub actions: Vec<GroupAction>,
-}
-
-fn decision(verdict: Verdict, reason: String, actions: Vec<GroupAction>) -> GroupDecision {
-    GroupDecision { verdict, reason, actions }
+fn decision(verdict: Verdict, reason: String, actions: Vec<GroupAction>) -> Decision {
+    Decision::new(verdict, reason, actions)
 }
 
 fn complete(action: &LifecycleAction, result: LifecycleResult) -> GroupAction {
@@ -146,7 +133,7 @@ pub enum Screened<'a> {
     /// open and decide each one again. This is how a launch that waits for its data goes on.
     Sweep,
     /// Not for group mode: nothing is read.
-    Ignore(GroupDecision),
+    Ignore(Decision),
 }
 
 /// Decides, before anything is read, what group mode does with the trigger.
@@ -168,7 +155,7 @@ pub fn screen(trigger: &Trigger) -> Screened<'_> {
 /// What `screen` ignores, for its reason (the other kinds never reach it).
 fn kind(trigger: &Trigger) -> &'static str {
     match trigger {
-        Trigger::Alarm(_) => "alarms",
+        Trigger::Warning(_) => "alarms",
         Trigger::StateChange { .. } => "EC2 state changes",
         _ => "other events",
     }
@@ -213,7 +200,7 @@ pub fn held_actions(groups: &[HeldGroup]) -> (Vec<LifecycleAction>, Vec<String>)
 }
 
 /// Decides what to do about a lifecycle action, given what was observed.
-pub fn decide(action: &LifecycleAction, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
+pub fn decide(action: &LifecycleAction, world: &GroupWorld, config: &Config) -> Decision {
     let group = &action.group;
     let Some(key) = world.group.as_ref().and_then(|g| g.key.as_deref()) else {
         // Not ours: leave the hook to whoever manages the group (or to its timeout).
@@ -221,21 +208,21 @@ pub fn decide(action: &LifecycleAction, world: &GroupWorld, settings: &DataSetti
         return decision(Verdict::Ignore, format!("Auto Scaling group {group} {why}; not managed"), Vec::new());
     };
     match action.transition {
-        Transition::Launching => decide_launch(action, key, world, settings),
-        Transition::Terminating => decide_terminate(action, key, world, settings),
+        Transition::Launching => decide_launch(action, key, world, config),
+        Transition::Terminating => decide_terminate(action, key, world, config),
     }
 }
 
 /// A terminating instance: snapshot its data volume (once), then let it go.
-fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
+fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, config: &Config) -> Decision {
     let instance_id = &action.instance_id;
     let (volumes, snapshots) = world.data_of(key);
     let go_on = complete(action, LifecycleResult::Continue);
-    match plan_terminate(instance_id, &volumes, &snapshots) {
-        (TerminatePlan::Nothing, why) => decision(Verdict::NoChange, format!("{why}; letting it go"), vec![go_on]),
-        (TerminatePlan::Refuse, why) => decision(Verdict::Refuse, why, Vec::new()),
-        (TerminatePlan::Snapshot { volume_id, device }, why) => {
-            let source = volumes.iter().find(|v| v.volume_id == volume_id);
+    let Planned { plan, why } = plan_terminate(instance_id, &volumes, &snapshots);
+    match plan {
+        TerminatePlan::Nothing => decision(Verdict::NoChange, format!("{why}; letting it go"), vec![go_on]),
+        TerminatePlan::Refuse => decision(Verdict::Refuse, why, Vec::new()),
+        TerminatePlan::Snapshot { volume_id, device, spec } => {
             let mut actions = vec![
                 GroupAction::CreateSnapshot {
                     volume_id,
@@ -243,14 +230,12 @@ fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, set
                     device,
                     instance_id: Some(instance_id.clone()),
                     at: world.now,
-                    volume_type: source.and_then(|v| v.volume_type.clone()),
-                    iops: source.and_then(|v| v.iops),
-                    throughput: source.and_then(|v| v.throughput),
+                    spec,
                 },
                 go_on,
             ];
             // The new snapshot will be the newest: keep one fewer of the old ones.
-            let old = retention(&snapshots, settings.keep_snapshots.saturating_sub(1));
+            let old = retention(&snapshots, config.keep_snapshots.saturating_sub(1));
             let stale = retired(&volumes, &snapshots, &old);
             let deleting = if old.is_empty() && stale.is_empty() {
                 String::new()
@@ -265,7 +250,7 @@ fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, set
 }
 
 /// A launching instance: its data first (when the group keeps any), then the IP, then go on.
-fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settings: &DataSettings) -> GroupDecision {
+fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config: &Config) -> Decision {
     let (group, instance_id) = (&action.group, &action.instance_id);
     let abandon = |why: String| decision(Verdict::Abandon, why, vec![complete(action, LifecycleResult::Abandon)]);
     let address = match world.addresses.iter().filter(|a| a.key == key).collect::<Vec<_>>().as_slice() {
@@ -289,7 +274,8 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
     let (volumes, snapshots) = world.data_of(key);
     let zone = instance.availability_zone.clone().unwrap_or_default();
     let waited = instance.launch_time.map_or(0, |t| world.now - t);
-    let (plan, data_why) = plan_launch(instance_id, &zone, waited, settings.max_wait_seconds, &volumes, &snapshots);
+    let Planned { plan, why: data_why } =
+        plan_launch(instance_id, &zone, waited, config.max_wait_seconds, &volumes, &snapshots);
     let attach = match plan {
         LaunchPlan::Ready => None,
         LaunchPlan::Attach { volume_id, device } => {
@@ -297,24 +283,14 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
         }
         LaunchPlan::Wait => return decision(Verdict::Wait, data_why, vec![heartbeat]),
         LaunchPlan::Abandon => return abandon(data_why),
-        LaunchPlan::Restore { snapshot_id, availability_zone } => {
-            let Some(snapshot) = snapshots.iter().find(|s| s.snapshot_id == snapshot_id) else {
-                return abandon(format!("{snapshot_id} vanished between two reads"));
-            };
-            let Some(device) = snapshot.device.clone() else {
-                return abandon(format!(
-                    "{snapshot_id} has no ec2-failover:device tag; cannot tell where its data goes"
-                ));
-            };
+        LaunchPlan::Restore { snapshot_id, availability_zone, device, spec } => {
             let create = GroupAction::CreateVolume {
                 snapshot_id,
                 availability_zone,
                 key: key.to_owned(),
                 for_instance: instance_id.clone(),
                 device,
-                volume_type: snapshot.volume_type.clone(),
-                iops: snapshot.iops,
-                throughput: snapshot.throughput,
+                spec,
             };
             return decision(
                 Verdict::Wait,
@@ -322,22 +298,14 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, settin
                 vec![create, heartbeat],
             );
         }
-        LaunchPlan::Carry { volume_id } => {
-            let Some(volume) = volumes.iter().find(|v| v.volume_id == volume_id) else {
-                return abandon(format!("{volume_id} vanished between two reads"));
-            };
-            let Some(device) = volume.device.clone() else {
-                return abandon(format!("{volume_id} has no ec2-failover:device tag; cannot tell where its data goes"));
-            };
+        LaunchPlan::Carry { volume_id, device, spec } => {
             let snapshot = GroupAction::CreateSnapshot {
                 volume_id,
                 key: key.to_owned(),
                 device,
                 instance_id: None,
                 at: world.now,
-                volume_type: volume.volume_type.clone(),
-                iops: volume.iops,
-                throughput: volume.throughput,
+                spec,
             };
             return decision(
                 Verdict::Wait,

@@ -6,10 +6,11 @@
 //! Which Elastic IP belongs to which group is said by tags: the group and its address both carry
 //! `ec2-failover:group` with the same value, so one deployed function serves many groups.
 //!
-//! Same shape as the pair: `observe` (five parallel reads), a pure `decide`, `execute`.
+//! Same shape as the pair: `aws::observe` (five parallel reads) into a [`world::GroupWorld`], a pure
+//! [`decide::decide`] (with the data policy in [`data`]), `aws::execute`.
 //!
 //! Stateful groups: a group-tagged EBS volume holds the data; the terminate hook snapshots it and
-//! the launch hook restores it in the new instance's zone (see [`crate::data`]). A launch that must
+//! the launch hook restores it in the new instance's zone (see [`data`]). A launch that must
 //! wait for AWS (a snapshot, a volume) is decided again by the next EBS notification or schedule,
 //! which sweeps every lifecycle action the managed groups hold open.
 
@@ -18,60 +19,59 @@ pub mod data;
 pub mod decide;
 pub mod world;
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 pub use self::aws::Clients;
-use self::aws::GroupActionReport;
-use self::decide::Screened;
+use self::decide::{GroupAction, Screened};
 use self::world::{GroupWorld, HeldGroup};
 use crate::error::Error;
-use crate::invocation::{failure, finish, json, log, now, read, Outcome};
-use crate::pair::decide::Verdict;
+use crate::invocation::{failure, finish, log, now, observe_failed, Frame, Outcome, Verdict};
 use crate::trigger::{LifecycleAction, Trigger};
 
 /// The result of a group-mode invocation.
-pub type GroupOutcome = Outcome<GroupObserved, GroupActionReport>;
+pub type GroupOutcome = Outcome<GroupObserved, GroupAction>;
 
-/// Group mode's handler: the Elastic IP of a single-instance Auto Scaling group follows its
-/// instance (see [`crate::group`]).
-#[derive(Clone, Debug)]
-pub struct GroupHandler {
-    /// The EC2 and Auto Scaling clients, built once.
-    pub clients: Clients,
-    /// Decide and report, but change nothing.
-    pub dry_run: bool,
-    /// How long a launch waits for its data, and how many snapshots are kept.
-    pub settings: DataSettings,
-    gate: Arc<Mutex<()>>,
+/// Group mode's settings: what the groups' data needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Config {
+    /// Whether groups keep data volumes (`KEEP_DATA`); when not, no volume or snapshot is read.
+    pub keep_data: bool,
+    /// How long a launch may wait for its data before it is abandoned (`MAX_WAIT_SECONDS`).
+    pub max_wait_seconds: i64,
+    /// How many completed snapshots of a group to keep (`KEEP_SNAPSHOTS`).
+    pub keep_snapshots: usize,
 }
 
-impl GroupHandler {
-    /// A handler for the groups tagged `ec2-failover:group`, with the default data settings.
-    pub fn new(clients: Clients, dry_run: bool) -> Self {
-        Self { clients, dry_run, settings: DataSettings::default(), gate: Arc::default() }
+impl Default for Config {
+    fn default() -> Self {
+        Self { keep_data: true, max_wait_seconds: 3_600, keep_snapshots: 3 }
+    }
+}
+
+/// Group mode's handler: the Elastic IP (and data volume) of each single-instance Auto Scaling
+/// group tagged `ec2-failover:group` follows its instance.
+#[derive(Clone, Debug)]
+pub struct Handler {
+    /// The EC2 and Auto Scaling clients, built once.
+    pub clients: Clients,
+    /// How long a launch waits for its data, and how many snapshots are kept.
+    pub config: Config,
+    frame: Frame,
+}
+
+impl Handler {
+    /// A handler for the groups tagged `ec2-failover:group`; with `dry_run` it only plans.
+    pub fn new(clients: Clients, config: Config, dry_run: bool) -> Self {
+        Self { clients, config, frame: Frame::new(dry_run) }
     }
 
-    /// Handles one payload, like [`Handler::handle`]: a lifecycle action is decided on its own; an
-    /// EBS notification or a schedule sweeps every lifecycle action the managed groups hold open.
+    /// Handles one payload: a lifecycle action is decided on its own; an EBS notification or a
+    /// schedule sweeps every lifecycle action the managed groups hold open.
     pub async fn handle(&self, payload: &Value) -> Result<GroupOutcome, Error> {
-        let trigger = read(payload)?;
-        let _turn = self.gate.lock().await;
+        let (trigger, _turn) = self.frame.start(payload).await?;
         match decide::screen(&trigger) {
-            Screened::Ignore(ignored) => {
-                let outcome = Outcome {
-                    verdict: ignored.verdict,
-                    reason: ignored.reason,
-                    dry_run: self.dry_run,
-                    trigger,
-                    observed: None,
-                    actions: Vec::new(),
-                };
-                finish(outcome, None)
-            }
+            Screened::Ignore(ignored) => finish(self.frame.outcome(trigger, ignored, None, Vec::new()), None),
             Screened::Action(action) => {
                 let action = action.clone();
                 let (outcome, error) = self.act(trigger, &action).await?;
@@ -88,38 +88,19 @@ impl GroupHandler {
         &self,
         trigger: Trigger,
         action: &LifecycleAction,
-    ) -> Result<(Outcome<GroupWorld, GroupActionReport>, Option<Error>), Error> {
-        let world = aws::observe(&self.clients, action, now(), self.settings.keep_data).await.inspect_err(|e| {
-            tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the group");
-        })?;
-        let decision = decide::decide(action, &world, &self.settings);
-        let (actions, error) = if self.dry_run {
-            let planned = decision
-                .actions
-                .iter()
-                .map(|a| GroupActionReport { action: a.clone(), status: "planned", error: None })
-                .collect();
-            (planned, None)
-        } else {
-            aws::execute(&self.clients, &decision.actions).await
-        };
-        let outcome = Outcome {
-            verdict: decision.verdict,
-            reason: decision.reason,
-            dry_run: self.dry_run,
-            trigger,
-            observed: Some(world),
-            actions,
-        };
-        Ok((outcome, error))
+    ) -> Result<(Outcome<GroupWorld, GroupAction>, Option<Error>), Error> {
+        let world = aws::observe(&self.clients, action, now(), self.config.keep_data)
+            .await
+            .inspect_err(|e| observe_failed(e, &trigger, "the group"))?;
+        let decision = decide::decide(action, &world, &self.config);
+        let (actions, error) = self.frame.act(&decision, |actions| aws::execute(&self.clients, actions)).await;
+        Ok((self.frame.outcome(trigger, decision, Some(world), actions), error))
     }
 
     /// Decides every held lifecycle action again, each with its own log line; the result sums them
     /// up. One that fails does not stop the others; the sweep then fails with the first error.
     async fn sweep(&self, trigger: Trigger) -> Result<GroupOutcome, Error> {
-        let groups = aws::held(&self.clients).await.inspect_err(|e| {
-            tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the groups");
-        })?;
+        let groups = aws::held(&self.clients).await.inspect_err(|e| observe_failed(e, &trigger, "the groups"))?;
         let (held, skipped) = decide::held_actions(&groups);
         let (mut decisions, mut actions, mut first_error) = (Vec::new(), Vec::new(), None);
         for action in &held {
@@ -132,10 +113,11 @@ impl GroupHandler {
                     }
                     (outcome.verdict, outcome.reason)
                 }
+                // An AWS error, not a refusal: the next sweep reads again.
                 Err(error) => {
                     let reason = format!("could not read the group: {error}");
                     first_error.get_or_insert(error);
-                    (Verdict::Refuse, reason)
+                    (Verdict::ObserveFailed, reason)
                 }
             };
             decisions.push(SweptDecision { action: action.clone(), verdict, reason });
@@ -154,7 +136,7 @@ impl GroupHandler {
             reason.push_str(&format!("; left alone: {}", skipped.join("; ")));
         }
         let observed = Some(GroupObserved::Sweep(Sweep { groups, decisions, skipped }));
-        let outcome = Outcome { verdict, reason, dry_run: self.dry_run, trigger, observed, actions };
+        let outcome = Outcome { verdict, reason, dry_run: self.frame.dry_run, trigger, observed, actions };
         // The failures were logged on their own lines; the summary is an error line too.
         log(&outcome, first_error.as_ref());
         match first_error {
@@ -164,16 +146,24 @@ impl GroupHandler {
     }
 }
 
-/// Which verdict names a sweep: the most serious of its decisions.
+/// Which verdict names a sweep: the most serious of its decisions. Every verdict is listed, so
+/// that a new one must be ranked here.
 fn sweep_rank(verdict: Verdict) -> u8 {
     match verdict {
-        Verdict::Refuse => 9,
-        Verdict::Abandon => 8,
-        Verdict::Preserve => 7,
-        Verdict::Follow => 6,
-        Verdict::Wait => 5,
+        Verdict::Refuse => 12,
+        Verdict::ObserveFailed => 11,
+        Verdict::Abandon => 10,
+        Verdict::Preserve => 9,
+        Verdict::Follow => 8,
+        Verdict::Wait => 7,
+        // The pair's verdicts never come out of a group decision; ranked for completeness.
+        Verdict::FailOver => 6,
+        Verdict::Finish => 5,
+        Verdict::Fence => 4,
+        Verdict::Heal => 3,
+        Verdict::Hold => 2,
         Verdict::NoChange => 1,
-        _ => 0,
+        Verdict::Ignore => 0,
     }
 }
 
@@ -207,21 +197,4 @@ pub struct SweptDecision {
     pub verdict: Verdict,
     /// Why.
     pub reason: String,
-}
-
-/// The stateful group's settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct DataSettings {
-    /// Whether groups keep data volumes (`KEEP_DATA`); when not, no volume or snapshot is read.
-    pub keep_data: bool,
-    /// How long a launch may wait for its data before it is abandoned.
-    pub max_wait_seconds: i64,
-    /// How many completed snapshots of a group to keep.
-    pub keep_snapshots: usize,
-}
-
-impl Default for DataSettings {
-    fn default() -> Self {
-        Self { keep_data: true, max_wait_seconds: 3_600, keep_snapshots: 3 }
-    }
 }

@@ -3,11 +3,8 @@
 
 use serde::Serialize;
 
-use crate::pair::world::InstanceState;
+pub use crate::aws::Instance;
 use crate::trigger::Transition;
-
-/// The tag that ties an Auto Scaling group to its Elastic IP (same value on both).
-pub const GROUP_TAG: &str = "ec2-failover:group";
 
 /// What the function saw of one lifecycle action's group, instance and address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -43,22 +40,7 @@ pub struct Group {
     /// The value of its `ec2-failover:group` tag; none: the group is not managed.
     pub key: Option<String>,
     /// Its instances and their lifecycle states.
-    pub instances: Vec<(String, String)>,
-}
-
-/// An instance as EC2 reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Instance {
-    /// Its id.
-    pub instance_id: String,
-    /// Its state.
-    pub state: InstanceState,
-    /// Its Availability Zone.
-    pub availability_zone: Option<String>,
-    /// Its primary network interface.
-    pub network_interface_id: Option<String>,
-    /// When it was launched, in seconds since the Unix epoch.
-    pub launch_time: Option<i64>,
+    pub instances: Vec<(String, LifecycleState)>,
 }
 
 /// An Elastic IP tagged for a group.
@@ -94,8 +76,8 @@ pub struct DataVolume {
     pub volume_id: String,
     /// Its `ec2-failover:group` value.
     pub key: String,
-    /// `creating`, `available`, `in-use`, `deleting`, `deleted` or `error`.
-    pub state: String,
+    /// Its state.
+    pub state: VolumeState,
     /// Its Availability Zone: it can be attached only to an instance there.
     pub availability_zone: String,
     /// The instances it is attached to, with the device name.
@@ -109,12 +91,9 @@ pub struct DataVolume {
     /// The last instance the function attached it to (`ec2-failover:attached`, written before the
     /// attach): a volume that was ever attached may hold data no snapshot has.
     pub attached: Option<String>,
-    /// Its type (gp3, io2...), provisioned IOPS and throughput: what a snapshot of it records.
-    pub volume_type: Option<String>,
-    /// Provisioned IOPS.
-    pub iops: Option<i32>,
-    /// Provisioned throughput (MiB/s).
-    pub throughput: Option<i32>,
+    /// Its type, IOPS and throughput: what a snapshot of it records.
+    #[serde(flatten)]
+    pub spec: VolumeSpec,
 }
 
 /// A snapshot of a group's data volume.
@@ -124,8 +103,8 @@ pub struct DataSnapshot {
     pub snapshot_id: String,
     /// Its `ec2-failover:group` value.
     pub key: String,
-    /// `pending`, `completed`, `error` (or `recoverable`, `recovering`).
-    pub state: String,
+    /// Its state.
+    pub state: SnapshotState,
     /// When it was started, in seconds since the Unix epoch: its point in time.
     pub start_time: i64,
     /// The terminating instance it was taken for (`ec2-failover:instance`).
@@ -135,9 +114,150 @@ pub struct DataSnapshot {
     /// The device of its source volume (`ec2-failover:device`).
     pub device: Option<String>,
     /// The volume type, IOPS and throughput of its source volume, recorded when it was taken.
+    #[serde(flatten)]
+    pub spec: VolumeSpec,
+}
+
+/// A volume's type, provisioned IOPS and provisioned throughput (MiB/s): recorded on a snapshot
+/// when it is taken, and given to the volume restored from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VolumeSpec {
+    /// gp3, gp2, io2...
     pub volume_type: Option<String>,
-    /// Provisioned IOPS, for the types that have them.
+    /// Provisioned IOPS.
     pub iops: Option<i32>,
-    /// Provisioned throughput (MiB/s), for gp3.
+    /// Provisioned throughput (MiB/s).
     pub throughput: Option<i32>,
+}
+
+/// An EBS volume's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeState {
+    /// Being created (from a snapshot, say): wait for it.
+    Creating,
+    /// Free to attach.
+    Available,
+    /// Attached to an instance.
+    InUse,
+    /// Going away.
+    Deleting,
+    /// Gone.
+    Deleted,
+    /// Failed; it holds no usable data.
+    Error,
+    /// A state this function does not know. Read as busy: never attached, deleted or replaced,
+    /// so a launch waits for it rather than risk a second copy of the data.
+    Unknown,
+}
+
+impl VolumeState {
+    /// Reads EC2's state name.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "creating" => Self::Creating,
+            "available" => Self::Available,
+            "in-use" => Self::InUse,
+            "deleting" => Self::Deleting,
+            "deleted" => Self::Deleted,
+            "error" => Self::Error,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// EC2's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Available => "available",
+            Self::InUse => "in-use",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+            Self::Error => "error",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the volume exists and may hold the data (not going, gone or failed).
+    pub fn is_live(self) -> bool {
+        !matches!(self, Self::Deleting | Self::Deleted | Self::Error)
+    }
+}
+
+/// An EBS snapshot's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotState {
+    /// Still being taken, or a state this function does not know (read as still being taken, so
+    /// that no older snapshot is restored in its place): wait for it.
+    Pending,
+    /// Complete: a volume can be restored from it.
+    Completed,
+    /// Failed; it holds no usable data.
+    Error,
+    /// Recoverable from the Recycle Bin; not usable until recovered.
+    Recoverable,
+    /// Being recovered from the Recycle Bin.
+    Recovering,
+}
+
+impl SnapshotState {
+    /// Reads EC2's state name.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "completed" => Self::Completed,
+            "error" => Self::Error,
+            "recoverable" => Self::Recoverable,
+            "recovering" => Self::Recovering,
+            _ => Self::Pending,
+        }
+    }
+
+    /// EC2's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Completed => "completed",
+            Self::Error => "error",
+            Self::Recoverable => "recoverable",
+            Self::Recovering => "recovering",
+        }
+    }
+}
+
+/// Where Auto Scaling has an instance in the group's lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum LifecycleState {
+    /// Launching, before or after a launch hook.
+    #[serde(rename = "Pending")]
+    Pending,
+    /// Held by a launch hook until the hook is completed.
+    #[serde(rename = "Pending:Wait")]
+    PendingWait,
+    /// In service.
+    #[serde(rename = "InService")]
+    InService,
+    /// Held by a terminate hook until the hook is completed.
+    #[serde(rename = "Terminating:Wait")]
+    TerminatingWait,
+    /// Terminating, before or after a terminate hook, or terminated.
+    #[serde(rename = "Terminating")]
+    Terminating,
+    /// Anything else (standby, detaching, warm pool...): neither serving nor held.
+    #[serde(rename = "Other")]
+    Other,
+}
+
+impl LifecycleState {
+    /// Reads Auto Scaling's lifecycle state name.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "Pending" | "Pending:Proceed" => Self::Pending,
+            "Pending:Wait" => Self::PendingWait,
+            "InService" => Self::InService,
+            "Terminating:Wait" => Self::TerminatingWait,
+            "Terminating" | "Terminating:Proceed" | "Terminated" => Self::Terminating,
+            _ => Self::Other,
+        }
+    }
 }

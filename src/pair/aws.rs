@@ -5,28 +5,17 @@
 //! has reached its new holder.
 
 use aws_sdk_ec2::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_ec2::types::{Filter, Tag};
+use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::Client;
 use futures_util::future::join_all;
-use serde::Serialize;
 
 use super::decide::Action;
-use super::world::{resolve_holder, Address, FailoverRecord, Member, Phase, World};
+use super::world::{resolve_holder, Address, FailoverRecord, Instance, Phase, World};
 use super::Config;
-use crate::aws::{associate, aws_error, instance_state, primary_interface};
+use crate::aws::{associate, aws_error, ec2_tag, tag};
 use crate::error::Error;
-
-/// The tags on the Elastic IP that hold the failover record.
-pub mod tags {
-    /// The instance the last failover moved away from.
-    pub const FROM: &str = "ec2-failover:from";
-    /// The instance the last failover moved to.
-    pub const TO: &str = "ec2-failover:to";
-    /// When the phase was reached, RFC 3339.
-    pub const AT: &str = "ec2-failover:at";
-    /// `started` (standby booting, IP not moved yet) or `done` (IP moved).
-    pub const PHASE: &str = "ec2-failover:phase";
-}
+use crate::invocation::Report;
+use crate::tags;
 
 /// Reads the pair's instances and Elastic IP, both at once.
 pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World, Error> {
@@ -41,20 +30,12 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
     let instances = instances.map_err(|e| aws_error("DescribeInstances", e))?;
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
 
-    let members: Vec<Member> = instances
+    let members: Vec<Instance> = instances
         .reservations()
         .iter()
         .flat_map(|r| r.instances())
-        .filter_map(|i| {
-            let instance_id = i.instance_id().filter(|id| config.is_member(id))?.to_owned();
-            Some(Member {
-                instance_id,
-                state: instance_state(i),
-                availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
-                network_interface_id: primary_interface(i),
-                launch_time: i.launch_time().map(DateTime::secs),
-            })
-        })
+        .filter_map(Instance::read)
+        .filter(|i| config.is_member(&i.instance_id))
         .collect();
 
     let address =
@@ -65,7 +46,7 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
                 message: format!("the Elastic IP {} was not returned", config.allocation_id),
             },
         )?;
-    let tag = |key: &str| address.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value());
+    let tag = |key: &str| tag(address.tags(), key);
     let address = Address {
         allocation_id: config.allocation_id.clone(),
         public_ip: address.public_ip().map(str::to_owned),
@@ -93,17 +74,7 @@ pub fn read_record(
 }
 
 /// What became of one planned action.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ActionReport {
-    /// The action.
-    #[serde(flatten)]
-    pub action: Action,
-    /// `done`, `failed`, `skipped` (not run because an earlier step failed) or `planned` (dry run).
-    pub status: &'static str,
-    /// What went wrong, for a failed action.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+pub type ActionReport = Report<Action>;
 
 /// Carries out a plan. Every action but the stops runs at once; the stops run afterwards, and only
 /// if the address move (when there is one) succeeded, so an instance is never fenced while it
@@ -118,53 +89,44 @@ pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (V
     let mut move_failed = false;
     for (action, result) in first.iter().zip(results) {
         move_failed |= result.is_err() && matches!(action, Action::MoveAddress { .. });
-        reports.push(report(action, result, &mut first_error));
+        reports.push(Report::of(*action, result, &mut first_error));
     }
     if move_failed {
         for action in stops {
-            reports.push(ActionReport { action: action.clone(), status: "skipped", error: None });
+            reports.push(Report::skipped(action));
         }
     } else {
         let results = join_all(stops.iter().map(|a| run(client, config, a))).await;
         for (action, result) in stops.iter().zip(results) {
-            reports.push(report(action, result, &mut first_error));
+            reports.push(Report::of(*action, result, &mut first_error));
         }
     }
     (reports, first_error)
 }
 
-fn report(action: &Action, result: Result<(), Error>, first_error: &mut Option<Error>) -> ActionReport {
-    match result {
-        Ok(()) => ActionReport { action: action.clone(), status: "done", error: None },
-        Err(e) => {
-            let text = e.to_string();
-            first_error.get_or_insert(e);
-            ActionReport { action: action.clone(), status: "failed", error: Some(text) }
-        }
-    }
-}
-
-async fn run(client: &Client, config: &Config, action: &Action) -> Result<(), Error> {
+async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'static str, Error> {
     match action {
         Action::MoveAddress { instance_id, network_interface_id } => {
-            associate(client, &config.allocation_id, instance_id, network_interface_id.as_deref()).await
+            associate(client, &config.allocation_id, instance_id, network_interface_id.as_deref())
+                .await
+                .map(|()| "done")
         }
         Action::StartInstance { instance_id } => client
             .start_instances()
             .instance_ids(instance_id)
             .send()
             .await
-            .map(drop)
+            .map(|_| "done")
             .map_err(|e| aws_error("StartInstances", e)),
         Action::StopInstance { instance_id } => client
             .stop_instances()
             .instance_ids(instance_id)
             .send()
             .await
-            .map(drop)
+            .map(|_| "done")
             .map_err(|e| aws_error("StopInstances", e)),
         Action::RecordFailover(record) => {
-            let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+            let tag = ec2_tag;
             let at = DateTime::from_secs(record.at).fmt(DateTimeFormat::DateTime).unwrap_or_default();
             client
                 .create_tags()
@@ -175,7 +137,7 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<(), Er
                 .tags(tag(tags::PHASE, record.phase.name()))
                 .send()
                 .await
-                .map(drop)
+                .map(|_| "done")
                 .map_err(|e| aws_error("CreateTags", e))
         }
     }

@@ -7,49 +7,11 @@ use serde::Serialize;
 
 use super::world::{FailoverRecord, Holder, InstanceState, Phase, World};
 use super::{Config, FenceMode};
-use crate::trigger::{AlarmState, Trigger};
+use crate::invocation::Verdict;
+use crate::trigger::Trigger;
 
-/// What was decided, why, and what to do about it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Decision {
-    /// The kind of decision.
-    pub verdict: Verdict,
-    /// Why, in one sentence that names the instances and states it rests on.
-    pub reason: String,
-    /// The changes to make. Stops run only once the address is on its new holder.
-    pub actions: Vec<Action>,
-}
-
-/// The kind of decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// The trigger is not about the pair: nothing was read, nothing changes.
-    Ignore,
-    /// The world is as it should be.
-    NoChange,
-    /// The active instance has failed: a new failover begins.
-    FailOver,
-    /// A failover begun earlier is carried on.
-    Finish,
-    /// A failover is under way and waits for an instance to change state; the next event resumes it.
-    Wait,
-    /// The active instance has failed, but the last failover is too recent (cooldown).
-    Hold,
-    /// Group mode: the group's Elastic IP follows its newly launched instance.
-    Follow,
-    /// Group mode: the launch cannot be served (no Elastic IP, no instance); the hook is abandoned.
-    Abandon,
-    /// Group mode: the terminating instance's data volume is snapshotted before it goes.
-    Preserve,
-    /// The Elastic IP was attached to nothing; it is given to the best member.
-    Heal,
-    /// The old active instance still runs after a failover; it is stopped.
-    Fence,
-    /// The function will not act, and says so as an error: the IP could only move to nowhere, or
-    /// something outside the pair holds it.
-    Refuse,
-}
+/// A decision about the pair. Its stops run only once the address is on its new holder.
+pub type Decision = crate::invocation::Decision<Action>;
 
 /// One change to the world.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -77,28 +39,8 @@ pub enum Action {
     RecordFailover(FailoverRecord),
 }
 
-impl Verdict {
-    /// The verdict's name, as it appears in the result and the log.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Ignore => "ignore",
-            Verdict::NoChange => "no_change",
-            Verdict::FailOver => "fail_over",
-            Verdict::Finish => "finish",
-            Verdict::Wait => "wait",
-            Verdict::Hold => "hold",
-            Verdict::Follow => "follow",
-            Verdict::Abandon => "abandon",
-            Verdict::Preserve => "preserve",
-            Verdict::Heal => "heal",
-            Verdict::Fence => "fence",
-            Verdict::Refuse => "refuse",
-        }
-    }
-}
-
 fn decision(verdict: Verdict, reason: String, actions: Vec<Action>) -> Decision {
-    Decision { verdict, reason, actions }
+    Decision::new(verdict, reason, actions)
 }
 
 /// Decides, before anything is read from AWS, whether the trigger concerns the pair at all.
@@ -114,10 +56,10 @@ pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
         Trigger::StateChange { instance_id, .. } if !config.is_member(instance_id) => {
             format!("{instance_id} is not one of the pair ({}, {})", config.primary, config.standby)
         }
-        Trigger::Alarm(alarm)
-            if !alarm.instance_ids.is_empty() && !alarm.instance_ids.iter().any(|id| config.is_member(id)) =>
+        Trigger::Warning(warning)
+            if !warning.instance_ids.is_empty() && !warning.instance_ids.iter().any(|id| config.is_member(id)) =>
         {
-            format!("alarm {} is about {}, outside the pair", alarm.name, alarm.instance_ids.join(", "))
+            format!("{} is about {}, outside the pair", warning.raised_by(), warning.instance_ids.join(", "))
         }
         _ => return None,
     };
@@ -172,16 +114,16 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         _ => Vec::new(),
     };
 
-    let alarm = match trigger {
-        Trigger::Alarm(alarm) if alarm.state == AlarmState::Alarm => Some(alarm),
+    let warning = match trigger {
+        Trigger::Warning(warning) if warning.stands() => Some(warning),
         _ => None,
     };
     let failure = if active_state.is_down() {
         Some(format!("the active instance {active} is {}", active_state.name()))
     } else {
-        alarm
-            .filter(|a| a.instance_ids.is_empty() || a.instance_ids.iter().any(|i| i == active))
-            .map(|a| format!("alarm {} is in ALARM for the active instance {active}", a.name))
+        warning
+            .filter(|w| w.instance_ids.is_empty() || w.names(active))
+            .map(|w| format!("{} for the active instance {active}", w.says()))
     };
 
     let Some(failure) = failure else {
@@ -192,8 +134,8 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
             return decision(Verdict::Fence, reason, fence);
         }
         let mut reason = format!("the Elastic IP is on {active}, which is {}", active_state.name());
-        if let Some(alarm) = alarm.filter(|a| a.instance_ids.iter().any(|i| i == other)) {
-            reason.push_str(&format!("; alarm {} is about {other}, which does not hold the IP", alarm.name));
+        if let Some(warning) = warning.filter(|w| w.names(other)) {
+            reason.push_str(&format!("; {} is about {other}, which does not hold the IP", warning.raised_by()));
         }
         return decision(Verdict::NoChange, reason, Vec::new());
     };

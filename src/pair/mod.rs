@@ -6,16 +6,14 @@ pub mod decide;
 pub mod world;
 
 use std::fmt;
-use std::sync::Arc;
 
 use aws_sdk_ec2::Client;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
-use self::aws::ActionReport;
-use self::decide::{decide, screen, Decision};
+use self::decide::{decide, screen, Action};
+use self::world::World;
 use crate::error::Error;
-use crate::invocation::{finish, json, now, read, Outcome};
+use crate::invocation::{finish, now, observe_failed, Frame, Outcome};
 
 /// What happens to the old active instance once the Elastic IP has left it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -40,8 +38,6 @@ pub struct Config {
     pub fence_mode: FenceMode,
     /// A new failover is held while the last one is younger than this.
     pub cooldown_seconds: u64,
-    /// Decide and report, but change nothing.
-    pub dry_run: bool,
 }
 
 impl fmt::Display for FenceMode {
@@ -74,55 +70,40 @@ impl Config {
     }
 }
 
-/// Everything an invocation needs, built once at init.
+/// The result of a pair-mode invocation.
+pub type PairOutcome = Outcome<World, Action>;
+
+/// Pair mode's handler: everything an invocation needs, built once at init.
 #[derive(Clone, Debug)]
 pub struct Handler {
     /// The pair and its settings.
     pub config: Config,
     /// The EC2 client, built once.
     pub client: Client,
-    /// One invocation at a time per execution environment: see [`Handler::handle`].
-    gate: Arc<Mutex<()>>,
+    frame: Frame,
 }
 
 impl Handler {
-    /// A handler for one pair.
-    pub fn new(config: Config, client: Client) -> Self {
-        Self { config, client, gate: Arc::default() }
+    /// A handler for one pair; with `dry_run` it only plans.
+    pub fn new(config: Config, client: Client, dry_run: bool) -> Self {
+        Self { config, client, frame: Frame::new(dry_run) }
     }
 
-    /// Handles one payload. The clock is read once, here, so that `decide` stays pure.
-    ///
-    /// Invocations that share this handler take turns from observing to acting, so that the second
-    /// of two concurrent deliveries observes the world the first one left (and does nothing)
-    /// instead of repeating its changes. The classic Lambda runtime never overlaps invocations in
-    /// one execution environment and the template's reserved concurrency of 1 keeps it to one
-    /// environment; the gate keeps that true under a concurrent runtime (Lambda Managed Instances)
-    /// and for anyone embedding the handler.
-    pub async fn handle(&self, payload: &Value) -> Result<Outcome, Error> {
-        let trigger = read(payload)?;
-        let _turn = self.gate.lock().await;
+    /// Handles one payload: screen the trigger, observe the pair, decide, act. The clock is read
+    /// once, here, so that `decide` stays pure.
+    pub async fn handle(&self, payload: &Value) -> Result<PairOutcome, Error> {
+        let (trigger, _turn) = self.frame.start(payload).await?;
         let (decision, observed) = match screen(&self.config, &trigger) {
             Some(ignored) => (ignored, None),
             None => {
-                let world = aws::observe(&self.client, &self.config, now()).await.inspect_err(|e| {
-                    tracing::error!(verdict = "observe_failed", error = %e, trigger = %json(&trigger), "could not read the pair");
-                })?;
+                let world = aws::observe(&self.client, &self.config, now())
+                    .await
+                    .inspect_err(|e| observe_failed(e, &trigger, "the pair"))?;
                 (decide(&self.config, &trigger, &world), Some(world))
             }
         };
-        let (actions, error) = if self.config.dry_run {
-            let planned = decision
-                .actions
-                .iter()
-                .map(|a| ActionReport { action: a.clone(), status: "planned", error: None })
-                .collect();
-            (planned, None)
-        } else {
-            aws::execute(&self.client, &self.config, &decision.actions).await
-        };
-        let Decision { verdict, reason, .. } = decision;
-        let outcome = Outcome { verdict, reason, dry_run: self.config.dry_run, trigger, observed, actions };
-        finish(outcome, error)
+        let (actions, error) =
+            self.frame.act(&decision, |actions| aws::execute(&self.client, &self.config, actions)).await;
+        finish(self.frame.outcome(trigger, decision, observed, actions), error)
     }
 }

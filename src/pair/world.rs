@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+pub use crate::aws::{Instance, InstanceState};
+
 /// Everything one invocation knows about the pair.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct World {
@@ -11,7 +13,7 @@ pub struct World {
     /// The pair's Elastic IP.
     pub address: Address,
     /// The members EC2 still knows about; a member missing here is gone.
-    pub members: Vec<Member>,
+    pub members: Vec<Instance>,
 }
 
 /// The Elastic IP and what it carries.
@@ -45,84 +47,6 @@ pub enum Holder {
         /// The network interface, if EC2 named one.
         network_interface_id: Option<String>,
     },
-}
-
-/// One instance of the pair as EC2 described it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Member {
-    /// Its instance id.
-    pub instance_id: String,
-    /// Its lifecycle state.
-    pub state: InstanceState,
-    /// Its Availability Zone, for the log.
-    pub availability_zone: Option<String>,
-    /// Its primary network interface, which the Elastic IP is associated with.
-    pub network_interface_id: Option<String>,
-    /// When it was last started, in seconds since the Unix epoch.
-    pub launch_time: Option<i64>,
-}
-
-/// An EC2 instance state, plus `Gone` for an instance EC2 no longer knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InstanceState {
-    /// Booting.
-    Pending,
-    /// Up.
-    Running,
-    /// Going down; will be `Stopped`.
-    Stopping,
-    /// Down, can be started.
-    Stopped,
-    /// Going away; will be `Terminated`.
-    ShuttingDown,
-    /// Gone for good.
-    Terminated,
-    /// Not returned by EC2 at all.
-    Gone,
-}
-
-impl InstanceState {
-    /// Reads EC2's state name; anything unknown is treated as gone, the safe reading for a target.
-    pub fn from_name(name: &str) -> Self {
-        match name {
-            "pending" => Self::Pending,
-            "running" => Self::Running,
-            "stopping" => Self::Stopping,
-            "stopped" => Self::Stopped,
-            "shutting-down" => Self::ShuttingDown,
-            "terminated" => Self::Terminated,
-            _ => Self::Gone,
-        }
-    }
-
-    /// Whether the instance cannot serve traffic now and is not on its way up.
-    pub fn is_down(self) -> bool {
-        matches!(self, Self::Stopping | Self::Stopped | Self::ShuttingDown | Self::Terminated | Self::Gone)
-    }
-
-    /// Whether the instance can never serve again.
-    pub fn is_lost(self) -> bool {
-        matches!(self, Self::ShuttingDown | Self::Terminated | Self::Gone)
-    }
-
-    /// Whether the instance is up or coming up, and so could still be serving or writing.
-    pub fn is_alive(self) -> bool {
-        matches!(self, Self::Pending | Self::Running)
-    }
-
-    /// EC2's name for the state.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Stopped => "stopped",
-            Self::ShuttingDown => "shutting-down",
-            Self::Terminated => "terminated",
-            Self::Gone => "gone",
-        }
-    }
 }
 
 /// The last failover decided for the pair, kept as tags on the Elastic IP so that every
@@ -170,7 +94,7 @@ impl Phase {
 
 impl World {
     /// The member with this id, if EC2 returned it.
-    pub fn member(&self, instance_id: &str) -> Option<&Member> {
+    pub fn member(&self, instance_id: &str) -> Option<&Instance> {
         self.members.iter().find(|m| m.instance_id == instance_id)
     }
 
@@ -183,7 +107,7 @@ impl World {
 /// Works out who holds an address from what DescribeAddresses said. EC2 names the network
 /// interface for every VPC association and usually the instance too; the interface is matched
 /// first, because an association made through an interface may come back without an instance id.
-pub fn resolve_holder(instance_id: Option<&str>, network_interface_id: Option<&str>, members: &[Member]) -> Holder {
+pub fn resolve_holder(instance_id: Option<&str>, network_interface_id: Option<&str>, members: &[Instance]) -> Holder {
     let instance_id = instance_id.filter(|s| !s.is_empty());
     let network_interface_id = network_interface_id.filter(|s| !s.is_empty());
     if let Some(eni) = network_interface_id {
@@ -210,8 +134,8 @@ pub fn resolve_holder(instance_id: Option<&str>, network_interface_id: Option<&s
 mod tests {
     use super::*;
 
-    fn member(id: &str, eni: &str) -> Member {
-        Member {
+    fn member(id: &str, eni: &str) -> Instance {
+        Instance {
             instance_id: id.into(),
             state: InstanceState::Running,
             availability_zone: None,

@@ -1,5 +1,6 @@
 //! The end-to-end harness: a real moto server on loopback, started and stopped by the test
-//! itself, and helpers that build a standby pair in it and read the world back.
+//! itself, and `scripts/ec2_proxy.py` in front of it; the pair's scene (`pair.rs`: build a standby
+//! pair, read the world back) and the group's (`group.rs`).
 
 #![allow(dead_code)]
 
@@ -9,15 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use aws_sdk_ec2::Client;
-use ec2_failover::pair::Handler;
-use ec2_failover::pair::{Config, FenceMode};
 use serde_json::Value;
 
-/// The ids the files in `events/` use; tests swap in the real ones.
-pub const EVENT_PRIMARY: &str = "i-0123456789abcdef0";
-pub const EVENT_STANDBY: &str = "i-0fedcba9876543210";
+pub mod group;
+mod pair;
+// Every test binary includes this module; not all of them build a pair.
+#[allow(unused_imports)]
+pub use self::pair::*;
 
 /// A moto server that lives as long as this value.
 pub struct Moto {
@@ -79,128 +79,6 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A standby pair built in moto: two instances in two AZs and an Elastic IP on the primary.
-pub struct Pair {
-    pub primary: String,
-    pub standby: String,
-    pub allocation_id: String,
-}
-
-/// Builds a pair: the primary running with the IP, the standby stopped (cold) or running (hot).
-pub async fn pair(client: &Client, standby_running: bool) -> Pair {
-    let vpc = client.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
-    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
-    let mut subnets = Vec::new();
-    for (cidr, az) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
-        let s = client.create_subnet().vpc_id(&vpc_id).cidr_block(cidr).availability_zone(az).send().await.unwrap();
-        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
-    }
-    let mut ids = Vec::new();
-    for subnet in &subnets {
-        let r = client
-            .run_instances()
-            .image_id("ami-12c6146b")
-            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(subnet)
-            .send()
-            .await
-            .unwrap();
-        ids.push(r.instances()[0].instance_id().unwrap().to_owned());
-    }
-    let (primary, standby) = (ids[0].clone(), ids[1].clone());
-    if !standby_running {
-        client.stop_instances().instance_ids(&standby).send().await.unwrap();
-    }
-    let allocation_id = client
-        .allocate_address()
-        .domain(aws_sdk_ec2::types::DomainType::Vpc)
-        .send()
-        .await
-        .unwrap()
-        .allocation_id()
-        .unwrap()
-        .to_owned();
-    client.associate_address().allocation_id(&allocation_id).instance_id(&primary).send().await.unwrap();
-    Pair { primary, standby, allocation_id }
-}
-
-impl Pair {
-    /// The function's configuration for this pair.
-    pub fn config(&self) -> Config {
-        Config {
-            primary: self.primary.clone(),
-            standby: self.standby.clone(),
-            allocation_id: self.allocation_id.clone(),
-            fence_mode: FenceMode::Stop,
-            cooldown_seconds: 300,
-            dry_run: false,
-        }
-    }
-
-    /// The function, in process, against this server.
-    pub fn handler(&self, moto: &Moto, config: Config) -> Handler {
-        Handler::new(config, moto.client())
-    }
-
-    /// Loads a file from `events/` with the example ids replaced by this pair's.
-    pub fn event(&self, file: &str) -> Value {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("events").join(file);
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace(EVENT_PRIMARY, &self.primary)
-            .replace(EVENT_STANDBY, &self.standby);
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
-/// The facts a test asserts on, read straight from EC2.
-#[derive(Debug, PartialEq, Eq, Clone)]
-pub struct Seen {
-    /// The instance holding the IP (resolved through its network interface), if any.
-    pub holder: Option<String>,
-    pub primary: String,
-    pub standby: String,
-    /// The failover record tags on the address, sorted.
-    pub tags: Vec<(String, String)>,
-}
-
-pub async fn look(client: &Client, pair: &Pair) -> Seen {
-    let out = client
-        .describe_instances()
-        .filters(Filter::builder().name("instance-id").values(&pair.primary).values(&pair.standby).build())
-        .send()
-        .await
-        .unwrap();
-    let instances: Vec<_> = out.reservations().iter().flat_map(|r| r.instances()).cloned().collect();
-    let state = |id: &str| {
-        instances
-            .iter()
-            .find(|i| i.instance_id() == Some(id))
-            .and_then(|i| i.state()?.name().map(InstanceStateName::as_str))
-            .unwrap_or("gone")
-            .to_owned()
-    };
-    let address = client.describe_addresses().allocation_ids(&pair.allocation_id).send().await.unwrap();
-    let address = &address.addresses()[0];
-    let holder = address.network_interface_id().filter(|e| !e.is_empty()).and_then(|eni| {
-        instances
-            .iter()
-            .find(|i| i.network_interfaces().iter().any(|n| n.network_interface_id() == Some(eni)))
-            .and_then(|i| i.instance_id())
-            .map(str::to_owned)
-    });
-    let mut tags: Vec<(String, String)> = address
-        .tags()
-        .iter()
-        .filter(|t| t.key().is_some_and(|k| k.starts_with("ec2-failover:")))
-        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-        .collect();
-    tags.sort();
-    Seen { holder, primary: state(&pair.primary), standby: state(&pair.standby), tags }
 }
 
 /// A free loopback port.

@@ -1,0 +1,52 @@
+//! The deployed function's handler: one enum over the modes' handlers, built once at init from the
+//! settings. A new mode is one arm here and one in [`crate::config::Mode`]; the compiler lists
+//! every match to extend.
+
+use aws_config::SdkConfig;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{Mode, Settings};
+use crate::error::Error;
+use crate::{group, pair};
+
+/// The handler of the configured mode.
+#[derive(Clone, Debug)]
+pub enum Handler {
+    /// A standby pair behind an Elastic IP.
+    Pair(pair::Handler),
+    /// Single-instance Auto Scaling groups whose Elastic IP and data follow the instance.
+    Group(group::Handler),
+}
+
+/// An invocation's result, in the mode's own shape.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// Pair mode's outcome.
+    Pair(pair::PairOutcome),
+    /// Group mode's outcome.
+    Group(group::GroupOutcome),
+}
+
+impl Handler {
+    /// Builds the mode's handler and its AWS clients from the settings and the SDK configuration.
+    pub fn new(settings: Settings, sdk: &SdkConfig) -> Self {
+        let ec2 = aws_sdk_ec2::Client::new(sdk);
+        match settings.mode {
+            Mode::Pair(config) => Handler::Pair(pair::Handler::new(config, ec2, settings.dry_run)),
+            Mode::Group(config) => {
+                let clients = group::Clients { ec2, autoscaling: aws_sdk_autoscaling::Client::new(sdk) };
+                Handler::Group(group::Handler::new(clients, config, settings.dry_run))
+            }
+        }
+    }
+
+    /// Handles one payload in the configured mode.
+    pub async fn handle(&self, payload: &Value) -> Result<Response, Error> {
+        match self {
+            Handler::Pair(handler) => handler.handle(payload).await.map(Response::Pair),
+            Handler::Group(handler) => handler.handle(payload).await.map(Response::Group),
+        }
+    }
+}

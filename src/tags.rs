@@ -1,0 +1,39 @@
+//! Every tag the function reads or writes, in one place. The templates' IAM conditions name some
+//! of them again (`ec2:ResourceTag/...`, `aws:RequestTag/...`, `aws:TagKeys`);
+//! `tests/test_tags.py` reads this file and fails when the two disagree.
+
+/// What every tag of the function starts with.
+pub const PREFIX: &str = "ec2-failover:";
+
+/// Pair mode: the last failover's record, on the Elastic IP. The instance it moved away from.
+pub const FROM: &str = "ec2-failover:from";
+/// Pair mode: the instance the last failover moved to.
+pub const TO: &str = "ec2-failover:to";
+/// Pair mode: when the phase was reached, RFC 3339.
+pub const AT: &str = "ec2-failover:at";
+/// Pair mode: `started` (standby booting, IP not moved yet) or `done` (IP moved).
+pub const PHASE: &str = "ec2-failover:phase";
+
+/// Group mode: the group key, the same value on the Auto Scaling group, its Elastic IP, its data
+/// volume, that volume's snapshots and the volumes restored from them.
+pub const GROUP: &str = "ec2-failover:group";
+/// On a snapshot: its source volume.
+pub const VOLUME: &str = "ec2-failover:volume";
+/// The device name the data belongs at.
+pub const DEVICE: &str = "ec2-failover:device";
+/// On a snapshot: the terminating instance it was taken for.
+pub const INSTANCE: &str = "ec2-failover:instance";
+/// On a snapshot: when the function decided to take it (RFC 3339, UTC).
+pub const TIME: &str = "ec2-failover:time";
+/// On a restored volume: the instance it was created for.
+pub const FOR: &str = "ec2-failover:for";
+/// On a restored volume: the snapshot it was created from.
+pub const SNAPSHOT: &str = "ec2-failover:snapshot";
+/// On a data volume: the last instance the function attached it to (written before the attach).
+pub const ATTACHED: &str = "ec2-failover:attached";
+/// On a snapshot: the source volume's type.
+pub const VOLUME_TYPE: &str = "ec2-failover:volume-type";
+/// On a snapshot: the source volume's provisioned IOPS.
+pub const IOPS: &str = "ec2-failover:iops";
+/// On a snapshot: the source volume's provisioned throughput (MiB/s).
+pub const THROUGHPUT: &str = "ec2-failover:throughput";
