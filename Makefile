@@ -13,7 +13,11 @@ TOOLS := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
 EVENT ?= events/ec2-state-change-primary-stopped.json
 BOOTSTRAP ?= target/debug/bootstrap
 
-.PHONY: demo test bench fuzz fmt-check clippy template-check events-check invoke sam-build venv clean-local
+.PHONY: help demo test bench fuzz fmt-check clippy template-check events-check invoke sam-build venv clean-local
+
+## help: this list (the Makefile's ## lines)
+help:
+	@sed -n 's/^## \{0,1\}//p' $(MAKEFILE_LIST)
 
 ## demo: run a real failover locally against a local EC2 API (moto)
 ##   make demo MODE=group: a single-instance Auto Scaling group's Elastic IP follows its new instance
@@ -51,23 +55,28 @@ FUZZ_CASES ?= 200000
 fuzz:
 	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --test fuzz_events -- --nocapture
 
-## template-check: sam validate --lint, cfn-lint, checkov and the wiring tests of both templates
+## template-check: sam validate --lint, cfn-lint, checkov, the wiring tests of both templates, and
+## the tag names of src/tags.rs against the templates' IAM conditions
 TEMPLATES := template.yaml template-group.yaml
 template-check: $(STAMP)
 	for t in $(TEMPLATES); do $(TOOLS) sam validate --lint -t $$t || exit 1; done
 	$(TOOLS) cfn-lint $(TEMPLATES)
 	for t in $(TEMPLATES); do \
 	  $(TOOLS) checkov -f $$t --framework cloudformation --skip-download --quiet --compact || exit 1; done
-	$(TOOLS) python -m pytest -q tests/test_template.py tests/test_template_group.py
+	$(TOOLS) python -m pytest -q tests/test_template.py tests/test_template_group.py tests/test_tags.py
 
-## events-check: the built bootstrap handles every file in events/ behind cargo-lambda, against moto
+## events-check: the built bootstrap handles every file in events/ behind cargo-lambda, against moto,
+## in the mode the file belongs to (scripts/local_aws.py MODES): pair mode against a pair; group
+## mode (lifecycle actions, EBS notifications, the schedule) against a stateful group that is
+## replacing its instance
 # Built with --all-targets so that the bootstrap shares the test build's dependency features
 # instead of rebuilding aws-sdk-ec2 without them.
 events-check: $(STAMP)
 	$(CARGO) build --all-targets
 	VENV=$(VENV) bash scripts/invoke.sh $(BOOTSTRAP) events/*.json
 
-## invoke: one event through a built bootstrap, the local stand-in for `sam local invoke -e EVENT`
+## invoke: one event through a built bootstrap (in its mode, as events-check), the local stand-in for
+## `sam local invoke -e EVENT`
 ##   make invoke EVENT=events/alarm-action-cpu-alarm.json [BOOTSTRAP=path/to/bootstrap]
 invoke: $(STAMP)
 	@if [ "$(BOOTSTRAP)" = target/debug/bootstrap ]; then $(CARGO) build --all-targets; fi

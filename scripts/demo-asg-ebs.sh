@@ -10,8 +10,6 @@
 start_group_aws
 GROUP_ENV="$LOCAL_DIR/group.env"
 py create-group "$GROUP_ENV" data
-hold() { curl -sf -X POST "$PROXY_URL/_proxy/hold" -d "$1" >/dev/null; }
-env_of() { grep "^$1=" "$GROUP_ENV" | cut -d= -f2; }
 deliver() {  # deliver EVENT_FILE: what EventBridge would do
   invoke_function "$1" | py result
 }
@@ -25,13 +23,7 @@ start_function "$LOCAL_DIR/function.env" "${BOOTSTRAP:-}"
 
 echo
 echo "== The instance fails; the group replaces it in us-east-1b. Both hooks hold their instances."
-OLD=$(env_of INSTANCE_ID)
-hold "{\"group\": \"demo-group\", \"hook\": \"ec2-failover-terminate\", \"instance\": \"$OLD\", \"transition\": \"terminating\"}"
-py replace "$GROUP_ENV"
-NEW=$(env_of NEW_INSTANCE_ID)
-hold "{\"group\": \"demo-group\", \"hook\": \"ec2-failover-launch\", \"instance\": \"$NEW\", \"transition\": \"launching\"}"
-# moto terminates at once and releases the volume; AWS keeps it attached until the hook completes.
-py attach-data "$GROUP_ENV"
+replace_held "$GROUP_ENV"
 py show-group "$GROUP_ENV"
 
 echo

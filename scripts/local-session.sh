@@ -23,3 +23,21 @@ start_group_aws() {
   { echo "MODE=group"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v '^AWS_ENDPOINT_URL='; echo "AWS_ENDPOINT_URL=$PROXY_URL"; } \
     >"$LOCAL_DIR/function.env"
 }
+
+# hold JSON: Auto Scaling's hook holds an instance (see scripts/ec2_proxy.py, POST /_proxy/hold).
+hold() { curl -sf -X POST "$PROXY_URL/_proxy/hold" -d "$1" >/dev/null; }
+
+# replace_held GROUP_ENV: the stateful group (`py create-group GROUP_ENV data`, after
+# start_group_aws) replaces its instance in the other zone as Auto Scaling does with both hooks:
+# the old instance held in Terminating:Wait, its data volume still attached; the new one in
+# Pending:Wait. Appends NEW_INSTANCE_ID to GROUP_ENV.
+replace_held() {
+  local old new
+  old=$(grep '^INSTANCE_ID=' "$1" | cut -d= -f2)
+  hold "{\"group\": \"demo-group\", \"hook\": \"ec2-failover-terminate\", \"instance\": \"$old\", \"transition\": \"terminating\"}"
+  py replace "$1"
+  new=$(grep '^NEW_INSTANCE_ID=' "$1" | cut -d= -f2)
+  hold "{\"group\": \"demo-group\", \"hook\": \"ec2-failover-launch\", \"instance\": \"$new\", \"transition\": \"launching\"}"
+  # moto terminates at once and releases the volume; AWS keeps it attached until the hook completes.
+  py attach-data "$1"
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Builds and shows a standby pair in the local EC2 API (moto) for `make demo` and `make invoke`.
+"""Builds and shows a standby pair or an Auto Scaling group in the local EC2 API (moto) for
+`make demo` and `make invoke`.
 
 Usage:
   local_aws.py create  ENV_FILE      create a pair (primary running with the Elastic IP, standby
@@ -28,6 +29,18 @@ Stateful group (make demo MODE=asg-ebs):
   local_aws.py release-data ENV_FILE  detach it, as AWS does when that instance terminates
   local_aws.py hook-event   ENV_FILE SRC DST HOOK old|new
                                      events/SRC for the old or the new instance, from HOOK
+  local_aws.py release-gone ENV_FILE PROXY_URL
+                                     what AWS does once a terminate lifecycle action is completed
+                                     (the proxy lists them): the instance goes and its volumes
+                                     are detached
+
+Every file in events/ (make events-check, make invoke):
+  local_aws.py route        SRC...    print "MODE SRC" for each mode SRC goes through (MODES)
+  local_aws.py group-event  ENV_FILE SRC DST
+                                     events/SRC for the stateful group: a lifecycle action for
+                                     its instance (launch: the new one, terminate: the old one)
+                                     from the group's hook; an EBS notification naming its data
+                                     volume, restored volume and snapshot (those that exist)
 
   local_aws.py result               print the function's result (JSON on stdin) in a few lines
 
@@ -36,11 +49,39 @@ The endpoint comes from AWS_ENDPOINT_URL, as it does for the function.
 import json
 import os
 import sys
+import urllib.request
 
 import boto3
 
 EVENT_PRIMARY = "i-0123456789abcdef0"
 EVENT_STANDBY = "i-0fedcba9876543210"
+
+# Which local function each events/ file goes through, by its (source, detail-type) as the function
+# reads them: group mode acts on Auto Scaling lifecycle actions and EBS notifications, and both
+# modes act on the schedule. Every other file (alarm actions, SNS, EC2 state changes, anything new)
+# goes through pair mode.
+MODES = {
+    ("aws.autoscaling", "EC2 Instance-launch Lifecycle Action"): ("group",),
+    ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action"): ("group",),
+    ("aws.ec2", "EBS Snapshot Notification"): ("group",),
+    ("aws.ec2", "EBS Volume Notification"): ("group",),
+    ("aws.events", "Scheduled Event"): ("pair", "group"),
+}
+DEFAULT_MODES = ("pair",)
+
+
+def modes(src):
+    with open(src) as f:
+        event = json.load(f)
+    if not isinstance(event, dict):
+        return DEFAULT_MODES
+    return MODES.get((event.get("source"), event.get("detail-type")), DEFAULT_MODES)
+
+
+def route(*srcs):
+    for src in srcs:
+        for mode in modes(src):
+            print(mode, src)
 
 
 def ec2():
@@ -212,6 +253,72 @@ def launch_event(path, src, dst):
     hook_event(path, src, dst, None, "new")
 
 
+# The example ids of events/ that group-event replaces.
+EVENT_GROUP = "my-asg"
+EVENT_DATA_VOLUME = "vol-0123456789abcdef0"  # the data volume (a snapshot's source, a detach)
+EVENT_RESTORED_VOLUME = "vol-0fedcba9876543210"  # a volume restored from a snapshot
+EVENT_SNAPSHOT = "snap-0123456789abcdef0"
+TRANSITIONS = {
+    "EC2 Instance-launch Lifecycle Action": ("autoscaling:EC2_INSTANCE_LAUNCHING", "new"),
+    "EC2 Instance-terminate Lifecycle Action": ("autoscaling:EC2_INSTANCE_TERMINATING", "old"),
+}
+
+
+def group_event(path, src, dst):
+    env = read_env(path)
+    with open(src) as f:
+        event = json.load(f)
+    transition = TRANSITIONS.get(event.get("detail-type"))
+    if event.get("source") == "aws.autoscaling" and transition:
+        hooks = autoscaling().describe_lifecycle_hooks(AutoScalingGroupName=env["GROUP_NAME"])["LifecycleHooks"]
+        ours = [h["LifecycleHookName"] for h in hooks if h["LifecycleTransition"] == transition[0]]
+        hook_event(path, src, dst, ours[0] if ours else None, transition[1])
+        with open(dst) as f:
+            text = f.read()
+        text = text.replace(f"autoScalingGroupName/{EVENT_GROUP}", f"autoScalingGroupName/{env['GROUP_NAME']}")
+    else:
+        with open(src) as f:
+            text = f.read()
+        for example, real in group_data(env).items():
+            text = text.replace(example, real)
+    json.loads(text)
+    with open(dst, "w") as f:
+        f.write(text)
+
+
+def group_data(env):
+    """The example EBS ids of events/ and the group's real ones: its data volume, the newest volume
+    restored from a snapshot (else the data volume) and its newest snapshot (if any)."""
+    c = ec2()
+    ours = [{"Name": "tag-key", "Values": [GROUP_TAG]}]
+    ids = {EVENT_DATA_VOLUME: env["DATA_VOLUME"], EVENT_RESTORED_VOLUME: env["DATA_VOLUME"]}
+    restored = [v for v in c.describe_volumes(Filters=ours)["Volumes"]
+                if any(t["Key"] == "ec2-failover:snapshot" for t in v.get("Tags", []))]
+    if restored:
+        ids[EVENT_RESTORED_VOLUME] = max(restored, key=lambda v: v["CreateTime"])["VolumeId"]
+    snapshots = c.describe_snapshots(OwnerIds=["self"], Filters=ours)["Snapshots"]
+    if snapshots:
+        ids[EVENT_SNAPSHOT] = max(snapshots, key=lambda s: s["StartTime"])["SnapshotId"]
+    return ids
+
+
+def release_gone(path, proxy):
+    """Once a terminate lifecycle action is completed, Auto Scaling lets the instance terminate and
+    EC2 detaches its volumes (moto terminated it at once; the group's data was attached back to it)."""
+    env = read_env(path)
+    with urllib.request.urlopen(f"{proxy}/_proxy/lifecycle") as r:
+        completions = json.load(r)
+    hooks = autoscaling().describe_lifecycle_hooks(AutoScalingGroupName=env["GROUP_NAME"])["LifecycleHooks"]
+    terminating = {h["LifecycleHookName"] for h in hooks
+                   if h["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"}
+    gone = {c["instance"] for c in completions if c["group"] == env["GROUP_NAME"] and c["hook"] in terminating}
+    c = ec2()
+    for volume in c.describe_volumes()["Volumes"]:
+        for a in volume.get("Attachments", []):
+            if a["InstanceId"] in gone and a["State"] in ("attaching", "attached"):
+                c.detach_volume(VolumeId=volume["VolumeId"], InstanceId=a["InstanceId"], Device=a["Device"])
+
+
 def result():
     r = json.load(sys.stdin)
     if "verdict" not in r:
@@ -228,6 +335,8 @@ def result():
 def main(argv):
     if argv[1:] == ["result"]:
         return result()
+    if argv[1:2] == ["route"]:
+        return route(*argv[2:])
     if len(argv) < 3:
         sys.exit(__doc__)
     command, args = argv[1], argv[2:]
@@ -253,6 +362,10 @@ def main(argv):
         release_data(*args)
     elif command == "hook-event":
         hook_event(*args)
+    elif command == "group-event":
+        group_event(*args)
+    elif command == "release-gone":
+        release_gone(*args)
     else:
         sys.exit(__doc__)
 
