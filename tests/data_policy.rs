@@ -1,4 +1,8 @@
 //! The stateful group's data policy as tables: launch, terminate, retention. Pure.
+//!
+//! The launch and terminate tables read one case a line: name, (waited,) the plan it must give, then
+//! the volumes and snapshots observed, built with `vol(..)` and `snap(..)`. The plan comes before the
+//! observed data so that it stays in view; the rows are laid out by hand, hence `#[rustfmt::skip]`.
 
 use ec2_failover::group::data::{
     leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, Planned, TerminatePlan,
@@ -40,176 +44,102 @@ fn gp3() -> VolumeSpec {
     VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) }
 }
 
+/// The zones: the old instance ran in A, the new one launches in B.
+const A: &str = "us-east-1a";
+const B: &str = "us-east-1b";
+
+/// A data volume of the group, attached to nothing: `vol(id, state, zone)`, then `.on(i)` attached
+/// to i, `.made_for(i)` restored for i's launch, `.copy_of(s)` restored from snapshot s, `.served(i)`
+/// has been attached to i.
+fn vol(id: &str, state: &str, az: &str) -> DataVolume {
+    volume(id, state, az, None, None)
+}
+
+/// A snapshot of the group: `snap(id, state, start_time)`, then `.by(i)` taken of instance i's data,
+/// `.of(v)` taken of volume v.
+fn snap(id: &str, state: &str, start_time: i64) -> DataSnapshot {
+    snapshot(id, state, start_time, None)
+}
+
+trait VolumeBuilder {
+    fn on(self, instance: &str) -> Self;
+    fn made_for(self, instance: &str) -> Self;
+    fn copy_of(self, snapshot: &str) -> Self;
+    fn served(self, instance: &str) -> Self;
+}
+
+impl VolumeBuilder for DataVolume {
+    fn on(self, instance: &str) -> Self {
+        DataVolume { attachments: vec![(instance.to_owned(), "/dev/xvdf".to_owned())], ..self }
+    }
+    fn made_for(self, instance: &str) -> Self {
+        DataVolume { for_instance: Some(instance.into()), ..self }
+    }
+    fn copy_of(self, snapshot: &str) -> Self {
+        copy(snapshot, self)
+    }
+    fn served(self, instance: &str) -> Self {
+        served(instance, self)
+    }
+}
+
+trait SnapshotBuilder {
+    fn by(self, instance: &str) -> Self;
+    fn of(self, volume: &str) -> Self;
+}
+
+impl SnapshotBuilder for DataSnapshot {
+    fn by(self, instance: &str) -> Self {
+        DataSnapshot { instance: Some(instance.into()), ..self }
+    }
+    fn of(self, volume: &str) -> Self {
+        from(volume, self)
+    }
+}
+
+/// Plans the launch of NEW in zone B after `waited` seconds (of at most 1800) and compares the plan.
+#[track_caller]
+fn check_launch(name: &str, waited: i64, expected: LaunchPlan, volumes: &[DataVolume], snapshots: &[DataSnapshot]) {
+    let Planned { plan, why } = plan_launch(NEW, B, waited, 1_800, volumes, snapshots);
+    assert_eq!(plan, expected, "{name}: {why}");
+    assert!(!why.is_empty());
+}
+
 #[test]
+#[rustfmt::skip]
 fn launch_table() {
-    let b = "us-east-1b";
+    use LaunchPlan::{Abandon, Ready, Wait};
     let restore = |id: &str| LaunchPlan::Restore {
         snapshot_id: id.into(),
-        availability_zone: b.into(),
+        availability_zone: B.into(),
         device: "/dev/xvdf".into(),
         spec: gp3(),
     };
     let carry = |id: &str| LaunchPlan::Carry { volume_id: id.into(), device: "/dev/xvdf".into(), spec: gp3() };
     let attach = |id: &str| LaunchPlan::Attach { volume_id: id.into(), device: "/dev/xvdf".into() };
-    type Case = (&'static str, i64, Vec<DataVolume>, Vec<DataSnapshot>, LaunchPlan);
-    let cases: Vec<Case> = vec![
-        (
-            "data already attached here",
-            0,
-            vec![volume("vol-r", "in-use", b, Some(NEW), Some(NEW))],
-            vec![],
-            LaunchPlan::Ready,
-        ),
-        (
-            "the old instance still holds the volume: never a second copy",
-            0,
-            vec![volume("vol-a", "in-use", "us-east-1a", Some(OLD), None)],
-            vec![snapshot("snap-1", "completed", 10, Some(OLD))],
-            LaunchPlan::Wait,
-        ),
-        (
-            "newest snapshot completed: restore it in the new zone",
-            0,
-            vec![volume("vol-a", "available", "us-east-1a", None, None)],
-            vec![snapshot("snap-old", "completed", 5, None), snapshot("snap-1", "completed", 10, Some(OLD))],
-            restore("snap-1"),
-        ),
-        (
-            "newest snapshot pending: wait",
-            0,
-            vec![],
-            vec![snapshot("snap-1", "pending", 10, Some(OLD))],
-            LaunchPlan::Wait,
-        ),
-        (
-            "newest snapshot failed: the newest completed one",
-            0,
-            vec![],
-            vec![snapshot("snap-0", "completed", 5, None), snapshot("snap-1", "error", 10, Some(OLD))],
-            restore("snap-0"),
-        ),
-        ("no snapshot ever completed", 0, vec![], vec![snapshot("snap-1", "error", 10, None)], LaunchPlan::Abandon),
-        (
-            "the restored volume is still creating",
-            0,
-            vec![volume("vol-r", "creating", b, None, Some(NEW))],
-            vec![snapshot("snap-1", "completed", 10, None)],
-            LaunchPlan::Wait,
-        ),
-        (
-            "the restored volume is available: attach it",
-            0,
-            vec![volume("vol-r", "available", b, None, Some(NEW))],
-            vec![snapshot("snap-1", "completed", 10, None)],
-            attach("vol-r"),
-        ),
-        (
-            "a volume made for this instance in another zone cannot be attached: restore here",
-            0,
-            vec![volume("vol-r", "available", "us-east-1a", None, Some(NEW))],
-            vec![snapshot("snap-1", "completed", 10, None)],
-            restore("snap-1"),
-        ),
-        (
-            "first launch, seed volume in this zone",
-            0,
-            vec![volume("vol-s", "available", b, None, None)],
-            vec![],
-            attach("vol-s"),
-        ),
-        (
-            "first launch, seed volume in the other zone: carry it by snapshot",
-            0,
-            vec![volume("vol-s", "available", "us-east-1a", None, None)],
-            vec![],
-            carry("vol-s"),
-        ),
-        ("a group with no data at all: the IP only", 0, vec![], vec![], LaunchPlan::Ready),
-        (
-            "the source of the newest snapshot is free in this zone: attach it, even while the snapshot is pending",
-            0,
-            vec![volume("vol-a", "available", b, None, None)],
-            vec![from("vol-a", snapshot("snap-1", "pending", 10, Some(OLD)))],
-            attach("vol-a"),
-        ),
-        (
-            "the source of the newest snapshot is in the other zone: restore",
-            0,
-            vec![volume("vol-a", "available", "us-east-1a", None, None)],
-            vec![from("vol-a", snapshot("snap-1", "completed", 10, Some(OLD)))],
-            restore("snap-1"),
-        ),
-        (
-            "a copy of the newest snapshot restored for an abandoned launch, in this zone: reused",
-            0,
-            vec![copy("snap-1", volume("vol-c", "available", b, None, Some("i-gone")))],
-            vec![snapshot("snap-1", "completed", 10, Some(OLD))],
-            attach("vol-c"),
-        ),
-        (
-            "a copy that served after the newest snapshot (no terminate snapshot of it), here: attach it",
-            0,
-            vec![served("i-mid", copy("snap-1", volume("vol-c", "available", b, None, Some("i-mid"))))],
-            vec![from("vol-a", snapshot("snap-1", "completed", 10, Some(OLD)))],
-            attach("vol-c"),
-        ),
-        (
-            "a copy that served after the newest snapshot, in the other zone: carry it, never roll back",
-            0,
-            vec![served("i-mid", copy("snap-1", volume("vol-c", "available", "us-east-1a", None, Some("i-mid"))))],
-            vec![from("vol-a", snapshot("snap-1", "completed", 10, Some(OLD)))],
-            carry("vol-c"),
-        ),
-        (
-            "two snapshots in the same second: the one of the copy restored from the other is newer",
-            0,
-            vec![
-                volume("vol-a", "available", b, None, None),
-                served("i-mid", copy("snap-1", volume("vol-c", "available", "us-east-1a", None, Some("i-mid")))),
-            ],
-            vec![
-                from("vol-a", snapshot("snap-1", "completed", 10, Some(OLD))),
-                from("vol-c", snapshot("snap-2", "completed", 10, None)),
-            ],
-            restore("snap-2"),
-        ),
-        (
-            "a copy of an older snapshot is not reused",
-            0,
-            vec![copy("snap-0", volume("vol-c", "available", b, None, Some("i-gone")))],
-            vec![snapshot("snap-0", "completed", 5, None), snapshot("snap-1", "completed", 10, Some(OLD))],
-            restore("snap-1"),
-        ),
-        (
-            "a copy in the other zone is not reused",
-            0,
-            vec![copy("snap-1", volume("vol-c", "available", "us-east-1a", None, Some("i-gone")))],
-            vec![snapshot("snap-1", "completed", 10, Some(OLD))],
-            restore("snap-1"),
-        ),
-        (
-            "a copy that served (a snapshot was taken of it) is not a fresh copy",
-            0,
-            vec![copy("snap-0", volume("vol-c", "available", b, None, Some("i-mid")))],
-            vec![
-                snapshot("snap-0", "completed", 5, None),
-                from("vol-c", snapshot("snap-1", "pending", 10, Some("i-mid"))),
-            ],
-            attach("vol-c"),
-        ),
-        (
-            "waited too long: abandon rather than serve without data",
-            3_600,
-            vec![],
-            vec![snapshot("snap-1", "pending", 10, Some(OLD))],
-            LaunchPlan::Abandon,
-        ),
-    ];
-    for (name, waited, volumes, snapshots, expected) in cases {
-        let Planned { plan, why } = plan_launch(NEW, b, waited, 1_800, &volumes, &snapshots);
-        assert_eq!(plan, expected, "{name}: {why}");
-        assert!(!why.is_empty());
-    }
+    //           name                                                                                                     waited plan               volumes                                                                                                            snapshots
+    check_launch("data already attached here",                                                                            0,     Ready,             &[vol("vol-r", "in-use", B).on(NEW).made_for(NEW)],                                                                &[]);
+    check_launch("the old instance still holds the volume: never a second copy",                                          0,     Wait,              &[vol("vol-a", "in-use", A).on(OLD)],                                                                              &[snap("snap-1", "completed", 10).by(OLD)]);
+    check_launch("newest snapshot completed: restore it in the new zone",                                                 0,     restore("snap-1"), &[vol("vol-a", "available", A)],                                                                                   &[snap("snap-old", "completed", 5), snap("snap-1", "completed", 10).by(OLD)]);
+    check_launch("newest snapshot pending: wait",                                                                         0,     Wait,              &[],                                                                                                               &[snap("snap-1", "pending", 10).by(OLD)]);
+    check_launch("newest snapshot failed: the newest completed one",                                                      0,     restore("snap-0"), &[],                                                                                                               &[snap("snap-0", "completed", 5), snap("snap-1", "error", 10).by(OLD)]);
+    check_launch("no snapshot ever completed",                                                                            0,     Abandon,           &[],                                                                                                               &[snap("snap-1", "error", 10)]);
+    check_launch("the restored volume is still creating",                                                                 0,     Wait,              &[vol("vol-r", "creating", B).made_for(NEW)],                                                                      &[snap("snap-1", "completed", 10)]);
+    check_launch("the restored volume is available: attach it",                                                           0,     attach("vol-r"),   &[vol("vol-r", "available", B).made_for(NEW)],                                                                     &[snap("snap-1", "completed", 10)]);
+    check_launch("a volume made for this instance in another zone cannot be attached: restore here",                      0,     restore("snap-1"), &[vol("vol-r", "available", A).made_for(NEW)],                                                                     &[snap("snap-1", "completed", 10)]);
+    check_launch("first launch, seed volume in this zone",                                                                0,     attach("vol-s"),   &[vol("vol-s", "available", B)],                                                                                   &[]);
+    check_launch("first launch, seed volume in the other zone: carry it by snapshot",                                     0,     carry("vol-s"),    &[vol("vol-s", "available", A)],                                                                                   &[]);
+    check_launch("a group with no data at all: the IP only",                                                              0,     Ready,             &[],                                                                                                               &[]);
+    check_launch("the source of the newest snapshot is free in this zone: attach it, even while the snapshot is pending", 0,     attach("vol-a"),   &[vol("vol-a", "available", B)],                                                                                   &[snap("snap-1", "pending", 10).by(OLD).of("vol-a")]);
+    check_launch("the source of the newest snapshot is in the other zone: restore",                                       0,     restore("snap-1"), &[vol("vol-a", "available", A)],                                                                                   &[snap("snap-1", "completed", 10).by(OLD).of("vol-a")]);
+    check_launch("a copy of the newest snapshot restored for an abandoned launch, in this zone: reused",                  0,     attach("vol-c"),   &[vol("vol-c", "available", B).made_for("i-gone").copy_of("snap-1")],                                              &[snap("snap-1", "completed", 10).by(OLD)]);
+    check_launch("a copy that served after the newest snapshot (no terminate snapshot of it), here: attach it",           0,     attach("vol-c"),   &[vol("vol-c", "available", B).made_for("i-mid").copy_of("snap-1").served("i-mid")],                               &[snap("snap-1", "completed", 10).by(OLD).of("vol-a")]);
+    check_launch("a copy that served after the newest snapshot, in the other zone: carry it, never roll back",            0,     carry("vol-c"),    &[vol("vol-c", "available", A).made_for("i-mid").copy_of("snap-1").served("i-mid")],                               &[snap("snap-1", "completed", 10).by(OLD).of("vol-a")]);
+    check_launch("two snapshots in the same second: the one of the copy restored from the other is newer",                0,     restore("snap-2"), &[vol("vol-a", "available", B), vol("vol-c", "available", A).made_for("i-mid").copy_of("snap-1").served("i-mid")], &[snap("snap-1", "completed", 10).by(OLD).of("vol-a"), snap("snap-2", "completed", 10).of("vol-c")]);
+    check_launch("a copy of an older snapshot is not reused",                                                             0,     restore("snap-1"), &[vol("vol-c", "available", B).made_for("i-gone").copy_of("snap-0")],                                              &[snap("snap-0", "completed", 5), snap("snap-1", "completed", 10).by(OLD)]);
+    check_launch("a copy in the other zone is not reused",                                                                0,     restore("snap-1"), &[vol("vol-c", "available", A).made_for("i-gone").copy_of("snap-1")],                                              &[snap("snap-1", "completed", 10).by(OLD)]);
+    check_launch("a copy that served (a snapshot was taken of it) is not a fresh copy",                                   0,     attach("vol-c"),   &[vol("vol-c", "available", B).made_for("i-mid").copy_of("snap-0")],                                               &[snap("snap-0", "completed", 5), snap("snap-1", "pending", 10).by("i-mid").of("vol-c")]);
+    check_launch("waited too long: abandon rather than serve without data",                                               3_600, Abandon,           &[],                                                                                                               &[snap("snap-1", "pending", 10).by(OLD)]);
 }
 
 fn from(volume: &str, snapshot: DataSnapshot) -> DataSnapshot {
@@ -276,35 +206,24 @@ fn a_served_copy_goes_with_its_last_snapshot_and_the_original_never() {
     assert!(retired(&volumes, &snapshots, &[]).is_empty());
 }
 
+/// Plans the termination of OLD and compares the plan.
+#[track_caller]
+fn check_terminate(name: &str, expected: TerminatePlan, volumes: &[DataVolume], snapshots: &[DataSnapshot]) {
+    let Planned { plan, why } = plan_terminate(OLD, volumes, snapshots);
+    assert_eq!(plan, expected, "{name}: {why}");
+}
+
 #[test]
+#[rustfmt::skip]
 fn terminate_table() {
-    let a = "us-east-1a";
-    let two = vec![volume("vol-1", "in-use", a, Some(OLD), None), volume("vol-2", "in-use", a, Some(OLD), None)];
-    let cases: Vec<(&str, Vec<DataVolume>, Vec<DataSnapshot>, TerminatePlan)> = vec![
-        (
-            "the data volume on the terminating instance is snapshotted",
-            vec![volume("vol-1", "in-use", a, Some(OLD), None), volume("vol-x", "in-use", a, Some("i-other"), None)],
-            vec![],
-            TerminatePlan::Snapshot { volume_id: "vol-1".into(), device: "/dev/xvdf".into(), spec: gp3() },
-        ),
-        (
-            "no data volume here",
-            vec![volume("vol-x", "in-use", a, Some("i-other"), None)],
-            vec![],
-            TerminatePlan::Nothing,
-        ),
-        (
-            "a repeated event: the snapshot is already taken",
-            vec![volume("vol-1", "in-use", a, Some(OLD), None)],
-            vec![snapshot("snap-1", "pending", 10, Some(OLD))],
-            TerminatePlan::Nothing,
-        ),
-        ("two data volumes: ambiguous, none", two, vec![], TerminatePlan::Refuse),
-    ];
-    for (name, volumes, snapshots, expected) in cases {
-        let Planned { plan, why } = plan_terminate(OLD, &volumes, &snapshots);
-        assert_eq!(plan, expected, "{name}: {why}");
-    }
+    use TerminatePlan::{Nothing, Refuse};
+    let snapshot_of =
+        |id: &str| TerminatePlan::Snapshot { volume_id: id.into(), device: "/dev/xvdf".into(), spec: gp3() };
+    //              name                                                          plan                  volumes                                                                        snapshots
+    check_terminate("the data volume on the terminating instance is snapshotted", snapshot_of("vol-1"), &[vol("vol-1", "in-use", A).on(OLD), vol("vol-x", "in-use", A).on("i-other")], &[]);
+    check_terminate("no data volume here",                                        Nothing,              &[vol("vol-x", "in-use", A).on("i-other")],                                    &[]);
+    check_terminate("a repeated event: the snapshot is already taken",            Nothing,              &[vol("vol-1", "in-use", A).on(OLD)],                                          &[snap("snap-1", "pending", 10).by(OLD)]);
+    check_terminate("two data volumes: ambiguous, none",                          Refuse,               &[vol("vol-1", "in-use", A).on(OLD), vol("vol-2", "in-use", A).on(OLD)],       &[]);
 }
 
 #[test]

@@ -1,17 +1,25 @@
 //! The decision as a table: each case is (configuration, trigger, world) and the verdict and
 //! actions it must give. `decide` is pure, so these run in microseconds and cover every rule.
+//!
+//! One case a line: `check(name, config, trigger, world, verdict, actions, reason fragment)`.
+//! `w(holder, primary, standby)` is the world: who holds the IP (`NOBODY`: attached to nothing) and
+//! the members' states (`Gone`: absent); `.rec(from, to, ago, phase)` adds the failover record
+//! written `ago` seconds before now. The tables are laid out by hand, hence `#[rustfmt::skip]`.
 
-use ec2_failover::invocation::Verdict;
+use ec2_failover::invocation::Verdict::{self, *};
 use ec2_failover::pair::decide::{decide, Action};
 use ec2_failover::pair::world::{Address, FailoverRecord, Holder, Instance, InstanceState, Phase, World};
 use ec2_failover::pair::{Config, FenceMode};
-use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Source, Trigger, Warning};
+use ec2_failover::trigger::Trigger::{self, Schedule};
+use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Source, Warning};
 
 const P: &str = "i-0123456789abcdef0";
 const S: &str = "i-0fedcba9876543210";
 const NOW: i64 = 1_800_000_000;
+const NOBODY: Option<&str> = None;
 
 use InstanceState::*;
+use Phase::*;
 
 fn config() -> Config {
     Config {
@@ -28,7 +36,7 @@ fn eni(id: &str) -> String {
 }
 
 /// A world where `holder` holds the IP and the members are in the given states (Gone: absent).
-fn world(holder: Option<&str>, p: InstanceState, s: InstanceState) -> World {
+fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState) -> World {
     let member = |id: &str, state| Instance {
         instance_id: id.into(),
         state,
@@ -41,27 +49,55 @@ fn world(holder: Option<&str>, p: InstanceState, s: InstanceState) -> World {
         address: Address {
             allocation_id: "eipalloc-0123456789abcdef0".into(),
             public_ip: Some("198.51.100.7".into()),
-            holder: holder.map_or(Holder::Nobody, |id| Holder::Member { instance_id: id.into() }),
+            holder: holder.into().map_or(Holder::Nobody, |id| Holder::Member { instance_id: id.into() }),
             record: None,
         },
         members: [(P, p), (S, s)].into_iter().filter(|(_, st)| *st != Gone).map(|(id, st)| member(id, st)).collect(),
     }
 }
 
-fn with_record(mut w: World, from: &str, to: &str, ago: i64, phase: Phase) -> World {
-    w.address.record = Some(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase });
-    w
+/// The failover record on the address: `w(..).rec(from, to, ago, phase)`.
+trait Recorded {
+    fn rec(self, from: &str, to: &str, ago: i64, phase: Phase) -> World;
+}
+
+impl Recorded for World {
+    fn rec(mut self, from: &str, to: &str, ago: i64, phase: Phase) -> World {
+        self.address.record = Some(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase });
+        self
+    }
 }
 
 fn stopped(id: &str) -> Trigger {
     Trigger::StateChange { instance_id: id.into(), state: "stopped".into() }
 }
 
-fn alarm(state: AlarmState, ids: &[&str]) -> Trigger {
+fn running(id: &str) -> Trigger {
+    Trigger::StateChange { instance_id: id.into(), state: "running".into() }
+}
+
+fn unrelated(what: &str) -> Trigger {
+    Trigger::Unrelated { what: what.into() }
+}
+
+fn alarm_in(state: AlarmState, ids: &[&str]) -> Trigger {
     Trigger::Warning(Warning {
         source: Source::Alarm(Alarm { name: "cpu".into(), state, via: AlarmVia::AlarmAction }),
         instance_ids: ids.iter().map(|s| s.to_string()).collect(),
     })
+}
+
+/// The alarm `cpu` went to ALARM about `ids`.
+fn alarm(ids: &[&str]) -> Trigger {
+    alarm_in(AlarmState::Alarm, ids)
+}
+
+fn alarm_ok(ids: &[&str]) -> Trigger {
+    alarm_in(AlarmState::Ok, ids)
+}
+
+fn insufficient_data(ids: &[&str]) -> Trigger {
+    alarm_in(AlarmState::InsufficientData, ids)
 }
 
 fn mv(id: &str) -> Action {
@@ -78,13 +114,14 @@ fn record(from: &str, to: &str, phase: Phase) -> Action {
 }
 
 /// Runs `decide` and compares verdict, actions and a fragment of the reason.
+#[track_caller]
 fn check(
     name: &str,
     config: &Config,
     trigger: Trigger,
     world: World,
     verdict: Verdict,
-    actions: Vec<Action>,
+    actions: &[Action],
     says: &str,
 ) {
     let d = decide(config, &trigger, &world);
@@ -94,413 +131,115 @@ fn check(
 }
 
 #[test]
+#[rustfmt::skip]
 fn a_dead_primary_hands_the_ip_over_at_once() {
-    let c = config();
-    use Phase::*;
-    check(
-        "stopped primary, cold standby",
-        &c,
-        stopped(P),
-        world(Some(P), Stopped, Stopped),
-        Verdict::FailOver,
-        vec![mv(S), start(S), record(P, S, Done)],
-        "is stopped",
-    );
-    check(
-        "terminated primary, hot standby",
-        &c,
-        stopped(P),
-        world(Some(P), Terminated, Running),
-        Verdict::FailOver,
-        vec![mv(S), record(P, S, Done)],
-        "is terminated",
-    );
-    check(
-        "vanished primary",
-        &c,
-        Trigger::Schedule,
-        world(Some(P), Gone, Running),
-        Verdict::FailOver,
-        vec![mv(S), record(P, S, Done)],
-        "is gone",
-    );
-    check(
-        "stopping primary, standby already booting",
-        &c,
-        stopped(P),
-        world(Some(P), Stopping, Pending),
-        Verdict::FailOver,
-        vec![mv(S), record(P, S, Done)],
-        "which is starting",
-    );
-    check(
-        "shutting-down primary, standby still stopping",
-        &c,
-        stopped(P),
-        world(Some(P), ShuttingDown, Stopping),
-        Verdict::FailOver,
-        vec![record(P, S, Started)],
-        "started once stopped",
-    );
-    check(
-        "the stopping standby has stopped: carry on",
-        &c,
-        stopped(S),
-        with_record(world(Some(P), Terminated, Stopped), P, S, 30, Started),
-        Verdict::Finish,
-        vec![mv(S), start(S), record(P, S, Done)],
-        "carrying on",
-    );
+    let c = &config();
+    //    name                                             config trigger     world                                             verdict   actions                                 reason
+    check("stopped primary, cold standby",                 c,     stopped(P), w(P, Stopped, Stopped),                           FailOver, &[mv(S), start(S), record(P, S, Done)], "is stopped");
+    check("terminated primary, hot standby",               c,     stopped(P), w(P, Terminated, Running),                        FailOver, &[mv(S), record(P, S, Done)],           "is terminated");
+    check("vanished primary",                              c,     Schedule,   w(P, Gone, Running),                              FailOver, &[mv(S), record(P, S, Done)],           "is gone");
+    check("stopping primary, standby already booting",     c,     stopped(P), w(P, Stopping, Pending),                          FailOver, &[mv(S), record(P, S, Done)],           "which is starting");
+    check("shutting-down primary, standby still stopping", c,     stopped(P), w(P, ShuttingDown, Stopping),                     FailOver, &[record(P, S, Started)],               "started once stopped");
+    check("the stopping standby has stopped: carry on",    c,     stopped(S), w(P, Terminated, Stopped).rec(P, S, 30, Started), Finish,   &[mv(S), start(S), record(P, S, Done)], "carrying on");
 }
 
 #[test]
+#[rustfmt::skip]
 fn a_degraded_primary_keeps_serving_until_the_standby_runs() {
-    let c = config();
-    use Phase::*;
-    check(
-        "cpu alarm, cold standby: start it, move nothing yet",
-        &c,
-        alarm(AlarmState::Alarm, &[P]),
-        world(Some(P), Running, Stopped),
-        Verdict::FailOver,
-        vec![start(S), record(P, S, Started)],
-        "once",
-    );
-    check(
-        "cpu alarm, hot standby: move, then fence",
-        &c,
-        alarm(AlarmState::Alarm, &[P]),
-        world(Some(P), Running, Running),
-        Verdict::FailOver,
-        vec![mv(S), record(P, S, Done), stop(P)],
-        "then stopping",
-    );
-    check(
-        "standby running event finishes the failover",
-        &c,
-        Trigger::StateChange { instance_id: S.into(), state: "running".into() },
-        with_record(world(Some(P), Running, Running), P, S, 60, Started),
-        Verdict::Finish,
-        vec![mv(S), record(P, S, Done), stop(P)],
-        "carrying on",
-    );
-    check(
-        "a reconcile finishes it too",
-        &c,
-        Trigger::Schedule,
-        with_record(world(Some(P), Running, Running), P, S, 60, Started),
-        Verdict::Finish,
-        vec![mv(S), record(P, S, Done), stop(P)],
-        "carrying on",
-    );
-    check(
-        "standby still booting: wait, write nothing again",
-        &c,
-        alarm(AlarmState::Alarm, &[P]),
-        with_record(world(Some(P), Running, Pending), P, S, 20, Started),
-        Verdict::Wait,
-        vec![],
-        "is starting",
-    );
-    check(
-        "standby was stopped meanwhile: start it again",
-        &c,
-        Trigger::Schedule,
-        with_record(world(Some(P), Running, Stopped), P, S, 200, Started),
-        Verdict::Finish,
-        vec![start(S)],
-        "starting",
-    );
-    check(
-        "the degraded primary died while the standby booted",
-        &c,
-        stopped(P),
-        with_record(world(Some(P), Stopped, Pending), P, S, 20, Started),
-        Verdict::Finish,
-        vec![mv(S), record(P, S, Done)],
-        "which is starting",
-    );
-    check(
-        "composite alarm (no instance) is about the active one",
-        &c,
-        alarm(AlarmState::Alarm, &[]),
-        world(Some(P), Running, Stopped),
-        Verdict::FailOver,
-        vec![start(S), record(P, S, Started)],
-        "for the active instance",
-    );
-    let no_fence = Config { fence_mode: FenceMode::None, ..config() };
-    check(
-        "fencing off leaves the old primary running",
-        &no_fence,
-        alarm(AlarmState::Alarm, &[P]),
-        with_record(world(Some(P), Running, Running), P, S, 60, Started),
-        Verdict::Finish,
-        vec![mv(S), record(P, S, Done)],
-        "running",
-    );
+    let c = &config();
+    let no_fence = &Config { fence_mode: FenceMode::None, ..config() };
+    //    name                                                     config    trigger      world                                           verdict   actions                                reason
+    check("cpu alarm, cold standby: start it, move nothing yet",   c,        alarm(&[P]), w(P, Running, Stopped),                         FailOver, &[start(S), record(P, S, Started)],    "once");
+    check("cpu alarm, hot standby: move, then fence",              c,        alarm(&[P]), w(P, Running, Running),                         FailOver, &[mv(S), record(P, S, Done), stop(P)], "then stopping");
+    check("standby running event finishes the failover",           c,        running(S),  w(P, Running, Running).rec(P, S, 60, Started),  Finish,   &[mv(S), record(P, S, Done), stop(P)], "carrying on");
+    check("a reconcile finishes it too",                           c,        Schedule,    w(P, Running, Running).rec(P, S, 60, Started),  Finish,   &[mv(S), record(P, S, Done), stop(P)], "carrying on");
+    check("standby still booting: wait, write nothing again",      c,        alarm(&[P]), w(P, Running, Pending).rec(P, S, 20, Started),  Wait,     &[],                                   "is starting");
+    check("standby was stopped meanwhile: start it again",         c,        Schedule,    w(P, Running, Stopped).rec(P, S, 200, Started), Finish,   &[start(S)],                           "starting");
+    check("the degraded primary died while the standby booted",    c,        stopped(P),  w(P, Stopped, Pending).rec(P, S, 20, Started),  Finish,   &[mv(S), record(P, S, Done)],          "which is starting");
+    check("composite alarm (no instance) is about the active one", c,        alarm(&[]),  w(P, Running, Stopped),                         FailOver, &[start(S), record(P, S, Started)],    "for the active instance");
+    check("fencing off leaves the old primary running",            no_fence, alarm(&[P]), w(P, Running, Running).rec(P, S, 60, Started),  Finish,   &[mv(S), record(P, S, Done)],          "running");
 }
 
 #[test]
+#[rustfmt::skip]
 fn roles_swap_after_a_failover() {
-    let c = config();
+    let c = &config();
     // The standby now holds the IP; its own failure sends the IP back once the cooldown is over.
-    check(
-        "the new active fails after the cooldown",
-        &c,
-        stopped(S),
-        with_record(world(Some(S), Stopped, Stopped), P, S, 3600, Phase::Done),
-        Verdict::FailOver,
-        vec![mv(P), start(P), record(S, P, Phase::Done)],
-        "is stopped",
-    );
-    check(
-        "an alarm about the old primary does nothing",
-        &c,
-        alarm(AlarmState::Alarm, &[P]),
-        with_record(world(Some(S), Stopped, Running), P, S, 3600, Phase::Done),
-        Verdict::NoChange,
-        vec![],
-        "which is running",
-    );
+    //    name                                           config trigger      world                                         verdict   actions                                 reason
+    check("the new active fails after the cooldown",     c,     stopped(S),  w(S, Stopped, Stopped).rec(P, S, 3600, Done), FailOver, &[mv(P), start(P), record(S, P, Done)], "is stopped");
+    check("an alarm about the old primary does nothing", c,     alarm(&[P]), w(S, Stopped, Running).rec(P, S, 3600, Done), NoChange, &[],                                    "which is running");
 }
 
 #[test]
+#[rustfmt::skip]
 fn nothing_happens_when_nothing_is_wrong() {
-    let c = config();
-    check(
-        "alarm OK: no automatic failback",
-        &c,
-        alarm(AlarmState::Ok, &[P]),
-        world(Some(P), Running, Stopped),
-        Verdict::NoChange,
-        vec![],
-        "which is running",
-    );
-    check(
-        "insufficient data",
-        &c,
-        alarm(AlarmState::InsufficientData, &[]),
-        world(Some(P), Running, Stopped),
-        Verdict::NoChange,
-        vec![],
-        "which is running",
-    );
-    check(
-        "alarm about the standby",
-        &c,
-        alarm(AlarmState::Alarm, &[S]),
-        world(Some(P), Running, Stopped),
-        Verdict::NoChange,
-        vec![],
-        "does not hold the IP",
-    );
-    check(
-        "reconcile on a healthy pair",
-        &c,
-        Trigger::Schedule,
-        world(Some(P), Running, Stopped),
-        Verdict::NoChange,
-        vec![],
-        "which is running",
-    );
-    check(
-        "the same stopped event again after the failover",
-        &c,
-        stopped(P),
-        with_record(world(Some(S), Stopped, Running), P, S, 5, Phase::Done),
-        Verdict::NoChange,
-        vec![],
-        "is on i-0fedcba9876543210",
-    );
-    check(
-        "the IP moved back by hand is left there",
-        &c,
-        Trigger::Schedule,
-        with_record(world(Some(P), Running, Stopped), P, S, 4000, Phase::Done),
-        Verdict::NoChange,
-        vec![],
-        "which is running",
-    );
-    check(
-        "a stale event says stopped but the world says running",
-        &c,
-        stopped(P),
-        world(Some(P), Running, Stopped),
-        Verdict::NoChange,
-        vec![],
-        "which is running",
-    );
-    check(
-        "the primary is booting",
-        &c,
-        Trigger::Schedule,
-        world(Some(P), Pending, Stopped),
-        Verdict::NoChange,
-        vec![],
-        "which is pending",
-    );
+    let c = &config();
+    //    name                                                     config trigger                 world                                         verdict   actions reason
+    check("alarm OK: no automatic failback",                       c,     alarm_ok(&[P]),         w(P, Running, Stopped),                       NoChange, &[],    "which is running");
+    check("insufficient data",                                     c,     insufficient_data(&[]), w(P, Running, Stopped),                       NoChange, &[],    "which is running");
+    check("alarm about the standby",                               c,     alarm(&[S]),            w(P, Running, Stopped),                       NoChange, &[],    "does not hold the IP");
+    check("reconcile on a healthy pair",                           c,     Schedule,               w(P, Running, Stopped),                       NoChange, &[],    "which is running");
+    check("the same stopped event again after the failover",       c,     stopped(P),             w(S, Stopped, Running).rec(P, S, 5, Done),    NoChange, &[],    "is on i-0fedcba9876543210");
+    check("the IP moved back by hand is left there",               c,     Schedule,               w(P, Running, Stopped).rec(P, S, 4000, Done), NoChange, &[],    "which is running");
+    check("a stale event says stopped but the world says running", c,     stopped(P),             w(P, Running, Stopped),                       NoChange, &[],    "which is running");
+    check("the primary is booting",                                c,     Schedule,               w(P, Pending, Stopped),                       NoChange, &[],    "which is pending");
 }
 
 #[test]
+#[rustfmt::skip]
 fn triggers_outside_the_pair_are_ignored_before_anything_is_read() {
-    let c = config();
-    let w = world(Some(P), Stopped, Stopped);
-    check(
-        "state change of another instance",
-        &c,
-        stopped("i-0a1b2c3d4e5f67890"),
-        w.clone(),
-        Verdict::Ignore,
-        vec![],
-        "not one of the pair",
-    );
-    check(
-        "alarm about another instance",
-        &c,
-        alarm(AlarmState::Alarm, &["i-0a1b2c3d4e5f67890"]),
-        w.clone(),
-        Verdict::Ignore,
-        vec![],
-        "outside the pair",
-    );
-    check(
-        "another kind of event",
-        &c,
-        Trigger::Unrelated { what: "aws.s3 Object Created".into() },
-        w,
-        Verdict::Ignore,
-        vec![],
-        "not about the pair",
-    );
+    let c = &config();
+    //    name                                config trigger                             world                   verdict actions reason
+    check("state change of another instance", c,     stopped("i-0a1b2c3d4e5f67890"),     w(P, Stopped, Stopped), Ignore, &[],    "not one of the pair");
+    check("alarm about another instance",     c,     alarm(&["i-0a1b2c3d4e5f67890"]),    w(P, Stopped, Stopped), Ignore, &[],    "outside the pair");
+    check("another kind of event",            c,     unrelated("aws.s3 Object Created"), w(P, Stopped, Stopped), Ignore, &[],    "not about the pair");
 }
 
 #[test]
+#[rustfmt::skip]
 fn the_cooldown_holds_a_new_failover() {
-    let c = config();
-    check(
-        "new active died 100 s after the failover",
-        &c,
-        stopped(S),
-        with_record(world(Some(S), Stopped, Stopped), P, S, 100, Phase::Done),
-        Verdict::Hold,
-        vec![],
-        "cooldown",
-    );
-    check(
-        "alarm on the new active inside the cooldown",
-        &c,
-        alarm(AlarmState::Alarm, &[S]),
-        with_record(world(Some(S), Stopped, Running), P, S, 299, Phase::Done),
-        Verdict::Hold,
-        vec![],
-        "299s ago",
-    );
-    let none = Config { cooldown_seconds: 0, ..config() };
-    check(
-        "cooldown 0",
-        &none,
-        alarm(AlarmState::Alarm, &[S]),
-        with_record(world(Some(S), Stopped, Running), P, S, 1, Phase::Done),
-        Verdict::FailOver,
-        vec![start(P), record(S, P, Phase::Started)],
-        "starting",
-    );
+    let c = &config();
+    let none = &Config { cooldown_seconds: 0, ..config() };
+    //    name                                           config trigger      world                                        verdict   actions                             reason
+    check("new active died 100 s after the failover",    c,     stopped(S),  w(S, Stopped, Stopped).rec(P, S, 100, Done), Hold,     &[],                                "cooldown");
+    check("alarm on the new active inside the cooldown", c,     alarm(&[S]), w(S, Stopped, Running).rec(P, S, 299, Done), Hold,     &[],                                "299s ago");
+    check("cooldown 0",                                  none,  alarm(&[S]), w(S, Stopped, Running).rec(P, S, 1, Done),   FailOver, &[start(P), record(S, P, Started)], "starting");
 }
 
 #[test]
+#[rustfmt::skip]
 fn it_refuses_rather_than_move_the_ip_to_nowhere() {
-    let c = config();
-    check(
-        "standby terminated",
-        &c,
-        stopped(P),
-        world(Some(P), Stopped, Terminated),
-        Verdict::Refuse,
-        vec![],
-        "cannot take",
-    );
-    check(
-        "standby gone",
-        &c,
-        alarm(AlarmState::Alarm, &[P]),
-        world(Some(P), Running, Gone),
-        Verdict::Refuse,
-        vec![],
-        "is gone",
-    );
-    check(
-        "standby shutting down",
-        &c,
-        stopped(P),
-        world(Some(P), Stopped, ShuttingDown),
-        Verdict::Refuse,
-        vec![],
-        "shutting-down",
-    );
-    let mut outsider = world(Some(P), Stopped, Stopped);
+    let c = &config();
+    let mut outsider = w(P, Stopped, Stopped);
     outsider.address.holder =
         Holder::Outsider { instance_id: Some("i-0a1b2c3d4e5f67890".into()), network_interface_id: None };
-    check("IP held outside the pair", &c, stopped(P), outsider, Verdict::Refuse, vec![], "outside the pair");
-    check(
-        "IP nowhere and nobody can take it",
-        &c,
-        Trigger::Schedule,
-        world(None, Terminated, Gone),
-        Verdict::Refuse,
-        vec![],
-        "neither",
-    );
+    //    name                                 config trigger      world                        verdict actions reason
+    check("standby terminated",                c,     stopped(P),  w(P, Stopped, Terminated),   Refuse, &[],    "cannot take");
+    check("standby gone",                      c,     alarm(&[P]), w(P, Running, Gone),         Refuse, &[],    "is gone");
+    check("standby shutting down",             c,     stopped(P),  w(P, Stopped, ShuttingDown), Refuse, &[],    "shutting-down");
+    check("IP held outside the pair",          c,     stopped(P),  outsider,                    Refuse, &[],    "outside the pair");
+    check("IP nowhere and nobody can take it", c,     Schedule,    w(NOBODY, Terminated, Gone), Refuse, &[],    "neither");
 }
 
 #[test]
+#[rustfmt::skip]
 fn an_ip_attached_to_nothing_goes_to_the_best_member() {
-    let c = config();
-    check(
-        "running standby beats stopped primary",
-        &c,
-        Trigger::Schedule,
-        world(None, Stopped, Running),
-        Verdict::Heal,
-        vec![mv(S)],
-        "which is running",
-    );
-    check(
-        "both running: the primary",
-        &c,
-        Trigger::Schedule,
-        world(None, Running, Running),
-        Verdict::Heal,
-        vec![mv(P)],
-        P,
-    );
-    check(
-        "both stopped: the primary, started",
-        &c,
-        Trigger::Schedule,
-        world(None, Stopped, Stopped),
-        Verdict::Heal,
-        vec![mv(P), start(P)],
-        "stopped",
-    );
+    let c = &config();
+    //    name                                     config trigger   world                        verdict actions             reason
+    check("running standby beats stopped primary", c,     Schedule, w(NOBODY, Stopped, Running), Heal,   &[mv(S)],           "which is running");
+    check("both running: the primary",             c,     Schedule, w(NOBODY, Running, Running), Heal,   &[mv(P)],           P);
+    check("both stopped: the primary, started",    c,     Schedule, w(NOBODY, Stopped, Stopped), Heal,   &[mv(P), start(P)], "stopped");
 }
 
 #[test]
+#[rustfmt::skip]
 fn an_old_primary_still_running_since_before_the_failover_is_fenced() {
-    let c = config();
-    let w = with_record(world(Some(S), Running, Running), P, S, 50, Phase::Done);
-    check("stop failed last time", &c, Trigger::Schedule, w.clone(), Verdict::Fence, vec![stop(P)], "still runs");
-    let mut restarted = w.clone();
+    let c = &config();
+    let none = &Config { fence_mode: FenceMode::None, ..config() };
+    let mut restarted = w(S, Running, Running).rec(P, S, 50, Done);
     restarted.members[0].launch_time = Some(NOW - 10);
-    check(
-        "restarted on purpose after the failover",
-        &c,
-        Trigger::Schedule,
-        restarted,
-        Verdict::NoChange,
-        vec![],
-        "which is running",
-    );
-    let none = Config { fence_mode: FenceMode::None, ..config() };
-    check("fencing off", &none, Trigger::Schedule, w, Verdict::NoChange, vec![], "which is running");
+    //    name                                       config trigger   world                                       verdict   actions     reason
+    check("stop failed last time",                   c,     Schedule, w(S, Running, Running).rec(P, S, 50, Done), Fence,    &[stop(P)], "still runs");
+    check("restarted on purpose after the failover", c,     Schedule, restarted,                                  NoChange, &[],        "which is running");
+    check("fencing off",                             none,  Schedule, w(S, Running, Running).rec(P, S, 50, Done), NoChange, &[],        "which is running");
 }

@@ -1,5 +1,8 @@
 //! Group mode's decision as a table: (lifecycle action, observed group/instance/addresses) to a
 //! verdict and a plan. Pure: no AWS, no clock.
+//!
+//! The decision table reads one case a line: `check(name, group, instance, addresses, verdict, actions)`
+//! for the launch of NEW; the rows are laid out by hand, hence `#[rustfmt::skip]`.
 
 use ec2_failover::group::decide::{decide, held_actions, screen, GroupAction, LifecycleResult, Screened};
 use ec2_failover::group::world::{
@@ -43,7 +46,8 @@ fn instance(state: InstanceState) -> Option<Instance> {
     })
 }
 
-fn address(key: &str, on: Option<(&str, &str)>) -> GroupAddress {
+/// The address of the group with tag `key`, attached where `on` says.
+fn ip(key: &str, on: Option<(&str, &str)>) -> GroupAddress {
     GroupAddress {
         allocation_id: format!("eipalloc-{key}"),
         public_ip: Some("198.51.100.7".into()),
@@ -61,93 +65,82 @@ fn completion(result: LifecycleResult) -> GroupAction {
     GroupAction::CompleteLifecycle { group: "web-asg".into(), hook: "launch".into(), instance_id: NEW.into(), result }
 }
 
+/// A group tagged with `key`: its IP is the address with the same key.
+fn tagged(key: &str) -> Option<Group> {
+    group(Some(key))
+}
+
+/// A group without the tag: not ours.
+fn untagged() -> Option<Group> {
+    group(None)
+}
+
+/// Where an address is attached: (instance, interface).
+type On = Option<(&'static str, &'static str)>;
+const NOWHERE: On = None;
+const ON_OLD: On = Some((OLD, "eni-old"));
+const ON_NEW: On = Some((NEW, "eni-new"));
+/// Held through the new instance's interface only (EC2 leaves the instance id out).
+const ON_NEW_ENI: On = Some(("", "eni-new"));
+
+/// The group's address `eipalloc-{key}` moves to the new instance.
+fn mv(key: &str) -> GroupAction {
+    GroupAction::MoveAddress {
+        allocation_id: format!("eipalloc-{key}"),
+        instance_id: NEW.into(),
+        network_interface_id: Some("eni-new".into()),
+    }
+}
+
+/// The launch goes on.
+fn go_on() -> GroupAction {
+    completion(LifecycleResult::Continue)
+}
+
+/// The launch is abandoned.
+fn abandon() -> GroupAction {
+    completion(LifecycleResult::Abandon)
+}
+
+/// Decides the launch of NEW in the world (group, instance, addresses) and compares verdict and plan.
+#[track_caller]
+fn check(
+    name: &str,
+    group: Option<Group>,
+    instance: Option<Instance>,
+    addresses: &[GroupAddress],
+    verdict: Verdict,
+    actions: &[GroupAction],
+) {
+    let world = world(group, instance, addresses.to_vec());
+    let decision = decide(&launch(), &world, &Config::default());
+    assert_eq!((decision.verdict, decision.actions.as_slice()), (verdict, actions), "{name}: {}", decision.reason);
+    assert!(!decision.reason.is_empty(), "{name}: no reason");
+}
+
 #[test]
+#[rustfmt::skip]
 fn the_decision_table() {
     use InstanceState::*;
-    let on_old = Some((OLD, "eni-old"));
-    let cases: Vec<(&str, GroupWorld, Verdict, Vec<GroupAction>)> = vec![
-        (
-            "a new instance takes the group's IP, then the launch goes on",
-            world(group(Some("web")), instance(Pending), vec![address("web", on_old)]),
-            Verdict::Follow,
-            vec![
-                GroupAction::MoveAddress {
-                    allocation_id: "eipalloc-web".into(),
-                    instance_id: NEW.into(),
-                    network_interface_id: Some("eni-new".into()),
-                },
-                completion(LifecycleResult::Continue),
-            ],
-        ),
-        (
-            "an IP attached to nothing is given to the new instance",
-            world(group(Some("web")), instance(Running), vec![address("web", None), address("db", on_old)]),
-            Verdict::Follow,
-            vec![
-                GroupAction::MoveAddress {
-                    allocation_id: "eipalloc-web".into(),
-                    instance_id: NEW.into(),
-                    network_interface_id: Some("eni-new".into()),
-                },
-                completion(LifecycleResult::Continue),
-            ],
-        ),
-        (
-            "the instance already holds the IP: only complete",
-            world(group(Some("web")), instance(Running), vec![address("web", Some((NEW, "eni-new")))]),
-            Verdict::NoChange,
-            vec![completion(LifecycleResult::Continue)],
-        ),
-        (
-            "held through its interface only (EC2 leaves the instance id out)",
-            world(group(Some("web")), instance(Running), vec![address("web", Some(("", "eni-new")))]),
-            Verdict::NoChange,
-            vec![completion(LifecycleResult::Continue)],
-        ),
-        (
-            "a group without the tag is not ours: its hook is left alone",
-            world(group(None), instance(Pending), vec![address("web", on_old)]),
-            Verdict::Ignore,
-            vec![],
-        ),
-        ("a group that does not exist", world(None, instance(Pending), vec![]), Verdict::Ignore, vec![]),
-        (
-            "no address carries the group's key",
-            world(group(Some("web")), instance(Pending), vec![address("db", on_old)]),
-            Verdict::Abandon,
-            vec![completion(LifecycleResult::Abandon)],
-        ),
-        (
-            "two addresses carry it: ambiguous",
-            world(group(Some("web")), instance(Pending), vec![address("web", on_old), address("web", None)]),
-            Verdict::Abandon,
-            vec![completion(LifecycleResult::Abandon)],
-        ),
-        (
-            "the instance is already terminated",
-            world(group(Some("web")), instance(Terminated), vec![address("web", on_old)]),
-            Verdict::Abandon,
-            vec![completion(LifecycleResult::Abandon)],
-        ),
-        (
-            "EC2 does not know the instance",
-            world(group(Some("web")), None, vec![address("web", on_old)]),
-            Verdict::Abandon,
-            vec![completion(LifecycleResult::Abandon)],
-        ),
-    ];
-    for (name, world, verdict, actions) in cases {
-        let decision = decide(&launch(), &world, &Config::default());
-        assert_eq!((decision.verdict, &decision.actions), (verdict, &actions), "{name}: {}", decision.reason);
-        assert!(!decision.reason.is_empty(), "{name}: no reason");
-    }
+    use Verdict::*;
+    //    name                                                                group          instance              addresses                                 verdict   actions
+    check("a new instance takes the group's IP, then the launch goes on",     tagged("web"), instance(Pending),    &[ip("web", ON_OLD)],                     Follow,   &[mv("web"), go_on()]);
+    check("an IP attached to nothing is given to the new instance",           tagged("web"), instance(Running),    &[ip("web", NOWHERE), ip("db", ON_OLD)],  Follow,   &[mv("web"), go_on()]);
+    check("the instance already holds the IP: only complete",                 tagged("web"), instance(Running),    &[ip("web", ON_NEW)],                     NoChange, &[go_on()]);
+    check("held through its interface only (EC2 leaves the instance id out)", tagged("web"), instance(Running),    &[ip("web", ON_NEW_ENI)],                 NoChange, &[go_on()]);
+    check("a group without the tag is not ours: its hook is left alone",      untagged(),    instance(Pending),    &[ip("web", ON_OLD)],                     Ignore,   &[]);
+    check("a group that does not exist",                                      None,          instance(Pending),    &[],                                      Ignore,   &[]);
+    check("no address carries the group's key",                               tagged("web"), instance(Pending),    &[ip("db", ON_OLD)],                      Abandon,  &[abandon()]);
+    check("two addresses carry it: ambiguous",                                tagged("web"), instance(Pending),    &[ip("web", ON_OLD), ip("web", NOWHERE)], Abandon,  &[abandon()]);
+    check("the instance is already terminated",                               tagged("web"), instance(Terminated), &[ip("web", ON_OLD)],                     Abandon,  &[abandon()]);
+    check("EC2 does not know the instance",                                   tagged("web"), None,                 &[ip("web", ON_OLD)],                     Abandon,  &[abandon()]);
 }
 
 fn data_world(volumes: Vec<DataVolume>, snapshots: Vec<DataSnapshot>) -> GroupWorld {
     GroupWorld {
         volumes,
         snapshots,
-        ..world(group(Some("web")), instance(InstanceState::Pending), vec![address("web", Some((OLD, "eni-old")))])
+        ..world(group(Some("web")), instance(InstanceState::Pending), vec![ip("web", Some((OLD, "eni-old")))])
     }
 }
 
