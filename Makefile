@@ -13,7 +13,7 @@ TOOLS := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
 EVENT ?= events/ec2-state-change-primary-stopped.json
 BOOTSTRAP ?= target/debug/bootstrap
 
-.PHONY: help demo test bench fuzz fmt-check clippy template-check events-check invoke sam-build venv clean-local
+.PHONY: help demo test bench fuzz fmt-check clippy template-check emulator-check events-check invoke sam-build venv clean-local
 
 ## help: this list (the Makefile's ## lines)
 help:
@@ -32,12 +32,17 @@ demo: $(STAMP)
 	$(if $(DEMO_$(MODE)),,$(error MODE=$(MODE) is not a demo; choose pair, group or asg-ebs))
 	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/$(DEMO_$(MODE))
 
-## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against moto, seeded
-## fault injection and races through scripts/ec2_proxy.py, a bounded parser fuzz), the template
-## checks, and every file in events/ through the real bootstrap
-test: $(STAMP) fmt-check clippy template-check
+## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against the strict
+## local AWS: moto behind scripts/ec2_proxy.py; seeded fault injection and races; a bounded parser
+## fuzz), the template checks, the emulator's own tests, and every file in events/ through the
+## real bootstrap
+test: $(STAMP) fmt-check clippy template-check emulator-check
 	$(CARGO) test --all-targets
 	$(MAKE) events-check
+
+## emulator-check: the strict local EC2 (scripts/ec2_proxy.py) refuses and delays what AWS does
+emulator-check: $(STAMP)
+	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py
 
 ## bench: cold start against two floors, failover round trips and duration with EC2 50 ms away,
 ## peak memory, binary size, and the same failover in a crowded account. Reports, never fails on

@@ -16,8 +16,8 @@ depends only on (seed, action, n), not on timing or on how parallel requests int
 Control API (JSON), never proxied:
   POST /_proxy/config  {"latency_ms": 50, "fault_rate": 0.3, "seed": 7,
                         "faults": ["throttle", ...]}   applies settings, clears the log, and
-                       forgets lifecycle completions, holds and snapshot states unless
-                       "keep_lifecycle": true
+                       forgets lifecycle completions, holds, snapshot states, transitions
+                       and start failures unless "keep_lifecycle": true; strict mode below
   GET  /_proxy/log     [{"action", "params", "start", "end", "fault", "status"}], times in
                        seconds from a monotonic clock
 
@@ -39,11 +39,56 @@ moto completes a snapshot at once; AWS takes minutes. To show a snapshot still b
   POST /_proxy/snapshot  {"snapshot": "snap-...", "state": "pending"}   ("state": null ends it)
 and DescribeSnapshots reports that state for it.
 
+moto is kinder than EC2: a started instance is running at once (never pending), a stopped one
+stopped at once (never stopping), nothing refuses to act on a pending instance, capacity never
+runs out and status checks are ok at once. Strict mode (on by default) makes EC2 as AWS is:
+  POST /_proxy/config  also takes {"strict": true, "pending_seconds": 2, "stopping_seconds": 2,
+                       "initializing_seconds": 4}, these defaults when absent
+  StartInstances     each named instance that was not running is pending for pending_seconds
+                     (from the answer), then running with status checks (instance and system)
+                     initializing for initializing_seconds, then ok; its answer says pending
+  StopInstances      each named instance that was running is stopping for stopping_seconds, then
+                     stopped; its answer says stopping
+  DescribeInstances  shows those states (pending 0, running 16, stopping 64, stopped 80), a
+                     pending instance with stateReason pending; instance-state-name and
+                     instance-state-code filters match the states shown
+  DescribeInstanceStatus  pending and stopping instances only with IncludeAllInstances=true (AWS
+                     lists running instances only by default): pending with checks initializing,
+                     stopping not-applicable; a running instance initializing, then ok
+and refuses, with AWS's HTTP 400 and words, without forwarding (logged like any request, with
+"emulated": true):
+  AssociateAddress InstanceId pending   InvalidInstanceID "The pending instance 'i-...' is not in
+                                        a valid state for this operation."
+  AssociateAddress NetworkInterfaceId   IncorrectInstanceState "The pending instance to which
+    attached to a pending instance      'eni-...' is attached is not in a valid state for this
+                                        operation" (the attachment is asked of moto each time)
+  StopInstances naming a pending one    IncorrectInstanceState "Instance 'i-...' cannot be stopped
+                                        as it has never reached the 'running' state."
+  StartInstances naming a stopping one  IncorrectInstanceState "The instance 'i-...' is not in a
+                                        state from which it can be started."
+Starts that fail as on AWS, strict or not, until cleared:
+  POST /_proxy/capacity  {"instance": "i-...", "failure": "insufficient" | "kms" | null}
+    insufficient  StartInstances naming it (while stopped) gets HTTP 500
+                  InsufficientInstanceCapacity "We currently do not have sufficient <type>
+                  capacity in the Availability Zone you requested (<zone>). ..."; not forwarded
+    kms           an EBS volume under a KMS key the caller may not use: StartInstances succeeds
+                  (pending) but is not forwarded; the instance is pending for pending_seconds,
+                  then stopped again with stateReason Client.InternalError "Client.InternalError:
+                  Client error on launch" (until it is next started or stopped)
+AWS takes its time; the tests need not. Where AWS would simply take time, tests call
+  POST /_proxy/settle    {"instances": ["i-..."]} ({} for all)   ends their transitions now:
+                       pending -> running, stopping -> stopped, initializing -> ok, kms -> stopped
+  GET  /_proxy/instances {"i-...": {"state", "until", "checks", "checks_until", "reason",
+                       "failure"}} what the overlay shows now (times as in the log; null: none)
+POST /_proxy/config forgets transitions and start failures as it forgets holds (keep_lifecycle
+keeps them); strict=false forwards and answers as moto does.
+
 Only the standard library, so any python3 runs it:
   python3 scripts/ec2_proxy.py --upstream http://127.0.0.1:5000 --port 5001
 """
 
 import argparse
+import fnmatch
 import http.client
 import json
 import random
@@ -53,6 +98,7 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape
 
 FAULTS = ("throttle", "unavailable", "drop-before", "drop-after")
 LIFECYCLE = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
@@ -71,6 +117,14 @@ ERROR_XML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
     "<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
 )
+# Strict mode: instance state codes, the state reasons AWS gives, and the start failures.
+STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+PENDING_REASON = ("pending", "pending")
+KMS_REASON = ("Client.InternalError", "Client.InternalError: Client error on launch")
+START_FAILURES = ("insufficient", "kms")
+STRICT_DEFAULTS = {"strict": True, "pending_seconds": 2.0, "stopping_seconds": 2.0, "initializing_seconds": 4.0}
+STATE_FILTERS = ("instance-state-name", "instance-state-code")
+ITEM_TAG = re.compile(r"<item>|</item>|<item/>")
 
 
 class State:
@@ -86,6 +140,15 @@ class State:
         unknown = [f for f in faults if f not in FAULTS]
         if unknown:
             raise ValueError(f"unknown faults {unknown}; known: {list(FAULTS)}")
+        strict = settings.get("strict", STRICT_DEFAULTS["strict"])
+        if not isinstance(strict, bool):
+            raise ValueError("strict is true or false")
+        seconds = []
+        for name in ("pending_seconds", "stopping_seconds", "initializing_seconds"):
+            value = float(settings.get(name, STRICT_DEFAULTS[name]))
+            if not value >= 0:
+                raise ValueError(f"{name} is a number of seconds, 0 or more")
+            seconds.append(value)
         with self.lock:
             self.latency = float(settings.get("latency_ms", 0)) / 1000.0
             self.fault_rate = float(settings.get("fault_rate", 0))
@@ -93,10 +156,16 @@ class State:
             self.faults = faults
             self.counts = {}
             self.log = []
+            self.strict = strict
+            self.pending_seconds, self.stopping_seconds, self.initializing_seconds = seconds
             if not settings.get("keep_lifecycle") or not hasattr(self, "holds"):
                 self.completions = []
                 self.holds = []
                 self.snapshot_states = {}
+                # instance -> {"kind": "start" | "stop" | "kms", "until", "checks_until"}
+                self.overlay = {}
+                # instance -> "insufficient" | "kms"
+                self.failures = {}
 
     def fault_for(self, action):
         """The fault for the next request of this action, or None."""
@@ -114,6 +183,70 @@ class State:
         with self.lock:
             self.log.append(entry)
 
+    # The overlay: what strict mode shows instead of moto's state. Callers hold the lock.
+
+    def view(self, instance, now):
+        """(state, checks, reason, until, checks_until) the overlay shows for an instance now, or
+        None where moto's own state is right. Transitions that ended are forgotten."""
+        entry = self.overlay.get(instance)
+        if entry is None:
+            return None
+        kind, until = entry["kind"], entry["until"]
+        if kind == "start":
+            if now < until:
+                return "pending", "initializing", PENDING_REASON, until, entry["checks_until"]
+            if now < entry["checks_until"]:
+                return "running", "initializing", None, None, entry["checks_until"]
+        elif kind == "stop":
+            if now < until:
+                return "stopping", "not-applicable", None, until, None
+        elif kind == "kms":
+            if now < until:
+                return "pending", "initializing", PENDING_REASON, until, until
+            # Stopped again, and the reason stays until the instance is next started or stopped.
+            return "stopped", "not-applicable", KMS_REASON, None, None
+        del self.overlay[instance]
+        return None
+
+    def shown(self, instance, now):
+        """The state the overlay shows for an instance, or None."""
+        view = self.view(instance, now)
+        return view[0] if view else None
+
+    def begin(self, instance, kind, now):
+        """Starts a transition of an instance: a start (pending), a stop (stopping) or a start
+        that a KMS key will fail (pending, then stopped)."""
+        if kind == "stop":
+            self.overlay[instance] = {"kind": kind, "until": now + self.stopping_seconds}
+        else:
+            until = now + self.pending_seconds
+            checks_until = until + self.initializing_seconds if kind == "start" else until
+            self.overlay[instance] = {"kind": kind, "until": until, "checks_until": checks_until}
+
+    def settle(self, instances, now):
+        """Ends every transition of these instances (None: all) now; returns those it ended."""
+        settled = []
+        for instance in list(self.overlay if instances is None else instances):
+            entry = self.overlay.get(instance)
+            if entry is None:
+                continue
+            if entry["kind"] == "kms":
+                entry["until"] = entry["checks_until"] = min(entry["until"], now)
+            else:
+                del self.overlay[instance]
+            settled.append(instance)
+        return settled
+
+    def instances(self, now):
+        """The overlay and the start failures, for GET /_proxy/instances."""
+        shown = {}
+        for instance in sorted(set(self.overlay) | set(self.failures)):
+            view = self.view(instance, now)
+            state, checks, reason, until, checks_until = view or (None, None, None, None, None)
+            shown[instance] = {"state": state, "until": until, "checks": checks, "checks_until": checks_until,
+                               "reason": list(reason) if reason else None, "failure": self.failures.get(instance)}
+        return shown
+
 
 class Proxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -130,6 +263,10 @@ class Proxy(BaseHTTPRequestHandler):
             with self.state.lock:
                 data = self.state.log if self.path == "/_proxy/log" else self.state.completions
                 body = json.dumps(data).encode()
+            return self.reply(200, body, "application/json")
+        if self.path == "/_proxy/instances":
+            with self.state.lock:
+                body = json.dumps(self.state.instances(time.monotonic())).encode()
             return self.reply(200, body, "application/json")
         self.forward()
 
@@ -158,6 +295,31 @@ class Proxy(BaseHTTPRequestHandler):
                 else:
                     self.state.snapshot_states[snapshot] = state
             return self.reply(200, b"{}", "application/json")
+        if self.path == "/_proxy/capacity":
+            try:
+                change = json.loads(self.read_body() or b"{}")
+                instance, failure = change["instance"], change.get("failure")
+                if not str(instance).startswith("i-") or failure not in (None, *START_FAILURES):
+                    raise ValueError("a start failure needs instance (i-...) and failure (insufficient, kms or null)")
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                return self.reply(400, str(e).encode(), "text/plain")
+            with self.state.lock:
+                if failure is None:
+                    self.state.failures.pop(instance, None)
+                else:
+                    self.state.failures[instance] = failure
+            return self.reply(200, b"{}", "application/json")
+        if self.path == "/_proxy/settle":
+            try:
+                instances = json.loads(self.read_body() or b"{}").get("instances")
+                if instances is not None and (not isinstance(instances, list)
+                                              or not all(isinstance(i, str) for i in instances)):
+                    raise ValueError('settle takes {"instances": ["i-...", ...]}, or {} for all')
+            except (ValueError, TypeError, AttributeError) as e:
+                return self.reply(400, str(e).encode(), "text/plain")
+            with self.state.lock:
+                settled = self.state.settle(instances, time.monotonic())
+            return self.reply(200, json.dumps({"settled": settled}).encode(), "application/json")
         if self.path == "/_proxy/config":
             try:
                 self.state.configure(json.loads(self.read_body() or b"{}"))
@@ -219,7 +381,9 @@ class Proxy(BaseHTTPRequestHandler):
                 if fault != "drop-after":
                     answer = (status, xml.encode(), "text/xml", [])
             else:
-                status, headers, payload = self.upstream(body)
+                status, headers, payload, emulated = self.ec2(action, body)
+                if emulated:
+                    entry["emulated"] = True
                 if action == "DescribeAutoScalingGroups" and status == 200:
                     payload = self.show_holds(payload)
                 if action == "DescribeSnapshots" and status == 200:
@@ -286,6 +450,209 @@ class Proxy(BaseHTTPRequestHandler):
             text = re.sub(pattern, rf"\g<1>{state}\g<2>", text, flags=re.S)
         return text.encode()
 
+    # Strict mode: EC2's states, refusals and start failures over moto's instant ones.
+
+    def ec2(self, action, body):
+        """The answer to a request other than a lifecycle call: moto's, made strict where the
+        action needs it. (status, headers, payload, emulated: answered without moto)."""
+        handler = {
+            "StartInstances": self.start_instances,
+            "StopInstances": self.stop_instances,
+            "TerminateInstances": self.terminate_instances,
+            "AssociateAddress": self.associate_address,
+            "DescribeInstances": self.describe_instances,
+            "DescribeInstanceStatus": self.describe_instance_status,
+        }.get(action)
+        pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        if handler is None or dict(pairs).get("DryRun", "").lower() == "true":
+            return (*self.upstream(body), False)
+        return handler(pairs, body)
+
+    def ask(self, pairs, action, params):
+        """Asks moto something the proxy needs to know, with the incoming request's headers (moto
+        checks no signature). Not logged; nothing it says is kept."""
+        version = dict(pairs).get("Version", "2016-11-15")
+        return self.upstream(urllib.parse.urlencode([("Action", action), ("Version", version), *params]).encode())
+
+    def refuse(self, status, code, message):
+        request_id = f"proxy-{random.getrandbits(32):08x}"
+        xml = ERROR_XML.format(code=code, message=escape(message), request_id=request_id)
+        return status, [("Content-Type", "text/xml;charset=UTF-8")], xml.encode(), True
+
+    def start_instances(self, pairs, body):
+        ids = members(pairs, "InstanceId")
+        with self.state.lock:
+            now = time.monotonic()
+            strict = self.state.strict
+            shown = {i: self.state.shown(i, now) for i in ids}
+            failures = {i: self.state.failures[i] for i in ids if i in self.state.failures}
+        if strict:
+            for i in ids:
+                if shown[i] == "stopping":
+                    return self.refuse(400, "IncorrectInstanceState",
+                                       f"The instance '{i}' is not in a state from which it can be started.")
+        kms = []
+        if failures:
+            # A start fails only from stopped; moto knows each instance's state, type and zone.
+            status, headers, payload = self.ask(pairs, "DescribeInstances",
+                                                [(f"InstanceId.{n}", i) for n, i in enumerate(failures, 1)])
+            if status != 200:
+                return status, headers, payload, False
+            facts = {}
+            rewrite_set(payload.decode(), "instancesSet", lambda item: facts.update({own(item, "instanceId"): item}))
+            for i, failure in failures.items():
+                item = facts.get(i)
+                if item is None or shown_state(item)[0] != "stopped":
+                    continue
+                if failure == "insufficient":
+                    return self.refuse(500, "InsufficientInstanceCapacity",
+                                       capacity_message(own(item, "instanceType"), own(item, "availabilityZone")))
+                kms.append(i)
+        rest = [i for i in ids if i not in kms]
+        previous = {}
+        if rest:
+            if kms:
+                body = urllib.parse.urlencode(
+                    [(k, v) for k, v in pairs if not re.fullmatch(r"InstanceId\.\d+", k)]
+                    + [(f"InstanceId.{n}", i) for n, i in enumerate(rest, 1)]).encode()
+            status, headers, payload = self.upstream(body)
+            if status != 200:
+                return status, headers, payload, False
+            previous = state_changes(payload)
+        else:
+            status, headers = 200, [("Content-Type", "text/xml;charset=UTF-8")]
+            payload = (f'<?xml version="1.0" encoding="UTF-8"?>\n<StartInstancesResponse xmlns="{EC2_XMLNS}">'
+                       f"<requestId>proxy-{random.getrandbits(32):08x}</requestId><instancesSet></instancesSet>"
+                       "</StartInstancesResponse>").encode()
+        changes = {}  # instance -> (previous, current) as the answer says them
+        with self.state.lock:
+            now = time.monotonic()  # transitions count from the answer
+            for i, before in previous.items():
+                entry, state = self.state.overlay.get(i), self.state.shown(i, now)
+                if not strict:
+                    self.state.overlay.pop(i, None)
+                elif state == "pending" and entry["kind"] == "start":
+                    changes[i] = ("pending", "pending")
+                elif before == "running" and state in (None, "running"):
+                    changes[i] = ("running", "running")  # initializing checks go on
+                else:
+                    self.state.begin(i, "start", now)
+                    changes[i] = (state or before, "pending")
+            for i in kms:
+                state = self.state.shown(i, now)
+                if not (state == "pending" and self.state.overlay[i]["kind"] == "kms"):
+                    self.state.begin(i, "kms", now)
+                changes[i] = (state or "stopped", "pending")
+        text = rewrite_set(payload.decode(), "instancesSet", lambda item: state_change_item(item, changes))
+        added = "".join(state_change_item(f"<item><instanceId>{i}</instanceId></item>", changes) for i in kms)
+        text = text.replace("<instancesSet/>", "<instancesSet></instancesSet>", 1)
+        text = text.replace("</instancesSet>", added + "</instancesSet>", 1)
+        return status, headers, text.encode(), not rest
+
+    def stop_instances(self, pairs, body):
+        ids = members(pairs, "InstanceId")
+        with self.state.lock:
+            now = time.monotonic()
+            strict = self.state.strict
+            shown = {i: self.state.shown(i, now) for i in ids}
+        if strict:
+            for i in ids:
+                if shown[i] == "pending":
+                    return self.refuse(400, "IncorrectInstanceState",
+                                       f"Instance '{i}' cannot be stopped as it has never reached the 'running' state.")
+        status, headers, payload = self.upstream(body)
+        if status != 200:
+            return status, headers, payload, False
+        changes = {}
+        with self.state.lock:
+            now = time.monotonic()
+            for i, before in state_changes(payload).items():
+                state = self.state.shown(i, now)
+                if not strict:
+                    self.state.overlay.pop(i, None)
+                elif state == "stopping":
+                    changes[i] = ("stopping", "stopping")
+                elif before == "running":
+                    self.state.begin(i, "stop", now)
+                    changes[i] = (state or before, "stopping")
+                else:  # already stopped (a KMS failure's reason stays): nothing changes
+                    changes[i] = (state or before, state or before)
+        if changes:
+            payload = rewrite_set(payload.decode(), "instancesSet", lambda item: state_change_item(item, changes)).encode()
+        return status, headers, payload, False
+
+    def terminate_instances(self, pairs, body):
+        status, headers, payload = self.upstream(body)
+        if status == 200:
+            changes = {}
+            with self.state.lock:
+                now = time.monotonic()
+                for i in state_changes(payload):
+                    state = self.state.shown(i, now)
+                    if state and self.state.strict:
+                        changes[i] = (state, None)
+                    self.state.overlay.pop(i, None)
+            if changes:
+                payload = rewrite_set(payload.decode(), "instancesSet", lambda item: state_change_item(item, changes)).encode()
+        return status, headers, payload, False
+
+    def associate_address(self, pairs, body):
+        params = dict(pairs)
+        with self.state.lock:
+            now = time.monotonic()
+            pending = {i for i in list(self.state.overlay) if self.state.shown(i, now) == "pending"}
+            strict = self.state.strict
+        if strict and pending:
+            instance, interface = params.get("InstanceId"), params.get("NetworkInterfaceId")
+            if instance:
+                if instance in pending:
+                    return self.refuse(400, "InvalidInstanceID",
+                                       f"The pending instance '{instance}' is not in a valid state for this operation.")
+            elif interface:
+                status, _, payload = self.ask(pairs, "DescribeNetworkInterfaces", [("NetworkInterfaceId.1", interface)])
+                found = re.search(r"<attachment>(?:(?!</attachment>).)*?<instanceId>([^<]+)</instanceId>",
+                                  payload.decode(), re.S) if status == 200 else None
+                if found and found.group(1) in pending:
+                    return self.refuse(400, "IncorrectInstanceState",
+                                       f"The pending instance to which '{interface}' is attached is not in a valid "
+                                       "state for this operation")
+        return (*self.upstream(body), False)
+
+    def describe_instances(self, pairs, body):
+        return self.describe(pairs, body, "instancesSet", instance_item)
+
+    def describe_instance_status(self, pairs, body):
+        include_all = dict(pairs).get("IncludeAllInstances", "").lower() == "true"
+        return self.describe(pairs, body, "instanceStatusSet",
+                             lambda item, view: status_item(item, view, include_all))
+
+    def describe(self, pairs, body, set_tag, show):
+        """moto's answer with each instance as the overlay shows it (show(item, view) gives the
+        item, or None to leave it out); state filters are applied here, to the states shown."""
+        with self.state.lock:
+            if not self.state.overlay:
+                return (*self.upstream(body), False)
+        filters, others = state_filters(pairs)
+        if filters:
+            body = urllib.parse.urlencode(others).encode()
+        status, headers, payload = self.upstream(body)
+        if status != 200:
+            return status, headers, payload, False
+
+        def change(item):
+            with self.state.lock:
+                view = self.state.view(own(item, "instanceId"), time.monotonic())
+            item = show(item, view) if view else item
+            if item is None or not all(matches(item, name, values) for name, values in filters):
+                return None
+            return item
+
+        text = rewrite_set(payload.decode(), set_tag, change)
+        if set_tag == "instancesSet":  # a reservation whose instances are all left out goes too
+            text = rewrite_set(text, "reservationSet",
+                               lambda r: None if re.search(r"<instancesSet>\s*</instancesSet>", r) else r)
+        return status, headers, text.encode(), False
+
     def upstream(self, body):
         up = self.state.upstream
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
@@ -297,6 +664,180 @@ class Proxy(BaseHTTPRequestHandler):
             return response.status, response.getheaders(), response.read()
         finally:
             conn.close()
+
+
+EC2_XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+def members(pairs, name):
+    """The values of name.1, name.2, ... in a query, in order."""
+    found = sorted((int(m.group(1)), v) for k, v in pairs if (m := re.fullmatch(rf"{name}\.(\d+)", k)))
+    return [v for _, v in found]
+
+
+def state_filters(pairs):
+    """([(filter name, values)] of the instance-state filters, the query without them)."""
+    filters = {}
+    for key, value in pairs:
+        m = re.fullmatch(r"Filter\.(\d+)\.(Name|Value\.\d+)", key)
+        if m:
+            filters.setdefault(int(m.group(1)), {"values": []})
+            if m.group(2) == "Name":
+                filters[int(m.group(1))]["name"] = value
+            else:
+                filters[int(m.group(1))]["values"].append(value)
+    ours = [(f["name"], f["values"]) for f in filters.values() if f.get("name") in STATE_FILTERS]
+    if not ours:
+        return [], pairs
+    others = [(k, v) for k, v in pairs if not k.startswith("Filter.")]
+    kept = [f for f in filters.values() if f.get("name") not in STATE_FILTERS]
+    for n, f in enumerate(kept, 1):
+        others.append((f"Filter.{n}.Name", f.get("name", "")))
+        others.extend((f"Filter.{n}.Value.{m}", v) for m, v in enumerate(f["values"], 1))
+    return ours, others
+
+
+def matches(item, name, values):
+    """Whether an instance item passes an instance-state filter (values may hold * and ?)."""
+    state, code = shown_state(item)
+    value = state if name == "instance-state-name" else code
+    return any(fnmatch.fnmatchcase(value, v) for v in values)
+
+
+def top_items(text, start=0, end=None):
+    """The spans of the outermost <item> elements in text[start:end]."""
+    spans, depth, opened = [], 0, 0
+    for m in ITEM_TAG.finditer(text, start, len(text) if end is None else end):
+        if m.group() == "<item/>":
+            if depth == 0:
+                spans.append((m.start(), m.end()))
+        elif m.group() == "<item>":
+            if depth == 0:
+                opened = m.start()
+            depth += 1
+        elif depth > 0:
+            depth -= 1
+            if depth == 0:
+                spans.append((opened, m.end()))
+    return spans
+
+
+def rewrite_set(text, tag, change):
+    """Passes each outermost item of every <tag> set (such sets never nest) through change, which
+    gives the new item, or None to leave it out (or out when it returns nothing)."""
+    out, pos, opening, closing = [], 0, f"<{tag}>", f"</{tag}>"
+    while (start := text.find(opening, pos)) >= 0:
+        start += len(opening)
+        end = text.find(closing, start)
+        if end < 0:
+            break
+        out.append(text[pos:start])
+        cursor = start
+        for a, b in top_items(text, start, end):
+            out.append(text[cursor:a])
+            new = change(text[a:b])
+            if new is not None:
+                out.append(new)
+            cursor = b
+        out.append(text[cursor:end])
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def own(item, name):
+    """The text of an item's own <name> element, not one inside a nested item ("" if none)."""
+    inner = item[len("<item>"):-len("</item>")] if item.startswith("<item>") else item
+    flat, cursor = [], 0
+    for a, b in top_items(inner):
+        flat.append(inner[cursor:a])
+        cursor = b
+    flat.append(inner[cursor:])
+    found = re.search(rf"<{name}>([^<]*)</{name}>", "".join(flat))
+    return found.group(1) if found else ""
+
+
+def shown_state(item):
+    """(name, code) of an instance item's instanceState."""
+    found = re.search(r"<instanceState><code>(\d+)</code><name>([^<]*)</name></instanceState>", item)
+    return (found.group(2), found.group(1)) if found else ("", "")
+
+
+def state_xml(tag, state):
+    return f"<{tag}><code>{STATE_CODES[state]}</code><name>{state}</name></{tag}>"
+
+
+def state_changes(payload):
+    """{instance: previous state name} from a Start/Stop/TerminateInstances answer."""
+    changes = {}
+
+    def note(item):
+        found = re.search(r"<previousState><code>\d+</code><name>([^<]*)</name></previousState>", item)
+        changes[own(item, "instanceId")] = found.group(1) if found else ""
+        return item
+
+    rewrite_set(payload.decode(), "instancesSet", note)
+    return changes
+
+
+def state_change_item(item, changes):
+    """An instance's item of a Start/Stop/TerminateInstances answer, with the (previous, current)
+    states changes gives it (None: leaves it)."""
+    instance = own(item, "instanceId")
+    if instance not in changes:
+        return item
+    before, after = changes[instance]
+    for tag, state in (("currentState", after), ("previousState", before)):
+        if state is None:
+            continue
+        new = state_xml(tag, state)
+        item, n = re.subn(rf"<{tag}>(?:(?!</{tag}>).)*</{tag}>|<{tag}/>", lambda _: new, item, count=1, flags=re.S)
+        if not n:
+            item = item[:-len("</item>")] + new + "</item>"
+    return item
+
+
+def instance_item(item, view):
+    """A DescribeInstances instance as the overlay shows it."""
+    state, _, reason, _, _ = view
+    item = re.sub(r"<instanceState>(?:(?!</instanceState>).)*</instanceState>", lambda _: state_xml("instanceState", state),
+                  item, count=1, flags=re.S)
+    if reason:
+        new = f"<stateReason><code>{reason[0]}</code><message>{escape(reason[1])}</message></stateReason>"
+        item, n = re.subn(r"<stateReason>(?:(?!</stateReason>).)*</stateReason>|<stateReason/>", lambda _: new, item,
+                          count=1, flags=re.S)
+        if not n:
+            item = item.replace("</instanceState>", "</instanceState>" + new, 1)
+    return item
+
+
+def status_item(item, view, include_all):
+    """A DescribeInstanceStatus entry as the overlay shows it, or None: without
+    IncludeAllInstances AWS lists running instances only."""
+    state, checks = view[0], view[1]
+    if state != "running" and not include_all:
+        return None
+    item = re.sub(r"<instanceState>(?:(?!</instanceState>).)*</instanceState>", lambda _: state_xml("instanceState", state),
+                  item, count=1, flags=re.S)
+    for tag in ("instanceStatus", "systemStatus"):
+        if checks == "not-applicable":
+            new = f"<{tag}><status>not-applicable</status></{tag}>"
+        else:
+            detail = {"initializing": "initializing", "ok": "passed"}[checks]
+            new = (f"<{tag}><details><item><name>reachability</name><status>{detail}</status></item></details>"
+                   f"<status>{checks}</status></{tag}>")
+        item, n = re.subn(rf"<{tag}>(?:(?!</{tag}>).)*</{tag}>|<{tag}/>", lambda _: new, item, count=1, flags=re.S)
+        if not n:
+            item = item[:-len("</item>")] + new + "</item>"
+    return item
+
+
+def capacity_message(instance_type, zone):
+    instance_type, zone = instance_type or "t3.micro", zone or "us-east-1b"
+    other = next(zone[:-1] + c for c in "abcdef" if zone[:-1] + c != zone)
+    return (f"We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested "
+            f"({zone}). Our system will be working on provisioning additional capacity. You can currently get "
+            f"{instance_type} capacity by not specifying an Availability Zone in your request or choosing {other}.")
 
 
 def main():
