@@ -4,7 +4,8 @@
 # watch --only-lambda-apis`) and sends it each event in the mode the event belongs to, as
 # `local_aws.py route` says (its MODES table: lifecycle actions and EBS notifications go to group
 # mode, the schedule to both, everything else to pair mode):
-#   pair   moto with a pair in it; the example ids of events/ replaced by the pair's.
+#   pair   the strict local AWS (moto behind scripts/ec2_proxy.py) with a pair in it; the example
+#          ids of events/ replaced by the pair's.
 #   group  group mode's local AWS (moto behind scripts/ec2_proxy.py) with a stateful group that is
 #          replacing its instance, both hooks holding theirs; the example group, hook, instance,
 #          volume and snapshot ids replaced by the group's. Between two events, what AWS does on its
@@ -20,9 +21,10 @@ bootstrap=$(realpath "$1"); shift
 # Each mode: start_MODE (its local AWS and the function), MODE_event SRC DST (an events/ file with
 # its ids), after_MODE (what AWS does on its own after an invocation).
 start_pair() {
-  start_moto
-  py create "$LOCAL_DIR/pair.env"
-  { cat "$LOCAL_DIR/pair.env"; env | grep -E '^(AWS_|NO_PROXY)'; } >"$LOCAL_DIR/function.env"
+  start_strict_aws pair  # function.env: MODE=pair, through the strict emulator
+  AWS_ENDPOINT_URL=$PROXY_URL py create "$LOCAL_DIR/pair.env"
+  settle
+  cat "$LOCAL_DIR/pair.env" >>"$LOCAL_DIR/function.env"
   start_function "$LOCAL_DIR/function.env" "$bootstrap"
 }
 pair_event() { py event "$LOCAL_DIR/pair.env" "$1" "$2"; }

@@ -10,9 +10,11 @@ mkdir -p "$LOCAL_DIR"
 trap cleanup EXIT
 py() { "$VENV/bin/python" scripts/local_aws.py "$@"; }
 
-# Group mode's local AWS: moto, scripts/ec2_proxy.py in front of it (PROXY_URL), and the function's
-# environment in $LOCAL_DIR/function.env, pointed at the proxy.
-start_group_aws() {
+# The local AWS as strict as the real one: moto, and scripts/ec2_proxy.py in front of it
+# (PROXY_URL), which shows `pending`, `stopping` and initializing status checks for a while and
+# refuses what AWS refuses; the function's environment in $LOCAL_DIR/function.env (MODE=$1),
+# pointed at the proxy. MOTO_URL keeps moto's own address.
+start_strict_aws() {
   start_moto
   local port
   port=$(free_port)
@@ -20,9 +22,17 @@ start_group_aws() {
   CLEANUP_PIDS="${CLEANUP_PIDS:-} $!"
   wait_for_port "$port"
   PROXY_URL="http://127.0.0.1:${port}"
-  { echo "MODE=group"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v '^AWS_ENDPOINT_URL='; echo "AWS_ENDPOINT_URL=$PROXY_URL"; } \
+  MOTO_URL=$AWS_ENDPOINT_URL
+  { echo "MODE=$1"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v '^AWS_ENDPOINT_URL='; echo "AWS_ENDPOINT_URL=$PROXY_URL"; } \
     >"$LOCAL_DIR/function.env"
 }
+
+# Group mode's local AWS (see start_strict_aws).
+start_group_aws() { start_strict_aws group; }
+
+# settle: the strict local AWS finishes every transition now (instances booted or stopped, status
+# checks passed), as AWS does after a minute or two.
+settle() { curl -sf -X POST "$PROXY_URL/_proxy/settle" -d '{}' >/dev/null; }
 
 # hold JSON: Auto Scaling's hook holds an instance (see scripts/ec2_proxy.py, POST /_proxy/hold).
 hold() { curl -sf -X POST "$PROXY_URL/_proxy/hold" -d "$1" >/dev/null; }

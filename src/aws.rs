@@ -56,6 +56,73 @@ pub struct Instance {
     pub network_interface_id: Option<String>,
     /// When it was last started, in seconds since the Unix epoch.
     pub launch_time: Option<i64>,
+    /// Why EC2 last changed its state, when it says (`Client.InternalError: Client error on
+    /// launch` for a start that fell back to `stopped`).
+    pub state_reason: Option<String>,
+    /// Whether detailed (one-minute) CloudWatch monitoring is on.
+    pub detailed_monitoring: bool,
+    /// Its EC2 status checks, when they were read (pair mode reads them; group mode does not).
+    pub checks: Option<Checks>,
+}
+
+/// An instance's two EC2 status checks, as DescribeInstanceStatus reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Checks {
+    /// The instance status check (the OS is reachable).
+    pub instance: CheckStatus,
+    /// The system status check (the host and its network).
+    pub system: CheckStatus,
+}
+
+impl Checks {
+    /// Both checks pass.
+    pub fn pass(self) -> bool {
+        self.instance == CheckStatus::Ok && self.system == CheckStatus::Ok
+    }
+}
+
+/// One status check's summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckStatus {
+    /// Passed.
+    Ok,
+    /// Failed.
+    Impaired,
+    /// Not run yet: for a minute or more after the instance reaches `running`.
+    Initializing,
+    /// Too little data to tell.
+    InsufficientData,
+    /// The instance is not running.
+    NotApplicable,
+    /// A value this function does not know; read as not passing.
+    Unknown,
+}
+
+impl CheckStatus {
+    /// Reads EC2's summary status.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "ok" => Self::Ok,
+            "impaired" => Self::Impaired,
+            "initializing" => Self::Initializing,
+            "insufficient-data" => Self::InsufficientData,
+            "not-applicable" => Self::NotApplicable,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// EC2's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Impaired => "impaired",
+            Self::Initializing => "initializing",
+            Self::InsufficientData => "insufficient-data",
+            Self::NotApplicable => "not-applicable",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 impl Instance {
@@ -70,6 +137,12 @@ impl Instance {
             availability_zone: instance.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
             network_interface_id: primary_interface(instance),
             launch_time: instance.launch_time().map(DateTime::secs),
+            state_reason: instance.state_reason().and_then(|r| r.message()).map(str::to_owned),
+            detailed_monitoring: instance
+                .monitoring()
+                .and_then(|m| m.state())
+                .is_some_and(|s| matches!(s.as_str(), "enabled" | "pending")),
+            checks: None,
         })
     }
 }

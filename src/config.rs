@@ -2,7 +2,7 @@
 //! lent to every invocation. Every error names its variable.
 
 use crate::group;
-use crate::pair::{self, FenceMode, DEFAULT_COOLDOWN_SECONDS};
+use crate::pair::{self, FenceMode, Monitoring, Readiness, DEFAULT_COOLDOWN_SECONDS};
 
 /// Everything the function is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> Confi
 }
 
 /// Pair mode: `PRIMARY_INSTANCE_ID`, `STANDBY_INSTANCE_ID` and `EIP_ALLOCATION_ID` (required),
-/// `FENCE_MODE` and `COOLDOWN_SECONDS`.
+/// `FENCE_MODE`, `COOLDOWN_SECONDS`, `STANDBY_READY` and `MONITORING`.
 fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
     let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
     let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
@@ -96,7 +96,18 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
             )
         })?,
     };
-    Ok(pair::Config { primary, standby, allocation_id, fence_mode, cooldown_seconds })
+    let standby_ready = match get("STANDBY_READY").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("checks") => Readiness::Checks,
+        Some("running") => Readiness::Running,
+        Some(other) => return Err(bad("STANDBY_READY", other, "accepted values: checks (default), running")),
+    };
+    let monitoring = match get("MONITORING").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => None,
+        Some("basic") => Some(Monitoring::Basic),
+        Some("detailed") => Some(Monitoring::Detailed),
+        Some(other) => return Err(bad("MONITORING", other, "accepted values: basic, detailed")),
+    };
+    Ok(pair::Config { primary, standby, allocation_id, fence_mode, cooldown_seconds, standby_ready, monitoring })
 }
 
 /// Group mode: `KEEP_DATA` (whether groups keep a data volume, default true), `KEEP_SNAPSHOTS`
@@ -190,6 +201,7 @@ mod tests {
         let c = pair(settings);
         assert_eq!(c.fence_mode, FenceMode::Stop);
         assert_eq!(c.cooldown_seconds, 300);
+        assert_eq!((c.standby_ready, c.monitoring), (Readiness::Checks, None));
         assert_eq!(c.other("i-0123456789abcdef0"), Some("i-0fedcba9876543210"));
         assert_eq!(c.other("i-99999999"), None);
     }
@@ -206,6 +218,8 @@ mod tests {
             ("COOLDOWN_SECONDS", "5m", "whole number"),
             ("DRY_RUN", "maybe", "true, false"),
             ("MODE", "cluster", "pair (default), group"),
+            ("STANDBY_READY", "booted", "checks (default), running"),
+            ("MONITORING", "hourly", "basic, detailed"),
         ];
         for (var, value, hint) in cases {
             let err = with(&[(var, value)]).unwrap_err();

@@ -6,10 +6,11 @@
 //! the members' states (`Gone`: absent); `.rec(from, to, ago, phase)` adds the failover record
 //! written `ago` seconds before now. The tables are laid out by hand, hence `#[rustfmt::skip]`.
 
+use ec2_failover::aws::{CheckStatus, Checks};
 use ec2_failover::invocation::Verdict::{self, *};
 use ec2_failover::pair::decide::{decide, Action};
 use ec2_failover::pair::world::{Address, FailoverRecord, Holder, Instance, InstanceState, Phase, World};
-use ec2_failover::pair::{Config, FenceMode};
+use ec2_failover::pair::{Config, FenceMode, Readiness};
 use ec2_failover::trigger::Trigger::{self, Schedule};
 use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Source, Warning};
 
@@ -28,6 +29,8 @@ fn config() -> Config {
         allocation_id: "eipalloc-0123456789abcdef0".into(),
         fence_mode: FenceMode::Stop,
         cooldown_seconds: 300,
+        standby_ready: Readiness::Checks,
+        monitoring: None,
     }
 }
 
@@ -43,6 +46,10 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         availability_zone: None,
         network_interface_id: Some(eni(id)),
         launch_time: Some(NOW - 3600),
+        state_reason: None,
+        detailed_monitoring: false,
+        // A running member passes both status checks unless a case says otherwise (`.init`).
+        checks: (state == Running).then_some(Checks { instance: CheckStatus::Ok, system: CheckStatus::Ok }),
     };
     World {
         now: NOW,
@@ -56,14 +63,32 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
     }
 }
 
-/// The failover record on the address: `w(..).rec(from, to, ago, phase)`.
+/// The failover record on the address, `w(..).rec(from, to, ago, phase)`; a member whose status
+/// checks are still initializing, `.init(id)`; EC2's reason for a member's last state change,
+/// `.why(id, reason)`.
 trait Recorded {
     fn rec(self, from: &str, to: &str, ago: i64, phase: Phase) -> World;
+    fn init(self, id: &str) -> World;
+    fn why(self, id: &str, reason: &str) -> World;
 }
 
 impl Recorded for World {
     fn rec(mut self, from: &str, to: &str, ago: i64, phase: Phase) -> World {
         self.address.record = Some(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase });
+        self
+    }
+
+    fn init(mut self, id: &str) -> World {
+        for m in self.members.iter_mut().filter(|m| m.instance_id == id) {
+            m.checks = Some(Checks { instance: CheckStatus::Initializing, system: CheckStatus::Initializing });
+        }
+        self
+    }
+
+    fn why(mut self, id: &str, reason: &str) -> World {
+        for m in self.members.iter_mut().filter(|m| m.instance_id == id) {
+            m.state_reason = Some(reason.into());
+        }
         self
     }
 }
@@ -135,12 +160,15 @@ fn check(
 fn a_dead_primary_hands_the_ip_over_at_once() {
     let c = &config();
     //    name                                             config trigger     world                                             verdict   actions                                 reason
-    check("stopped primary, cold standby",                 c,     stopped(P), w(P, Stopped, Stopped),                           FailOver, &[mv(S), start(S), record(P, S, Done)], "is stopped");
+    check("stopped primary, cold standby: move, then start",c,     stopped(P), w(P, Stopped, Stopped),                           FailOver, &[mv(S), record(P, S, Moved), start(S)], "then starting it");
     check("terminated primary, hot standby",               c,     stopped(P), w(P, Terminated, Running),                        FailOver, &[mv(S), record(P, S, Done)],           "is terminated");
     check("vanished primary",                              c,     Schedule,   w(P, Gone, Running),                              FailOver, &[mv(S), record(P, S, Done)],           "is gone");
-    check("stopping primary, standby already booting",     c,     stopped(P), w(P, Stopping, Pending),                          FailOver, &[mv(S), record(P, S, Done)],           "which is starting");
+    check("stopping primary, standby booting: never aim at pending", c, stopped(P), w(P, Stopping, Pending),                   FailOver, &[record(P, S, Started)],               "once it runs");
+    check("the booting standby runs: the IP moves",        c,     running(S), w(P, Stopped, Running).rec(P, S, 40, Started),    Finish,   &[mv(S), record(P, S, Done)],           "carrying on");
+    check("a dead primary does not wait for the checks",   c,     stopped(P), w(P, Stopped, Running).init(S),                   FailOver, &[mv(S), record(P, S, Done)],           "which is running");
     check("shutting-down primary, standby still stopping", c,     stopped(P), w(P, ShuttingDown, Stopping),                     FailOver, &[record(P, S, Started)],               "started once stopped");
-    check("the stopping standby has stopped: carry on",    c,     stopped(S), w(P, Terminated, Stopped).rec(P, S, 30, Started), Finish,   &[mv(S), start(S), record(P, S, Done)], "carrying on");
+    check("the stopping standby has stopped: carry on",    c,     stopped(S), w(P, Terminated, Stopped).rec(P, S, 30, Started), Finish,   &[mv(S), record(P, S, Moved), start(S)], "carrying on");
+    check("the record was written, the move failed",       c,     Schedule,   w(P, Stopped, Stopped).rec(P, S, 10, Moved),      Finish,   &[mv(S), record(P, S, Moved), start(S)], "carrying on");
 }
 
 #[test]
@@ -148,6 +176,7 @@ fn a_dead_primary_hands_the_ip_over_at_once() {
 fn a_degraded_primary_keeps_serving_until_the_standby_runs() {
     let c = &config();
     let no_fence = &Config { fence_mode: FenceMode::None, ..config() };
+    let running_ok = &Config { standby_ready: Readiness::Running, ..config() };
     //    name                                                     config    trigger      world                                           verdict   actions                                reason
     check("cpu alarm, cold standby: start it, move nothing yet",   c,        alarm(&[P]), w(P, Running, Stopped),                         FailOver, &[start(S), record(P, S, Started)],    "once");
     check("cpu alarm, hot standby: move, then fence",              c,        alarm(&[P]), w(P, Running, Running),                         FailOver, &[mv(S), record(P, S, Done), stop(P)], "then stopping");
@@ -155,9 +184,13 @@ fn a_degraded_primary_keeps_serving_until_the_standby_runs() {
     check("a reconcile finishes it too",                           c,        Schedule,    w(P, Running, Running).rec(P, S, 60, Started),  Finish,   &[mv(S), record(P, S, Done), stop(P)], "carrying on");
     check("standby still booting: wait, write nothing again",      c,        alarm(&[P]), w(P, Running, Pending).rec(P, S, 20, Started),  Wait,     &[],                                   "is starting");
     check("standby was stopped meanwhile: start it again",         c,        Schedule,    w(P, Running, Stopped).rec(P, S, 200, Started), Finish,   &[start(S)],                           "starting");
-    check("the degraded primary died while the standby booted",    c,        stopped(P),  w(P, Stopped, Pending).rec(P, S, 20, Started),  Finish,   &[mv(S), record(P, S, Done)],          "which is starting");
+    check("the degraded primary died while the standby booted",    c,        stopped(P),  w(P, Stopped, Pending).rec(P, S, 20, Started),  Wait,     &[],                                   "once it runs");
+    check("running is not ready: the checks still initialize",     c,        alarm(&[P]), w(P, Running, Running).init(S),                  FailOver, &[record(P, S, Started)],              "status checks");
+    check("the reconcile waits for the checks, writes nothing",    c,        Schedule,    w(P, Running, Running).init(S).rec(P, S, 60, Started), Wait, &[],                              "once they pass");
+    check("STANDBY_READY=running: running is enough",              running_ok, alarm(&[P]), w(P, Running, Running).init(S),                FailOver, &[mv(S), record(P, S, Done), stop(P)], "then stopping");
+    check("a pending primary cannot be fenced yet",                c,        alarm(&[P]), w(P, Pending, Running),                         FailOver, &[mv(S), record(P, S, Done)],          "which can serve");
     check("composite alarm (no instance) is about the active one", c,        alarm(&[]),  w(P, Running, Stopped),                         FailOver, &[start(S), record(P, S, Started)],    "for the active instance");
-    check("fencing off leaves the old primary running",            no_fence, alarm(&[P]), w(P, Running, Running).rec(P, S, 60, Started),  Finish,   &[mv(S), record(P, S, Done)],          "running");
+    check("fencing off leaves the old primary running",            no_fence, alarm(&[P]), w(P, Running, Running).rec(P, S, 60, Started),  Finish,   &[mv(S), record(P, S, Done)],          "which can serve");
 }
 
 #[test]
@@ -166,7 +199,7 @@ fn roles_swap_after_a_failover() {
     let c = &config();
     // The standby now holds the IP; its own failure sends the IP back once the cooldown is over.
     //    name                                           config trigger      world                                         verdict   actions                                 reason
-    check("the new active fails after the cooldown",     c,     stopped(S),  w(S, Stopped, Stopped).rec(P, S, 3600, Done), FailOver, &[mv(P), start(P), record(S, P, Done)], "is stopped");
+    check("the new active fails after the cooldown",     c,     stopped(S),  w(S, Stopped, Stopped).rec(P, S, 3600, Done), FailOver, &[mv(P), record(S, P, Moved), start(P)], "is stopped");
     check("an alarm about the old primary does nothing", c,     alarm(&[P]), w(S, Stopped, Running).rec(P, S, 3600, Done), NoChange, &[],                                    "which is running");
 }
 
@@ -201,7 +234,7 @@ fn the_cooldown_holds_a_new_failover() {
     let c = &config();
     let none = &Config { cooldown_seconds: 0, ..config() };
     //    name                                           config trigger      world                                        verdict   actions                             reason
-    check("new active died 100 s after the failover",    c,     stopped(S),  w(S, Stopped, Stopped).rec(P, S, 100, Done), Hold,     &[],                                "cooldown");
+    check("new active terminated 100 s after the failover", c,  stopped(S),  w(S, Stopped, Terminated).rec(P, S, 100, Done), Hold,  &[],                                "cooldown");
     check("alarm on the new active inside the cooldown", c,     alarm(&[S]), w(S, Stopped, Running).rec(P, S, 299, Done), Hold,     &[],                                "299s ago");
     check("cooldown 0",                                  none,  alarm(&[S]), w(S, Stopped, Running).rec(P, S, 1, Done),   FailOver, &[start(P), record(S, P, Started)], "starting");
 }
@@ -229,6 +262,25 @@ fn an_ip_attached_to_nothing_goes_to_the_best_member() {
     check("running standby beats stopped primary", c,     Schedule, w(NOBODY, Stopped, Running), Heal,   &[mv(S)],           "which is running");
     check("both running: the primary",             c,     Schedule, w(NOBODY, Running, Running), Heal,   &[mv(P)],           P);
     check("both stopped: the primary, started",    c,     Schedule, w(NOBODY, Stopped, Stopped), Heal,   &[mv(P), start(P)], "stopped");
+    check("a booting member is waited for",        c,     Schedule, w(NOBODY, Pending, Stopped), Wait,   &[],                "is starting");
+    check("a running member beats a booting one",  c,     Schedule, w(NOBODY, Pending, Running), Heal,   &[mv(S)],           "which is running");
+}
+
+#[test]
+#[rustfmt::skip]
+fn the_ip_never_stays_on_an_instance_that_will_not_start() {
+    let c = &config();
+    let kms = "Client.InternalError: Client error on launch";
+    //    name                                                        config trigger     world                                                        verdict   actions                           reason
+    check("inside the cooldown the stopped active is started again",  c,     stopped(S), w(S, Stopped, Stopped).rec(P, S, 100, Done),                     Finish,   &[start(S)],                      "starting it again");
+    check("its start failed (capacity): start it again",              c,     Schedule,   w(S, Stopped, Stopped).rec(P, S, 30, Moved),                     Finish,   &[start(S)],                      "starting it again");
+    check("it fell back to stopped (KMS), the other serves: back",    c,     Schedule,   w(S, Running, Stopped).rec(P, S, 30, Moved).why(S, kms),         FailOver, &[mv(P), record(S, P, Done)],     "failing back");
+    check("the failback names EC2's reason",                          c,     Schedule,   w(S, Running, Stopped).rec(P, S, 30, Moved).why(S, kms),         FailOver, &[mv(P), record(S, P, Done)],     "Client error on launch");
+    check("the other is not ready: no failback, start again",         c,     Schedule,   w(S, Running, Stopped).init(P).rec(P, S, 30, Moved),             Finish,   &[start(S)],                      "starting it again");
+    check("it served since (done): no failback inside the cooldown",  c,     Schedule,   w(S, Running, Stopped).rec(P, S, 30, Done),                      Finish,   &[start(S)],                      "starting it again");
+    check("it runs now: the failover is done",                        c,     running(S), w(S, Stopped, Running).rec(P, S, 60, Moved),                     Finish,   &[record(P, S, Done)],            "is done");
+    check("it runs and the old primary too: done, then fence",        c,     Schedule,   w(S, Running, Running).rec(P, S, 60, Moved),                     Fence,    &[record(P, S, Done), stop(P)],   "is done");
+    check("still booting: nothing to do",                             c,     Schedule,   w(S, Stopped, Pending).rec(P, S, 20, Moved),                     NoChange, &[],                              "which is pending");
 }
 
 #[test]
@@ -242,4 +294,5 @@ fn an_old_primary_still_running_since_before_the_failover_is_fenced() {
     check("stop failed last time",                   c,     Schedule, w(S, Running, Running).rec(P, S, 50, Done), Fence,    &[stop(P)], "still runs");
     check("restarted on purpose after the failover", c,     Schedule, restarted,                                  NoChange, &[],        "which is running");
     check("fencing off",                             none,  Schedule, w(S, Running, Running).rec(P, S, 50, Done), NoChange, &[],        "which is running");
+    check("a pending old primary waits to be fenced", c,    Schedule, w(S, Pending, Running).rec(P, S, 50, Done), NoChange, &[],        "which is running");
 }

@@ -1,45 +1,61 @@
-//! End to end: the real function (its handler, its EC2 layer, real HTTP) against a real local EC2
-//! API (moto), started by the test itself. Each test gets its own server.
+//! End to end: the real function (its handler, its EC2 layer, real HTTP) against the strict local
+//! EC2 (moto behind `scripts/ec2_proxy.py`, which shows `pending`, `stopping` and initializing
+//! status checks and refuses what AWS refuses), started by the test itself. Each test gets its own
+//! servers. Where AWS would take time (an instance booting), the test says so with `settle`.
 
 mod support;
 
 use ec2_failover::error::Error;
 use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::{Config, FenceMode, Handler};
-use support::{look, pair, Moto};
+use serde_json::json;
+use support::{local, look, Seen};
 
-fn tag<'a>(seen: &'a support::Seen, key: &str) -> Option<&'a str> {
+fn tag<'a>(seen: &'a Seen, key: &str) -> Option<&'a str> {
     seen.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_primary_fails_over_to_the_cold_standby_in_one_invocation() {
-    let moto = Moto::start();
+async fn a_stopped_primary_hands_the_ip_to_the_cold_standby_then_starts_it() {
+    let (moto, proxy, p) = local(false).await;
     let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
+    let handler = p.handler(&proxy, p.config());
 
-    let outcome = p.handler(&moto, p.config()).handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
+    let outcome = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
     assert!(outcome.actions.iter().all(|a| a.status == "done"), "{:?}", outcome.actions);
-
+    // The IP went to the stopped standby's interface first (AWS refuses a pending one), then the
+    // start: the standby boots with the IP. The record says `moved` until it is seen running.
     let seen = look(&ec2, &p).await;
     assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
+    assert_eq!(proxy.shown(&p.standby).as_deref(), Some("pending"));
+    assert_eq!(tag(&seen, "ec2-failover:phase"), Some("moved"));
+
+    let booting = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(booting.verdict, Verdict::NoChange, "{}", booting.reason);
+
+    proxy.settle(&[]);
+    let done = handler.handle(&p.event("ec2-state-change-standby-running.json")).await.unwrap();
+    assert_eq!(done.verdict, Verdict::Finish, "{}", done.reason);
+    let seen = look(&ec2, &p).await;
     assert_eq!((seen.primary.as_str(), seen.standby.as_str()), ("stopped", "running"));
     assert_eq!(tag(&seen, "ec2-failover:to"), Some(p.standby.as_str()));
     assert_eq!(tag(&seen, "ec2-failover:phase"), Some("done"));
+    let starts = proxy.log().iter().filter(|r| r.action == "StartInstances").count();
+    assert_eq!(starts, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminated_primary_fails_over_and_the_roles_swap() {
-    let moto = Moto::start();
+    let (moto, proxy, p) = local(false).await;
     let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
     ec2.terminate_instances().instance_ids(&p.primary).send().await.unwrap();
 
-    let handler = p.handler(&moto, Config { cooldown_seconds: 0, ..p.config() });
+    let handler = p.handler(&proxy, Config { cooldown_seconds: 0, ..p.config() });
     let outcome = handler.handle(&p.event("ec2-state-change-primary-terminated.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver);
+    proxy.settle(&[]);
     let seen = look(&ec2, &p).await;
     assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
     assert_eq!(seen.standby, "running");
@@ -53,24 +69,32 @@ async fn a_terminated_primary_fails_over_and_the_roles_swap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cpu_alarm_makes_the_standby_run_before_the_ip_moves() {
-    let moto = Moto::start();
+async fn a_cpu_alarm_moves_the_ip_only_once_the_standby_passes_its_status_checks() {
+    let (moto, proxy, p) = local(false).await;
     let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
-    let handler = p.handler(&moto, p.config());
+    // Booting is quick here; the status checks are what takes time.
+    proxy.configure(&json!({"pending_seconds": 0}));
+    let handler = p.handler(&proxy, p.config());
 
     let first = handler.handle(&p.event("alarm-action-cpu-alarm.json")).await.unwrap();
     assert_eq!(first.verdict, Verdict::FailOver, "{}", first.reason);
     let seen = look(&ec2, &p).await;
     // Make before break: the degraded primary still serves while the standby boots.
     assert_eq!(seen.holder.as_deref(), Some(p.primary.as_str()));
-    assert_eq!(seen.primary, "running");
-    assert_eq!(seen.standby, "running"); // moto skips `pending`
     assert_eq!(tag(&seen, "ec2-failover:phase"), Some("started"));
 
-    // The standby's `running` event finishes the failover.
+    // The standby runs, but its OS is not up yet: EC2's `running` is not enough.
     let second = handler.handle(&p.event("ec2-state-change-standby-running.json")).await.unwrap();
-    assert_eq!(second.verdict, Verdict::Finish, "{}", second.reason);
+    assert_eq!(second.verdict, Verdict::Wait, "{}", second.reason);
+    assert!(second.reason.contains("status checks"), "{}", second.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
+
+    // Both checks pass: the reconcile moves the IP, then fences the old primary.
+    proxy.settle(&[]);
+    let third = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(third.verdict, Verdict::Finish, "{}", third.reason);
+    assert_eq!(proxy.shown(&p.primary).as_deref(), Some("stopping"));
+    proxy.settle(&[]);
     let seen = look(&ec2, &p).await;
     assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
     assert_eq!((seen.primary.as_str(), seen.standby.as_str()), ("stopped", "running"));
@@ -79,10 +103,9 @@ async fn a_cpu_alarm_makes_the_standby_run_before_the_ip_moves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_that_call_for_nothing_change_nothing() {
-    let moto = Moto::start();
+    let (moto, proxy, p) = local(false).await;
     let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
-    let handler = p.handler(&moto, p.config());
+    let handler = p.handler(&proxy, p.config());
     let before = look(&ec2, &p).await;
 
     for (file, verdict) in [
@@ -103,13 +126,12 @@ async fn events_that_call_for_nothing_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_reports_the_plan_and_changes_nothing() {
-    let moto = Moto::start();
+    let (moto, proxy, p) = local(false).await;
     let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
     let before = look(&ec2, &p).await;
 
-    let handler = Handler::new(p.config(), moto.client(), true);
+    let handler = Handler::new(p.config(), proxy.function_client("dry"), true);
     let outcome = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver);
     assert!(outcome.dry_run);
@@ -120,10 +142,9 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_fencing_off_the_old_primary_keeps_running() {
-    let moto = Moto::start();
+    let (moto, proxy, p) = local(true).await;
     let ec2 = moto.client();
-    let p = pair(&ec2, true).await;
-    let handler = p.handler(&moto, Config { fence_mode: FenceMode::None, ..p.config() });
+    let handler = p.handler(&proxy, Config { fence_mode: FenceMode::None, ..p.config() });
 
     let outcome = handler.handle(&p.event("sns-alarm-status-check.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
@@ -132,24 +153,23 @@ async fn with_fencing_off_the_old_primary_keeps_running() {
     assert_eq!((seen.primary.as_str(), seen.standby.as_str()), ("running", "running"));
 
     // With fencing on, the same failover stops the old primary.
-    let moto = Moto::start();
+    let (moto, proxy, p) = local(true).await;
     let ec2 = moto.client();
-    let p = pair(&ec2, true).await;
-    p.handler(&moto, p.config()).handle(&p.event("sns-alarm-status-check.json")).await.unwrap();
+    p.handler(&proxy, p.config()).handle(&p.event("sns-alarm-status-check.json")).await.unwrap();
+    proxy.settle(&[]);
     let seen = look(&ec2, &p).await;
     assert_eq!((seen.holder.as_deref(), seen.primary.as_str()), (Some(p.standby.as_str()), "stopped"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminated_standby_is_refused_loudly_and_the_ip_stays() {
-    let moto = Moto::start();
+    let (moto, proxy, p) = local(false).await;
     let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
     ec2.terminate_instances().instance_ids(&p.standby).send().await.unwrap();
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
 
     let error =
-        p.handler(&moto, p.config()).handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap_err();
+        p.handler(&proxy, p.config()).handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap_err();
     assert_eq!(error.error_type(), "FailoverRefused");
     assert!(error.to_string().contains("cannot take the Elastic IP"), "{error}");
     let seen = look(&ec2, &p).await;
@@ -159,25 +179,78 @@ async fn a_terminated_standby_is_refused_loudly_and_the_ip_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ip_detached_by_hand_is_given_back() {
-    let moto = Moto::start();
+    let (moto, proxy, p) = local(false).await;
     let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
     let address = ec2.describe_addresses().allocation_ids(&p.allocation_id).send().await.unwrap();
     let association = address.addresses()[0].association_id().unwrap().to_owned();
     ec2.disassociate_address().association_id(association).send().await.unwrap();
 
-    let outcome = p.handler(&moto, p.config()).handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    let outcome = p.handler(&proxy, p.config()).handle(&p.event("scheduled-reconcile.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Heal, "{}", outcome.reason);
     assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_elastic_ip_surfaces_the_ec2_error_code() {
-    let moto = Moto::start();
-    let ec2 = moto.client();
-    let p = pair(&ec2, false).await;
+    let (_moto, proxy, p) = local(false).await;
     let config = Config { allocation_id: "eipalloc-0000000000000000f".into(), ..p.config() };
-    let error = p.handler(&moto, config).handle(&p.event("scheduled-reconcile.json")).await.unwrap_err();
+    let error = p.handler(&proxy, config).handle(&p.event("scheduled-reconcile.json")).await.unwrap_err();
     assert_eq!(error.error_type(), "AwsError");
     assert!(error.to_string().contains("InvalidAllocationID.NotFound"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_without_capacity_keeps_being_started_and_the_ip_is_never_stranded() {
+    let (moto, proxy, p) = local(false).await;
+    let ec2 = moto.client();
+    ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
+    proxy.start_failure(&p.standby, Some("insufficient"));
+    let handler = p.handler(&proxy, p.config());
+
+    // The IP moves, the start fails: the invocation says so, and the record says `moved`, not done.
+    let error = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap_err();
+    assert!(error.to_string().contains("InsufficientInstanceCapacity"), "{error}");
+    let seen = look(&ec2, &p).await;
+    assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
+    assert_eq!(tag(&seen, "ec2-failover:phase"), Some("moved"));
+
+    // Inside the cooldown, every reconcile starts it again; none holds it there.
+    let again = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap_err();
+    assert!(again.to_string().contains("InsufficientInstanceCapacity"), "{again}");
+    proxy.start_failure(&p.standby, None);
+    let started = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(started.verdict, Verdict::Finish, "{}", started.reason);
+    assert!(started.reason.contains("starting it again"), "{}", started.reason);
+    proxy.settle(&[]);
+    let done = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(done.verdict, Verdict::Finish, "{}", done.reason);
+    let seen = look(&ec2, &p).await;
+    assert_eq!((seen.holder.as_deref(), seen.standby.as_str()), (Some(p.standby.as_str()), "running"));
+    assert_eq!(tag(&seen, "ec2-failover:phase"), Some("done"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_that_falls_back_to_stopped_gives_the_ip_back_to_a_primary_that_serves() {
+    let (moto, proxy, p) = local(false).await;
+    let ec2 = moto.client();
+    ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
+    // Its EBS volumes use a KMS key the role may not use: the start "succeeds", then it stops.
+    proxy.start_failure(&p.standby, Some("kms"));
+    let handler = p.handler(&proxy, p.config());
+    let outcome = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
+    proxy.settle(&[]);
+
+    // An operator starts the old primary again; the standby never ran: the IP goes back at once,
+    // inside the cooldown.
+    ec2.start_instances().instance_ids(&p.primary).send().await.unwrap();
+    let back = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(back.verdict, Verdict::FailOver, "{}", back.reason);
+    assert!(back.reason.contains("Client error on launch"), "{}", back.reason);
+    let seen = look(&ec2, &p).await;
+    assert_eq!(seen.holder.as_deref(), Some(p.primary.as_str()));
+    assert_eq!(
+        (tag(&seen, "ec2-failover:to"), tag(&seen, "ec2-failover:phase")),
+        (Some(p.primary.as_str()), Some("done"))
+    );
 }

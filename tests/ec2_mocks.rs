@@ -4,20 +4,21 @@
 use aws_sdk_ec2::operation::associate_address::AssociateAddressOutput;
 use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
 use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
+use aws_sdk_ec2::operation::describe_instance_status::DescribeInstanceStatusOutput;
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::operation::start_instances::StartInstancesOutput;
 use aws_sdk_ec2::operation::stop_instances::StopInstancesOutput;
 use aws_sdk_ec2::primitives::DateTime;
 use aws_sdk_ec2::types::{
     Address, Instance, InstanceNetworkInterface, InstanceNetworkInterfaceAttachment, InstanceState, InstanceStateName,
-    Placement, Reservation, Tag,
+    InstanceStatus, InstanceStatusSummary, Placement, Reservation, SummaryStatus, Tag,
 };
 use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::world::{Holder, Phase};
 use ec2_failover::pair::Handler;
-use ec2_failover::pair::{Config, FenceMode};
+use ec2_failover::pair::{Config, FenceMode, Readiness};
 use serde_json::json;
 
 const P: &str = "i-0123456789abcdef0";
@@ -31,6 +32,8 @@ fn config() -> Config {
         allocation_id: ALLOC.into(),
         fence_mode: FenceMode::Stop,
         cooldown_seconds: 300,
+        standby_ready: Readiness::Checks,
+        monitoring: None,
     }
 }
 
@@ -66,6 +69,18 @@ fn describe_instances(p: InstanceStateName, s: InstanceStateName) -> Rule {
                     Reservation::builder().instances(instance(P, p.clone())).instances(instance(S, s.clone())).build(),
                 )
                 .build()
+        })
+}
+
+/// The status checks of both members, `ok` (EC2 lists every instance: IncludeAllInstances).
+fn checks_ok() -> Rule {
+    mock!(Client::describe_instance_status)
+        .match_requests(|r| r.instance_ids() == [P, S] && r.include_all_instances() == Some(true))
+        .then_output(|| {
+            let ok = || InstanceStatusSummary::builder().status(SummaryStatus::Ok).build();
+            let status =
+                |id: &str| InstanceStatus::builder().instance_id(id).instance_status(ok()).system_status(ok()).build();
+            DescribeInstanceStatusOutput::builder().instance_statuses(status(P)).instance_statuses(status(S)).build()
         })
 }
 
@@ -134,9 +149,10 @@ async fn a_failover_sends_the_requests_aws_expects() {
     let rules = [
         describe_instances(Stopped, Stopped),
         describe_address(Some(P), &[]),
+        checks_ok(),
         associate_to(S),
         start(S),
-        record(P, S, "done"),
+        record(P, S, "moved"),
     ];
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
     let outcome = handler(client, config()).handle(&state_change(P, "stopped")).await.unwrap();
@@ -156,7 +172,7 @@ async fn an_association_made_through_an_interface_is_read_back_with_its_record()
         ("ec2-failover:phase", "done"),
         ("Name", "web"),
     ];
-    let rules = [describe_instances(Stopped, Running), describe_address(Some(S), tags)];
+    let rules = [describe_instances(Stopped, Running), describe_address(Some(S), tags), checks_ok()];
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
     let outcome = handler(client, config())
         .handle(&json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}))
@@ -192,6 +208,7 @@ async fn when_aws_refuses_the_move_the_old_primary_is_not_fenced() {
         refuse,
         record(P, S, "done"),
         never_stop,
+        checks_ok(),
     ];
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
     let alarm = json!({"alarmData": {"alarmName": "cpu", "state": {"value": "ALARM"}}});
@@ -214,8 +231,13 @@ async fn throttling_and_unavailable_are_retried_by_the_sdk() {
         .http_status(503, Some(unavailable))
         .output(|| AssociateAddressOutput::builder().association_id("eipassoc-2").build())
         .build();
-    let rules =
-        [describe_instances(Stopped, Running), describe_address(Some(P), &[]), flaky_associate, record(P, S, "done")];
+    let rules = [
+        describe_instances(Stopped, Running),
+        describe_address(Some(P), &[]),
+        flaky_associate,
+        record(P, S, "done"),
+        checks_ok(),
+    ];
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules, |c| c
         .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(4)));
     let outcome = handler(client, config()).handle(&state_change(P, "stopped")).await.unwrap();
@@ -227,7 +249,8 @@ async fn throttling_and_unavailable_are_retried_by_the_sdk() {
 async fn aws_drops_the_association_of_a_terminated_instance_and_the_ip_is_healed() {
     use InstanceStateName::*;
     // Unlike moto, AWS releases the association when an instance terminates: the IP is nowhere.
-    let rules = [describe_instances(Terminated, Stopped), describe_address(None, &[]), associate_to(S), start(S)];
+    let rules =
+        [describe_instances(Terminated, Stopped), describe_address(None, &[]), associate_to(S), start(S), checks_ok()];
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
     let outcome = handler(client, config()).handle(&state_change(P, "terminated")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Heal, "{}", outcome.reason);
@@ -247,4 +270,97 @@ async fn an_unreadable_event_makes_no_aws_call() {
     let ignored = h.handle(&state_change("i-0a1b2c3d4e5f67890", "stopped")).await.unwrap();
     assert_eq!(ignored.verdict, Verdict::Ignore);
     assert_eq!(rules[0].num_calls(), 0);
+}
+
+/// The order of the writes a test's mocks saw.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>;
+
+#[tokio::test]
+async fn the_ip_reaches_a_stopped_standby_before_aws_starts_it() {
+    use InstanceStateName::*;
+    // AWS refuses an association aimed at a pending instance: a start that landed first would
+    // make the move fail. The move (and the record) go first; the start follows.
+    let seen: Seen = Default::default();
+    let (a, b, c) = (seen.clone(), seen.clone(), seen.clone());
+    let rules = [
+        describe_instances(Stopped, Stopped),
+        describe_address(Some(P), &[]),
+        checks_ok(),
+        mock!(Client::associate_address).then_output(move || {
+            a.lock().unwrap().push("move");
+            AssociateAddressOutput::builder().build()
+        }),
+        mock!(Client::start_instances).then_output(move || {
+            b.lock().unwrap().push("start");
+            StartInstancesOutput::builder().build()
+        }),
+        mock!(Client::create_tags).then_output(move || {
+            c.lock().unwrap().push("record");
+            CreateTagsOutput::builder().build()
+        }),
+    ];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let outcome = handler(client, config()).handle(&state_change(P, "stopped")).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.last(), Some(&"start"), "{seen:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_refused_move_starts_nothing() {
+    use InstanceStateName::*;
+    let refuse = mock!(Client::associate_address)
+        .sequence()
+        .http_status(
+            400,
+            Some(
+                "<Response><Errors><Error><Code>InvalidInstanceID</Code><Message>The pending instance 'i-0fedcba9876543210' \
+                 is not in a valid state for this operation.</Message></Error></Errors><RequestID>r</RequestID></Response>"
+                    .into(),
+            ),
+        )
+        .build();
+    let rules = [
+        describe_instances(Stopped, Stopped),
+        describe_address(Some(P), &[]),
+        checks_ok(),
+        refuse,
+        start(S),
+        record(P, S, "moved"),
+    ];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let error = handler(client, config()).handle(&state_change(P, "stopped")).await.unwrap_err();
+    assert!(error.to_string().contains("InvalidInstanceID"), "{error}");
+    assert_eq!(rules[4].num_calls(), 0, "StartInstances must wait for the move");
+}
+
+#[tokio::test]
+async fn unreadable_status_checks_do_not_hold_up_a_dead_primary() {
+    use InstanceStateName::*;
+    // DescribeInstanceStatus names the instances, and fails whole if EC2 no longer knows one.
+    let not_found = mock!(Client::describe_instance_status)
+        .sequence()
+        .http_status(
+            400,
+            Some(
+                "<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>The instance ID \
+                 'i-0123456789abcdef0' does not exist</Message></Error></Errors><RequestID>r</RequestID></Response>"
+                    .into(),
+            ),
+        )
+        .build();
+    let rules = [
+        describe_instances(Terminated, Running),
+        describe_address(Some(P), &[]),
+        not_found,
+        associate_to(S),
+        record(P, S, "done"),
+    ];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let outcome = handler(client, config()).handle(&state_change(P, "terminated")).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
+    assert_eq!((rules[3].num_calls(), rules[4].num_calls()), (1, 1));
+    let world = outcome.observed.unwrap();
+    assert!(world.members.iter().all(|m| m.checks.is_none()), "{world:?}");
 }

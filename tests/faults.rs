@@ -24,6 +24,8 @@ const LAMBDA_ATTEMPTS: usize = 3;
 enum Scenario {
     /// The primary stopped; the standby is cold. Handled by its state-change event.
     PrimaryStopped,
+    /// The same, and the standby's zone has no capacity for the first round: its start fails.
+    PrimaryStoppedNoCapacity,
     /// The primary was terminated; the standby is cold.
     PrimaryTerminated,
     /// A CPU alarm on a running primary, standby hot: move, then fence.
@@ -32,8 +34,9 @@ enum Scenario {
     CpuAlarmColdStandby,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 5] = [
     Scenario::PrimaryStopped,
+    Scenario::PrimaryStoppedNoCapacity,
     Scenario::PrimaryTerminated,
     Scenario::CpuAlarmHotStandby,
     Scenario::CpuAlarmColdStandby,
@@ -58,7 +61,7 @@ impl Scenario {
 
     fn events(self) -> &'static [&'static str] {
         match self {
-            Scenario::PrimaryStopped => &["ec2-state-change-primary-stopped.json"],
+            Scenario::PrimaryStopped | Scenario::PrimaryStoppedNoCapacity => &["ec2-state-change-primary-stopped.json"],
             Scenario::PrimaryTerminated => &["ec2-state-change-primary-terminated.json"],
             Scenario::CpuAlarmHotStandby => &["alarm-action-cpu-alarm.json"],
             Scenario::CpuAlarmColdStandby => &["alarm-action-cpu-alarm.json", "ec2-state-change-standby-running.json"],
@@ -67,7 +70,9 @@ impl Scenario {
 
     async fn break_primary(self, ec2: &aws_sdk_ec2::Client, p: &Pair) {
         match self {
-            Scenario::PrimaryStopped => drop(ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap()),
+            Scenario::PrimaryStopped | Scenario::PrimaryStoppedNoCapacity => {
+                drop(ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap())
+            }
             Scenario::PrimaryTerminated => {
                 drop(ec2.terminate_instances().instance_ids(&p.primary).send().await.unwrap())
             }
@@ -111,6 +116,51 @@ fn damage(scenario: Scenario, p: &Pair, seen: &Seen) -> Option<&'static str> {
     None
 }
 
+/// Requests that reached EC2 and were applied (answered 200, or dropped after being applied).
+fn applied<'a>(log: &'a [Request], action: &'a str, instance: &'a str) -> impl Iterator<Item = &'a Request> + 'a {
+    log.iter().filter(move |r| {
+        r.action == action
+            && r.params.values().any(|v| v == instance)
+            && (r.status == Some(200) || r.fault.as_deref() == Some("drop-after"))
+    })
+}
+
+/// One trial's function and what it has seen of EC2 so far.
+struct Trial<'a> {
+    handler: Handler,
+    proxy: &'a Proxy,
+    p: &'a Pair,
+    /// Whether the standby's status checks can have passed: the strict emulator keeps a started
+    /// instance `pending` and its checks `initializing` until the trial settles it.
+    standby_ready: bool,
+    seen_requests: usize,
+    /// A fence of the primary was applied while the standby could not have passed its checks.
+    early_fence: bool,
+    lambda_retries: usize,
+}
+
+impl Trial<'_> {
+    /// Delivers an event as Lambda does, retried while it fails; true if it failed every time.
+    async fn deliver(&mut self, event: serde_json::Value) -> bool {
+        let mut result = self.handler.handle(&event).await;
+        for _ in 1..LAMBDA_ATTEMPTS {
+            if result.is_ok() {
+                break;
+            }
+            self.lambda_retries += 1;
+            result = self.handler.handle(&event).await;
+        }
+        let log = self.proxy.log();
+        let new = &log[self.seen_requests.min(log.len())..];
+        if applied(new, "StartInstances", &self.p.standby).next().is_some() {
+            self.standby_ready = false;
+        }
+        self.early_fence |= !self.standby_ready && applied(new, "StopInstances", &self.p.primary).next().is_some();
+        self.seen_requests = log.len();
+        result.is_err()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Tally {
     trials: usize,
@@ -135,26 +185,48 @@ async fn under_throttling_503s_and_dropped_connections_the_world_ends_correct_or
         moto.reset();
         let p = pair(&ec2, scenario.standby_running()).await;
         scenario.break_primary(&ec2, &p).await;
-        proxy.configure(&json!({ "latency_ms": 0, "fault_rate": FAULT_RATE, "seed": trial, "faults": FAULTS }));
+        // The strict emulator keeps a started instance `pending` until settled; a cold standby for a
+        // degraded primary boots at once instead, and only its status checks wait to be settled.
+        let pending_seconds = if matches!(scenario, Scenario::CpuAlarmColdStandby) { 0 } else { 3600 };
+        proxy.configure(&json!({ "latency_ms": 0, "fault_rate": FAULT_RATE, "seed": trial, "faults": FAULTS,
+                                 "pending_seconds": pending_seconds }));
 
         let handler = Handler::new(
             Config { cooldown_seconds: 300, ..p.config() },
             proxy.function_client(&format!("trial-{trial}")),
             false,
         );
+        if matches!(scenario, Scenario::PrimaryStoppedNoCapacity) {
+            proxy.start_failure(&p.standby, Some("insufficient"));
+        }
+        let mut t = Trial {
+            handler,
+            proxy: &proxy,
+            p: &p,
+            standby_ready: scenario.standby_running(),
+            seen_requests: 0,
+            early_fence: false,
+            lambda_retries: 0,
+        };
         let mut reported_failure = false;
         for file in scenario.events() {
-            let event = p.event(file);
-            let mut result = handler.handle(&event).await;
-            for _ in 1..LAMBDA_ATTEMPTS {
-                if result.is_ok() {
-                    break;
-                }
-                tally.lambda_retries += 1;
-                result = handler.handle(&event).await;
-            }
-            reported_failure |= result.is_err();
+            reported_failure |= t.deliver(p.event(file)).await;
         }
+        // AWS takes its time, the schedule reconciles: a few rounds of both, as a real account
+        // would see within minutes.
+        let mut last_reconcile_failed = false;
+        for round in 0..4 {
+            if round == 1 {
+                proxy.start_failure(&p.standby, None);
+            }
+            proxy.settle(&[]);
+            t.standby_ready = true;
+            last_reconcile_failed = t.deliver(p.event("scheduled-reconcile.json")).await;
+        }
+        reported_failure |= last_reconcile_failed;
+        tally.lambda_retries += t.lambda_retries;
+        let early_fence = t.early_fence;
+        proxy.settle(&[]);
 
         let log = proxy.log();
         tally.trials += 1;
@@ -164,7 +236,13 @@ async fn under_throttling_503s_and_dropped_connections_the_world_ends_correct_or
         }
         let seen = look(&ec2, &p).await;
         let correct = is_correct(scenario, &p, &seen);
+        let stranded = seen.holder.as_deref().is_some_and(|h| {
+            let state = if h == p.primary { seen.primary.as_str() } else { seen.standby.as_str() };
+            state == "stopped" && !last_reconcile_failed
+        });
         let wrong = damage(scenario, &p, &seen)
+            .or(early_fence.then_some("a degraded primary fenced before the standby passed its checks"))
+            .or(stranded.then_some("the IP on a stopped instance that nothing will start"))
             .or((!correct && !reported_failure)
                 .then_some("the function reported success, but the failover is not done"));
         match (wrong, correct) {
@@ -275,12 +353,19 @@ async fn eight_concurrent_invocations_fail_over_once_and_respect_the_cooldown() 
     assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
     assert_eq!((seen.primary.as_str(), seen.standby.as_str()), ("stopped", "running"));
     assert_eq!(tag(&seen, "ec2-failover:from"), Some(p.primary.as_str()));
-    assert_eq!(tag(&seen, "ec2-failover:phase"), Some("done"));
+    assert_eq!(tag(&seen, "ec2-failover:phase"), Some("moved"));
+    proxy.settle(&[]);
+    let done = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(done.verdict, Verdict::Finish, "{}", done.reason);
+    assert_eq!(tag(&look(&ec2, &p).await, "ec2-failover:phase"), Some("done"));
 
-    // The new active one fails inside the cooldown: held, no failback.
+    // The new active one stops inside the cooldown: no failback, but it is not left stopped with
+    // the IP either: it is started again.
     ec2.stop_instances().instance_ids(&p.standby).send().await.unwrap();
-    let held = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
-    assert_eq!(held.verdict, Verdict::Hold, "{}", held.reason);
+    let again = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(again.verdict, Verdict::Finish, "{}", again.reason);
     assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
-    assert_eq!(count(&proxy.log(), "AssociateAddress").len(), 1);
+    let log = proxy.log();
+    assert_eq!(count(&log, "AssociateAddress").len(), 1);
+    assert_eq!(count(&log, "StartInstances").len(), 2);
 }

@@ -31,7 +31,7 @@ use ec2_failover::group::world::{
 use ec2_failover::pair::decide::{decide, screen};
 use ec2_failover::pair::world::{Address, Holder, Instance, InstanceState, World};
 use ec2_failover::pair::Handler;
-use ec2_failover::pair::{Config, FenceMode};
+use ec2_failover::pair::{Config, FenceMode, Readiness};
 use ec2_failover::trigger::{parse, ACCEPTED};
 use ec2_failover::trigger::{LifecycleAction, Transition};
 use proptest::prelude::*;
@@ -49,6 +49,8 @@ fn config() -> Config {
         allocation_id: ALLOC.into(),
         fence_mode: FenceMode::Stop,
         cooldown_seconds: 300,
+        standby_ready: Readiness::Checks,
+        monitoring: None,
     }
 }
 
@@ -261,6 +263,9 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             availability_zone: Some("us-east-1b".into()),
             network_interface_id: Some("eni-new".into()),
             launch_time: Some(1_799_999_000),
+            state_reason: None,
+            detailed_monitoring: false,
+            checks: None,
         }),
         addresses: vec![GroupAddress {
             allocation_id: ALLOC.into(),
@@ -302,6 +307,9 @@ fn healthy_world() -> World {
         availability_zone: Some("us-east-1a".into()),
         network_interface_id: Some(format!("eni-{}", &id[2..])),
         launch_time: Some(1_700_000_000),
+        state_reason: None,
+        detailed_monitoring: false,
+        checks: None,
     };
     World {
         now: 1_800_000_000,

@@ -43,6 +43,9 @@ fn instance(state: InstanceState) -> Option<Instance> {
         availability_zone: Some("us-east-1b".into()),
         network_interface_id: Some("eni-new".into()),
         launch_time: Some(1_800_000_000),
+        state_reason: None,
+        detailed_monitoring: false,
+        checks: None,
     })
 }
 

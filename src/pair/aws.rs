@@ -1,8 +1,8 @@
-//! The thin AWS layer: observes the pair with two parallel EC2 reads and carries out a plan.
+//! The thin AWS layer: observes the pair with three parallel EC2 reads and carries out a plan.
 //!
 //! It decides nothing. The rules it does encode are AWS's own: the Elastic IP is associated
-//! through the target's primary network interface, and a fence (stop) runs only once the address
-//! has reached its new holder.
+//! through the target's primary network interface, and a start or a fence (stop) runs only once
+//! the address has reached its new holder.
 
 use aws_sdk_ec2::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_ec2::types::Filter;
@@ -12,12 +12,12 @@ use futures_util::future::join_all;
 use super::decide::Action;
 use super::world::{resolve_holder, Address, FailoverRecord, Instance, Phase, World};
 use super::Config;
-use crate::aws::{associate, aws_error, ec2_tag, tag};
+use crate::aws::{associate, aws_error, ec2_tag, tag, CheckStatus, Checks};
 use crate::error::Error;
 use crate::invocation::Report;
 use crate::tags;
 
-/// Reads the pair's instances and Elastic IP, both at once.
+/// Reads the pair's instances, their status checks and the Elastic IP, all at once.
 pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World, Error> {
     // A filter rather than InstanceIds: a vanished instance is then simply missing from the answer,
     // where InstanceIds would fail the whole call with InvalidInstanceID.NotFound.
@@ -26,9 +26,27 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         .filters(Filter::builder().name("instance-id").values(&config.primary).values(&config.standby).build())
         .send();
     let addresses = client.describe_addresses().allocation_ids(&config.allocation_id).send();
-    let (instances, addresses) = tokio::join!(instances, addresses);
+    // Without IncludeAllInstances, EC2 lists running instances only. DescribeInstanceStatus has no
+    // instance-id filter, so the ids are named, and an instance EC2 no longer knows fails the call
+    // (InvalidInstanceID.NotFound): the checks then stay unknown, which only delays a make-before-
+    // break move; a dead primary is not waited for.
+    let statuses = client
+        .describe_instance_status()
+        .instance_ids(&config.primary)
+        .instance_ids(&config.standby)
+        .include_all_instances(true)
+        .send();
+    let (instances, addresses, statuses) = tokio::join!(instances, addresses, statuses);
     let instances = instances.map_err(|e| aws_error("DescribeInstances", e))?;
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
+    let statuses = match statuses {
+        Ok(statuses) => statuses.instance_statuses().to_vec(),
+        Err(e) => {
+            let e = aws_error("DescribeInstanceStatus", e);
+            tracing::warn!(error = %e, "could not read the status checks; they count as not passing");
+            Vec::new()
+        }
+    };
 
     let members: Vec<Instance> = instances
         .reservations()
@@ -36,6 +54,10 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         .flat_map(|r| r.instances())
         .filter_map(Instance::read)
         .filter(|i| config.is_member(&i.instance_id))
+        .map(|mut i| {
+            i.checks = statuses.iter().find(|s| s.instance_id() == Some(i.instance_id.as_str())).map(checks);
+            i
+        })
         .collect();
 
     let address =
@@ -54,6 +76,14 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config),
     };
     Ok(World { now, address, members })
+}
+
+/// Reads one instance's status checks.
+fn checks(status: &aws_sdk_ec2::types::InstanceStatus) -> Checks {
+    let summary = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+        s.and_then(|s| s.status()).map_or(CheckStatus::Unknown, |s| CheckStatus::from_name(s.as_str()))
+    };
+    Checks { instance: summary(status.instance_status()), system: summary(status.system_status()) }
 }
 
 /// Reads the failover record from its tags. A record that is partial, unreadable or about other
@@ -76,12 +106,18 @@ pub fn read_record(
 /// What became of one planned action.
 pub type ActionReport = Report<Action>;
 
-/// Carries out a plan. Every action but the stops runs at once; the stops run afterwards, and only
-/// if the address move (when there is one) succeeded, so an instance is never fenced while it
-/// still holds the IP. Returns a report per action, and the first error, if any.
+/// Carries out a plan in two steps. First the address move and the record, at once; then the
+/// stops, and the starts of a plan that moves the address, only if the move succeeded: an
+/// instance is never fenced while it still holds the IP, and the IP reaches a stopped instance
+/// before AWS starts it (a `pending` instance refuses the association). A plan without a move
+/// runs its start with its record. Returns a report per action, and the first error, if any.
 pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (Vec<ActionReport>, Option<Error>) {
-    let (stops, first): (Vec<&Action>, Vec<&Action>) =
-        actions.iter().partition(|a| matches!(a, Action::StopInstance { .. }));
+    let moves = actions.iter().any(|a| matches!(a, Action::MoveAddress { .. }));
+    let (later, first): (Vec<&Action>, Vec<&Action>) = actions.iter().partition(|a| match a {
+        Action::StopInstance { .. } => true,
+        Action::StartInstance { .. } => moves,
+        _ => false,
+    });
     let mut reports = Vec::with_capacity(actions.len());
     let mut first_error = None;
 
@@ -92,12 +128,12 @@ pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (V
         reports.push(Report::of(*action, result, &mut first_error));
     }
     if move_failed {
-        for action in stops {
+        for action in later {
             reports.push(Report::skipped(action));
         }
     } else {
-        let results = join_all(stops.iter().map(|a| run(client, config, a))).await;
-        for (action, result) in stops.iter().zip(results) {
+        let results = join_all(later.iter().map(|a| run(client, config, a))).await;
+        for (action, result) in later.iter().zip(results) {
             reports.push(Report::of(*action, result, &mut first_error));
         }
     }

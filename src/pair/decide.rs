@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::world::{FailoverRecord, Holder, InstanceState, Phase, World};
-use super::{Config, FenceMode};
+use super::{Config, FenceMode, Monitoring, Readiness};
 use crate::invocation::Verdict;
 use crate::trigger::Trigger;
 
@@ -94,25 +94,57 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
 
     // A failover decided earlier whose address has not moved yet is carried on, whatever this
     // invocation's trigger was: the standby's `running` event is what most often brings us here.
-    if let Some(r) = record.filter(|r| r.phase == Phase::Started && r.from == active && r.to == other) {
+    // (`moved` with the IP still on `from`: the record was written, the move failed.)
+    if let Some(r) = record.filter(|r| r.from == active && r.to == other && r.phase != Phase::Done) {
         let why = format!("carrying on the failover from {active} to {other} begun at {}", r.at);
         return move_to(config, world, active, other, Verdict::Finish, why);
     }
 
+    // The failover that brought the IP here, if any: `moved` (the IP left, the start was asked
+    // for) or `done` (this instance ran with the IP).
+    let completed = record.filter(|r| r.to == active && r.from == other && r.phase != Phase::Started);
+
     // After a failover, the old active instance is stopped. If it still runs since before the
     // failover (the stop failed or never came), it is stopped now; one started again after the
-    // failover was started on purpose and is left alone.
-    let completed = record.filter(|r| r.phase == Phase::Done && r.to == active && r.from == other);
+    // failover was started on purpose and is left alone. Only a running instance can be stopped:
+    // AWS refuses to stop one that is still `pending`, so that one waits for the next invocation.
     let fence: Vec<Action> = match (completed, world.member(other)) {
         (Some(r), Some(old))
             if config.fence_mode == FenceMode::Stop
-                && old.state.is_alive()
+                && old.state == InstanceState::Running
                 && old.launch_time.is_some_and(|launched| launched <= r.at) =>
         {
             vec![Action::StopInstance { instance_id: other.to_owned() }]
         }
         _ => Vec::new(),
     };
+
+    // The IP sits on a stopped instance that a failover chose. A cooldown never keeps it there:
+    // if that instance never ran since (its start failed, for want of capacity or a KMS grant)
+    // and the other one serves, the IP goes back at once; otherwise it is started again.
+    if let Some(r) = completed.filter(|_| active_state == InstanceState::Stopped) {
+        let why = world
+            .member(active)
+            .and_then(|m| m.state_reason.as_deref())
+            .map_or_else(String::new, |reason| format!(" ({reason})"));
+        if r.phase == Phase::Moved && ready(config, world, other) {
+            let reason = format!(
+                "the Elastic IP is on {active}, which has not run since the failover to it at {} and is stopped{why}; \
+                 {other} can serve: failing back, whatever the cooldown",
+                r.at
+            );
+            return move_to(config, world, active, other, Verdict::FailOver, reason);
+        }
+        // Past the cooldown a stopped active instance is an ordinary failure (below).
+        if within_cooldown(config, world, r) {
+            let reason = format!(
+                "the Elastic IP is on {active}, which the failover at {} chose and which is stopped{why}; \
+                 starting it again rather than leave the IP on a stopped instance",
+                r.at
+            );
+            return decision(Verdict::Finish, reason, vec![Action::StartInstance { instance_id: active.to_owned() }]);
+        }
+    }
 
     let warning = match trigger {
         Trigger::Warning(warning) if warning.stands() => Some(warning),
@@ -127,11 +159,30 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     };
 
     let Some(failure) = failure else {
+        // A failover whose new instance now runs with the IP is done: it has served.
+        let mut actions = Vec::new();
+        let mut done = String::new();
+        if let Some(r) = completed.filter(|r| r.phase == Phase::Moved && active_state == InstanceState::Running) {
+            actions.push(Action::RecordFailover(FailoverRecord {
+                from: r.from.clone(),
+                to: r.to.clone(),
+                at: world.now,
+                phase: Phase::Done,
+            }));
+            done = format!("{active} runs with the Elastic IP: the failover from {other} is done");
+        }
         if !fence.is_empty() {
-            let reason = format!(
+            let mut reason = format!(
                 "{other} still runs since before the failover to {active}; stopping it so that only {active} serves"
             );
-            return decision(Verdict::Fence, reason, fence);
+            if !done.is_empty() {
+                reason = format!("{done}; {reason}");
+            }
+            actions.extend(fence);
+            return decision(Verdict::Fence, reason, actions);
+        }
+        if !actions.is_empty() {
+            return decision(Verdict::Finish, done, actions);
         }
         let mut reason = format!("the Elastic IP is on {active}, which is {}", active_state.name());
         if let Some(warning) = warning.filter(|w| w.names(other)) {
@@ -140,21 +191,48 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         return decision(Verdict::NoChange, reason, Vec::new());
     };
 
-    if let Some(r) = completed {
+    if let Some(r) = completed.filter(|r| within_cooldown(config, world, r)) {
         let age = world.now.saturating_sub(r.at);
-        if age < i64::try_from(config.cooldown_seconds).unwrap_or(i64::MAX) {
-            let reason = format!(
-                "{failure}, but the last failover ({other} to {active}) was {age}s ago, inside the {}s cooldown; \
-                 not failing over",
-                config.cooldown_seconds
-            );
-            return decision(Verdict::Hold, reason, fence);
-        }
+        let reason = format!(
+            "{failure}, but the last failover ({other} to {active}) was {age}s ago, inside the {}s cooldown; \
+             not failing over",
+            config.cooldown_seconds
+        );
+        return decision(Verdict::Hold, reason, fence);
     }
     move_to(config, world, active, other, Verdict::FailOver, failure)
 }
 
+/// Whether the failover `record` is younger than the cooldown.
+fn within_cooldown(config: &Config, world: &World, record: &FailoverRecord) -> bool {
+    world.now.saturating_sub(record.at) < i64::try_from(config.cooldown_seconds).unwrap_or(i64::MAX)
+}
+
+/// Whether `instance_id` can take the IP from an instance that still serves: running, and (unless
+/// the configuration says `running` is enough) both status checks pass. EC2 says `running` as soon
+/// as the hypervisor starts it; the OS and the service come later.
+fn ready(config: &Config, world: &World, instance_id: &str) -> bool {
+    world.member(instance_id).is_some_and(|m| {
+        m.state == InstanceState::Running
+            && (config.standby_ready == Readiness::Running || m.checks.is_some_and(|c| c.pass()))
+    })
+}
+
+/// What a member's status checks say, for a reason.
+fn checks_of(world: &World, instance_id: &str) -> String {
+    match world.member(instance_id).and_then(|m| m.checks) {
+        Some(c) => format!("instance {}, system {}", c.instance.name(), c.system.name()),
+        None => "unknown".into(),
+    }
+}
+
 /// Plans the move of the Elastic IP from `from` to `to`, as far as the states of both allow now.
+///
+/// AWS's rules it follows: an association aimed at a `pending` instance (or its interface) is
+/// refused (`InvalidInstanceID` / `IncorrectInstanceState`, EC2 API error codes), so the IP never
+/// moves to a booting instance; a stopped instance's interface accepts it, so the IP moves first
+/// and the start follows (the executor runs a start only after the move); only a `running`
+/// instance can be stopped.
 fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdict, why: String) -> Decision {
     let from_state = world.state_of(from);
     let to_state = world.state_of(to);
@@ -165,13 +243,13 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
     };
     let record =
         |phase| Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: world.now, phase });
-    let fence = config.fence_mode == FenceMode::Stop && from_state.is_alive();
+    let fence = config.fence_mode == FenceMode::Stop && from_state == InstanceState::Running;
     // A new decision is written down before anything waits on it; a carried-on one already was.
     let record_started = || {
-        if verdict == Verdict::FailOver {
-            vec![record(Phase::Started)]
-        } else {
+        if verdict == Verdict::Finish {
             Vec::new()
+        } else {
+            vec![record(Phase::Started)]
         }
     };
 
@@ -183,32 +261,39 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
             );
             return decision(Verdict::Refuse, reason, Vec::new());
         }
+        // The old holder serves nothing any more: the IP moves at once to a running instance.
+        InstanceState::Running if from_state.is_down() => {
+            (vec![move_address, record(Phase::Done)], format!("moving the Elastic IP to {to}, which is running"))
+        }
+        // Make before break: the degraded instance keeps the IP until the other one can serve.
+        InstanceState::Running if !ready(config, world, to) => (
+            record_started(),
+            format!(
+                "{to} is running but its status checks are not both ok yet ({}); the Elastic IP moves from {from} \
+                 once they pass",
+                checks_of(world, to)
+            ),
+        ),
         InstanceState::Running => {
             let mut actions = vec![move_address, record(Phase::Done)];
             if fence {
                 actions.push(Action::StopInstance { instance_id: from.to_owned() });
-                (actions, format!("moving the Elastic IP to {to}, which is running, then stopping {from}"))
+                (actions, format!("moving the Elastic IP to {to}, which can serve, then stopping {from}"))
             } else {
-                (actions, format!("moving the Elastic IP to {to}, which is running"))
+                (actions, format!("moving the Elastic IP to {to}, which can serve"))
             }
         }
-        // The old holder serves nothing any more, so the address moves at once, even onto an
-        // instance that is still booting: clients reach the new one as soon as it is up.
         InstanceState::Stopped if from_state.is_down() => (
-            vec![move_address, Action::StartInstance { instance_id: to.to_owned() }, record(Phase::Done)],
-            format!("moving the Elastic IP to {to} and starting it"),
+            vec![move_address, record(Phase::Moved), Action::StartInstance { instance_id: to.to_owned() }],
+            format!("moving the Elastic IP to {to}, then starting it"),
         ),
-        InstanceState::Pending if from_state.is_down() => {
-            (vec![move_address, record(Phase::Done)], format!("moving the Elastic IP to {to}, which is starting"))
-        }
-        // Make before break: the degraded instance keeps serving until the standby runs.
         InstanceState::Stopped => {
             let mut actions = vec![Action::StartInstance { instance_id: to.to_owned() }];
             actions.extend(record_started());
-            (actions, format!("starting {to}; the Elastic IP moves from {from} once {to} is running"))
+            (actions, format!("starting {to}; the Elastic IP moves from {from} once {to} can serve"))
         }
         InstanceState::Pending => {
-            (record_started(), format!("{to} is starting; the Elastic IP moves from {from} once it is running"))
+            (record_started(), format!("{to} is starting; the Elastic IP moves to it from {from} once it runs"))
         }
         _ => (record_started(), format!("{to} is stopping; it is started once stopped, then takes the Elastic IP")),
     };
@@ -217,19 +302,20 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
 }
 
 /// Plans what to do with an Elastic IP that is attached to nothing: it goes to the member best
-/// able to serve (running, then starting, then stopped; the primary first among equals).
+/// able to serve: a running one (the primary first among equals); else, while one is booting, it
+/// waits for it (AWS refuses an association aimed at a pending instance); else a stopped one, which
+/// is started once it holds the IP.
 fn heal(config: &Config, world: &World) -> Decision {
-    let rank = |state: InstanceState| match state {
-        InstanceState::Running => Some(0),
-        InstanceState::Pending => Some(1),
-        InstanceState::Stopped => Some(2),
-        _ => None,
-    };
-    let best = [config.primary.as_str(), config.standby.as_str()]
-        .into_iter()
-        .filter_map(|id| rank(world.state_of(id)).map(|r| (r, id)))
-        .min_by_key(|(r, _)| *r);
-    let Some((_, id)) = best else {
+    let members = [config.primary.as_str(), config.standby.as_str()];
+    let first = |state: InstanceState| members.into_iter().find(|id| world.state_of(id) == state);
+    if first(InstanceState::Running).is_none() {
+        if let Some(id) = first(InstanceState::Pending) {
+            let reason =
+                format!("the Elastic IP is associated with nothing; {id} is starting and takes it once it runs");
+            return decision(Verdict::Wait, reason, Vec::new());
+        }
+    }
+    let Some(id) = first(InstanceState::Running).or_else(|| first(InstanceState::Stopped)) else {
         let reason = format!(
             "the Elastic IP is associated with nothing, and neither {} ({}) nor {} ({}) can take it",
             config.primary,
@@ -249,4 +335,28 @@ fn heal(config: &Config, world: &World) -> Decision {
     }
     let reason = format!("the Elastic IP is associated with nothing: giving it to {id}, which is {}", state.name());
     decision(Verdict::Heal, reason, actions)
+}
+
+/// The members whose CloudWatch monitoring differs from what the alarms assume (`MONITORING`), each
+/// with what follows from it. An alarm with one-minute periods never reaches ALARM on an instance
+/// with basic (five-minute) monitoring: four periods in five have no data.
+pub fn monitoring_mismatches(config: &Config, world: &World) -> Vec<String> {
+    let Some(assumed) = config.monitoring else { return Vec::new() };
+    world
+        .members
+        .iter()
+        .filter(|m| m.detailed_monitoring != (assumed == Monitoring::Detailed))
+        .map(|m| match assumed {
+            Monitoring::Detailed => format!(
+                "{} has basic (five-minute) monitoring, but the alarms assume detailed: they see no data four \
+                 minutes in five; enable detailed monitoring or deploy with InstanceMonitoring=basic",
+                m.instance_id
+            ),
+            Monitoring::Basic => format!(
+                "{} has detailed monitoring, but the alarms assume basic (five-minute periods): they react \
+                 later than they could; deploy with InstanceMonitoring=detailed",
+                m.instance_id
+            ),
+        })
+        .collect()
 }

@@ -10,10 +10,11 @@ use std::fmt;
 use aws_sdk_ec2::Client;
 use serde_json::Value;
 
-use self::decide::{decide, screen, Action};
+use self::decide::{decide, monitoring_mismatches, screen, Action};
 use self::world::World;
 use crate::error::Error;
 use crate::invocation::{finish, now, observe_failed, Frame, Outcome};
+use crate::trigger::Trigger;
 
 /// What happens to the old active instance once the Elastic IP has left it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -38,6 +39,32 @@ pub struct Config {
     pub fence_mode: FenceMode,
     /// A new failover is held while the last one is younger than this.
     pub cooldown_seconds: u64,
+    /// When the standby may take the IP from a degraded primary that still serves.
+    pub standby_ready: Readiness,
+    /// The CloudWatch monitoring the template's alarms assume, if said (`MONITORING`): the
+    /// reconcile warns about an instance whose monitoring differs.
+    pub monitoring: Option<Monitoring>,
+}
+
+/// When a standby is ready to take the IP from a degraded primary that still serves (`STANDBY_READY`).
+/// A dead primary is never waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Readiness {
+    /// Both EC2 status checks pass (the default): the OS is up, not only the hypervisor.
+    Checks,
+    /// EC2 says `running`.
+    Running,
+}
+
+/// The instances' CloudWatch monitoring, as the alarms assume it (`MONITORING`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Monitoring {
+    /// Five-minute metrics.
+    Basic,
+    /// One-minute metrics.
+    Detailed,
 }
 
 impl fmt::Display for FenceMode {
@@ -99,6 +126,11 @@ impl Handler {
                 let world = aws::observe(&self.client, &self.config, now())
                     .await
                     .inspect_err(|e| observe_failed(e, &trigger, "the pair"))?;
+                if trigger == Trigger::Schedule {
+                    for warning in monitoring_mismatches(&self.config, &world) {
+                        tracing::warn!(warning = %warning, "the alarms' monitoring does not match an instance's");
+                    }
+                }
                 (decide(&self.config, &trigger, &world), Some(world))
             }
         };

@@ -67,9 +67,12 @@ pub struct FailoverRecord {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
-    /// Decided, the standby started; the IP moves once it is running (make before break).
+    /// Decided, the standby started; the IP moves once it can serve (make before break).
     Started,
-    /// The IP was moved to `to`.
+    /// The IP was moved to `to`, which was being started and has not been seen running since: if
+    /// it does not start, the failover is not done (see `decide`).
+    Moved,
+    /// The IP is on `to`, which runs.
     Done,
 }
 
@@ -78,6 +81,7 @@ impl Phase {
     pub fn name(self) -> &'static str {
         match self {
             Phase::Started => "started",
+            Phase::Moved => "moved",
             Phase::Done => "done",
         }
     }
@@ -86,6 +90,7 @@ impl Phase {
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "started" => Some(Phase::Started),
+            "moved" => Some(Phase::Moved),
             "done" => Some(Phase::Done),
             _ => None,
         }
@@ -141,6 +146,9 @@ mod tests {
             availability_zone: None,
             network_interface_id: Some(eni.into()),
             launch_time: None,
+            state_reason: None,
+            detailed_monitoring: false,
+            checks: None,
         }
     }
 

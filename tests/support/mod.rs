@@ -146,13 +146,48 @@ impl Proxy {
             assert!(Instant::now() < deadline, "ec2_proxy did not listen on {port} within 30 s");
             std::thread::sleep(Duration::from_millis(20));
         }
+        proxy.configure(&serde_json::json!({}));
         proxy
     }
 
-    /// Sets latency and faults (see the script) and clears the log.
+    /// Sets latency and faults (see the script) and clears the log. EC2 is strict, as AWS is
+    /// (`pending`, `stopping`, `initializing` status checks, and its refusals), and a transition
+    /// lasts until the test ends it with [`Proxy::settle`], where AWS would simply take time:
+    /// no test depends on timing. Settings given here override that.
     pub fn configure(&self, settings: &Value) {
-        let (status, body) = http(&self.endpoint, "POST", "/_proxy/config", &settings.to_string());
+        let mut merged =
+            serde_json::json!({"pending_seconds": 3600, "stopping_seconds": 3600, "initializing_seconds": 3600});
+        if let (Some(merged), Some(given)) = (merged.as_object_mut(), settings.as_object()) {
+            merged.extend(given.clone());
+        }
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/config", &merged.to_string());
         assert_eq!(status, 200, "proxy config: {body}");
+    }
+
+    /// Ends the transitions of these instances (all, if none is named): pending ones run, stopping
+    /// ones stop, initializing status checks pass, as AWS would after a while.
+    pub fn settle(&self, instances: &[&str]) {
+        let body =
+            if instances.is_empty() { serde_json::json!({}) } else { serde_json::json!({"instances": instances}) };
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/settle", &body.to_string());
+        assert_eq!(status, 200, "proxy settle: {body}");
+    }
+
+    /// Makes StartInstances of `instance` fail the way AWS does: `insufficient` (no capacity in its
+    /// zone) or `kms` (it goes pending, then back to stopped); None: starts work again.
+    pub fn start_failure(&self, instance: &str, failure: Option<&str>) {
+        let body = serde_json::json!({"instance": instance, "failure": failure});
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/capacity", &body.to_string());
+        assert_eq!(status, 200, "proxy capacity: {body}");
+    }
+
+    /// The state the strict emulator shows for `instance` while it is in a transition (`pending`,
+    /// `stopping`), or None when moto's own state stands.
+    pub fn shown(&self, instance: &str) -> Option<String> {
+        let (status, body) = http(&self.endpoint, "GET", "/_proxy/instances", "");
+        assert_eq!(status, 200, "proxy instances: {body}");
+        let all: Value = serde_json::from_str(&body).expect("proxy instances are JSON");
+        all.get(instance).and_then(|i| i.get("state")).and_then(Value::as_str).map(str::to_owned)
     }
 
     /// Says that a lifecycle hook holds `instance` (`transition`: launching | terminating), as Auto

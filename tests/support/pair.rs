@@ -5,10 +5,10 @@ use std::path::Path;
 
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use aws_sdk_ec2::Client;
-use ec2_failover::pair::{Config, FenceMode, Handler};
+use ec2_failover::pair::{Config, FenceMode, Handler, Readiness};
 use serde_json::Value;
 
-use super::Moto;
+use super::{Moto, Proxy};
 
 /// The ids the files in `events/` use; tests swap in the real ones.
 pub const EVENT_PRIMARY: &str = "i-0123456789abcdef0";
@@ -19,6 +19,14 @@ pub struct Pair {
     pub primary: String,
     pub standby: String,
     pub allocation_id: String,
+}
+
+/// A pair in moto behind the strict local EC2 (`scripts/ec2_proxy.py`): the servers and the pair.
+pub async fn local(standby_running: bool) -> (Moto, Proxy, Pair) {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let p = pair(&moto.client(), standby_running).await;
+    (moto, proxy, p)
 }
 
 /// Builds a pair: the primary running with the IP, the standby stopped (cold) or running (hot).
@@ -70,12 +78,14 @@ impl Pair {
             allocation_id: self.allocation_id.clone(),
             fence_mode: FenceMode::Stop,
             cooldown_seconds: 300,
+            standby_ready: Readiness::Checks,
+            monitoring: None,
         }
     }
 
-    /// The function, in process, against this server.
-    pub fn handler(&self, moto: &Moto, config: Config) -> Handler {
-        Handler::new(config, moto.client(), false)
+    /// The function, in process, against the strict local EC2 (the proxy in front of moto).
+    pub fn handler(&self, proxy: &Proxy, config: Config) -> Handler {
+        Handler::new(config, proxy.function_client("e2e"), false)
     }
 
     /// Loads a file from `events/` with the example ids replaced by this pair's.
