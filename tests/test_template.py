@@ -1,7 +1,10 @@
 """Reads template.yaml, with CloudFormation's intrinsic tags, and checks its wiring: every alarm
-invokes the function and has a matching, scoped permission; the state-change rule covers both
-instances and every state the function acts on; the function's environment carries every
-setting; no changing IAM action has a wildcard resource."""
+invokes the function and has a matching, scoped permission; the CPU alarms' period follows the
+instances' monitoring while the status-check alarms stay at one minute; the state-change rule covers
+both instances and every state the function acts on; the reconcile runs every minute; the
+function's environment carries every setting; no changing IAM action has a wildcard resource, the
+network-interface pattern is held to the pair's VPC, and KMS keys are usable only when given and
+only through EC2."""
 
 import pathlib
 import re
@@ -77,6 +80,14 @@ def test_a_scheduled_reconcile_runs():
     assert any(e["Type"] == "Schedule" and e["Properties"]["Schedule"] == {"Ref": "ReconcileSchedule"} for e in events)
 
 
+def test_the_reconcile_runs_every_minute_by_default():
+    # The function waits for the standby's status checks across invocations; the reconcile pass is
+    # what moves a make-before-break failover on, so it runs every minute.
+    param = TEMPLATE["Parameters"]["ReconcileSchedule"]
+    assert param["Default"] == "rate(1 minute)"
+    assert re.match(param["AllowedPattern"], param["Default"])
+
+
 def test_the_environment_carries_every_setting_the_function_reads():
     env = PROPS["Environment"]["Variables"]
     expected = {
@@ -86,6 +97,8 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "FENCE_MODE": "FenceMode",
         "COOLDOWN_SECONDS": "CooldownSeconds",
         "DRY_RUN": "DryRun",
+        "MONITORING": "InstanceMonitoring",
+        "STANDBY_READY": "StandbyReady",
     }
     assert {k: v["Ref"] for k, v in env.items()} == expected
     # Every variable pair mode reads in src/config.rs (its own, and DRY_RUN for every mode) is set,
@@ -111,16 +124,43 @@ CHANGING = ("ec2:Start", "ec2:Stop", "ec2:Associate", "ec2:Disassociate", "ec2:C
             "ec2:Terminate", "ec2:Modify", "ec2:Release")
 
 
-def statements():
+NO_VALUE = {"Ref": "AWS::NoValue"}
+KMS_KEYS = {"Ref": "EbsKmsKeyArns"}
+
+
+def conditional_policies():
+    """(condition, policy) for every policy of the function behind Fn::If; the other branch must
+    be AWS::NoValue (without the condition, no policy at all)."""
     for policy in PROPS["Policies"]:
+        if isinstance(policy, dict) and "Fn::If" in policy:
+            condition, then, otherwise = policy["Fn::If"]
+            assert otherwise == NO_VALUE, condition
+            yield condition, then
+
+
+def policies():
+    """Every policy document the function may have, conditional ones included."""
+    for policy in PROPS["Policies"]:
+        if not (isinstance(policy, dict) and "Fn::If" in policy):
+            yield policy
+    yield from (policy for _, policy in conditional_policies())
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def statements():
+    for policy in policies():
         for s in policy["Statement"]:
-            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
-            resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
-            yield s, actions, resources
+            yield s, as_list(s["Action"]), as_list(s["Resource"])
 
 
 def resource_text(resource):
     return resource if isinstance(resource, str) else resource.get("Fn::Sub", "")
+
+
+VIA_EC2 = {"Fn::Sub": "ec2.${AWS::Region}.amazonaws.com"}
 
 
 def test_no_changing_action_has_a_wildcard_resource():
@@ -131,8 +171,14 @@ def test_no_changing_action_has_a_wildcard_resource():
                 assert text != "*", s["Sid"]
                 if "*" in text:
                     # The one pattern allowed: the target's network interface, read at run time,
-                    # next to the exactly named address and instances.
+                    # held to the pair's VPC.
                     assert actions == ["ec2:AssociateAddress"] and text.endswith(":network-interface/*"), s["Sid"]
+                    assert "ec2:Vpc" in s["Condition"]["ArnEquals"], s["Sid"]
+        elif any(a.startswith("kms:") for a in actions):
+            # KMS only on the keys the stack was given, only through EC2.
+            assert all(a.startswith("kms:") for a in actions), s["Sid"]
+            assert resources == [KMS_KEYS], s["Sid"]
+            assert s["Condition"]["StringEquals"]["kms:ViaService"] == VIA_EC2, s["Sid"]
         else:
             assert all(a.startswith("ec2:Describe") for a in actions), s["Sid"]
 
@@ -167,3 +213,139 @@ def test_the_function_is_built_by_cargo_lambda_for_the_custom_runtime():
     assert PROPS["Runtime"] == "provided.al2023" and PROPS["Handler"] == "bootstrap"
     assert PROPS["Architectures"] == [{"Ref": "Architecture"}]
     assert TEMPLATE["Parameters"]["Architecture"]["Default"] == "arm64"
+
+
+def arn(kind, name):
+    return f"arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/${{{name}}}"
+
+
+def test_the_elastic_ip_moves_only_onto_interfaces_in_the_pairs_vpc():
+    params = TEMPLATE["Parameters"]
+    assert params["VpcId"]["Type"] == "AWS::EC2::VPC::Id"
+    associate = [(s, resources) for s, actions, resources in statements() if "ec2:AssociateAddress" in actions]
+    allowed = [resource_text(r) for _, resources in associate for r in resources]
+    assert sorted(allowed) == sorted([
+        arn("elastic-ip", "ElasticIpAllocationId"), arn("instance", "PrimaryInstanceId"),
+        arn("instance", "StandbyInstanceId"),
+        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*"])
+    for s, resources in associate:
+        texts = [resource_text(r) for r in resources]
+        if any(":network-interface/" in r for r in texts):
+            # The interface pattern stands alone, under the VPC condition (ec2:Vpc is an ARN).
+            assert texts == ["arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*"], s["Sid"]
+            assert s["Condition"] == {"ArnEquals": {"ec2:Vpc": {"Fn::Sub": arn("vpc", "VpcId")}}}, s["Sid"]
+        else:
+            # IAM evaluates a statement's condition for each resource it matches; the address and
+            # the instances carry no ec2:Vpc, so a VPC condition here would deny them.
+            assert "Condition" not in s, s["Sid"]
+
+
+def test_no_statement_conditions_a_resource_on_a_key_it_does_not_carry():
+    # ec2:Vpc exists on the network-interface resource of AssociateAddress, not on elastic-ip or
+    # instance (Service Authorization Reference, Amazon EC2).
+    for s, actions, resources in statements():
+        keys = {key for block in s.get("Condition", {}).values() for key in block}
+        if "ec2:Vpc" in keys:
+            assert all(resource_text(r).endswith(":network-interface/*") for r in resources), s["Sid"]
+
+
+def test_ebs_kms_keys_are_usable_only_when_given_and_only_through_ec2():
+    param = TEMPLATE["Parameters"]["EbsKmsKeyArns"]
+    assert param["Type"] == "CommaDelimitedList" and param["Default"] == ""
+    # CloudFormation applies the pattern to each value; the empty default must pass.
+    for ok in ("", "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+               "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"):
+        assert re.match(param["AllowedPattern"], ok), ok
+    for bad in ("arn:aws:kms:eu-west-1:111122223333:alias/ebs", "1234abcd-12ab-34cd-56ef-1234567890ab", "*"):
+        assert not re.match(param["AllowedPattern"], bad), bad
+    assert TEMPLATE["Conditions"]["HasEbsKmsKeys"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", KMS_KEYS]}, ""]}]}
+    # No KMS action in any unconditional policy: without the parameter nothing KMS is granted.
+    for policy in PROPS["Policies"]:
+        if "Fn::If" not in policy:
+            assert not any(a.startswith("kms:") for s in policy["Statement"] for a in as_list(s["Action"]))
+    [(condition, policy)] = [(c, p) for c, p in conditional_policies()
+                             if any(a.startswith("kms:") for s in p["Statement"] for a in as_list(s["Action"]))]
+    assert condition == "HasEbsKmsKeys"
+    by_actions = {tuple(sorted(as_list(s["Action"]))): s for s in policy["Statement"]}
+    # The EBS User Guide's list (Requirements for Amazon EBS encryption, Permissions for users).
+    assert set(by_actions) == {
+        ("kms:CreateGrant",),
+        ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*")}
+    for s in policy["Statement"]:
+        assert s["Effect"] == "Allow" and s["Resource"] == KMS_KEYS, s["Sid"]
+    assert by_actions[("kms:CreateGrant",)]["Condition"] == {
+        "Bool": {"kms:GrantIsForAWSResource": True}, "StringEquals": {"kms:ViaService": VIA_EC2}}
+    use = by_actions[("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*")]
+    assert use["Condition"] == {"StringEquals": {"kms:ViaService": VIA_EC2}}
+
+
+def test_the_standby_readiness_is_a_setting_and_the_role_may_read_status_checks():
+    param = TEMPLATE["Parameters"]["StandbyReady"]
+    assert param["AllowedValues"] == ["checks", "running"] and param["Default"] == "checks"
+    assert PROPS["Environment"]["Variables"]["STANDBY_READY"] == {"Ref": "StandbyReady"}
+    # DescribeInstanceStatus takes no resource-level permission: it sits with the other reads.
+    [read] = [(s, resources) for s, actions, resources in statements() if "ec2:DescribeInstanceStatus" in actions]
+    s, resources = read
+    assert resources == ["*"] and "Condition" not in s
+    assert {"ec2:DescribeInstances", "ec2:DescribeAddresses"} <= set(as_list(s["Action"]))
+
+
+CPU_ALARMS = ("PrimaryCpuAlarm", "StandbyCpuAlarm")
+STATUS_ALARMS = ("PrimaryStatusCheckAlarm", "StandbyStatusCheckAlarm")
+
+
+def period_seconds(alarm, monitoring):
+    """The alarm's Period once CloudFormation has resolved it for InstanceMonitoring=monitoring."""
+    period = RESOURCES[alarm]["Properties"]["Period"]
+    if isinstance(period, dict):
+        mapping, key, attribute = period["Fn::FindInMap"]
+        assert key == {"Ref": "InstanceMonitoring"}, alarm
+        return TEMPLATE["Mappings"][mapping][monitoring][attribute]
+    return period
+
+
+def test_cpu_alarm_periods_follow_the_instance_monitoring_and_status_checks_stay_at_one_minute():
+    param = TEMPLATE["Parameters"]["InstanceMonitoring"]
+    assert param["AllowedValues"] == ["basic", "detailed"] and param["Default"] == "basic"
+    assert PROPS["Environment"]["Variables"]["MONITORING"] == {"Ref": "InstanceMonitoring"}
+    for alarm in CPU_ALARMS:
+        # Basic monitoring publishes CPU every 5 minutes, detailed every minute.
+        assert period_seconds(alarm, "basic") == 300, alarm
+        assert period_seconds(alarm, "detailed") == 60, alarm
+        assert RESOURCES[alarm]["Properties"]["EvaluationPeriods"] == {"Ref": "CpuEvaluationPeriods"}
+    for alarm in STATUS_ALARMS:
+        # Status-check metrics are published every minute whatever the monitoring.
+        assert RESOURCES[alarm]["Properties"]["Period"] == 60, alarm
+        assert RESOURCES[alarm]["Properties"]["EvaluationPeriods"] == {"Ref": "StatusCheckEvaluationPeriods"}
+    # CloudWatch: Period x EvaluationPeriods at most one day for periods under an hour.
+    params = TEMPLATE["Parameters"]
+    for alarm, evaluations in [(a, "CpuEvaluationPeriods") for a in CPU_ALARMS] + [
+            (a, "StatusCheckEvaluationPeriods") for a in STATUS_ALARMS]:
+        for monitoring in param["AllowedValues"]:
+            assert period_seconds(alarm, monitoring) * params[evaluations]["MaxValue"] <= 86400, alarm
+
+
+def test_every_parameter_is_in_exactly_one_parameter_group():
+    groups = TEMPLATE["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [p for g in groups for p in g["Parameters"]]
+    assert len(grouped) == len(set(grouped))
+    assert set(grouped) == set(TEMPLATE["Parameters"])
+    [pair] = [g for g in groups if g["Label"]["default"] == "The pair"]
+    assert "VpcId" in pair["Parameters"]
+
+
+def deploy_section():
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_reserved_concurrency_stays_one_and_the_readme_says_what_a_low_quota_account_needs():
+    # One writer is the design; on a 10- or 50-concurrency account the deployment fails, and the
+    # README's Deploy section says how to check and what to do instead of deleting the setting.
+    assert PROPS["ReservedConcurrentExecutions"] == 1
+    deploy = deploy_section()
+    assert "aws lambda get-account-settings --query AccountLimit" in deploy
+    assert ("Specified ReservedConcurrentExecutions for function decreases account's "
+            "UnreservedConcurrentExecution below its minimum value of") in deploy
+    assert "quota increase" in deploy
