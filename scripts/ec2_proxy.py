@@ -3,10 +3,13 @@
 
 The benchmark puts it between the function and moto to give every EC2 request a fixed round
 trip (as if AWS were 50 ms away) and to count requests by action and along the critical path.
-The fault-injection tests use it to make EC2 misbehave the ways AWS does:
+Auto Scaling requests go through it too, and CloudWatch's in Smithy RPC v2 CBOR (see the bridge
+below). The fault-injection tests use it to make EC2 misbehave the ways AWS does:
 
-  throttle     HTTP 503, <Code>RequestLimitExceeded</Code> (Auto Scaling: Throttling); not applied
-  unavailable  HTTP 503, <Code>Unavailable</Code> (Auto Scaling: ServiceUnavailable); not applied
+  throttle     HTTP 503, <Code>RequestLimitExceeded</Code> (Auto Scaling: Throttling; CloudWatch:
+               HTTP 400 Throttling); not applied
+  unavailable  HTTP 503, <Code>Unavailable</Code> (Auto Scaling and CloudWatch: ServiceUnavailable);
+               not applied
   drop-before  the connection closes with no response; the request is not applied
   drop-after   the request is applied upstream, then the connection closes with no response
 
@@ -83,16 +86,60 @@ AWS takes its time; the tests need not. Where AWS would simply take time, tests 
 POST /_proxy/config forgets transitions and start failures as it forgets holds (keep_lifecycle
 keeps them); strict=false forwards and answers as moto does.
 
+CloudWatch in Smithy RPC v2 CBOR. The Rust aws-sdk-cloudwatch speaks rpcv2Cbor; moto 5.2.5 speaks
+CloudWatch's awsQuery and awsJson1_0 only, and 404s the CBOR path. The proxy bridges every operation:
+  POST {prefix}/service/GraniteServiceVersion20100801/operation/<Operation>  (Smithy-Protocol:
+                 rpc-v2-cbor, Content-Type and Accept: application/cbor, body a CBOR map) is decoded
+                 (all of RFC 8949: indefinite lengths, half/single/double floats, tags, simple values)
+                 and asked of moto as the same operation in awsJson1_0: POST /, Content-Type:
+                 application/x-amz-json-1.0, X-Amz-Target: GraniteServiceVersion20100801.<Operation>,
+                 the other incoming headers kept. moto checks no signature but routes by the service
+                 and region of the Authorization credential scope; an unsigned request is given one
+                 for monitoring in us-east-1. Timestamps (tag 1) go to moto as epoch seconds, blobs
+                 as base64, null members are left out.
+  answers        moto's JSON in CBOR, HTTP 200, Content-Type: application/cbor, Smithy-Protocol:
+                 rpc-v2-cbor, moto's x-amzn-RequestId. Output members JSON cannot type are typed by
+                 member name from botocore's CloudWatch model (CLOUDWATCH_OUTPUT_KINDS): timestamps
+                 (StateUpdatedTimestamp, AlarmConfigurationUpdatedTimestamp, StateTransitionedTimestamp,
+                 ...) as tag 1 over a double (the Rust SDK reads epoch seconds as a float), doubles
+                 (Threshold, ...) as doubles, blobs as byte strings. Floats are always 8 bytes (the
+                 spec asks for no half precision). An operation without output (PutMetricAlarm,
+                 SetAlarmState, DeleteAlarms, ...) gets no body and no Content-Type.
+  errors         moto's status; a CBOR map {"__type": "com.amazonaws.cloudwatch#<Shape>", "message":
+                 ...} ("Message" for the shapes whose member is so spelt); moto's x-amzn-query-error
+                 header, Code;Sender or Code;Receiver (CloudWatch is awsQueryCompatible: the SDKs take
+                 the error code from it). What moto does not implement (its HTML 500, e.g.
+                 PutCompositeAlarm) becomes 500 InternalServiceFault "ec2_proxy: moto answered ...".
+  DescribeAlarms moto applies only the first filter it finds of ActionPrefix, AlarmNamePrefix,
+                 AlarmNames, StateValue; AWS applies them all. The proxy applies them all to moto's
+                 answer, so AlarmNames with StateValue, and ActionPrefix with StateValue, select what
+                 AWS selects (ActionPrefix matches AlarmActions, as moto matches it). AlarmTypes,
+                 MaxRecords and NextToken are left to moto, which ignores them (one page; moto cannot
+                 make composite alarms anyway).
+Bridged requests are logged like the others: action is the operation, params the input flattened
+as awsQuery would send it (AlarmNames.member.1, Dimensions.member.1.Name, booleans true/false,
+timestamps ISO 8601), with "bridged": true. latency_ms applies, and so do the faults: throttle is
+HTTP 400 {"__type": "...#Throttling", "message": "Rate exceeded"} (x-amzn-query-error
+Throttling;Sender), unavailable HTTP 503 ServiceUnavailable "Service is unavailable."
+(ServiceUnavailable;Receiver), drop-before and drop-after as for EC2. A request whose body is not a
+CBOR map, that lacks Smithy-Protocol: rpc-v2-cbor or that has X-Amz-Target (the spec says to refuse
+it) gets HTTP 400 ValidationException (ValidationError;Sender) with a message "ec2_proxy: ...", the
+proxy's words and not AWS's; it is not forwarded and is logged with "emulated": true.
+
 Only the standard library, so any python3 runs it:
   python3 scripts/ec2_proxy.py --upstream http://127.0.0.1:5000 --port 5001
 """
 
 import argparse
+import base64
+import collections
+import datetime
 import fnmatch
 import http.client
 import json
 import random
 import re
+import struct
 import sys
 import threading
 import time
@@ -125,6 +172,401 @@ START_FAILURES = ("insufficient", "kms")
 STRICT_DEFAULTS = {"strict": True, "pending_seconds": 2.0, "stopping_seconds": 2.0, "initializing_seconds": 4.0}
 STATE_FILTERS = ("instance-state-name", "instance-state-code")
 ITEM_TAG = re.compile(r"<item>|</item>|<item/>")
+
+
+# CBOR (RFC 8949) for the CloudWatch bridge: the whole format as far as decoding goes (major types
+# 0-7, indefinite-length strings, arrays and maps, half/single/double floats, simple values, tags;
+# bignum tags 2 and 3 decode to int), and an encoder for the values the decoder gives back.
+
+
+class CBORError(ValueError):
+    """Bytes that are not one well-formed CBOR data item (or a value CBOR cannot carry)."""
+
+
+class Tagged(collections.namedtuple("Tagged", "tag value")):
+    """A tagged data item (major type 6), e.g. Tagged(1, 1363896240.5), an epoch timestamp. The
+    bignum tags 2 and 3 decode to plain int instead."""
+
+
+class Simple(collections.namedtuple("Simple", "value")):
+    """A simple value with no Python equivalent: 0-19 and 32-255 (20-23 are False, True, None and
+    UNDEFINED)."""
+
+
+class _Undefined:
+    """CBOR's undefined (0xf7), as distinct from null (None). Falsy."""
+
+    def __repr__(self):
+        return "UNDEFINED"
+
+    def __bool__(self):
+        return False
+
+
+UNDEFINED = _Undefined()
+_BREAK = object()  # the 0xff that ends an indefinite-length item; never a value
+_MAX_DEPTH = 256
+
+
+def cbor_decode(data):
+    """The data item that data (bytes) holds; CBORError unless it is exactly one well-formed item."""
+    data = bytes(data)
+    value, pos = _cbor_item(data, 0, 0)
+    if value is _BREAK:
+        raise CBORError("a break (0xff) outside any indefinite-length item")
+    if pos != len(data):
+        raise CBORError(f"{len(data) - pos} bytes after the data item")
+    return value
+
+
+def _cbor_head(data, pos):
+    """(major type, additional information, argument (None: indefinite length), next position)."""
+    if pos >= len(data):
+        raise CBORError(f"truncated: a data item was expected at byte {pos}")
+    major, info = data[pos] >> 5, data[pos] & 0x1F
+    if info < 24:
+        return major, info, info, pos + 1
+    if info <= 27:
+        end = pos + 1 + (1 << (info - 24))
+        if end > len(data):
+            raise CBORError(f"truncated: the argument of the item at byte {pos} runs past the end")
+        return major, info, int.from_bytes(data[pos + 1:end], "big"), end
+    if info == 31 and major in (2, 3, 4, 5, 7):
+        return major, info, None, pos + 1
+    raise CBORError(f"additional information {info} is not well-formed for major type {major} (byte {pos})")
+
+
+def _cbor_item(data, pos, depth):
+    """(value, next position); the value is _BREAK for a break code, which callers check for."""
+    if depth > _MAX_DEPTH:
+        raise CBORError("nested too deeply")
+    at = pos
+    major, info, arg, pos = _cbor_head(data, pos)
+    if major == 0:
+        return arg, pos
+    if major == 1:
+        return -1 - arg, pos
+    if major in (2, 3):
+        if arg is None:
+            chunks = []
+            while True:
+                if pos < len(data) and data[pos] == 0xFF:
+                    pos += 1
+                    break
+                chunk_major, _, length, pos = _cbor_head(data, pos)
+                if chunk_major != major or length is None:
+                    raise CBORError(f"a chunk of the indefinite-length string at byte {at} is not a definite "
+                                    f"{'byte' if major == 2 else 'text'} string")
+                chunk, pos = _cbor_bytes(data, pos, length)
+                chunks.append(chunk if major == 2 else _cbor_text(chunk, at))
+            return (b"" if major == 2 else "").join(chunks), pos
+        raw, pos = _cbor_bytes(data, pos, arg)
+        return (raw if major == 2 else _cbor_text(raw, at)), pos
+    if major == 4:
+        items = []
+        while arg is None or len(items) < arg:
+            item, pos = _cbor_item(data, pos, depth + 1)
+            if item is _BREAK:
+                if arg is None:
+                    break
+                raise CBORError(f"a break inside the definite-length array at byte {at}")
+            items.append(item)
+        return items, pos
+    if major == 5:
+        pairs, count = {}, 0
+        while arg is None or count < arg:
+            key, pos = _cbor_item(data, pos, depth + 1)
+            if key is _BREAK:
+                if arg is None:
+                    break
+                raise CBORError(f"a break inside the definite-length map at byte {at}")
+            value, pos = _cbor_item(data, pos, depth + 1)
+            if value is _BREAK:
+                raise CBORError(f"a map key without a value in the map at byte {at}")
+            if isinstance(key, list):
+                key = tuple(key)
+            try:
+                if key in pairs:
+                    raise CBORError(f"duplicate key {key!r} in the map at byte {at}")
+            except TypeError:
+                raise CBORError(f"a map key that cannot be a Python key (a map) at byte {at}") from None
+            pairs[key] = value
+            count += 1
+        return pairs, pos
+    if major == 6:
+        value, pos = _cbor_item(data, pos, depth + 1)
+        if value is _BREAK:
+            raise CBORError(f"a tag without content at byte {at}")
+        if arg in (2, 3) and isinstance(value, bytes):  # bignums
+            n = int.from_bytes(value, "big")
+            return (n if arg == 2 else -1 - n), pos
+        return Tagged(arg, value), pos
+    # major 7
+    if info == 31:
+        return _BREAK, pos
+    if info < 24:
+        return {20: False, 21: True, 22: None, 23: UNDEFINED}.get(info, Simple(info)), pos
+    if info == 24:
+        if arg < 32:
+            raise CBORError(f"simple value {arg} in two bytes is not well-formed (byte {at})")
+        return Simple(arg), pos
+    fmt, size = {25: (">e", 2), 26: (">f", 4), 27: (">d", 8)}[info]
+    return struct.unpack(fmt, arg.to_bytes(size, "big"))[0], pos
+
+
+def _cbor_bytes(data, pos, length):
+    end = pos + length
+    if end > len(data):
+        raise CBORError(f"truncated: a string of {length} bytes at byte {pos} runs past the end")
+    return data[pos:end], end
+
+
+def _cbor_text(raw, at):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CBORError(f"a text string that is not UTF-8 at byte {at}") from None
+
+
+def cbor_encode(value, floats="double"):
+    """The CBOR bytes of value: None, UNDEFINED, bool, int (beyond 64 bits as bignum tag 2/3),
+    float, str, bytes, list/tuple, dict, Tagged, Simple. Lengths are definite and arguments as short
+    as they can be. floats="double" writes every float in 8 bytes (the bridge: the Smithy RPC v2 spec
+    says not to send half precision); floats="shortest" writes the shortest of half/single/double
+    that keeps the value (RFC 8949's preferred serialization, as in its Appendix A)."""
+    if floats not in ("double", "shortest"):
+        raise ValueError('floats is "double" or "shortest"')
+    out = bytearray()
+    _cbor_put(out, value, floats, 0)
+    return bytes(out)
+
+
+def _cbor_put_head(out, major, n):
+    if n < 24:
+        out.append(major << 5 | n)
+    elif n < 0x100:
+        out += bytes((major << 5 | 24, n))
+    elif n < 0x10000:
+        out.append(major << 5 | 25)
+        out += n.to_bytes(2, "big")
+    elif n < 0x100000000:
+        out.append(major << 5 | 26)
+        out += n.to_bytes(4, "big")
+    else:
+        out.append(major << 5 | 27)
+        out += n.to_bytes(8, "big")
+
+
+def _cbor_put(out, value, floats, depth):
+    if depth > _MAX_DEPTH:
+        raise CBORError("nested too deeply")
+    if value is None:
+        out.append(0xF6)
+    elif value is UNDEFINED:
+        out.append(0xF7)
+    elif value is True or value is False:
+        out.append(0xF5 if value else 0xF4)
+    elif isinstance(value, int):
+        major, n = (0, value) if value >= 0 else (1, -1 - value)
+        if n < 1 << 64:
+            _cbor_put_head(out, major, n)
+        else:  # bignum: tag 2 (unsigned) or 3 (negative) over the big-endian bytes of n
+            _cbor_put_head(out, 6, 2 + major)
+            raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+            _cbor_put_head(out, 2, len(raw))
+            out += raw
+    elif isinstance(value, float):
+        if floats == "shortest":
+            if value != value:
+                out += b"\xf9\x7e\x00"  # NaN
+                return
+            for fmt, info in ((">e", 25), (">f", 26)):
+                try:
+                    packed = struct.pack(fmt, value)
+                except (OverflowError, struct.error):
+                    continue
+                if struct.unpack(fmt, packed)[0] == value:
+                    out.append(0xE0 | info)
+                    out += packed
+                    return
+        out.append(0xFB)
+        out += struct.pack(">d", value)
+    elif isinstance(value, str):
+        raw = value.encode("utf-8")
+        _cbor_put_head(out, 3, len(raw))
+        out += raw
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        _cbor_put_head(out, 2, len(raw))
+        out += raw
+    elif isinstance(value, Tagged):
+        _cbor_put_head(out, 6, value.tag)
+        _cbor_put(out, value.value, floats, depth + 1)
+    elif isinstance(value, Simple):
+        if not (0 <= value.value < 20 or 32 <= value.value < 256):
+            raise CBORError(f"no simple value {value.value}")
+        _cbor_put_head(out, 7, value.value)
+    elif isinstance(value, (list, tuple)):
+        _cbor_put_head(out, 4, len(value))
+        for item in value:
+            _cbor_put(out, item, floats, depth + 1)
+    elif isinstance(value, dict):
+        _cbor_put_head(out, 5, len(value))
+        for key, item in value.items():
+            _cbor_put(out, key, floats, depth + 1)
+            _cbor_put(out, item, floats, depth + 1)
+    else:
+        raise CBORError(f"CBOR cannot carry a {type(value).__name__}")
+
+
+# The CloudWatch bridge: Smithy RPC v2 CBOR in front of moto's awsJson1_0.
+
+CLOUDWATCH_TARGET = "GraniteServiceVersion20100801"  # the service's shape name and JSON target prefix
+CLOUDWATCH_NAMESPACE = "com.amazonaws.cloudwatch"  # of its shape ids, as in error __type
+RPCV2_PATH = re.compile(
+    r"(?:/[^?]*)?/service/(?:com\.amazonaws\.cloudwatch\.)?GraniteServiceVersion20100801/operation/([A-Za-z0-9]+)")
+# What JSON cannot say about an output member, by member name (from botocore's
+# cloudwatch/2010-08-01/service-2.json: in CloudWatch's outputs no member name has two types;
+# tests/test_ec2_proxy.py checks this table against the model).
+CLOUDWATCH_OUTPUT_KINDS = {
+    **dict.fromkeys((
+        "AlarmConfigurationUpdatedTimestamp", "CreatedAt", "CreationDate", "EndTime", "ExpireDate", "LastModified",
+        "LastUpdateDate", "LastUpdatedTimestamp", "StartDate", "StartTime", "StateTransitionedTimestamp",
+        "StateUpdatedTimestamp", "Timestamp", "UpdatedAt"), "timestamp"),
+    "Timestamps": "timestamp-list",
+    **dict.fromkeys((
+        "AggregateValue", "ApproximateAggregateValue", "ApproximateValue", "Average", "MaxContributorValue", "Maximum",
+        "Minimum", "SampleCount", "Sum", "Threshold", "UniqueContributors"), "double"),
+    "Values": "double-list",
+    "ExtendedStatistics": "double-map",
+    "AlarmContributorAttributes": "string-map",
+    "ContributorAttributes": "string-map",
+    "MetricWidgetImage": "blob",
+}
+# Operations without output: their answer has no body and no Content-Type.
+CLOUDWATCH_NO_OUTPUT = frozenset((
+    "DeleteAlarmMuteRule", "DeleteAlarms", "DisableAlarmActions", "EnableAlarmActions", "PutAlarmMuteRule",
+    "PutCompositeAlarm", "PutLogAlarm", "PutMetricAlarm", "PutMetricData", "SetAlarmState"))
+# Error shapes whose message member is "Message" (the others' is "message").
+CLOUDWATCH_MESSAGE_MEMBER = frozenset((
+    "ConflictException", "InternalServiceFault", "KmsAccessDeniedException", "KmsKeyDisabledException",
+    "KmsKeyNotFoundException"))
+CLOUDWATCH_FAULTS = {  # fault: (status, __type and query code, Sender | Receiver, message)
+    "throttle": (400, "Throttling", "Sender", "Rate exceeded"),
+    "unavailable": (503, "ServiceUnavailable", "Receiver", "Service is unavailable."),
+}
+
+
+def rpcv2_operation(path):
+    """The CloudWatch operation an RPC v2 path names ({prefix}/service/{service}/operation/{name}),
+    or None."""
+    found = RPCV2_PATH.fullmatch(path.split("?", 1)[0])
+    return found.group(1) if found else None
+
+
+def cbor_to_json(value):
+    """A decoded CBOR input as the awsJson1_0 document moto reads: timestamps (tag 1) as epoch
+    seconds, blobs as base64, null and undefined members left out. ValueError for what JSON cannot
+    carry (other tags, simple values, non-text map keys)."""
+    if isinstance(value, Tagged):
+        if value.tag == 1 and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+            return value.value
+        raise ValueError(f"tag {value.tag} is not part of the CloudWatch protocol")
+    if isinstance(value, Simple):
+        raise ValueError(f"simple value {value.value} is not part of the CloudWatch protocol")
+    if value is UNDEFINED:
+        return None
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, list):
+        return [cbor_to_json(v) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise ValueError("a map key that is not text")
+        return {k: cbor_to_json(v) for k, v in value.items() if v is not None and v is not UNDEFINED}
+    return value
+
+
+def _epoch(value):
+    """Epoch seconds (float) from a JSON timestamp: a number, or an ISO 8601 string."""
+    if isinstance(value, str):
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        return parsed.timestamp()
+    return float(value)
+
+
+def cloudwatch_output(value, kind=None):
+    """moto's JSON answer as the CBOR value CloudWatch sends: timestamps as tag 1 over a double,
+    doubles as floats, blobs as byte strings (by CLOUDWATCH_OUTPUT_KINDS), null members left out."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "timestamp" and (number or isinstance(value, str)):
+        return Tagged(1, _epoch(value))
+    if kind == "timestamp-list" and isinstance(value, list):
+        return [Tagged(1, _epoch(v)) for v in value]
+    if kind == "double" and number:
+        return float(value)
+    if kind == "double-list" and isinstance(value, list):
+        return [float(v) for v in value]
+    if kind == "double-map" and isinstance(value, dict):
+        return {k: float(v) for k, v in value.items()}
+    if kind == "string-map" and isinstance(value, dict):
+        return dict(value)
+    if kind == "blob" and isinstance(value, str):
+        return base64.b64decode(value)
+    if isinstance(value, dict):
+        return {k: cloudwatch_output(v, CLOUDWATCH_OUTPUT_KINDS.get(k)) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [cloudwatch_output(v) for v in value]
+    return value
+
+
+def query_params(value, prefix=""):
+    """A decoded CBOR input flattened as awsQuery would send it, every value a string: lists as
+    Name.member.N, structure (and map) members as Name.Member, booleans true/false, timestamps ISO
+    8601 (UTC), blobs base64; null members left out."""
+    flat = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            flat.update(query_params(item, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(value, list):
+        for n, item in enumerate(value, 1):
+            flat.update(query_params(item, f"{prefix}.member.{n}"))
+    elif value is None or value is UNDEFINED:
+        pass
+    elif isinstance(value, bool):
+        flat[prefix] = "true" if value else "false"
+    elif isinstance(value, Tagged) and value.tag == 1 and isinstance(value.value, (int, float)):
+        moment = datetime.datetime.fromtimestamp(value.value, datetime.timezone.utc)
+        flat[prefix] = moment.isoformat().replace("+00:00", "Z")
+    elif isinstance(value, bytes):
+        flat[prefix] = base64.b64encode(value).decode()
+    else:
+        flat[prefix] = str(value)
+    return flat
+
+
+def filter_alarms(document, request):
+    """moto's DescribeAlarms answer with every filter of the request applied. moto applies only the
+    first it finds of ActionPrefix, AlarmNamePrefix, AlarmNames, StateValue; AWS applies them all.
+    ActionPrefix matches AlarmActions, as moto matches it."""
+    names = request.get("AlarmNames") or None
+    name_prefix = request.get("AlarmNamePrefix")
+    state = request.get("StateValue")
+    action_prefix = request.get("ActionPrefix")
+
+    def wanted(alarm):
+        name = str(alarm.get("AlarmName", ""))
+        return ((not names or name in names)
+                and (not name_prefix or name.startswith(name_prefix))
+                and (not state or alarm.get("StateValue") == state)
+                and (not action_prefix or any(str(a).startswith(action_prefix) for a in alarm.get("AlarmActions") or [])))
+
+    for key in ("MetricAlarms", "CompositeAlarms"):
+        if isinstance(document.get(key), list):
+            document[key] = [a for a in document[key] if isinstance(a, dict) and wanted(a)]
+    return document
 
 
 class State:
@@ -326,6 +768,9 @@ class Proxy(BaseHTTPRequestHandler):
             except (ValueError, TypeError) as e:
                 return self.reply(400, str(e).encode(), "text/plain")
             return self.reply(200, b"{}", "application/json")
+        operation = rpcv2_operation(self.path)
+        if operation:
+            return self.bridge(operation)
         self.forward()
 
     def read_body(self):
@@ -333,8 +778,10 @@ class Proxy(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def reply(self, status, body, content_type, extra=()):
+        """Sends an answer; content_type None: no Content-Type header (an empty RPC v2 answer)."""
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in extra:
             self.send_header(name, value)
@@ -405,6 +852,67 @@ class Proxy(BaseHTTPRequestHandler):
             self.drop()
         else:
             self.reply(*answer)
+
+    # The CloudWatch bridge: Smithy RPC v2 CBOR in, awsJson1_0 to moto, CBOR out.
+
+    def bridge(self, operation):
+        """Answers a CloudWatch request in Smithy RPC v2 CBOR by asking moto the same operation in
+        awsJson1_0; logged, delayed and faulted like any other request."""
+        start = time.monotonic()
+        body = self.read_body()
+        request, document, params, problem = {}, {}, {}, None
+        try:
+            request = cbor_decode(body) if body else {}
+            if not isinstance(request, dict):
+                raise CBORError("the input is not a CBOR map")
+            params = query_params(request)
+            document = cbor_to_json(request)
+        except ValueError as e:  # CBORError too
+            problem = f"the body is not a CloudWatch input in CBOR: {e}"
+        if self.headers.get("Smithy-Protocol", "").strip().lower() != "rpc-v2-cbor":
+            problem = "an RPC v2 CBOR request needs the header Smithy-Protocol: rpc-v2-cbor"
+        elif self.headers.get("X-Amz-Target") or self.headers.get("X-Amzn-Target"):
+            problem = "an RPC v2 CBOR request must not have an X-Amz-Target header"
+        fault = self.state.fault_for(operation)
+        entry = {"action": operation, "params": params, "start": start, "fault": fault, "bridged": True}
+        time.sleep(self.state.latency)
+        answer = None  # (status, payload, content type, extra headers), or None to drop
+        try:
+            if fault in CLOUDWATCH_FAULTS:
+                status, code, side, message = CLOUDWATCH_FAULTS[fault]
+                answer = cbor_error(status, code, f"{code};{side}", message, f"proxy-{random.getrandbits(32):08x}")
+            elif fault == "drop-before":
+                pass
+            elif problem:
+                entry["emulated"] = True
+                answer = cbor_error(400, "ValidationException", "ValidationError;Sender", f"ec2_proxy: {problem}",
+                                    f"proxy-{random.getrandbits(32):08x}")
+            else:
+                status, headers, payload = self.upstream_json(operation, json.dumps(document).encode())
+                if fault != "drop-after":
+                    answer = from_json(operation, request, status, headers, payload)
+        finally:
+            entry["status"] = answer[0] if answer else None
+            entry["end"] = time.monotonic()
+            self.state.record(entry)
+        if answer is None:
+            self.drop()
+        else:
+            self.reply(*answer)
+
+    def upstream_json(self, operation, body):
+        """moto's answer to operation in awsJson1_0, asked with the incoming headers (moto checks no
+        signature, but routes by the service and region of the Authorization credential scope; an
+        unsigned request gets one for monitoring in us-east-1)."""
+        dropped = HOP_BY_HOP | {"content-type", "accept", "smithy-protocol", "x-amz-target", "x-amzn-target"}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
+        headers["Content-Type"] = "application/x-amz-json-1.0"
+        headers["X-Amz-Target"] = f"{CLOUDWATCH_TARGET}.{operation}"
+        if not any(k.lower() == "authorization" for k in headers):
+            day = time.strftime("%Y%m%d", time.gmtime())
+            headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential=testing/{day}/us-east-1/monitoring/aws4_request, "
+                                        "SignedHeaders=host, Signature=0")
+        return self.upstream(body, path="/", headers=headers)
 
     def lifecycle(self, action, params):
         """Auto Scaling's answer to a lifecycle call moto does not implement."""
@@ -653,13 +1161,14 @@ class Proxy(BaseHTTPRequestHandler):
                                lambda r: None if re.search(r"<instancesSet>\s*</instancesSet>", r) else r)
         return status, headers, text.encode(), False
 
-    def upstream(self, body):
+    def upstream(self, body, path=None, headers=None):
         up = self.state.upstream
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            if headers is None:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             headers["Content-Length"] = str(len(body))
-            conn.request(self.command, self.path, body=body, headers=headers)
+            conn.request(self.command, path or self.path, body=body, headers=headers)
             response = conn.getresponse()
             return response.status, response.getheaders(), response.read()
         finally:
@@ -667,6 +1176,47 @@ class Proxy(BaseHTTPRequestHandler):
 
 
 EC2_XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+def cbor_error(status, shape, query_error, message, request_id, members=None):
+    """An RPC v2 CBOR error answer: a CBOR map with __type (the error's absolute shape id) and its
+    message member, plus the x-amzn-query-error header (Code;Sender|Receiver) that CloudWatch, being
+    awsQueryCompatible, sends and the SDKs take the error code from."""
+    document = dict(members or {})
+    document["__type"] = f"{CLOUDWATCH_NAMESPACE}#{shape}"
+    if message is not None:
+        document["Message" if shape in CLOUDWATCH_MESSAGE_MEMBER else "message"] = message
+    extra = [("Smithy-Protocol", "rpc-v2-cbor"), ("x-amzn-query-error", query_error), ("x-amzn-RequestId", request_id)]
+    return status, cbor_encode(document), "application/cbor", extra
+
+
+def from_json(operation, request, status, headers, payload):
+    """moto's awsJson1_0 answer as an RPC v2 CBOR answer: (status, body, content type, headers)."""
+    found = {k.lower(): v for k, v in headers}
+    request_id = found.get("x-amzn-requestid") or f"proxy-{random.getrandbits(32):08x}"
+    try:
+        document = json.loads(payload) if payload.strip() else {}
+    except ValueError:
+        document = None
+    if status == 200 and isinstance(document, dict):
+        if operation == "DescribeAlarms":
+            document = filter_alarms(document, request)
+        extra = [("Smithy-Protocol", "rpc-v2-cbor"), ("x-amzn-RequestId", request_id)]
+        if operation in CLOUDWATCH_NO_OUTPUT:
+            return 200, b"", None, extra
+        return 200, cbor_encode(cloudwatch_output(document)), "application/cbor", extra
+    if isinstance(document, dict) and document.get("__type"):
+        # "GraniteServiceVersion20100801#ResourceNotFound" from moto: the shape name, as the SDKs read it
+        shape = str(document["__type"]).split(":", 1)[0].rsplit("#", 1)[-1]
+        message = document.get("message", document.get("Message"))
+        side = "Receiver" if status >= 500 else "Sender"
+        members = cloudwatch_output({k: v for k, v in document.items() if k not in ("__type", "message", "Message")})
+        return cbor_error(status, shape, found.get("x-amzn-query-error") or f"{shape};{side}", message, request_id,
+                          members)
+    # moto's HTML 500 (an operation it does not implement), or anything else that is not its JSON.
+    text = payload[:200].decode("utf-8", "replace")
+    return cbor_error(status if status >= 400 else 500, "InternalServiceFault", "InternalServiceError;Receiver",
+                      f"ec2_proxy: moto answered HTTP {status} without a JSON document: {text}", request_id)
 
 
 def members(pairs, name):

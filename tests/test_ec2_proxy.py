@@ -3,9 +3,18 @@ over moto's instant ones, against a moto server of its own.
 
 Each test starts from POST /_proxy/config {} (strict, the default timings) and its own instances.
 Where AWS would simply take time (pending, stopping, initializing), the tests call
-POST /_proxy/settle instead of sleeping; one short test checks the timed expiry itself."""
+POST /_proxy/settle instead of sleeping; one short test checks the timed expiry itself.
 
+The tests at the end check the CloudWatch bridge (Smithy RPC v2 CBOR in front of moto's JSON
+protocol): its CBOR codec against RFC 8949 Appendix A, its tables against botocore's CloudWatch
+model, and the bridge itself with botocore's own rpcv2Cbor client (botocore picks JSON for
+CloudWatch; the fixture gives it a copy of the model that lists CBOR only) and with raw requests."""
+
+import datetime
+import gzip
+import importlib.util
 import json
+import math
 import pathlib
 import shutil
 import socket
@@ -14,8 +23,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import boto3
+import botocore
+import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -404,3 +416,353 @@ def test_faults_and_lifecycle_still_work(local, endpoints):
         {"group": "g", "hook": "h", "instance": "i-0123456789abcdef0", "result": "CONTINUE"}]
     assert refused(autoscaling.complete_lifecycle_action, LifecycleActionResult="CONTINUE", **done)[:2] == (
         400, "ValidationError")
+
+
+
+# The CloudWatch bridge: Smithy RPC v2 CBOR in front of moto's awsJson1_0.
+
+def load_proxy_module():
+    spec = importlib.util.spec_from_file_location("ec2_proxy", PROXY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cbor = load_proxy_module()  # the proxy's codec and tables, for the tests that need no server
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:ec2-failover"
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+# RFC 8949 Appendix A: (value, its encoding). The encoder (shortest floats, as the RFC's preferred
+# serialization) must give these bytes and the decoder this value.
+RFC8949_EXAMPLES = [
+    (0, "00"), (1, "01"), (10, "0a"), (23, "17"), (24, "1818"), (25, "1819"), (100, "1864"), (1000, "1903e8"),
+    (1000000, "1a000f4240"), (1000000000000, "1b000000e8d4a51000"), (18446744073709551615, "1bffffffffffffffff"),
+    (18446744073709551616, "c249010000000000000000"), (-18446744073709551616, "3bffffffffffffffff"),
+    (-18446744073709551617, "c349010000000000000000"), (-1, "20"), (-10, "29"), (-100, "3863"), (-1000, "3903e7"),
+    (0.0, "f90000"), (-0.0, "f98000"), (1.0, "f93c00"), (1.1, "fb3ff199999999999a"), (1.5, "f93e00"),
+    (65504.0, "f97bff"), (100000.0, "fa47c35000"), (3.4028234663852886e+38, "fa7f7fffff"),
+    (1.0e+300, "fb7e37e43c8800759c"), (5.960464477539063e-8, "f90001"), (0.00006103515625, "f90400"),
+    (-4.0, "f9c400"), (-4.1, "fbc010666666666666"), (math.inf, "f97c00"), (-math.inf, "f9fc00"),
+    (False, "f4"), (True, "f5"), (None, "f6"), (cbor.UNDEFINED, "f7"), (cbor.Simple(16), "f0"),
+    (cbor.Simple(255), "f8ff"),
+    (cbor.Tagged(0, "2013-03-21T20:04:00Z"), "c074323031332d30332d32315432303a30343a30305a"),
+    (cbor.Tagged(1, 1363896240), "c11a514b67b0"), (cbor.Tagged(1, 1363896240.5), "c1fb41d452d9ec200000"),
+    (cbor.Tagged(23, b"\x01\x02\x03\x04"), "d74401020304"),
+    (cbor.Tagged(24, b"dIETF"), "d818456449455446"),
+    (cbor.Tagged(32, "http://www.example.com"), "d82076687474703a2f2f7777772e6578616d706c652e636f6d"),
+    (b"", "40"), (b"\x01\x02\x03\x04", "4401020304"), ("", "60"), ("a", "6161"), ("IETF", "6449455446"),
+    ("\"\\", "62225c"), ("\u00fc", "62c3bc"), ("\u6c34", "63e6b0b4"), ("\U00010151", "64f0908591"),
+    ([], "80"), ([1, 2, 3], "83010203"), ([1, [2, 3], [4, 5]], "8301820203820405"),
+    (list(range(1, 26)), "98190102030405060708090a0b0c0d0e0f101112131415161718181819"),
+    ({}, "a0"), ({1: 2, 3: 4}, "a201020304"), ({"a": 1, "b": [2, 3]}, "a26161016162820203"),
+    (["a", {"b": "c"}], "826161a161626163"),
+    ({"a": "A", "b": "B", "c": "C", "d": "D", "e": "E"}, "a56161614161626142616361436164614461656145"),
+]
+# Appendix A's indefinite-length items and non-preferred floats: decoded only.
+RFC8949_DECODE_ONLY = [
+    ("5f42010243030405ff", b"\x01\x02\x03\x04\x05"), ("7f657374726561646d696e67ff", "streaming"), ("9fff", []),
+    ("9f018202039f0405ffff", [1, [2, 3], [4, 5]]), ("9f01820203820405ff", [1, [2, 3], [4, 5]]),
+    ("83018202039f0405ff", [1, [2, 3], [4, 5]]), ("83019f0203ff820405", [1, [2, 3], [4, 5]]),
+    ("9f0102030405060708090a0b0c0d0e0f101112131415161718181819ff", list(range(1, 26))),
+    ("bf61610161629f0203ffff", {"a": 1, "b": [2, 3]}), ("826161bf61626163ff", ["a", {"b": "c"}]),
+    ("bf6346756ef563416d7421ff", {"Fun": True, "Amt": -2}),
+    ("fa7f800000", math.inf), ("fb7ff0000000000000", math.inf), ("faff800000", -math.inf),
+    ("fbfff0000000000000", -math.inf),
+]
+
+
+def same(a, b):
+    """Equal, and of the same types all the way down (1 is not 1.0 nor True; -0.0 is not 0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def test_cbor_codec_matches_rfc8949_appendix_a():
+    for value, encoded in RFC8949_EXAMPLES:
+        assert cbor.cbor_encode(value, floats="shortest").hex() == encoded, value
+        assert same(cbor.cbor_decode(bytes.fromhex(encoded)), value), encoded
+    for encoded, value in RFC8949_DECODE_ONLY:
+        assert same(cbor.cbor_decode(bytes.fromhex(encoded)), value), encoded
+    for nan in ("f97e00", "fa7fc00000", "fb7ff8000000000000"):
+        assert math.isnan(cbor.cbor_decode(bytes.fromhex(nan)))
+    assert cbor.cbor_encode(math.nan, floats="shortest").hex() == "f97e00"
+
+
+def test_cbor_codec_round_trips_and_refuses_what_is_not_well_formed():
+    value = {"AlarmNames": ["a", "\u00fc" * 300], "MaxRecords": 100, "Big": -(1 << 70), "Empty": {}, "Flag": False,
+             "At": cbor.Tagged(1, 1700000000.25), "Blob": bytes(range(256)) * 300, "Nothing": None,
+             "Floats": [0.1, -2.5, 1e300, 65504.0], "Nested": [[[]], {"k": [cbor.UNDEFINED, cbor.Simple(99)]}]}
+    for floats in ("double", "shortest"):
+        assert same(cbor.cbor_decode(cbor.cbor_encode(value, floats=floats)), value)
+    # The bridge's encoding: every float in 8 bytes (RPC v2 asks for no half precision).
+    assert cbor.cbor_encode(1.5).hex() == "fb3ff8000000000000"
+    assert cbor.cbor_encode(cbor.Tagged(1, 1363896240.5)).hex() == "c1fb41d452d9ec200000"
+    for malformed in ("", "18", "1a0000", "62c3", "ff", "0000", "1c", "3f", "1f", "df00", "fc", "8201", "82ff01",
+                      "9f", "bf01ff", "a1ff01", "a201020103", "f818", "c1", "c1ff", "62c328", "5f6161ff",
+                      "7f4161ff", "7f7f6161ffff"):
+        with pytest.raises(cbor.CBORError):
+            cbor.cbor_decode(bytes.fromhex(malformed))
+
+
+def cloudwatch_model():
+    path = next(pathlib.Path(botocore.__file__).parent.glob("data/cloudwatch/*/service-2.json*"))
+    with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as f:
+        return json.load(f)
+
+
+def test_cloudwatch_tables_match_botocore_model():
+    """The proxy's tables say what botocore's CloudWatch model says: the output members JSON
+    cannot type (a member name never has two types in outputs), the operations without output,
+    and the error shapes whose message member is Message."""
+    model = cloudwatch_model()
+    shapes, operations = model["shapes"], model["operations"]
+    assert model["metadata"]["targetPrefix"] == cbor.CLOUDWATCH_TARGET
+    assert "smithy-rpc-v2-cbor" in model["metadata"]["protocols"] and "awsQueryCompatible" in model["metadata"]
+
+    def kind(member):
+        shape = shapes[member["shape"]]
+        inner = shapes[shape["member"]["shape"]]["type"] if shape["type"] == "list" else None
+        value = shapes[shape["value"]["shape"]]["type"] if shape["type"] == "map" else None
+        return {"timestamp": "timestamp", "blob": "blob", "double": "double", "float": "double"}.get(shape["type"]) or {
+            ("list", "timestamp"): "timestamp-list", ("list", "double"): "double-list",
+            ("map", "double"): "double-map", ("map", "string"): "string-map"}.get((shape["type"], inner or value))
+
+    found, seen = {}, set()
+    todo = [o["output"]["shape"] for o in operations.values() if "output" in o]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        shape = shapes[name]
+        if shape["type"] == "structure":
+            for member_name, member in shape["members"].items():
+                found.setdefault(member_name, set()).add(kind(member))
+                todo.append(member["shape"])
+        elif shape["type"] == "list":
+            todo.append(shape["member"]["shape"])
+        elif shape["type"] == "map":
+            todo.append(shape["value"]["shape"])
+    assert {n: k for n, k in found.items() if len(k) > 1 and k - {None}} == {}
+    assert {n: k.pop() for n, k in found.items() if k != {None}} == cbor.CLOUDWATCH_OUTPUT_KINDS
+    assert {n for n, o in operations.items() if "output" not in o} == cbor.CLOUDWATCH_NO_OUTPUT
+    assert {n for n, s in shapes.items() if s.get("exception") and "Message" in s["members"]} == \
+        cbor.CLOUDWATCH_MESSAGE_MEMBER
+
+
+@pytest.fixture(scope="module")
+def cloudwatch(endpoints, tmp_path_factory):
+    """(botocore speaking RPC v2 CBOR to the proxy, botocore speaking JSON straight to moto).
+    botocore 1.43 can speak CBOR but picks JSON for CloudWatch (its protocol priority puts json
+    first); a copy of the model that lists only smithy-rpc-v2-cbor makes it pick CBOR."""
+    model = cloudwatch_model()
+    model["metadata"]["protocols"] = ["smithy-rpc-v2-cbor"]
+    data = tmp_path_factory.mktemp("botocore-data")
+    (data / "cloudwatch" / model["metadata"]["apiVersion"]).mkdir(parents=True)
+    (data / "cloudwatch" / model["metadata"]["apiVersion"] / "service-2.json").write_text(json.dumps(model))
+    session = botocore.session.Session()
+    session.get_component("data_loader").search_paths.insert(0, str(data))
+    credentials = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing",
+                       config=NO_RETRIES)
+    speaks_cbor = boto3.Session(botocore_session=session).client("cloudwatch", endpoint_url=endpoints[1], **credentials)
+    assert speaks_cbor.meta.service_model.resolved_protocol == "smithy-rpc-v2-cbor"
+    direct = boto3.client("cloudwatch", endpoint_url=endpoints[0], **credentials)
+    assert direct.meta.service_model.resolved_protocol == "json"
+    return speaks_cbor, direct
+
+
+@pytest.fixture
+def alarms(cloudwatch, local):
+    """Two new alarms on instances' CPU, made straight in moto: (firing, quiet). firing is in
+    ALARM and has the function as its alarm action; quiet is OK and has no actions."""
+    _, direct = cloudwatch
+    tag = uuid.uuid4().hex[:8]
+    firing, quiet = f"cpu-{tag}-firing", f"cpu-{tag}-quiet"
+    for name, instance, actions in ((firing, "i-0aaaaaaaaaaaaaaa1", [LAMBDA]), (quiet, "i-0bbbbbbbbbbbbbbb2", [])):
+        direct.put_metric_alarm(AlarmName=name, Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average",
+                                Dimensions=[{"Name": "InstanceId", "Value": instance}], Period=60, EvaluationPeriods=2,
+                                Threshold=90.0, ComparisonOperator="GreaterThanThreshold", AlarmActions=actions)
+    direct.set_alarm_state(AlarmName=firing, StateValue="ALARM", StateReason="Threshold Crossed")
+    direct.set_alarm_state(AlarmName=quiet, StateValue="OK", StateReason="Threshold not crossed")
+    return firing, quiet
+
+
+def rpcv2(proxy_url, operation, body, **headers):
+    """(status, headers, decoded body or None) of a raw RPC v2 CBOR request, unsigned; a header
+    given as None is left out."""
+    sent = {"Content-Type": "application/cbor", "Accept": "application/cbor", "Smithy-Protocol": "rpc-v2-cbor",
+            "X-Amzn-Query-Mode": "true"}
+    sent.update({k.replace("_", "-"): v for k, v in headers.items()})
+    request = urllib.request.Request(f"{proxy_url}/service/GraniteServiceVersion20100801/operation/{operation}",
+                                     data=body if isinstance(body, bytes) else cbor.cbor_encode(body),
+                                     headers={k: v for k, v in sent.items() if v is not None}, method="POST")
+    try:
+        response = urllib.request.urlopen(request)
+    except urllib.error.HTTPError as error:
+        response = error
+    with response:
+        payload = response.read()
+        return response.status, response.headers, cbor.cbor_decode(payload) if payload else None
+
+
+def ours(result, *names):
+    """{name: alarm} of the named alarms among a DescribeAlarms answer's metric alarms."""
+    return {a["AlarmName"]: a for a in result["MetricAlarms"] if a["AlarmName"] in names}
+
+
+def test_describe_alarms_lists_both_alarms_through_the_bridge(local, cloudwatch, alarms):
+    speaks_cbor, _ = cloudwatch
+    firing, quiet = alarms
+    result = speaks_cbor.describe_alarms()
+    assert result["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/cbor"
+    assert result["ResponseMetadata"]["HTTPHeaders"]["smithy-protocol"] == "rpc-v2-cbor"
+    found = ours(result, firing, quiet)
+    assert {n: (a["StateValue"], a["Dimensions"], a["Threshold"], a["AlarmActions"]) for n, a in found.items()} == {
+        firing: ("ALARM", [{"Name": "InstanceId", "Value": "i-0aaaaaaaaaaaaaaa1"}], 90.0, [LAMBDA]),
+        quiet: ("OK", [{"Name": "InstanceId", "Value": "i-0bbbbbbbbbbbbbbb2"}], 90.0, [])}
+    assert isinstance(found[firing]["StateUpdatedTimestamp"], datetime.datetime)
+    log = local.control("/_proxy/log")
+    assert [(e["action"], e["params"], e["status"], e.get("bridged")) for e in log] == [
+        ("DescribeAlarms", {}, 200, True)]
+
+
+def test_describe_alarms_by_name_and_by_action_prefix(cloudwatch, alarms):
+    speaks_cbor, _ = cloudwatch
+    firing, quiet = alarms
+    assert list(ours(speaks_cbor.describe_alarms(AlarmNames=[quiet]), firing, quiet)) == [quiet]
+    assert speaks_cbor.describe_alarms(AlarmNames=[quiet])["MetricAlarms"][0]["AlarmName"] == quiet
+    by_action = speaks_cbor.describe_alarms(ActionPrefix=LAMBDA)
+    assert list(ours(by_action, firing, quiet)) == [firing]
+    assert all(any(a.startswith(LAMBDA) for a in alarm["AlarmActions"]) for alarm in by_action["MetricAlarms"])
+    assert speaks_cbor.describe_alarms(AlarmNames=[f"{quiet}-unknown"])["MetricAlarms"] == []
+
+
+def test_describe_alarms_combines_filters_as_aws_does(cloudwatch, alarms):
+    speaks_cbor, direct = cloudwatch
+    firing, quiet = alarms
+    # moto alone applies only AlarmNames here and answers quiet, in OK.
+    assert [a["AlarmName"] for a in direct.describe_alarms(AlarmNames=[quiet], StateValue="ALARM")["MetricAlarms"]] == [
+        quiet]
+    assert speaks_cbor.describe_alarms(AlarmNames=[quiet], StateValue="ALARM")["MetricAlarms"] == []
+    both = speaks_cbor.describe_alarms(AlarmNames=[firing, quiet], StateValue="ALARM")["MetricAlarms"]
+    assert [(a["AlarmName"], a["StateValue"]) for a in both] == [(firing, "ALARM")]
+    assert [a["AlarmName"] for a in speaks_cbor.describe_alarms(
+        AlarmNames=[firing, quiet], StateValue="OK")["MetricAlarms"]] == [quiet]
+    # ActionPrefix with StateValue: moto alone would ignore the state.
+    assert list(ours(speaks_cbor.describe_alarms(ActionPrefix=LAMBDA, StateValue="ALARM"), firing, quiet)) == [firing]
+    assert ours(speaks_cbor.describe_alarms(ActionPrefix=LAMBDA, StateValue="OK"), firing, quiet) == {}
+    assert all(a["StateValue"] == "OK"
+               for a in speaks_cbor.describe_alarms(ActionPrefix=LAMBDA, StateValue="OK")["MetricAlarms"])
+
+
+def test_timestamps_are_tag_1_on_the_wire(local, cloudwatch, alarms):
+    _, direct = cloudwatch
+    firing, _ = alarms
+    status, headers, answer = rpcv2(local.proxy_url, "DescribeAlarms",
+                                    {"AlarmNames": [firing], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+                                     "MaxRecords": 100})
+    assert (status, headers["Content-Type"], headers["Smithy-Protocol"]) == (200, "application/cbor", "rpc-v2-cbor")
+    alarm = answer["MetricAlarms"][0]
+    expected = direct.describe_alarms(AlarmNames=[firing])["MetricAlarms"][0]
+    for member in ("StateUpdatedTimestamp", "AlarmConfigurationUpdatedTimestamp"):
+        assert isinstance(alarm[member], cbor.Tagged) and alarm[member].tag == 1, member
+        assert isinstance(alarm[member].value, float), member
+        assert abs(alarm[member].value - expected[member].timestamp()) < 0.001, member
+    assert (alarm["Threshold"], alarm["Period"], alarm["ActionsEnabled"]) == (90.0, 60, True)
+    assert isinstance(alarm["Threshold"], float) and isinstance(alarm["Period"], int)
+    entry = last(local, "DescribeAlarms")
+    assert entry["params"] == {"AlarmNames.member.1": firing, "AlarmTypes.member.1": "MetricAlarm",
+                               "AlarmTypes.member.2": "CompositeAlarm", "MaxRecords": "100"}
+
+
+def test_bridged_requests_are_delayed_and_counted(local, cloudwatch, alarms):
+    speaks_cbor, _ = cloudwatch
+    firing, _ = alarms
+    local.control("/_proxy/config", {"latency_ms": 40})
+    speaks_cbor.describe_alarms(AlarmNames=[firing], StateValue="ALARM")
+    speaks_cbor.describe_alarms(AlarmNames=[firing])
+    log = local.control("/_proxy/log")
+    assert [e["action"] for e in log] == ["DescribeAlarms", "DescribeAlarms"]
+    assert log[0]["params"] == {"AlarmNames.member.1": firing, "StateValue": "ALARM"}
+    assert all(e["end"] - e["start"] >= 0.04 for e in log)
+
+
+def test_faults_are_cbor_errors(local, cloudwatch, alarms):
+    speaks_cbor, direct = cloudwatch
+    firing, quiet = alarms
+    local.control("/_proxy/config", {"fault_rate": 1, "faults": ["throttle"]})
+    with pytest.raises(ClientError) as raised:
+        speaks_cbor.describe_alarms(AlarmNames=[firing])
+    error = raised.value.response
+    assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"], error["Error"]["Message"],
+            error["Error"]["Type"]) == (400, "Throttling", "Rate exceeded", "Sender")
+    status, headers, answer = rpcv2(local.proxy_url, "DescribeAlarms", {"AlarmNames": [firing]})
+    assert (status, headers["Content-Type"], headers["Smithy-Protocol"], headers["x-amzn-query-error"]) == (
+        400, "application/cbor", "rpc-v2-cbor", "Throttling;Sender")
+    assert answer == {"__type": "com.amazonaws.cloudwatch#Throttling", "message": "Rate exceeded"}
+    # A throttled change is not applied.
+    with pytest.raises(ClientError):
+        speaks_cbor.set_alarm_state(AlarmName=quiet, StateValue="ALARM", StateReason="throttled")
+    assert direct.describe_alarms(AlarmNames=[quiet])["MetricAlarms"][0]["StateValue"] == "OK"
+    assert [(e["action"], e["fault"], e["status"]) for e in local.control("/_proxy/log")] == [
+        ("DescribeAlarms", "throttle", 400), ("DescribeAlarms", "throttle", 400), ("SetAlarmState", "throttle", 400)]
+
+    local.control("/_proxy/config", {"fault_rate": 1, "faults": ["unavailable"]})
+    status, headers, answer = rpcv2(local.proxy_url, "DescribeAlarms", {})
+    assert (status, headers["x-amzn-query-error"], answer["__type"]) == (
+        503, "ServiceUnavailable;Receiver", "com.amazonaws.cloudwatch#ServiceUnavailable")
+
+
+def test_other_operations_and_moto_errors_are_bridged(local, cloudwatch, alarms):
+    speaks_cbor, direct = cloudwatch
+    firing, quiet = alarms
+    made = f"{quiet}-made-through-the-bridge"
+    speaks_cbor.put_metric_alarm(AlarmName=made, Namespace="AWS/EC2", MetricName="StatusCheckFailed",
+                                 Statistic="Maximum", Period=60, EvaluationPeriods=1, Threshold=1.0,
+                                 ComparisonOperator="GreaterThanOrEqualToThreshold", AlarmActions=[LAMBDA],
+                                 Dimensions=[{"Name": "InstanceId", "Value": "i-0ccccccccccccccc3"}])
+    speaks_cbor.set_alarm_state(AlarmName=made, StateValue="ALARM", StateReason="bridged")
+    assert direct.describe_alarms(AlarmNames=[made])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    # An operation without output: no body and no Content-Type.
+    status, headers, answer = rpcv2(local.proxy_url, "SetAlarmState",
+                                    {"AlarmName": made, "StateValue": "OK", "StateReason": "raw"})
+    assert (status, answer, headers.get("Content-Type"), headers["Smithy-Protocol"]) == (200, None, None, "rpc-v2-cbor")
+    speaks_cbor.delete_alarms(AlarmNames=[made])
+    assert direct.describe_alarms(AlarmNames=[made])["MetricAlarms"] == []
+
+    # moto's own error, carried over: status, code, and the query-compatible header.
+    with pytest.raises(ClientError) as raised:
+        speaks_cbor.set_alarm_state(AlarmName=made, StateValue="ALARM", StateReason="gone")
+    error = raised.value.response
+    assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"]) == (404, "ResourceNotFound")
+    status, headers, answer = rpcv2(local.proxy_url, "SetAlarmState",
+                                    {"AlarmName": made, "StateValue": "ALARM", "StateReason": "gone"})
+    assert (status, headers["x-amzn-query-error"], answer["__type"]) == (
+        404, "ResourceNotFound;Sender", "com.amazonaws.cloudwatch#ResourceNotFound")
+    # What moto does not implement (its HTML 500) is a CBOR InternalServiceFault.
+    status, headers, answer = rpcv2(local.proxy_url, "PutCompositeAlarm",
+                                    {"AlarmName": f"{quiet}-composite", "AlarmRule": f"ALARM({firing})"})
+    assert (status, headers["x-amzn-query-error"], answer["__type"]) == (
+        500, "InternalServiceError;Receiver", "com.amazonaws.cloudwatch#InternalServiceFault")
+    assert [e["action"] for e in local.control("/_proxy/log")] == [
+        "PutMetricAlarm", "SetAlarmState", "SetAlarmState", "DeleteAlarms", "SetAlarmState", "SetAlarmState",
+        "PutCompositeAlarm"]
+
+
+def test_malformed_rpcv2_requests_are_refused(local):
+    # Truncated CBOR, an array instead of a map, no Smithy-Protocol header, an X-Amz-Target header.
+    for body, sent in ((b"\xa1\x61", {}), (b"\x83\x01\x02\x03", {}), ({}, {"Smithy_Protocol": None}),
+                       ({}, {"X_Amz_Target": "GraniteServiceVersion20100801.DescribeAlarms"})):
+        status, headers, answer = rpcv2(local.proxy_url, "DescribeAlarms", body, **sent)
+        assert (status, headers["x-amzn-query-error"], answer["__type"]) == (
+            400, "ValidationError;Sender", "com.amazonaws.cloudwatch#ValidationException"), (body, sent)
+        assert answer["message"].startswith("ec2_proxy: ")
+    log = local.control("/_proxy/log")
+    assert [(e["action"], e["status"], e.get("emulated")) for e in log] == [("DescribeAlarms", 400, True)] * 4
