@@ -64,7 +64,7 @@ fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> Confi
 }
 
 /// Pair mode: `PRIMARY_INSTANCE_ID`, `STANDBY_INSTANCE_ID` and `EIP_ALLOCATION_ID` (required),
-/// `FENCE_MODE`, `COOLDOWN_SECONDS`, `STANDBY_READY` and `MONITORING`.
+/// `FENCE_MODE`, `COOLDOWN_SECONDS`, `STANDBY_READY`, `MONITORING` and `ALARM_NAMES`.
 fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
     let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
     let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
@@ -107,7 +107,23 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         Some("detailed") => Some(Monitoring::Detailed),
         Some(other) => return Err(bad("MONITORING", other, "accepted values: basic, detailed")),
     };
-    Ok(pair::Config { primary, standby, allocation_id, fence_mode, cooldown_seconds, standby_ready, monitoring })
+    // Alarm names: 1 to 255 characters each (CloudWatch); commas separate them here.
+    let alarm_names: Vec<String> = get("ALARM_NAMES")
+        .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if let Some(long) = alarm_names.iter().find(|n| n.len() > 255) {
+        return Err(bad("ALARM_NAMES", long, "comma-separated CloudWatch alarm names, each at most 255 characters"));
+    }
+    Ok(pair::Config {
+        primary,
+        standby,
+        allocation_id,
+        fence_mode,
+        cooldown_seconds,
+        standby_ready,
+        monitoring,
+        alarm_names,
+    })
 }
 
 /// Group mode: `KEEP_DATA` (whether groups keep a data volume, default true), `KEEP_SNAPSHOTS`

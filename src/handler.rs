@@ -34,7 +34,10 @@ impl Handler {
     pub fn new(settings: Settings, sdk: &SdkConfig) -> Self {
         let ec2 = aws_sdk_ec2::Client::new(sdk);
         match settings.mode {
-            Mode::Pair(config) => Handler::Pair(pair::Handler::new(config, ec2, settings.dry_run)),
+            Mode::Pair(config) => {
+                let clients = pair::Clients { ec2, cloudwatch: aws_sdk_cloudwatch::Client::new(sdk) };
+                Handler::Pair(pair::Handler::new(config, clients, settings.dry_run))
+            }
             Mode::Group(config) => {
                 let clients = group::Clients { ec2, autoscaling: aws_sdk_autoscaling::Client::new(sdk) };
                 Handler::Group(group::Handler::new(clients, config, settings.dry_run))
@@ -42,10 +45,11 @@ impl Handler {
         }
     }
 
-    /// Handles one payload in the configured mode.
-    pub async fn handle(&self, payload: &Value) -> Result<Response, Error> {
+    /// Handles one payload in the configured mode, for the function `function_arn` (the invocation
+    /// context's, which pair mode's reconcile uses to find the alarms that invoke it).
+    pub async fn handle(&self, payload: &Value, function_arn: Option<&str>) -> Result<Response, Error> {
         match self {
-            Handler::Pair(handler) => handler.handle(payload).await.map(Response::Pair),
+            Handler::Pair(handler) => handler.handle_for(payload, function_arn).await.map(Response::Pair),
             Handler::Group(handler) => handler.handle(payload).await.map(Response::Group),
         }
     }

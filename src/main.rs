@@ -22,7 +22,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = Handler::new(settings, &sdk_config);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler.handle(&event.payload).await.map_err(Diagnostic::from)
+        let function_arn = Some(event.context.invoked_function_arn.as_str()).filter(|arn| !arn.is_empty());
+        handler.handle(&event.payload, function_arn).await.map_err(Diagnostic::from)
     }))
     .await
 }

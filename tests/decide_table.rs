@@ -9,7 +9,7 @@
 use ec2_failover::aws::{CheckStatus, Checks};
 use ec2_failover::invocation::Verdict::{self, *};
 use ec2_failover::pair::decide::{decide, Action};
-use ec2_failover::pair::world::{Address, FailoverRecord, Holder, Instance, InstanceState, Phase, World};
+use ec2_failover::pair::world::{Address, AlarmSeen, FailoverRecord, Holder, Instance, InstanceState, Phase, World};
 use ec2_failover::pair::{Config, FenceMode, Readiness};
 use ec2_failover::trigger::Trigger::{self, Schedule};
 use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Source, Warning};
@@ -31,6 +31,7 @@ fn config() -> Config {
         cooldown_seconds: 300,
         standby_ready: Readiness::Checks,
         monitoring: None,
+        alarm_names: Vec::new(),
     }
 }
 
@@ -60,6 +61,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
             record: None,
         },
         members: [(P, p), (S, s)].into_iter().filter(|(_, st)| *st != Gone).map(|(id, st)| member(id, st)).collect(),
+        alarms: None,
     }
 }
 
@@ -70,6 +72,7 @@ trait Recorded {
     fn rec(self, from: &str, to: &str, ago: i64, phase: Phase) -> World;
     fn init(self, id: &str) -> World;
     fn why(self, id: &str, reason: &str) -> World;
+    fn cw(self, alarms: &[(&str, AlarmState, &[&str])]) -> World;
 }
 
 impl Recorded for World {
@@ -82,6 +85,20 @@ impl Recorded for World {
         for m in self.members.iter_mut().filter(|m| m.instance_id == id) {
             m.checks = Some(Checks { instance: CheckStatus::Initializing, system: CheckStatus::Initializing });
         }
+        self
+    }
+
+    fn cw(mut self, alarms: &[(&str, AlarmState, &[&str])]) -> World {
+        self.alarms = Some(
+            alarms
+                .iter()
+                .map(|(name, state, ids)| AlarmSeen {
+                    name: (*name).into(),
+                    state: *state,
+                    instance_ids: ids.iter().map(|i| (*i).to_owned()).collect(),
+                })
+                .collect(),
+        );
         self
     }
 
@@ -138,6 +155,15 @@ fn record(from: &str, to: &str, phase: Phase) -> Action {
     Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: NOW, phase })
 }
 
+/// Unless a case says what CloudWatch reports (`.cw(..)`), it agrees with an alarm payload.
+fn cloudwatch_agrees(trigger: &Trigger, mut world: World) -> World {
+    if let (None, Trigger::Warning(Warning { source: Source::Alarm(alarm), instance_ids })) = (&world.alarms, trigger) {
+        world.alarms =
+            Some(vec![AlarmSeen { name: alarm.name.clone(), state: alarm.state, instance_ids: instance_ids.clone() }]);
+    }
+    world
+}
+
 /// Runs `decide` and compares verdict, actions and a fragment of the reason.
 #[track_caller]
 fn check(
@@ -149,6 +175,7 @@ fn check(
     actions: &[Action],
     says: &str,
 ) {
+    let world = cloudwatch_agrees(&trigger, world);
     let d = decide(config, &trigger, &world);
     assert_eq!(d.verdict, verdict, "{name}: {}", d.reason);
     assert_eq!(d.actions, actions, "{name}: {}", d.reason);
@@ -216,6 +243,29 @@ fn nothing_happens_when_nothing_is_wrong() {
     check("the IP moved back by hand is left there",               c,     Schedule,               w(P, Running, Stopped).rec(P, S, 4000, Done), NoChange, &[],    "which is running");
     check("a stale event says stopped but the world says running", c,     stopped(P),             w(P, Running, Stopped),                       NoChange, &[],    "which is running");
     check("the primary is booting",                                c,     Schedule,               w(P, Pending, Stopped),                       NoChange, &[],    "which is pending");
+}
+
+#[test]
+#[rustfmt::skip]
+fn an_alarm_is_what_cloudwatch_says_now_not_what_a_payload_said() {
+    let c = &config();
+    use AlarmState::{Alarm as A, Ok as O};
+    //    name                                                       config trigger      world                                                    verdict   actions                               reason
+    check("a replayed ALARM payload for an alarm that is OK now",    c,     alarm(&[P]), w(P, Running, Running).cw(&[("cpu", O, &[P])]),          NoChange, &[],                                  "is OK now");
+    check("a forged payload for an alarm CloudWatch does not know",  c,     alarm(&[P]), w(P, Running, Running).cw(&[]),                          NoChange, &[],                                  "does not know alarm cpu");
+    check("CloudWatch's instances, not the payload's",               c,     alarm(&[P]), w(P, Running, Running).cw(&[("cpu", A, &[S])]),          NoChange, &[],                                  "which is running");
+    check("a lost alarm invocation: the reconcile reads it",         c,     Schedule,    w(P, Running, Running).cw(&[("cpu", A, &[P])]),          FailOver, &[mv(S), record(P, S, Done), stop(P)], "alarm cpu is in ALARM for the active instance");
+    check("the reconcile: a composite alarm is about the active one",c,     Schedule,    w(P, Running, Stopped).cw(&[("app", A, &[])]),           FailOver, &[start(S), record(P, S, Started)],    "alarm app is in ALARM");
+    check("the reconcile: an alarm about the standby changes nothing",c,    Schedule,    w(P, Running, Stopped).cw(&[("cpu-b", A, &[S])]),        NoChange, &[],                                  "which is running");
+    check("the reconcile: alarms OK",                                c,     Schedule,    w(P, Running, Stopped).cw(&[("cpu", O, &[P])]),          NoChange, &[],                                  "which is running");
+}
+
+#[test]
+fn an_alarm_cloudwatch_could_not_confirm_is_not_acted_on() {
+    // `check` lets CloudWatch agree with the payload; here it could not be read at all.
+    let d = decide(&config(), &alarm(&[P]), &w(P, Running, Running));
+    assert_eq!((d.verdict, d.actions.len()), (NoChange, 0), "{}", d.reason);
+    assert!(d.reason.contains("could not be read to confirm alarm cpu"), "{}", d.reason);
 }
 
 #[test]
@@ -295,4 +345,42 @@ fn an_old_primary_still_running_since_before_the_failover_is_fenced() {
     check("restarted on purpose after the failover", c,     Schedule, restarted,                                  NoChange, &[],        "which is running");
     check("fencing off",                             none,  Schedule, w(S, Running, Running).rec(P, S, 50, Done), NoChange, &[],        "which is running");
     check("a pending old primary waits to be fenced", c,    Schedule, w(S, Pending, Running).rec(P, S, 50, Done), NoChange, &[],        "which is running");
+}
+
+#[test]
+fn the_ip_is_never_associated_again_with_the_instance_that_holds_it() {
+    // AWS may charge for every remap, even onto the same instance (AssociateAddress: "you may be
+    // charged for each time the Elastic IP address is remapped to the same instance"), and it is
+    // a needless write: over every world the table can build, no plan moves the IP onto its holder.
+    let states = [Pending, Running, Stopping, Stopped, ShuttingDown, Terminated, Gone];
+    let triggers = [Schedule, stopped(P), running(S), alarm(&[P]), alarm(&[S]), alarm(&[])];
+    let mut plans = 0;
+    for holder in [Some(P), Some(S), None] {
+        for p in states {
+            for s in states {
+                let records = [None, Some((P, S)), Some((S, P))];
+                for record in records {
+                    for phase in [Started, Moved, Done] {
+                        for ago in [10, 100_000] {
+                            let mut world = w(holder, p, s);
+                            if let Some((from, to)) = record {
+                                world = world.rec(from, to, ago, phase);
+                            }
+                            for trigger in &triggers {
+                                let world = cloudwatch_agrees(trigger, world.clone());
+                                let d = decide(&config(), trigger, &world);
+                                for action in &d.actions {
+                                    if let Action::MoveAddress { instance_id, .. } = action {
+                                        plans += 1;
+                                        assert_ne!(Some(instance_id.as_str()), holder, "{}", d.reason);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(plans > 100, "the worlds must include failovers: {plans}");
 }

@@ -5,11 +5,12 @@
 
 mod support;
 
+use aws_sdk_cloudwatch::types::StateValue;
 use ec2_failover::error::Error;
 use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::{Config, FenceMode, Handler};
 use serde_json::json;
-use support::{local, look, Seen};
+use support::{alarm, local, look, Seen};
 
 fn tag<'a>(seen: &'a Seen, key: &str) -> Option<&'a str> {
     seen.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
@@ -74,6 +75,7 @@ async fn a_cpu_alarm_moves_the_ip_only_once_the_standby_passes_its_status_checks
     let ec2 = moto.client();
     // Booting is quick here; the status checks are what takes time.
     proxy.configure(&json!({"pending_seconds": 0}));
+    alarm(&proxy.cloudwatch_client("setup"), "ec2-failover-primary-cpu", &p.primary, StateValue::Alarm).await;
     let handler = p.handler(&proxy, p.config());
 
     let first = handler.handle(&p.event("alarm-action-cpu-alarm.json")).await.unwrap();
@@ -131,7 +133,7 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
     let before = look(&ec2, &p).await;
 
-    let handler = Handler::new(p.config(), proxy.function_client("dry"), true);
+    let handler = Handler::new(p.config(), proxy.pair_clients("dry"), true);
     let outcome = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver);
     assert!(outcome.dry_run);
@@ -144,6 +146,7 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
 async fn with_fencing_off_the_old_primary_keeps_running() {
     let (moto, proxy, p) = local(true).await;
     let ec2 = moto.client();
+    alarm(&proxy.cloudwatch_client("setup"), "ec2-failover-primary-status", &p.primary, StateValue::Alarm).await;
     let handler = p.handler(&proxy, Config { fence_mode: FenceMode::None, ..p.config() });
 
     let outcome = handler.handle(&p.event("sns-alarm-status-check.json")).await.unwrap();
@@ -155,6 +158,7 @@ async fn with_fencing_off_the_old_primary_keeps_running() {
     // With fencing on, the same failover stops the old primary.
     let (moto, proxy, p) = local(true).await;
     let ec2 = moto.client();
+    alarm(&proxy.cloudwatch_client("setup"), "ec2-failover-primary-status", &p.primary, StateValue::Alarm).await;
     p.handler(&proxy, p.config()).handle(&p.event("sns-alarm-status-check.json")).await.unwrap();
     proxy.settle(&[]);
     let seen = look(&ec2, &p).await;
@@ -253,4 +257,41 @@ async fn a_standby_that_falls_back_to_stopped_gives_the_ip_back_to_a_primary_tha
         (tag(&seen, "ec2-failover:to"), tag(&seen, "ec2-failover:phase")),
         (Some(p.primary.as_str()), Some("done"))
     );
+}
+
+/// The function's ARN as Lambda gives it in the invocation context (here with an alias).
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ec2-failover:live";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_payload_is_checked_against_cloudwatch_and_a_lost_one_is_caught_by_the_reconcile() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let cloudwatch = proxy.cloudwatch_client("setup");
+    let handler = p.handler(&proxy, p.config());
+
+    // The alarm is OK again: a late or replayed ALARM payload changes nothing.
+    alarm(&cloudwatch, "ec2-failover-primary-cpu", &p.primary, StateValue::Ok).await;
+    let replayed = handler.handle_for(&p.event("alarm-action-cpu-alarm.json"), Some(FUNCTION_ARN)).await.unwrap();
+    assert_eq!(replayed.verdict, Verdict::NoChange, "{}", replayed.reason);
+    assert!(replayed.reason.contains("is OK now"), "{}", replayed.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
+
+    // The alarm goes to ALARM, and its invocation is lost: the reconcile reads the alarms that
+    // invoke the function (by its unqualified ARN) and fails over.
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name("ec2-failover-primary-cpu")
+        .state_value(StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    let reconcile = handler.handle_for(&p.event("scheduled-reconcile.json"), Some(FUNCTION_ARN)).await.unwrap();
+    assert_eq!(reconcile.verdict, Verdict::FailOver, "{}", reconcile.reason);
+    assert!(reconcile.reason.contains("alarm ec2-failover-primary-cpu is in ALARM"), "{}", reconcile.reason);
+    proxy.settle(&[]);
+    let seen = look(&ec2, &p).await;
+    assert_eq!((seen.holder.as_deref(), seen.primary.as_str()), (Some(p.standby.as_str()), "stopped"));
+    let reads = proxy.log().iter().filter(|r| r.action == "DescribeAlarms").count();
+    assert!(reads >= 2, "the alarm was read from CloudWatch each time: {reads}");
 }

@@ -1,6 +1,8 @@
 //! The AWS layer against aws-smithy-mocks: request shapes, AWS's own refusals and faults that
 //! moto does not reproduce (it is permissive where AWS is strict).
 
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+use aws_sdk_cloudwatch::types::{Dimension, MetricAlarm, StateValue};
 use aws_sdk_ec2::operation::associate_address::AssociateAddressOutput;
 use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
 use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
@@ -18,7 +20,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::world::{Holder, Phase};
 use ec2_failover::pair::Handler;
-use ec2_failover::pair::{Config, FenceMode, Readiness};
+use ec2_failover::pair::{Clients, Config, FenceMode, Readiness};
 use serde_json::json;
 
 const P: &str = "i-0123456789abcdef0";
@@ -34,6 +36,7 @@ fn config() -> Config {
         cooldown_seconds: 300,
         standby_ready: Readiness::Checks,
         monitoring: None,
+        alarm_names: Vec::new(),
     }
 }
 
@@ -134,8 +137,23 @@ fn record(from: &'static str, to: &'static str, phase: &'static str) -> Rule {
         .then_output(|| CreateTagsOutput::builder().build())
 }
 
+/// CloudWatch, saying that the alarm `cpu` (about the primary) is in `state` now; every
+/// DescribeAlarms must name the alarms it reads and ask for composite alarms too.
+fn cloudwatch_says(state: StateValue) -> (aws_sdk_cloudwatch::Client, Rule) {
+    let rule = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(|r| r.alarm_names() == ["cpu"] && r.alarm_types().len() == 2)
+        .then_output(move || {
+            let dimension = Dimension::builder().name("InstanceId").value(P).build();
+            let alarm = MetricAlarm::builder().alarm_name("cpu").state_value(state.clone()).dimensions(dimension);
+            DescribeAlarmsOutput::builder().metric_alarms(alarm.build()).build()
+        });
+    let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, std::slice::from_ref(&rule));
+    (client, rule)
+}
+
 fn handler(client: Client, config: Config) -> Handler {
-    Handler::new(config, client, false)
+    let (cloudwatch, _) = cloudwatch_says(StateValue::Alarm);
+    Handler::new(config, Clients { ec2: client, cloudwatch }, false)
 }
 
 fn state_change(id: &str, state: &str) -> serde_json::Value {
@@ -363,4 +381,25 @@ async fn unreadable_status_checks_do_not_hold_up_a_dead_primary() {
     assert_eq!((rules[3].num_calls(), rules[4].num_calls()), (1, 1));
     let world = outcome.observed.unwrap();
     assert!(world.members.iter().all(|m| m.checks.is_none()), "{world:?}");
+}
+
+#[tokio::test]
+async fn an_alarm_payload_counts_only_if_cloudwatch_says_alarm_now() {
+    use InstanceStateName::*;
+    // A retried or replayed ALARM payload for an alarm that is OK again, or a forged one, changes
+    // nothing: CloudWatch is read again, in parallel with EC2.
+    let alarm = json!({"alarmData": {"alarmName": "cpu", "state": {"value": "ALARM"}}});
+    for (state, verdict) in [(StateValue::Ok, Verdict::NoChange), (StateValue::Alarm, Verdict::FailOver)] {
+        let rules =
+            [describe_instances(Running, Running), describe_address(Some(P), &[]), checks_ok(), associate_to(S)];
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let (cloudwatch, read) = cloudwatch_says(state.clone());
+        let h = Handler::new(Config { fence_mode: FenceMode::None, ..config() }, Clients { ec2, cloudwatch }, true);
+        let outcome = h.handle(&alarm).await.unwrap();
+        assert_eq!(outcome.verdict, verdict, "{state:?}: {}", outcome.reason);
+        assert_eq!(read.num_calls(), 1, "the alarm is read once");
+        if verdict == Verdict::NoChange {
+            assert!(outcome.reason.contains("is OK now"), "{}", outcome.reason);
+        }
+    }
 }

@@ -12,7 +12,7 @@ use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::Config;
 use ec2_failover::pair::Handler;
 use serde_json::json;
-use support::{look, pair, Moto, Pair, Proxy, Request, Seen};
+use support::{alarm, look, pair, Moto, Pair, Proxy, Request, Seen};
 
 const FAULTS: [&str; 4] = ["throttle", "unavailable", "drop-before", "drop-after"];
 const FAULT_RATE: f64 = 0.3;
@@ -185,6 +185,13 @@ async fn under_throttling_503s_and_dropped_connections_the_world_ends_correct_or
         moto.reset();
         let p = pair(&ec2, scenario.standby_running()).await;
         scenario.break_primary(&ec2, &p).await;
+        if scenario.primary_was_running() {
+            // The alarm the payload names is in ALARM in CloudWatch: the function reads it again.
+            proxy.configure(&json!({}));
+            let cloudwatch = proxy.cloudwatch_client(&format!("setup-{trial}"));
+            alarm(&cloudwatch, "ec2-failover-primary-cpu", &p.primary, aws_sdk_cloudwatch::types::StateValue::Alarm)
+                .await;
+        }
         // The strict emulator keeps a started instance `pending` until settled; a cold standby for a
         // degraded primary boots at once instead, and only its status checks wait to be settled.
         let pending_seconds = if matches!(scenario, Scenario::CpuAlarmColdStandby) { 0 } else { 3600 };
@@ -193,7 +200,7 @@ async fn under_throttling_503s_and_dropped_connections_the_world_ends_correct_or
 
         let handler = Handler::new(
             Config { cooldown_seconds: 300, ..p.config() },
-            proxy.function_client(&format!("trial-{trial}")),
+            proxy.pair_clients(&format!("trial-{trial}")),
             false,
         );
         if matches!(scenario, Scenario::PrimaryStoppedNoCapacity) {
@@ -292,7 +299,7 @@ async fn stopped_primary() -> (Moto, Proxy, Pair) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_three_times_moves_the_ip_once() {
     let (moto, proxy, p) = stopped_primary().await;
-    let handler = Handler::new(p.config(), proxy.function_client("same-event"), false);
+    let handler = Handler::new(p.config(), proxy.pair_clients("same-event"), false);
     let event = p.event("ec2-state-change-primary-stopped.json");
 
     let mut verdicts = Vec::new();
@@ -315,7 +322,7 @@ async fn the_same_event_three_times_moves_the_ip_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_and_a_state_change_for_one_failure_at_once_fail_over_once() {
     let (moto, proxy, p) = stopped_primary().await;
-    let handler = Handler::new(p.config(), proxy.function_client("alarm-and-event"), false);
+    let handler = Handler::new(p.config(), proxy.pair_clients("alarm-and-event"), false);
     let (alarm, change) = (p.event("sns-alarm-status-check.json"), p.event("ec2-state-change-primary-stopped.json"));
 
     let (a, b) = tokio::join!(handler.handle(&alarm), handler.handle(&change));
@@ -332,7 +339,7 @@ async fn an_alarm_and_a_state_change_for_one_failure_at_once_fail_over_once() {
 async fn eight_concurrent_invocations_fail_over_once_and_respect_the_cooldown() {
     let (moto, proxy, p) = stopped_primary().await;
     let ec2 = moto.client();
-    let handler = Handler::new(p.config(), proxy.function_client("eight"), false);
+    let handler = Handler::new(p.config(), proxy.pair_clients("eight"), false);
     let events = [p.event("ec2-state-change-primary-stopped.json"), p.event("alarm-action-cpu-alarm.json")];
 
     let mut set = tokio::task::JoinSet::new();

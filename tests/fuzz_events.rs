@@ -31,7 +31,7 @@ use ec2_failover::group::world::{
 use ec2_failover::pair::decide::{decide, screen};
 use ec2_failover::pair::world::{Address, Holder, Instance, InstanceState, World};
 use ec2_failover::pair::Handler;
-use ec2_failover::pair::{Config, FenceMode, Readiness};
+use ec2_failover::pair::{Clients, Config, FenceMode, Readiness};
 use ec2_failover::trigger::{parse, ACCEPTED};
 use ec2_failover::trigger::{LifecycleAction, Transition};
 use proptest::prelude::*;
@@ -51,6 +51,7 @@ fn config() -> Config {
         cooldown_seconds: 300,
         standby_ready: Readiness::Checks,
         monitoring: None,
+        alarm_names: Vec::new(),
     }
 }
 
@@ -320,6 +321,7 @@ fn healthy_world() -> World {
             record: None,
         },
         members: vec![member(P), member(S)],
+        alarms: None,
     }
 }
 
@@ -346,12 +348,16 @@ fn check(payload: &Value) -> Result<(), TestCaseError> {
         Err(parse_error) => {
             prop_assert!(parse_error.to_string().contains(ACCEPTED));
             let (client, rules) = counting_client();
-            let handler = Handler::new(config(), client, false);
+            let cloudwatch_rules = vec![mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| {
+                aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput::builder().build()
+            })];
+            let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &cloudwatch_rules);
+            let handler = Handler::new(config(), Clients { ec2: client, cloudwatch }, false);
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let result = runtime.block_on(handler.handle(payload));
             prop_assert!(matches!(result, Err(Error::BadEvent(_))), "rejected payload was not BadEvent: {result:?}");
-            let calls: usize = rules.iter().map(Rule::num_calls).sum();
-            prop_assert_eq!(calls, 0, "a rejected payload reached EC2");
+            let calls: usize = rules.iter().chain(&cloudwatch_rules).map(Rule::num_calls).sum();
+            prop_assert_eq!(calls, 0, "a rejected payload reached AWS");
             let (clients, rules) = counting_clients();
             let handler = group::Handler::new(clients, group::Config::default(), false);
             let result = runtime.block_on(handler.handle(payload));

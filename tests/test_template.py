@@ -99,8 +99,11 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "DRY_RUN": "DryRun",
         "MONITORING": "InstanceMonitoring",
         "STANDBY_READY": "StandbyReady",
+        "ALARM_NAMES": "ExtraAlarmNames",
     }
-    assert {k: v["Ref"] for k, v in env.items()} == expected
+    refs = {k: v.get("Ref") or v["Fn::Join"][1]["Ref"] for k, v in env.items()}
+    assert refs == expected
+    assert env["ALARM_NAMES"] == {"Fn::Join": [",", {"Ref": "ExtraAlarmNames"}]}
     # Every variable pair mode reads in src/config.rs (its own, and DRY_RUN for every mode) is set,
     # and no other; MODE is left unset, which means pair.
     config_rs = (ROOT / "src" / "config.rs").read_text()
@@ -180,7 +183,8 @@ def test_no_changing_action_has_a_wildcard_resource():
             assert resources == [KMS_KEYS], s["Sid"]
             assert s["Condition"]["StringEquals"]["kms:ViaService"] == VIA_EC2, s["Sid"]
         else:
-            assert all(a.startswith("ec2:Describe") for a in actions), s["Sid"]
+            # Reads only: EC2's Describe actions and CloudWatch's DescribeAlarms.
+            assert all(a.startswith("ec2:Describe") or a == "cloudwatch:DescribeAlarms" for a in actions), s["Sid"]
 
 
 def test_start_stop_and_tags_are_bound_to_the_pair_and_the_address():
@@ -349,3 +353,12 @@ def test_reserved_concurrency_stays_one_and_the_readme_says_what_a_low_quota_acc
     assert ("Specified ReservedConcurrentExecutions for function decreases account's "
             "UnreservedConcurrentExecution below its minimum value of") in deploy
     assert "quota increase" in deploy
+
+
+def test_the_function_reads_the_alarms_it_acts_on():
+    # An alarm payload is believed only once CloudWatch confirms it (src/pair/aws.rs reads
+    # DescribeAlarms); the role may read alarms and nothing more of CloudWatch.
+    actions = [a for _, acts, _ in statements() for a in acts]
+    assert [a for a in actions if a.startswith("cloudwatch:")] == ["cloudwatch:DescribeAlarms"]
+    source = (ROOT / "src" / "pair" / "aws.rs").read_text()
+    assert ".describe_alarms()" in source

@@ -10,15 +10,20 @@ use aws_sdk_ec2::Client;
 use futures_util::future::join_all;
 
 use super::decide::Action;
+use super::decide::AlarmReads;
+use super::world::AlarmSeen;
 use super::world::{resolve_holder, Address, FailoverRecord, Instance, Phase, World};
-use super::Config;
+use super::{Clients, Config};
 use crate::aws::{associate, aws_error, ec2_tag, tag, CheckStatus, Checks};
 use crate::error::Error;
 use crate::invocation::Report;
 use crate::tags;
+use crate::trigger::AlarmState;
 
-/// Reads the pair's instances, their status checks and the Elastic IP, all at once.
-pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World, Error> {
+/// Reads the pair's instances, their status checks, the Elastic IP and the alarms `alarms` names,
+/// all at once: one round trip.
+pub async fn observe(clients: &Clients, config: &Config, alarms: &AlarmReads, now: i64) -> Result<World, Error> {
+    let client = &clients.ec2;
     // A filter rather than InstanceIds: a vanished instance is then simply missing from the answer,
     // where InstanceIds would fail the whole call with InvalidInstanceID.NotFound.
     let instances = client
@@ -36,7 +41,14 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         .instance_ids(&config.standby)
         .include_all_instances(true)
         .send();
-    let (instances, addresses, statuses) = tokio::join!(instances, addresses, statuses);
+    let alarms = read_alarms(&clients.cloudwatch, alarms);
+    let (instances, addresses, statuses, alarms) = tokio::join!(instances, addresses, statuses, alarms);
+    // An alarm that cannot be read is not believed: a payload's ALARM then changes nothing, and the
+    // next reconcile reads again. A dead primary does not need it.
+    let alarms = alarms
+        .inspect_err(|e| tracing::warn!(error = %e, "could not read the alarms; an alarm payload is not acted on"))
+        .ok()
+        .flatten();
     let instances = instances.map_err(|e| aws_error("DescribeInstances", e))?;
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
     let statuses = match statuses {
@@ -75,7 +87,82 @@ pub async fn observe(client: &Client, config: &Config, now: i64) -> Result<World
         holder: resolve_holder(address.instance_id(), address.network_interface_id(), &members),
         record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config),
     };
-    Ok(World { now, address, members })
+    Ok(World { now, address, members, alarms })
+}
+
+/// Reads the alarms: by name and by action, both at once, every page. None: nothing to read.
+async fn read_alarms(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    reads: &AlarmReads,
+) -> Result<Option<Vec<AlarmSeen>>, Error> {
+    use aws_sdk_cloudwatch::types::AlarmType;
+    if reads.is_empty() {
+        return Ok(None);
+    }
+    // Composite alarms are listed only when AlarmTypes asks for them.
+    let query =
+        || cloudwatch.describe_alarms().alarm_types(AlarmType::MetricAlarm).alarm_types(AlarmType::CompositeAlarm);
+    let by_name = async {
+        match reads.names.is_empty() {
+            true => Ok(Vec::new()),
+            false => {
+                query()
+                    .set_alarm_names(Some(reads.names.clone()))
+                    .into_paginator()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+            }
+        }
+    };
+    let by_action = async {
+        match &reads.action_prefix {
+            None => Ok(Vec::new()),
+            Some(prefix) => query().action_prefix(prefix).into_paginator().send().collect::<Result<Vec<_>, _>>().await,
+        }
+    };
+    let (by_name, by_action) = tokio::join!(by_name, by_action);
+    let pages = by_name
+        .map_err(|e| aws_error("DescribeAlarms", e))?
+        .into_iter()
+        .chain(by_action.map_err(|e| aws_error("DescribeAlarms", e))?);
+    let mut seen: Vec<AlarmSeen> = Vec::new();
+    for page in pages {
+        for alarm in page.metric_alarms() {
+            let mut instance_ids: Vec<String> = Vec::new();
+            let dimensions = alarm.dimensions().iter().chain(
+                alarm
+                    .metrics()
+                    .iter()
+                    .filter_map(|m| m.metric_stat())
+                    .filter_map(|s| s.metric())
+                    .flat_map(|m| m.dimensions()),
+            );
+            for id in dimensions.filter(|d| d.name() == Some("InstanceId")).filter_map(|d| d.value()) {
+                if !instance_ids.iter().any(|known| known == id) {
+                    instance_ids.push(id.to_owned());
+                }
+            }
+            push_alarm(&mut seen, alarm.alarm_name(), alarm.state_value().map(|s| s.as_str()), instance_ids);
+        }
+        for alarm in page.composite_alarms() {
+            push_alarm(&mut seen, alarm.alarm_name(), alarm.state_value().map(|s| s.as_str()), Vec::new());
+        }
+    }
+    Ok(Some(seen))
+}
+
+/// Adds an alarm once; one CloudWatch reports in a state this function does not know is dropped.
+fn push_alarm(seen: &mut Vec<AlarmSeen>, name: Option<&str>, state: Option<&str>, instance_ids: Vec<String>) {
+    let state = match state {
+        Some("ALARM") => AlarmState::Alarm,
+        Some("OK") => AlarmState::Ok,
+        Some("INSUFFICIENT_DATA") => AlarmState::InsufficientData,
+        _ => return,
+    };
+    if let Some(name) = name.filter(|n| !seen.iter().any(|a| &a.name == n)) {
+        seen.push(AlarmSeen { name: name.to_owned(), state, instance_ids });
+    }
 }
 
 /// Reads one instance's status checks.

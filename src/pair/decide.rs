@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::world::{FailoverRecord, Holder, InstanceState, Phase, World};
 use super::{Config, FenceMode, Monitoring, Readiness};
 use crate::invocation::Verdict;
-use crate::trigger::Trigger;
+use crate::trigger::{AlarmState, Source, Trigger, Warning};
 
 /// A decision about the pair. Its stops run only once the address is on its new holder.
 pub type Decision = crate::invocation::Decision<Action>;
@@ -146,16 +146,21 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         }
     }
 
-    let warning = match trigger {
-        Trigger::Warning(warning) if warning.stands() => Some(warning),
-        _ => None,
-    };
+    let (warning, doubt) = confirm(trigger, world);
+    // Every alarm CloudWatch reports in ALARM now that is about the active instance (or names no
+    // instance) is a failure too: a lost alarm invocation is caught by the next reconcile.
+    let standing = world
+        .alarms
+        .iter()
+        .flatten()
+        .filter(|a| a.state == AlarmState::Alarm)
+        .find(|a| a.instance_ids.is_empty() || a.instance_ids.iter().any(|i| i == active));
     let failure = if active_state.is_down() {
         Some(format!("the active instance {active} is {}", active_state.name()))
+    } else if let Some(w) = warning.as_ref().filter(|w| w.instance_ids.is_empty() || w.names(active)) {
+        Some(format!("{} for the active instance {active}", w.says()))
     } else {
-        warning
-            .filter(|w| w.instance_ids.is_empty() || w.names(active))
-            .map(|w| format!("{} for the active instance {active}", w.says()))
+        standing.map(|a| format!("alarm {} is in ALARM for the active instance {active}", a.name))
     };
 
     let Some(failure) = failure else {
@@ -185,8 +190,11 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
             return decision(Verdict::Finish, done, actions);
         }
         let mut reason = format!("the Elastic IP is on {active}, which is {}", active_state.name());
-        if let Some(warning) = warning.filter(|w| w.names(other)) {
+        if let Some(warning) = warning.as_ref().filter(|w| w.names(other)) {
             reason.push_str(&format!("; {} is about {other}, which does not hold the IP", warning.raised_by()));
+        }
+        if let Some(doubt) = doubt {
+            reason.push_str(&format!("; {doubt}"));
         }
         return decision(Verdict::NoChange, reason, Vec::new());
     };
@@ -201,6 +209,38 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         return decision(Verdict::Hold, reason, fence);
     }
     move_to(config, world, active, other, Verdict::FailOver, failure)
+}
+
+/// The trigger's warning if it stands now, and otherwise why it changes nothing. An alarm payload is
+/// evidence, not the truth: a retried or replayed ALARM payload for an alarm that is OK again, or a
+/// forged one, must not fail the pair over, so it counts only if CloudWatch says the alarm is in
+/// ALARM now; the instances it is about are CloudWatch's too.
+fn confirm(trigger: &Trigger, world: &World) -> (Option<Warning>, Option<String>) {
+    let Trigger::Warning(warning) = trigger else { return (None, None) };
+    if !warning.stands() {
+        return (None, None);
+    }
+    let Source::Alarm(alarm) = &warning.source;
+    let Some(alarms) = &world.alarms else {
+        return (
+            None,
+            Some(format!("CloudWatch could not be read to confirm alarm {}; the next reconcile will", alarm.name)),
+        );
+    };
+    match alarms.iter().find(|a| a.name == alarm.name) {
+        Some(seen) if seen.state == AlarmState::Alarm => {
+            (Some(Warning { source: warning.source.clone(), instance_ids: seen.instance_ids.clone() }), None)
+        }
+        Some(seen) => (
+            None,
+            Some(format!(
+                "alarm {} is {} now, whatever the payload said: it changes nothing",
+                alarm.name,
+                seen.state.name()
+            )),
+        ),
+        None => (None, Some(format!("CloudWatch does not know alarm {}: the payload changes nothing", alarm.name))),
+    }
 }
 
 /// Whether the failover `record` is younger than the cooldown.
@@ -359,4 +399,37 @@ pub fn monitoring_mismatches(config: &Config, world: &World) -> Vec<String> {
             ),
         })
         .collect()
+}
+
+/// Which alarms an invocation reads from CloudWatch, in parallel with EC2.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlarmReads {
+    /// Alarms by name: the one an alarm payload names, and on a reconcile `ALARM_NAMES`.
+    pub names: Vec<String>,
+    /// On a reconcile, the alarms whose actions invoke this function (its unqualified ARN).
+    pub action_prefix: Option<String>,
+}
+
+impl AlarmReads {
+    /// Whether there is nothing to read.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.action_prefix.is_none()
+    }
+}
+
+/// The alarms to read for this trigger: an alarm payload's own alarm (it counts only if CloudWatch
+/// says ALARM now); on a reconcile, every alarm that can invoke the function, so that an alarm
+/// whose invocation was lost still fails the pair over. `function_arn` may carry a version or
+/// alias qualifier; the alarms' actions are matched by the unqualified ARN as a prefix.
+pub fn alarm_reads(config: &Config, trigger: &Trigger, function_arn: Option<&str>) -> AlarmReads {
+    match trigger {
+        Trigger::Warning(Warning { source: Source::Alarm(alarm), .. }) => {
+            AlarmReads { names: vec![alarm.name.clone()], action_prefix: None }
+        }
+        Trigger::Schedule => AlarmReads {
+            names: config.alarm_names.clone(),
+            action_prefix: function_arn.map(|arn| arn.split(':').take(7).collect::<Vec<_>>().join(":")),
+        },
+        _ => AlarmReads::default(),
+    }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use aws_sdk_ec2::Client;
 use serde_json::Value;
 
-use self::decide::{decide, monitoring_mismatches, screen, Action};
+use self::decide::{alarm_reads, decide, monitoring_mismatches, screen, Action};
 use self::world::World;
 use crate::error::Error;
 use crate::invocation::{finish, now, observe_failed, Frame, Outcome};
@@ -44,6 +44,9 @@ pub struct Config {
     /// The CloudWatch monitoring the template's alarms assume, if said (`MONITORING`): the
     /// reconcile warns about an instance whose monitoring differs.
     pub monitoring: Option<Monitoring>,
+    /// Alarms the reconcile reads besides those whose actions invoke the function: the ones
+    /// delivered through SNS or EventBridge (`ALARM_NAMES`).
+    pub alarm_names: Vec<String>,
 }
 
 /// When a standby is ready to take the IP from a degraded primary that still serves (`STANDBY_READY`).
@@ -100,30 +103,47 @@ impl Config {
 /// The result of a pair-mode invocation.
 pub type PairOutcome = Outcome<World, Action>;
 
+/// The AWS clients pair mode needs.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// EC2: the instances, their status checks, the Elastic IP.
+    pub ec2: Client,
+    /// CloudWatch: the alarms, read again rather than believed from a payload.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
 /// Pair mode's handler: everything an invocation needs, built once at init.
 #[derive(Clone, Debug)]
 pub struct Handler {
     /// The pair and its settings.
     pub config: Config,
-    /// The EC2 client, built once.
-    pub client: Client,
+    /// The AWS clients, built once.
+    pub clients: Clients,
     frame: Frame,
 }
 
 impl Handler {
     /// A handler for one pair; with `dry_run` it only plans.
-    pub fn new(config: Config, client: Client, dry_run: bool) -> Self {
-        Self { config, client, frame: Frame::new(dry_run) }
+    pub fn new(config: Config, clients: Clients, dry_run: bool) -> Self {
+        Self { config, clients, frame: Frame::new(dry_run) }
     }
 
-    /// Handles one payload: screen the trigger, observe the pair, decide, act. The clock is read
-    /// once, here, so that `decide` stays pure.
+    /// Handles one payload, as [`Handler::handle_for`] without knowing the function's ARN (so the
+    /// reconcile reads only the alarms `ALARM_NAMES` names).
     pub async fn handle(&self, payload: &Value) -> Result<PairOutcome, Error> {
+        self.handle_for(payload, None).await
+    }
+
+    /// Handles one payload for the function `function_arn` (from the invocation context): screen
+    /// the trigger, observe the pair, decide, act. The clock is read once, here, so that `decide`
+    /// stays pure.
+    pub async fn handle_for(&self, payload: &Value, function_arn: Option<&str>) -> Result<PairOutcome, Error> {
         let (trigger, _turn) = self.frame.start(payload).await?;
         let (decision, observed) = match screen(&self.config, &trigger) {
             Some(ignored) => (ignored, None),
             None => {
-                let world = aws::observe(&self.client, &self.config, now())
+                let alarms = alarm_reads(&self.config, &trigger, function_arn);
+                let world = aws::observe(&self.clients, &self.config, &alarms, now())
                     .await
                     .inspect_err(|e| observe_failed(e, &trigger, "the pair"))?;
                 if trigger == Trigger::Schedule {
@@ -135,7 +155,7 @@ impl Handler {
             }
         };
         let (actions, error) =
-            self.frame.act(&decision, |actions| aws::execute(&self.client, &self.config, actions)).await;
+            self.frame.act(&decision, |actions| aws::execute(&self.clients.ec2, &self.config, actions)).await;
         finish(self.frame.outcome(trigger, decision, observed, actions), error)
     }
 }

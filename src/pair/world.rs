@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 pub use crate::aws::{Instance, InstanceState};
+use crate::trigger::AlarmState;
 
 /// Everything one invocation knows about the pair.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -14,6 +15,22 @@ pub struct World {
     pub address: Address,
     /// The members EC2 still knows about; a member missing here is gone.
     pub members: Vec<Instance>,
+    /// The alarms CloudWatch reported now, when they were read: the one an alarm payload names,
+    /// and on a reconcile those that invoke the function or that `ALARM_NAMES` names. None: not
+    /// read (other triggers), or CloudWatch could not be read.
+    pub alarms: Option<Vec<AlarmSeen>>,
+}
+
+/// An alarm as CloudWatch reports it now (not as a payload said it was).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AlarmSeen {
+    /// Its name.
+    pub name: String,
+    /// Its state now.
+    pub state: AlarmState,
+    /// The instances its metrics name through an `InstanceId` dimension; none for a composite
+    /// alarm or metric math without one, which is then about the active instance.
+    pub instance_ids: Vec<String>,
 }
 
 /// The Elastic IP and what it carries.

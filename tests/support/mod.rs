@@ -213,6 +213,31 @@ impl Proxy {
         serde_json::from_str(&body).expect("proxy log is JSON")
     }
 
+    /// CloudWatch through this proxy (which bridges the SDK's CBOR protocol to moto), with the same
+    /// policy as [`Proxy::function_client`].
+    pub fn cloudwatch_client(&self, partition: &str) -> aws_sdk_cloudwatch::Client {
+        use aws_sdk_cloudwatch::config::retry::RetryPartition;
+        use aws_sdk_cloudwatch::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+            .retry_config(ec2_failover::aws::retry_config().with_initial_backoff(Duration::from_millis(2)))
+            .retry_partition(RetryPartition::new(format!("{partition}-cloudwatch")))
+            .timeout_config(ec2_failover::aws::timeout_config())
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(config)
+    }
+
+    /// Pair mode's clients (EC2 and CloudWatch) through this proxy.
+    pub fn pair_clients(&self, partition: &str) -> ec2_failover::pair::Clients {
+        ec2_failover::pair::Clients {
+            ec2: self.function_client(partition),
+            cloudwatch: self.cloudwatch_client(partition),
+        }
+    }
+
     /// The function's client through this proxy: the production retry and timeout policy, with
     /// backoff shortened so that a hundred faulty trials take seconds, and its own retry quota
     /// (`partition`) so that each trial starts like a fresh execution environment.

@@ -80,12 +80,13 @@ impl Pair {
             cooldown_seconds: 300,
             standby_ready: Readiness::Checks,
             monitoring: None,
+            alarm_names: Vec::new(),
         }
     }
 
     /// The function, in process, against the strict local EC2 (the proxy in front of moto).
     pub fn handler(&self, proxy: &Proxy, config: Config) -> Handler {
-        Handler::new(config, proxy.function_client("e2e"), false)
+        Handler::new(config, proxy.pair_clients("e2e"), false)
     }
 
     /// Loads a file from `events/` with the example ids replaced by this pair's.
@@ -143,4 +144,31 @@ pub async fn look(client: &Client, pair: &Pair) -> Seen {
         .collect();
     tags.sort();
     Seen { holder, primary: state(&pair.primary), standby: state(&pair.standby), tags }
+}
+
+/// Creates an alarm about `instance` in the local CloudWatch (through the proxy's bridge), whose
+/// action invokes the function, and puts it in `state`: CloudWatch is what the function believes.
+pub async fn alarm(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    name: &str,
+    instance: &str,
+    state: aws_sdk_cloudwatch::types::StateValue,
+) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/EC2")
+        .metric_name("CPUUtilization")
+        .dimensions(Dimension::builder().name("InstanceId").value(instance).build())
+        .statistic(Statistic::Average)
+        .period(300)
+        .evaluation_periods(1)
+        .threshold(90.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .alarm_actions("arn:aws:lambda:us-east-1:123456789012:function:ec2-failover")
+        .send()
+        .await
+        .unwrap();
+    cloudwatch.set_alarm_state().alarm_name(name).state_value(state).state_reason("test").send().await.unwrap();
 }
