@@ -111,6 +111,10 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
     let alarm_names: Vec<String> = get("ALARM_NAMES")
         .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
+    // DescribeAlarms takes at most 100 names (CloudWatch API reference, AlarmNames).
+    if alarm_names.len() > 100 {
+        return Err(bad("ALARM_NAMES", &alarm_names.join(","), "at most 100 alarm names"));
+    }
     if let Some(long) = alarm_names.iter().find(|n| n.len() > 255) {
         return Err(bad("ALARM_NAMES", long, "comma-separated CloudWatch alarm names, each at most 255 characters"));
     }

@@ -96,6 +96,8 @@ impl Recorded for World {
                     name: (*name).into(),
                     state: *state,
                     instance_ids: ids.iter().map(|i| (*i).to_owned()).collect(),
+                    since: Some(NOW),
+                    actions_enabled: true,
                 })
                 .collect(),
         );
@@ -152,14 +154,23 @@ fn stop(id: &str) -> Action {
     Action::StopInstance { instance_id: id.into() }
 }
 fn record(from: &str, to: &str, phase: Phase) -> Action {
-    Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: NOW, phase })
+    record_at(from, to, phase, 0)
+}
+/// A record that keeps the time of a move made `ago` seconds before now.
+fn record_at(from: &str, to: &str, phase: Phase, ago: i64) -> Action {
+    Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase })
 }
 
 /// Unless a case says what CloudWatch reports (`.cw(..)`), it agrees with an alarm payload.
 fn cloudwatch_agrees(trigger: &Trigger, mut world: World) -> World {
     if let (None, Trigger::Warning(Warning { source: Source::Alarm(alarm), instance_ids })) = (&world.alarms, trigger) {
-        world.alarms =
-            Some(vec![AlarmSeen { name: alarm.name.clone(), state: alarm.state, instance_ids: instance_ids.clone() }]);
+        world.alarms = Some(vec![AlarmSeen {
+            name: alarm.name.clone(),
+            state: alarm.state,
+            instance_ids: instance_ids.clone(),
+            since: Some(NOW),
+            actions_enabled: true,
+        }]);
     }
     world
 }
@@ -261,6 +272,63 @@ fn an_alarm_is_what_cloudwatch_says_now_not_what_a_payload_said() {
 }
 
 #[test]
+#[rustfmt::skip]
+fn an_alarm_that_stays_in_alarm_fails_the_pair_over_once() {
+    let c = &config();
+    let none = &Config { cooldown_seconds: 0, ..config() };
+    let since = |mut world: World, ago: i64| { for a in world.alarms.iter_mut().flatten() { a.since = Some(NOW - ago); } world };
+    let muted = |mut world: World| { for a in world.alarms.iter_mut().flatten() { a.actions_enabled = false; } world };
+    use AlarmState::Alarm as A;
+    //    name                                                          config trigger   world                                                                       verdict   actions                           reason
+    check("a composite alarm in ALARM since before the failover",       none,  Schedule, since(w(S, Stopped, Running).rec(P, S, 600, Done).cw(&[("app", A, &[])]), 900), NoChange, &[],                     "which is running");
+    check("the same alarm, gone to ALARM after it: a new failure",      none,  Schedule, since(w(S, Stopped, Running).rec(P, S, 600, Done).cw(&[("app", A, &[])]), 60),  FailOver, &[start(P), record(S, P, Started)], "alarm app is in ALARM");
+    check("a payload for an alarm in ALARM since before the failover",  none,  alarm(&[]), since(w(S, Stopped, Running).rec(P, S, 600, Done).cw(&[("cpu", A, &[])]), 900), NoChange, &[],                   "since before the failover");
+    check("an alarm whose actions are disabled is muted",               c,     Schedule, muted(w(P, Running, Running).cw(&[("cpu", A, &[P])])),                   NoChange, &[],                           "which is running");
+    check("a make-before-break failover whose alarm passed stops here", c,     running(S), w(P, Running, Running).rec(P, S, 60, Started).cw(&[("cpu", AlarmState::Ok, &[P])]), NoChange, &[],             "not carried on");
+    check("... and goes on while it stands",                            c,     running(S), w(P, Running, Running).rec(P, S, 60, Started).cw(&[("cpu", A, &[P])]), Finish, &[mv(S), record(P, S, Done), stop(P)], "carrying on");
+    check("... and goes on when CloudWatch was not read",               c,     running(S), w(P, Running, Running).rec(P, S, 60, Started),                  Finish,   &[mv(S), record(P, S, Done), stop(P)], "carrying on");
+}
+
+#[test]
+#[rustfmt::skip]
+fn records_tell_what_happened_and_keep_the_time_of_the_move() {
+    let c = &config();
+    let mut restarted = w(S, Running, Running).rec(P, S, 60, Moved);
+    restarted.members[0].launch_time = Some(NOW - 30);
+    //    name                                                          config trigger     world                                               verdict  actions                          reason
+    check("done keeps the move's time: a primary restarted since stays", c,    Schedule,   restarted,                                          Finish,  &[record_at(P, S, Done, 60)],    "is done");
+    check("held inside the cooldown, a moved failover is still done",   c,     alarm(&[S]), w(S, Stopped, Running).rec(P, S, 60, Moved),       Hold,    &[record_at(P, S, Done, 60)],    "cooldown");
+    check("no fence while the active instance itself goes down",        c,     Schedule,   w(S, Running, Stopping).rec(P, S, 60, Done),        Hold,    &[],                             "cooldown");
+}
+
+#[test]
+fn the_reconcile_reads_the_alarms_that_invoke_this_function_by_its_unqualified_arn() {
+    use ec2_failover::pair::decide::alarm_reads;
+    let c = Config { alarm_names: vec!["app-down".into()], ..config() };
+    for (arn, prefix) in [
+        (
+            "arn:aws:lambda:us-east-1:123456789012:function:ec2-failover",
+            "arn:aws:lambda:us-east-1:123456789012:function:ec2-failover",
+        ),
+        (
+            "arn:aws:lambda:us-east-1:123456789012:function:ec2-failover:live",
+            "arn:aws:lambda:us-east-1:123456789012:function:ec2-failover",
+        ),
+        (
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:f:$LATEST",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:f",
+        ),
+    ] {
+        let reads = alarm_reads(&c, &Schedule, Some(arn));
+        assert_eq!(reads.action_prefix.as_deref(), Some(prefix), "{arn}");
+        assert_eq!(reads.names, ["app-down"]);
+    }
+    // An alarm payload reads its own alarm only; without the function's ARN, the names only.
+    assert_eq!(alarm_reads(&c, &alarm(&[P]), Some("arn:aws:lambda:r:1:function:f")).names, ["cpu"]);
+    assert_eq!(alarm_reads(&c, &Schedule, None).action_prefix, None);
+}
+
+#[test]
 fn an_alarm_cloudwatch_could_not_confirm_is_not_acted_on() {
     // `check` lets CloudWatch agree with the payload; here it could not be read at all.
     let d = decide(&config(), &alarm(&[P]), &w(P, Running, Running));
@@ -328,8 +396,8 @@ fn the_ip_never_stays_on_an_instance_that_will_not_start() {
     check("the failback names EC2's reason",                          c,     Schedule,   w(S, Running, Stopped).rec(P, S, 30, Moved).why(S, kms),         FailOver, &[mv(P), record(S, P, Done)],     "Client error on launch");
     check("the other is not ready: no failback, start again",         c,     Schedule,   w(S, Running, Stopped).init(P).rec(P, S, 30, Moved),             Finish,   &[start(S)],                      "starting it again");
     check("it served since (done): no failback inside the cooldown",  c,     Schedule,   w(S, Running, Stopped).rec(P, S, 30, Done),                      Finish,   &[start(S)],                      "starting it again");
-    check("it runs now: the failover is done",                        c,     running(S), w(S, Stopped, Running).rec(P, S, 60, Moved),                     Finish,   &[record(P, S, Done)],            "is done");
-    check("it runs and the old primary too: done, then fence",        c,     Schedule,   w(S, Running, Running).rec(P, S, 60, Moved),                     Fence,    &[record(P, S, Done), stop(P)],   "is done");
+    check("it runs now: the failover is done",                        c,     running(S), w(S, Stopped, Running).rec(P, S, 60, Moved),                     Finish,   &[record_at(P, S, Done, 60)],     "is done");
+    check("it runs and the old primary too: done, then fence",        c,     Schedule,   w(S, Running, Running).rec(P, S, 60, Moved),                     Fence,    &[record_at(P, S, Done, 60), stop(P)], "is done");
     check("still booting: nothing to do",                             c,     Schedule,   w(S, Stopped, Pending).rec(P, S, 20, Moved),                     NoChange, &[],                              "which is pending");
 }
 

@@ -122,13 +122,18 @@ async fn read_alarms(
         }
     };
     let (by_name, by_action) = tokio::join!(by_name, by_action);
-    let pages = by_name
-        .map_err(|e| aws_error("DescribeAlarms", e))?
-        .into_iter()
-        .chain(by_action.map_err(|e| aws_error("DescribeAlarms", e))?);
+    let by_name = by_name.map_err(|e| aws_error("DescribeAlarms", e))?;
+    let by_action = by_action.map_err(|e| aws_error("DescribeAlarms", e))?;
+    // ActionPrefix is a prefix: `function:ec2-failover` also finds `function:ec2-failover-db`'s
+    // alarms. Only an action that is this function's ARN, or it with a qualifier, counts.
+    let invokes_us = |actions: &[String]| {
+        reads.action_prefix.as_deref().is_some_and(|arn| {
+            actions.iter().any(|a| a == arn || a.strip_prefix(arn).is_some_and(|rest| rest.starts_with(':')))
+        })
+    };
     let mut seen: Vec<AlarmSeen> = Vec::new();
-    for page in pages {
-        for alarm in page.metric_alarms() {
+    for (page, by_action) in by_name.iter().map(|p| (p, false)).chain(by_action.iter().map(|p| (p, true))) {
+        for alarm in page.metric_alarms().iter().filter(|a| !by_action || invokes_us(a.alarm_actions())) {
             let mut instance_ids: Vec<String> = Vec::new();
             let dimensions = alarm.dimensions().iter().chain(
                 alarm
@@ -143,17 +148,28 @@ async fn read_alarms(
                     instance_ids.push(id.to_owned());
                 }
             }
-            push_alarm(&mut seen, alarm.alarm_name(), alarm.state_value().map(|s| s.as_str()), instance_ids);
+            let since = alarm.state_transitioned_timestamp().or(alarm.state_updated_timestamp()).map(|t| t.secs());
+            let state = alarm.state_value().map(|s| s.as_str());
+            push_alarm(&mut seen, alarm.alarm_name(), state, instance_ids, since, alarm.actions_enabled());
         }
-        for alarm in page.composite_alarms() {
-            push_alarm(&mut seen, alarm.alarm_name(), alarm.state_value().map(|s| s.as_str()), Vec::new());
+        for alarm in page.composite_alarms().iter().filter(|a| !by_action || invokes_us(a.alarm_actions())) {
+            let since = alarm.state_transitioned_timestamp().or(alarm.state_updated_timestamp()).map(|t| t.secs());
+            let state = alarm.state_value().map(|s| s.as_str());
+            push_alarm(&mut seen, alarm.alarm_name(), state, Vec::new(), since, alarm.actions_enabled());
         }
     }
     Ok(Some(seen))
 }
 
 /// Adds an alarm once; one CloudWatch reports in a state this function does not know is dropped.
-fn push_alarm(seen: &mut Vec<AlarmSeen>, name: Option<&str>, state: Option<&str>, instance_ids: Vec<String>) {
+fn push_alarm(
+    seen: &mut Vec<AlarmSeen>,
+    name: Option<&str>,
+    state: Option<&str>,
+    instance_ids: Vec<String>,
+    since: Option<i64>,
+    actions_enabled: Option<bool>,
+) {
     let state = match state {
         Some("ALARM") => AlarmState::Alarm,
         Some("OK") => AlarmState::Ok,
@@ -161,7 +177,8 @@ fn push_alarm(seen: &mut Vec<AlarmSeen>, name: Option<&str>, state: Option<&str>
         _ => return,
     };
     if let Some(name) = name.filter(|n| !seen.iter().any(|a| &a.name == n)) {
-        seen.push(AlarmSeen { name: name.to_owned(), state, instance_ids });
+        let actions_enabled = actions_enabled.unwrap_or(true);
+        seen.push(AlarmSeen { name: name.to_owned(), state, instance_ids, since, actions_enabled });
     }
 }
 

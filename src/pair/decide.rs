@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::world::{FailoverRecord, Holder, InstanceState, Phase, World};
+use super::world::{AlarmSeen, FailoverRecord, Holder, InstanceState, Phase, World};
 use super::{Config, FenceMode, Monitoring, Readiness};
 use crate::invocation::Verdict;
 use crate::trigger::{AlarmState, Source, Trigger, Warning};
@@ -92,25 +92,45 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     let active_state = world.state_of(active);
     let record = world.address.record.as_ref();
 
+    // The failover that brought the IP here, if any: `moved` (the IP left, the start was asked
+    // for) or `done` (this instance ran with the IP). Alarms that went to ALARM before it are about
+    // what happened before: they do not count against the instance that took over.
+    let completed = record.filter(|r| r.to == active && r.from == other && r.phase != Phase::Started);
+    let holder_since = completed.map(|r| r.at);
+    let (warning, doubt) = confirm(trigger, world, holder_since);
+    let standing = standing_alarm(world, active, holder_since);
+
     // A failover decided earlier whose address has not moved yet is carried on, whatever this
     // invocation's trigger was: the standby's `running` event is what most often brings us here.
-    // (`moved` with the IP still on `from`: the record was written, the move failed.)
+    // (`moved` with the IP still on `from`: the record was written, the move failed.) One away from
+    // a primary that still runs is carried on only while its failure stands, when CloudWatch was
+    // read: a passing alarm must not end in a healthy primary stopped.
     if let Some(r) = record.filter(|r| r.from == active && r.to == other && r.phase != Phase::Done) {
+        let about_active = warning.as_ref().filter(|w| w.instance_ids.is_empty() || w.names(active));
+        let alarm_passed =
+            !active_state.is_down() && world.alarms.is_some() && standing.is_none() && about_active.is_none();
+        if alarm_passed {
+            let reason = format!(
+                "the failover from {active} to {other} begun at {} is not carried on: no alarm about {active} is in \
+                 ALARM any more, and {active} is {}",
+                r.at,
+                active_state.name()
+            );
+            return decision(Verdict::NoChange, reason, Vec::new());
+        }
         let why = format!("carrying on the failover from {active} to {other} begun at {}", r.at);
         return move_to(config, world, active, other, Verdict::Finish, why);
     }
-
-    // The failover that brought the IP here, if any: `moved` (the IP left, the start was asked
-    // for) or `done` (this instance ran with the IP).
-    let completed = record.filter(|r| r.to == active && r.from == other && r.phase != Phase::Started);
 
     // After a failover, the old active instance is stopped. If it still runs since before the
     // failover (the stop failed or never came), it is stopped now; one started again after the
     // failover was started on purpose and is left alone. Only a running instance can be stopped:
     // AWS refuses to stop one that is still `pending`, so that one waits for the next invocation.
+    // Never while the active instance is itself going down: the old one may be all that serves.
     let fence: Vec<Action> = match (completed, world.member(other)) {
         (Some(r), Some(old))
             if config.fence_mode == FenceMode::Stop
+                && !active_state.is_down()
                 && old.state == InstanceState::Running
                 && old.launch_time.is_some_and(|launched| launched <= r.at) =>
         {
@@ -118,6 +138,13 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         }
         _ => Vec::new(),
     };
+    // A failover whose new instance now runs with the IP is done: it has served. The record keeps
+    // the time of the move, which the cooldown and the fence measure from.
+    let done: Vec<Action> = completed
+        .filter(|r| r.phase == Phase::Moved && active_state == InstanceState::Running)
+        .map(|r| Action::RecordFailover(FailoverRecord { phase: Phase::Done, ..r.clone() }))
+        .into_iter()
+        .collect();
 
     // The IP sits on a stopped instance that a failover chose. A cooldown never keeps it there:
     // if that instance never ran since (its start failed, for want of capacity or a KMS grant)
@@ -146,15 +173,6 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         }
     }
 
-    let (warning, doubt) = confirm(trigger, world);
-    // Every alarm CloudWatch reports in ALARM now that is about the active instance (or names no
-    // instance) is a failure too: a lost alarm invocation is caught by the next reconcile.
-    let standing = world
-        .alarms
-        .iter()
-        .flatten()
-        .filter(|a| a.state == AlarmState::Alarm)
-        .find(|a| a.instance_ids.is_empty() || a.instance_ids.iter().any(|i| i == active));
     let failure = if active_state.is_down() {
         Some(format!("the active instance {active} is {}", active_state.name()))
     } else if let Some(w) = warning.as_ref().filter(|w| w.instance_ids.is_empty() || w.names(active)) {
@@ -164,30 +182,20 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     };
 
     let Some(failure) = failure else {
-        // A failover whose new instance now runs with the IP is done: it has served.
-        let mut actions = Vec::new();
-        let mut done = String::new();
-        if let Some(r) = completed.filter(|r| r.phase == Phase::Moved && active_state == InstanceState::Running) {
-            actions.push(Action::RecordFailover(FailoverRecord {
-                from: r.from.clone(),
-                to: r.to.clone(),
-                at: world.now,
-                phase: Phase::Done,
-            }));
-            done = format!("{active} runs with the Elastic IP: the failover from {other} is done");
-        }
+        let done_why = format!("{active} runs with the Elastic IP: the failover from {other} is done");
+        let mut actions = done.clone();
         if !fence.is_empty() {
             let mut reason = format!(
                 "{other} still runs since before the failover to {active}; stopping it so that only {active} serves"
             );
             if !done.is_empty() {
-                reason = format!("{done}; {reason}");
+                reason = format!("{done_why}; {reason}");
             }
             actions.extend(fence);
             return decision(Verdict::Fence, reason, actions);
         }
         if !actions.is_empty() {
-            return decision(Verdict::Finish, done, actions);
+            return decision(Verdict::Finish, done_why, actions);
         }
         let mut reason = format!("the Elastic IP is on {active}, which is {}", active_state.name());
         if let Some(warning) = warning.as_ref().filter(|w| w.names(other)) {
@@ -206,16 +214,39 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
              not failing over",
             config.cooldown_seconds
         );
-        return decision(Verdict::Hold, reason, fence);
+        let mut actions = done;
+        actions.extend(fence);
+        return decision(Verdict::Hold, reason, actions);
     }
     move_to(config, world, active, other, Verdict::FailOver, failure)
+}
+
+/// An alarm CloudWatch reports in ALARM now, with its actions enabled (disabling them is how an
+/// alarm is muted for maintenance), about `active` or no instance at all, and gone to ALARM after
+/// `since` (the time the active instance got the IP): an alarm that stays in ALARM fails the pair
+/// over once, not back and forth every cooldown.
+fn standing_alarm<'a>(world: &'a World, active: &str, since: Option<i64>) -> Option<&'a AlarmSeen> {
+    world.alarms.iter().flatten().find(|a| {
+        a.state == AlarmState::Alarm
+            && a.actions_enabled
+            && (a.instance_ids.is_empty() || a.instance_ids.iter().any(|i| i == active))
+            && is_news(a, since)
+    })
+}
+
+/// Whether the alarm went to its state after `since` (or either time is unknown).
+fn is_news(alarm: &AlarmSeen, since: Option<i64>) -> bool {
+    match (alarm.since, since) {
+        (Some(changed), Some(since)) => changed > since,
+        _ => true,
+    }
 }
 
 /// The trigger's warning if it stands now, and otherwise why it changes nothing. An alarm payload is
 /// evidence, not the truth: a retried or replayed ALARM payload for an alarm that is OK again, or a
 /// forged one, must not fail the pair over, so it counts only if CloudWatch says the alarm is in
 /// ALARM now; the instances it is about are CloudWatch's too.
-fn confirm(trigger: &Trigger, world: &World) -> (Option<Warning>, Option<String>) {
+fn confirm(trigger: &Trigger, world: &World, since: Option<i64>) -> (Option<Warning>, Option<String>) {
     let Trigger::Warning(warning) = trigger else { return (None, None) };
     if !warning.stands() {
         return (None, None);
@@ -228,6 +259,13 @@ fn confirm(trigger: &Trigger, world: &World) -> (Option<Warning>, Option<String>
         );
     };
     match alarms.iter().find(|a| a.name == alarm.name) {
+        Some(seen) if seen.state == AlarmState::Alarm && !is_news(seen, since) => (
+            None,
+            Some(format!(
+                "alarm {} has been in ALARM since before the failover that brought the IP here: it changes nothing",
+                alarm.name
+            )),
+        ),
         Some(seen) if seen.state == AlarmState::Alarm => {
             (Some(Warning { source: warning.source.clone(), instance_ids: seen.instance_ids.clone() }), None)
         }
@@ -426,7 +464,9 @@ pub fn alarm_reads(config: &Config, trigger: &Trigger, function_arn: Option<&str
         Trigger::Warning(Warning { source: Source::Alarm(alarm), .. }) => {
             AlarmReads { names: vec![alarm.name.clone()], action_prefix: None }
         }
-        Trigger::Schedule => AlarmReads {
+        // The reconcile, and an instance's state change (which may carry a make-before-break
+        // failover on: only while its failure stands).
+        Trigger::Schedule | Trigger::StateChange { .. } => AlarmReads {
             names: config.alarm_names.clone(),
             action_prefix: function_arn.map(|arn| arn.split(':').take(7).collect::<Vec<_>>().join(":")),
         },

@@ -31,6 +31,10 @@ pub struct AlarmSeen {
     /// The instances its metrics name through an `InstanceId` dimension; none for a composite
     /// alarm or metric math without one, which is then about the active instance.
     pub instance_ids: Vec<String>,
+    /// When it last changed state, in seconds since the Unix epoch, if CloudWatch says.
+    pub since: Option<i64>,
+    /// Whether its actions are enabled; an alarm muted for maintenance changes nothing.
+    pub actions_enabled: bool,
 }
 
 /// The Elastic IP and what it carries.
