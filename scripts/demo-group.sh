@@ -20,6 +20,11 @@ start_function "$LOCAL_DIR/function.env" "${BOOTSTRAP:-}"
 echo
 echo "== The instance fails; the group replaces it in the other Availability Zone"
 py replace "$LOCAL_DIR/group.env"
+# Its launch hook holds the new instance in Pending:Wait until the function completes the action.
+new=$(grep '^NEW_INSTANCE_ID=' "$LOCAL_DIR/group.env" | cut -d= -f2)
+hook=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["detail"]["LifecycleHookName"])' \
+  events/asg-launch-lifecycle-action.json)
+hold "{\"group\": \"demo-group\", \"hook\": \"$hook\", \"instance\": \"$new\", \"transition\": \"launching\"}"
 py show-group "$LOCAL_DIR/group.env"
 
 echo

@@ -35,7 +35,8 @@ moto puts every instance straight InService: it never holds one for a hook. The 
 demo say which instance a hook holds, as Auto Scaling would have done:
   POST /_proxy/hold  {"group", "hook", "instance", "transition": "launching" | "terminating"}
 Until that action is completed, DescribeAutoScalingGroups shows the instance in Pending:Wait (or
-Terminating:Wait) and its heartbeat is accepted; without a hold, heartbeats and completions are
+Terminating:Wait), putting it back into its group if moto, which terminates at once, dropped it,
+and its heartbeat is accepted; without a hold, heartbeats and completions are
 accepted as before (an event may well come from a hook moto never saw).
 
 moto completes a snapshot at once; AWS takes minutes. To show a snapshot still being copied:
@@ -67,6 +68,10 @@ and refuses, with AWS's HTTP 400 and words, without forwarding (logged like any 
                                         operation" (the attachment is asked of moto each time)
   StopInstances naming a pending one    IncorrectInstanceState "Instance 'i-...' cannot be stopped
                                         as it has never reached the 'running' state."
+  CreateVolume with Iops for gp2, st1,  InvalidParameterCombination "The parameter iops is not
+  sc1 or standard; without Iops for io1   supported for gp2 volumes." / "The parameter iops must be
+  or io2; with Throughput but not gp3     specified for io1 volumes." / "throughput can only be
+                                          specified for volumeType gp3."
   StartInstances naming a stopping one  IncorrectInstanceState "The instance 'i-...' is not in a
                                         state from which it can be started."
 Starts that fail as on AWS, strict or not, until cleared:
@@ -945,7 +950,31 @@ class Proxy(BaseHTTPRequestHandler):
                 inner = re.sub(r"<LifecycleState>[^<]*</LifecycleState>", f"<LifecycleState>{state}</LifecycleState>", inner)
             return f"<member>{inner}</member>"
 
-        return INNER_MEMBER.sub(member, payload.decode()).encode()
+        text = INNER_MEMBER.sub(member, payload.decode())
+        # moto terminates an instance at once and drops it from its group; AWS keeps it there, in
+        # Terminating:Wait (or Pending:Wait), until the hook is completed. Held instances moto no
+        # longer lists are put back into their group's Instances.
+        with self.state.lock:
+            held = [(h["group"], h["instance"], WAIT_STATES[h["transition"]]) for h in self.state.holds
+                    if (h["group"], h["hook"], h["instance"]) not in done]
+        for group, instance, state in held:
+            start = text.find(f"<AutoScalingGroupName>{group}</AutoScalingGroupName>")
+            if start < 0:
+                continue
+            end = text.find("<AutoScalingGroupName>", start + 1)
+            section = text[start:] if end < 0 else text[start:end]
+            if f"<InstanceId>{instance}</InstanceId>" in section:
+                continue
+            entry = (f"<member><InstanceId>{instance}</InstanceId><LifecycleState>{state}</LifecycleState>"
+                     "<HealthStatus>Healthy</HealthStatus><ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>")
+            if "<Instances/>" in section:
+                section = section.replace("<Instances/>", f"<Instances>{entry}</Instances>", 1)
+            elif "<Instances>" in section:
+                section = section.replace("<Instances>", f"<Instances>{entry}", 1)
+            else:
+                continue
+            text = text[:start] + section + ("" if end < 0 else text[end:])
+        return text.encode()
 
     def show_snapshot_states(self, payload):
         """Reports the snapshot states the tests set in place of moto's instant `completed`."""
@@ -968,6 +997,7 @@ class Proxy(BaseHTTPRequestHandler):
             "StopInstances": self.stop_instances,
             "TerminateInstances": self.terminate_instances,
             "AssociateAddress": self.associate_address,
+            "CreateVolume": self.create_volume,
             "DescribeInstances": self.describe_instances,
             "DescribeInstanceStatus": self.describe_instance_status,
         }.get(action)
@@ -1124,6 +1154,23 @@ class Proxy(BaseHTTPRequestHandler):
                     return self.refuse(400, "IncorrectInstanceState",
                                        f"The pending instance to which '{interface}' is attached is not in a valid "
                                        "state for this operation")
+        return (*self.upstream(body), False)
+
+    def create_volume(self, pairs, body):
+        """CreateVolume's parameter rules, which moto does not check (EC2 API reference,
+        CreateVolume: Iops "is supported for io1, io2, and gp3 volumes only" and required for io1 and
+        io2; Throughput "is valid only for gp3 volumes"). The messages are AWS's, as users report them."""
+        params = dict(pairs)
+        with self.state.lock:
+            strict = self.state.strict
+        kind = params.get("VolumeType", "gp2")
+        if strict:
+            if "Iops" in params and kind in ("gp2", "st1", "sc1", "standard"):
+                return self.refuse(400, "InvalidParameterCombination", f"The parameter iops is not supported for {kind} volumes.")
+            if "Iops" not in params and kind in ("io1", "io2"):
+                return self.refuse(400, "InvalidParameterCombination", f"The parameter iops must be specified for {kind} volumes.")
+            if "Throughput" in params and kind != "gp3":
+                return self.refuse(400, "InvalidParameterCombination", "throughput can only be specified for volumeType gp3.")
         return (*self.upstream(body), False)
 
     def describe_instances(self, pairs, body):

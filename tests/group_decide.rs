@@ -28,12 +28,18 @@ fn launch() -> LifecycleAction {
     }
 }
 
-fn group(key: Option<&str>) -> Option<Group> {
+/// The group, holding NEW in `new` (its launch hook's Pending:Wait, unless a case says otherwise)
+/// and OLD in its terminate hook's Terminating:Wait.
+fn group_holding(key: Option<&str>, new: LifecycleState) -> Option<Group> {
     Some(Group {
         name: "web-asg".into(),
         key: key.map(Into::into),
-        instances: vec![(NEW.into(), LifecycleState::PendingWait)],
+        instances: vec![(NEW.into(), new), (OLD.into(), LifecycleState::TerminatingWait)],
     })
+}
+
+fn group(key: Option<&str>) -> Option<Group> {
+    group_holding(key, LifecycleState::PendingWait)
 }
 
 fn instance(state: InstanceState) -> Option<Instance> {
@@ -100,6 +106,11 @@ fn go_on() -> GroupAction {
     completion(LifecycleResult::Continue)
 }
 
+/// The held launch is kept alive.
+fn beat() -> GroupAction {
+    GroupAction::Heartbeat { group: "web-asg".into(), hook: "launch".into(), instance_id: NEW.into() }
+}
+
 /// The launch is abandoned.
 fn abandon() -> GroupAction {
     completion(LifecycleResult::Abandon)
@@ -126,8 +137,13 @@ fn check(
 fn the_decision_table() {
     use InstanceState::*;
     use Verdict::*;
+    let in_service = group_holding(Some("web"), LifecycleState::InService);
+    let gone = Some(Group { instances: vec![], ..group(Some("web")).unwrap() });
     //    name                                                                group          instance              addresses                                 verdict   actions
-    check("a new instance takes the group's IP, then the launch goes on",     tagged("web"), instance(Pending),    &[ip("web", ON_OLD)],                     Follow,   &[mv("web"), go_on()]);
+    check("a new instance takes the group's IP, then the launch goes on",     tagged("web"), instance(Running),    &[ip("web", ON_OLD)],                     Follow,   &[mv("web"), go_on()]);
+    check("a pending instance is waited for: AWS refuses it the IP",          tagged("web"), instance(Pending),    &[ip("web", ON_OLD)],                     Wait,     &[beat()]);
+    check("a late launch event for an instance in service changes nothing",   in_service,    instance(Running),    &[ip("web", ON_OLD)],                     NoChange, &[]);
+    check("an instance no longer in the group: abandon its launch",           gone,          instance(Running),    &[ip("web", ON_OLD)],                     Abandon,  &[abandon()]);
     check("an IP attached to nothing is given to the new instance",           tagged("web"), instance(Running),    &[ip("web", NOWHERE), ip("db", ON_OLD)],  Follow,   &[mv("web"), go_on()]);
     check("the instance already holds the IP: only complete",                 tagged("web"), instance(Running),    &[ip("web", ON_NEW)],                     NoChange, &[go_on()]);
     check("held through its interface only (EC2 leaves the instance id out)", tagged("web"), instance(Running),    &[ip("web", ON_NEW_ENI)],                 NoChange, &[go_on()]);
@@ -136,14 +152,14 @@ fn the_decision_table() {
     check("no address carries the group's key",                               tagged("web"), instance(Pending),    &[ip("db", ON_OLD)],                      Abandon,  &[abandon()]);
     check("two addresses carry it: ambiguous",                                tagged("web"), instance(Pending),    &[ip("web", ON_OLD), ip("web", NOWHERE)], Abandon,  &[abandon()]);
     check("the instance is already terminated",                               tagged("web"), instance(Terminated), &[ip("web", ON_OLD)],                     Abandon,  &[abandon()]);
-    check("EC2 does not know the instance",                                   tagged("web"), None,                 &[ip("web", ON_OLD)],                     Abandon,  &[abandon()]);
+    check("the group holds it, EC2 does not list it yet: wait",               tagged("web"), None,                 &[ip("web", ON_OLD)],                     Wait,     &[beat()]);
 }
 
 fn data_world(volumes: Vec<DataVolume>, snapshots: Vec<DataSnapshot>) -> GroupWorld {
     GroupWorld {
         volumes,
         snapshots,
-        ..world(group(Some("web")), instance(InstanceState::Pending), vec![ip("web", Some((OLD, "eni-old")))])
+        ..world(group(Some("web")), instance(InstanceState::Running), vec![ip("web", Some((OLD, "eni-old")))])
     }
 }
 

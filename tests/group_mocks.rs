@@ -193,3 +193,47 @@ async fn the_sweep_reads_every_page_of_tagged_groups_and_the_hooks_of_those_that
     assert_eq!(groups[0].hooks.len(), 2);
     assert_eq!((rules[0].num_calls(), rules[1].num_calls(), rules[2].num_calls()), (1, 1, 2));
 }
+
+/// A restore sends CreateVolume only what it accepts for the volume's type: DescribeVolumes reports
+/// a gp2 volume's baseline IOPS, and CreateVolume refuses `Iops` for gp2 (and st1, sc1, standard)
+/// and `Throughput` for anything but gp3. Before this, every cross-zone restore of a gp2 volume
+/// failed until the launch was abandoned.
+#[tokio::test]
+async fn a_restore_sends_iops_and_throughput_only_for_the_types_that_take_them() {
+    use aws_sdk_ec2::operation::create_volume::CreateVolumeOutput;
+    type Case = (&'static str, Option<i32>, Option<i32>, Option<i32>, Option<i32>);
+    let cases: [Case; 7] = [
+        // type, iops recorded, throughput recorded, iops sent, throughput sent
+        ("gp2", Some(300), None, None, None),
+        ("gp3", Some(4000), Some(250), Some(4000), Some(250)),
+        ("io1", Some(1000), None, Some(1000), None),
+        ("io2", Some(1000), None, Some(1000), None),
+        ("st1", Some(500), Some(40), None, None),
+        ("sc1", Some(250), Some(12), None, None),
+        ("standard", Some(100), None, None, None),
+    ];
+    for (kind, iops, throughput, sent_iops, sent_throughput) in cases {
+        let create = mock!(aws_sdk_ec2::Client::create_volume)
+            .match_requests(move |r| {
+                r.volume_type().map(|t| t.as_str()) == Some(kind)
+                    && r.iops() == sent_iops
+                    && r.throughput() == sent_throughput
+            })
+            .then_output(|| CreateVolumeOutput::builder().volume_id("vol-0123456789abcdef0").build());
+        let clients = Clients {
+            ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&create]),
+            autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&heartbeat()]),
+        };
+        let plan = [GroupAction::CreateVolume {
+            snapshot_id: "snap-0123456789abcdef0".into(),
+            availability_zone: "us-east-1b".into(),
+            key: "web".into(),
+            for_instance: NEW.into(),
+            device: "/dev/xvdf".into(),
+            spec: VolumeSpec { volume_type: Some(kind.into()), iops, throughput },
+        }];
+        let (_, error) = execute(&clients, &plan).await;
+        assert!(error.is_none(), "{kind}: {error:?}");
+        assert_eq!(create.num_calls(), 1, "{kind}: the request had the accepted shape");
+    }
+}

@@ -271,6 +271,39 @@ def test_associate_address_with_an_interface_of_a_pending_instance_is_refused(lo
     assert local.moto.describe_addresses(AllocationIds=[allocation])["Addresses"][0]["NetworkInterfaceId"] == other
 
 
+@pytest.mark.parametrize("kind, iops, throughput, refusal", [
+    ("gp2", 100, None, "The parameter iops is not supported for gp2 volumes."),
+    ("st1", 500, None, "The parameter iops is not supported for st1 volumes."),
+    ("sc1", 250, None, "The parameter iops is not supported for sc1 volumes."),
+    ("standard", 100, None, "The parameter iops is not supported for standard volumes."),
+    ("io1", None, None, "The parameter iops must be specified for io1 volumes."),
+    ("io2", None, None, "The parameter iops must be specified for io2 volumes."),
+    ("io2", 4000, 250, "throughput can only be specified for volumeType gp3."),
+    ("gp2", None, 125, "throughput can only be specified for volumeType gp3."),
+    ("gp3", 3000, 125, None),
+    ("gp3", None, None, None),
+    ("gp2", None, None, None),
+    ("io1", 1000, None, None),
+    ("io2", 1000, None, None),
+    ("st1", None, None, None),
+    ("sc1", None, None, None),
+    ("standard", None, None, None),
+])
+def test_create_volume_refuses_what_aws_refuses_for_each_volume_type(local, kind, iops, throughput, refusal):
+    kwargs = {"AvailabilityZone": "us-east-1a", "Size": 500, "VolumeType": kind}
+    if iops is not None:
+        kwargs["Iops"] = iops
+    if throughput is not None:
+        kwargs["Throughput"] = throughput
+    before = len(local.moto.describe_volumes()["Volumes"])
+    if refusal is None:
+        local.ec2.create_volume(**kwargs)
+        assert len(local.moto.describe_volumes()["Volumes"]) == before + 1
+    else:
+        assert refused(local.ec2.create_volume, **kwargs) == (400, "InvalidParameterCombination", refusal)
+        assert len(local.moto.describe_volumes()["Volumes"]) == before
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

@@ -34,7 +34,10 @@ def test_the_group_keeps_exactly_one_instance_over_several_subnets():
 def test_the_launch_hook_abandons_by_default_and_the_terminate_hook_exists_only_with_data():
     launch, terminate = GROUP["Properties"]["LifecycleHookSpecificationList"]
     assert launch["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
-    assert launch["DefaultResult"] == "ABANDON"
+    # ABANDON: a launch the function could not serve is retried; in a dry run, CONTINUE, so that a
+    # function that completes nothing does not make the group replace its instance forever.
+    assert launch["DefaultResult"] == {"Fn::If": ["IsDryRun", "CONTINUE", "ABANDON"]}
+    assert TEMPLATE["Conditions"]["IsDryRun"] == {"Fn::Equals": [{"Ref": "DryRun"}, "true"]}
     assert launch["HeartbeatTimeout"] == {"Ref": "LaunchHookTimeoutSeconds"}
     condition, hook, otherwise = terminate["Fn::If"]
     assert (condition, otherwise) == ("KeepsData", {"Ref": "AWS::NoValue"})
@@ -198,3 +201,12 @@ def test_the_data_policies_exist_only_with_data():
     for call in ("create_snapshot()", "create_volume()", "attach_volume()", "delete_snapshot()", "delete_volume()",
                  "record_lifecycle_action_heartbeat()", "describe_lifecycle_hooks()"):
         assert f".{call}" in source, call
+
+
+def test_the_data_key_grants_only_for_aws_resources_and_only_through_ebs():
+    grants = [st for st in RESOURCES["DataKeyPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+              if "kms:CreateGrant" in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])]
+    assert len(grants) == 1
+    assert grants[0]["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": True}
+    for st in RESOURCES["DataKeyPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
+        assert st["Condition"]["StringEquals"]["kms:ViaService"] == {"Fn::Sub": "ec2.${AWS::Region}.amazonaws.com"}

@@ -291,8 +291,8 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .snapshot_id(snapshot_id)
                 .availability_zone(availability_zone)
                 .set_volume_type(volume.volume_type.as_deref().map(aws_sdk_ec2::types::VolumeType::from))
-                .set_iops(volume.iops)
-                .set_throughput(volume.throughput)
+                .set_iops(volume.creatable().iops)
+                .set_throughput(volume.creatable().throughput)
                 .tag_specifications(spec)
                 .send()
                 .await

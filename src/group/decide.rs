@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use super::data::{leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, Planned, TerminatePlan};
-use super::world::{GroupWorld, HeldGroup, VolumeSpec};
+use super::world::{GroupWorld, HeldGroup, LifecycleState, VolumeSpec};
 use super::Config;
+use crate::aws::InstanceState;
 use crate::invocation::Verdict;
 use crate::tags::GROUP as GROUP_TAG;
 use crate::trigger::{LifecycleAction, Transition, Trigger};
@@ -207,6 +208,28 @@ pub fn decide(action: &LifecycleAction, world: &GroupWorld, config: &Config) -> 
         let why = if world.group.is_some() { format!("has no {GROUP_TAG} tag") } else { "does not exist".into() };
         return decision(Verdict::Ignore, format!("Auto Scaling group {group} {why}; not managed"), Vec::new());
     };
+    // An event is evidence, not a command: act only on an instance the group holds for this very
+    // transition. A late or repeated launch event for an instance that already serves must not take
+    // the IP from the serving one.
+    let instance_id = &action.instance_id;
+    let listed = world.group.iter().flat_map(|g| &g.instances).find(|(i, _)| i == instance_id).map(|(_, s)| *s);
+    let held = match action.transition {
+        Transition::Launching => LifecycleState::PendingWait,
+        Transition::Terminating => LifecycleState::TerminatingWait,
+    };
+    match (action.transition, listed) {
+        (_, Some(state)) if state == held => {}
+        (Transition::Launching, None) => {
+            let why = format!("{instance_id} is no longer in group {group}: abandoning its launch");
+            return decision(Verdict::Abandon, why, vec![complete(action, LifecycleResult::Abandon)]);
+        }
+        (_, state) => {
+            let where_ =
+                state.map_or(format!("is not in group {group}"), |s| format!("is {} in group {group}", s.name()));
+            let why = format!("{instance_id} {where_}, not held by its hook: a late or repeated event changes nothing");
+            return decision(Verdict::NoChange, why, Vec::new());
+        }
+    }
     match action.transition {
         Transition::Launching => decide_launch(action, key, world, config),
         Transition::Terminating => decide_terminate(action, key, world, config),
@@ -265,12 +288,29 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
             ));
         }
     };
-    let Some(instance) = world.instance.as_ref().filter(|i| i.state.is_alive()) else {
-        let state = world.instance.as_ref().map_or("gone", |i| i.state.name());
-        return abandon(format!("{instance_id} is {state}: there is no instance to give {} to", address.allocation_id));
-    };
     let heartbeat =
         GroupAction::Heartbeat { group: group.clone(), hook: action.hook.clone(), instance_id: instance_id.clone() };
+    // The group holds it (checked by `decide`). AWS refuses AssociateAddress and AttachVolume for an
+    // instance that is not running yet, and DescribeInstances may not list a new instance for a
+    // while after Auto Scaling does (eventual consistency): both are waited for, with a heartbeat.
+    let instance = match world.instance.as_ref() {
+        Some(i) if i.state == InstanceState::Running => i,
+        Some(i) if i.state == InstanceState::Pending => {
+            let why = format!("{instance_id} is pending; AWS attaches and associates only once it runs: waiting");
+            return decision(Verdict::Wait, why, vec![heartbeat]);
+        }
+        None => {
+            let why = format!("{instance_id} is held by group {group} but EC2 does not list it yet: waiting");
+            return decision(Verdict::Wait, why, vec![heartbeat]);
+        }
+        Some(i) => {
+            let state = i.state.name();
+            return abandon(format!(
+                "{instance_id} is {state}: there is no instance to give {} to",
+                address.allocation_id
+            ));
+        }
+    };
     let (volumes, snapshots) = world.data_of(key);
     let zone = instance.availability_zone.clone().unwrap_or_default();
     let waited = instance.launch_time.map_or(0, |t| world.now - t);

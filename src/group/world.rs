@@ -130,6 +130,21 @@ pub struct VolumeSpec {
     pub throughput: Option<i32>,
 }
 
+impl VolumeSpec {
+    /// What CreateVolume accepts of this spec. DescribeVolumes reports IOPS for every type (a gp2
+    /// volume's baseline too), but CreateVolume takes `Iops` for io1, io2 and gp3 only and
+    /// `Throughput` for gp3 only, and refuses the rest with InvalidParameterCombination ("The
+    /// parameter iops is not supported for gp2 volumes.") — EC2 API reference, CreateVolume.
+    pub fn creatable(&self) -> VolumeSpec {
+        let kind = self.volume_type.as_deref();
+        VolumeSpec {
+            volume_type: self.volume_type.clone(),
+            iops: self.iops.filter(|_| matches!(kind, Some("io1" | "io2" | "gp3"))),
+            throughput: self.throughput.filter(|_| kind == Some("gp3")),
+        }
+    }
+}
+
 /// An EBS volume's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -249,6 +264,18 @@ pub enum LifecycleState {
 }
 
 impl LifecycleState {
+    /// Auto Scaling's name for it (the first of several it stands for).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::PendingWait => "Pending:Wait",
+            Self::InService => "InService",
+            Self::TerminatingWait => "Terminating:Wait",
+            Self::Terminating => "Terminating",
+            Self::Other => "in another lifecycle state",
+        }
+    }
+
     /// Reads Auto Scaling's lifecycle state name.
     pub fn from_name(name: &str) -> Self {
         match name {

@@ -172,7 +172,21 @@ impl Scene {
         let mut event: Value = serde_json::from_str(&text).unwrap();
         event["detail"]["AutoScalingGroupName"] = json!(GROUP);
         event["detail"]["EC2InstanceId"] = json!(instance_id);
+        self.held_for(&event, "launching");
         event
+    }
+
+    /// Auto Scaling sends a lifecycle event while its hook holds the instance: the proxy shows it
+    /// in Pending:Wait or Terminating:Wait until the action is completed.
+    fn held_for(&self, event: &Value, transition: &str) {
+        let hold = json!({
+            "group": GROUP,
+            "hook": event["detail"]["LifecycleHookName"],
+            "instance": event["detail"]["EC2InstanceId"],
+            "transition": transition,
+        });
+        let (status, body) = super::http(&self.proxy, "POST", "/_proxy/hold", &hold.to_string());
+        assert_eq!(status, 200, "proxy hold: {body}");
     }
 
     /// The instance holding the Elastic IP (through its network interface), and its AZ.
@@ -290,6 +304,7 @@ impl Scene {
         event["detail"]["AutoScalingGroupName"] = json!(GROUP);
         event["detail"]["LifecycleHookName"] = json!(hook);
         event["detail"]["EC2InstanceId"] = json!(instance_id);
+        self.held_for(&event, if file.contains("launch") { "launching" } else { "terminating" });
         event
     }
 }
