@@ -243,6 +243,8 @@ class LocalEc2:
             return json.loads(r.read() or b"null")
 
     def start_log(self):
+        # A new configuration also ends every transition the strict emulator was showing: between
+        # two invocations AWS has finished booting or stopping what the last one started.
         self.control("/_proxy/config", {"latency_ms": self.latency_ms, "fault_rate": 0, "faults": []})
 
     def log(self):
@@ -273,6 +275,22 @@ class LocalEc2:
         alloc = self.ec2.allocate_address(Domain="vpc")["AllocationId"]
         self.ec2.associate_address(AllocationId=alloc, InstanceId=primary)
         return {"PRIMARY_INSTANCE_ID": primary, "STANDBY_INSTANCE_ID": standby, "EIP_ALLOCATION_ID": alloc}
+
+    def alarm_in_alarm(self, name, instance):
+        """The alarm an alarm payload names, in ALARM about `instance` in CloudWatch: the function
+        reads it again before it acts on the payload."""
+        import boto3
+
+        cloudwatch = boto3.client("cloudwatch", endpoint_url=self.moto_url, region_name="us-east-1",
+                                  aws_access_key_id="testing", aws_secret_access_key="testing")
+        cloudwatch.put_metric_alarm(AlarmName=name, Namespace="AWS/EC2", MetricName="CPUUtilization",
+                                    Dimensions=[{"Name": "InstanceId", "Value": instance}], Statistic="Average",
+                                    Period=300, EvaluationPeriods=1, Threshold=90.0,
+                                    ComparisonOperator="GreaterThanThreshold",
+                                    # It invokes the function, as the template's alarms do (the ARN the
+                                    # runtime API emulator gives the function).
+                                    AlarmActions=["arn:aws:lambda:us-east-1:123456789012:function:ec2-failover-bench"])
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="bench")
 
     def clutter(self, count):
         """`count` unrelated instances and Elastic IPs, half of the IPs associated."""
@@ -431,7 +449,10 @@ def event(name, pair):
 SCENARIOS = {
     # name: (standby running, break the primary first, [(event file, expected verdict), ...]).
     # Each event is one invocation of the same process, the first one cold; each is a row.
-    "dead primary (stopped), cold standby": (False, True, [("ec2-state-change-primary-stopped.json", "fail_over")]),
+    "dead primary (stopped), cold standby": (False, True, [
+        ("ec2-state-change-primary-stopped.json", "fail_over"),  # move the IP, record `moved`, then start
+        ("scheduled-reconcile.json", "finish"),  # the standby has booted: record `done`
+    ]),
     "degraded primary (CPU alarm), hot standby": (True, False, [("alarm-action-cpu-alarm.json", "fail_over")]),
     "degraded primary (CPU alarm), cold standby": (False, False, [
         ("alarm-action-cpu-alarm.json", "fail_over"),  # start the standby, record `started`
@@ -449,6 +470,8 @@ def failover_run(local, bootstrap, scenario, fresh=True):
     pair = local.pair(standby_running)
     if break_primary:
         local.ec2.stop_instances(InstanceIds=[pair["PRIMARY_INSTANCE_ID"]])
+    else:
+        local.alarm_in_alarm("ec2-failover-primary-cpu", pair["PRIMARY_INSTANCE_ID"])
     api = RuntimeApi()
     results = []
     try:

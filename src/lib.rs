@@ -14,7 +14,8 @@
 //!   `Instance` type and its state, the Elastic IP move.
 //! - [`tags`]: every tag name the function reads or writes.
 //! - [`error`]: the function's errors and their Lambda error types.
-//! - [`pair`]: the standby pair: `world` (observed), `decide` (pure), `aws` (observe, execute).
+//! - [`pair`]: the standby pair: `world` (observed), `decide` and `alarms` (pure), `aws` (observe,
+//!   execute).
 //! - [`group`]: the single-instance group: `world`, `decide` (pure), `data` (the stateful
 //!   group's data policy, pure), `aws` (observe, the sweep's read, execute).
 

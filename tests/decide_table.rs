@@ -285,6 +285,7 @@ fn an_alarm_that_stays_in_alarm_fails_the_pair_over_once() {
     check("a payload for an alarm in ALARM since before the failover",  none,  alarm(&[]), since(w(S, Stopped, Running).rec(P, S, 600, Done).cw(&[("cpu", A, &[])]), 900), NoChange, &[],                   "since before the failover");
     check("an alarm whose actions are disabled is muted",               c,     Schedule, muted(w(P, Running, Running).cw(&[("cpu", A, &[P])])),                   NoChange, &[],                           "which is running");
     check("a make-before-break failover whose alarm passed stops here", c,     running(S), w(P, Running, Running).rec(P, S, 60, Started).cw(&[("cpu", AlarmState::Ok, &[P])]), NoChange, &[],             "not carried on");
+    check("... but not for an alarm OK since before it began",          c,     running(S), since(w(P, Running, Running).rec(P, S, 60, Started).cw(&[("other", AlarmState::Ok, &[P])]), 600), Finish, &[mv(S), record(P, S, Done), stop(P)], "carrying on");
     check("... and goes on while it stands",                            c,     running(S), w(P, Running, Running).rec(P, S, 60, Started).cw(&[("cpu", A, &[P])]), Finish, &[mv(S), record(P, S, Done), stop(P)], "carrying on");
     check("... and goes on when CloudWatch was not read",               c,     running(S), w(P, Running, Running).rec(P, S, 60, Started),                  Finish,   &[mv(S), record(P, S, Done), stop(P)], "carrying on");
 }
@@ -303,7 +304,7 @@ fn records_tell_what_happened_and_keep_the_time_of_the_move() {
 
 #[test]
 fn the_reconcile_reads_the_alarms_that_invoke_this_function_by_its_unqualified_arn() {
-    use ec2_failover::pair::decide::alarm_reads;
+    use ec2_failover::pair::alarms::alarm_reads;
     let c = Config { alarm_names: vec!["app-down".into()], ..config() };
     for (arn, prefix) in [
         (

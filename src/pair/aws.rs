@@ -9,8 +9,8 @@ use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::Client;
 use futures_util::future::join_all;
 
+use super::alarms::AlarmReads;
 use super::decide::Action;
-use super::decide::AlarmReads;
 use super::world::AlarmSeen;
 use super::world::{resolve_holder, Address, FailoverRecord, Instance, Phase, World};
 use super::{Clients, Config};

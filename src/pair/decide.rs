@@ -5,10 +5,11 @@
 
 use serde::Serialize;
 
-use super::world::{AlarmSeen, FailoverRecord, Holder, InstanceState, Phase, World};
+use super::alarms::{confirm, recovered_since, standing_alarm};
+use super::world::{FailoverRecord, Holder, InstanceState, Phase, World};
 use super::{Config, FenceMode, Monitoring, Readiness};
 use crate::invocation::Verdict;
-use crate::trigger::{AlarmState, Source, Trigger, Warning};
+use crate::trigger::Trigger;
 
 /// A decision about the pair. Its stops run only once the address is on its new holder.
 pub type Decision = crate::invocation::Decision<Action>;
@@ -107,8 +108,12 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     // read: a passing alarm must not end in a healthy primary stopped.
     if let Some(r) = record.filter(|r| r.from == active && r.to == other && r.phase != Phase::Done) {
         let about_active = warning.as_ref().filter(|w| w.instance_ids.is_empty() || w.names(active));
-        let alarm_passed =
-            !active_state.is_down() && world.alarms.is_some() && standing.is_none() && about_active.is_none();
+        // Positive evidence only: an alarm about it has gone back to OK since the failover began
+        // (an alarm delivered through SNS and not read here cannot stall the failover).
+        let alarm_passed = !active_state.is_down()
+            && standing.is_none()
+            && about_active.is_none()
+            && recovered_since(world, active, r.at);
         if alarm_passed {
             let reason = format!(
                 "the failover from {active} to {other} begun at {} is not carried on: no alarm about {active} is in \
@@ -219,66 +224,6 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         return decision(Verdict::Hold, reason, actions);
     }
     move_to(config, world, active, other, Verdict::FailOver, failure)
-}
-
-/// An alarm CloudWatch reports in ALARM now, with its actions enabled (disabling them is how an
-/// alarm is muted for maintenance), about `active` or no instance at all, and gone to ALARM after
-/// `since` (the time the active instance got the IP): an alarm that stays in ALARM fails the pair
-/// over once, not back and forth every cooldown.
-fn standing_alarm<'a>(world: &'a World, active: &str, since: Option<i64>) -> Option<&'a AlarmSeen> {
-    world.alarms.iter().flatten().find(|a| {
-        a.state == AlarmState::Alarm
-            && a.actions_enabled
-            && (a.instance_ids.is_empty() || a.instance_ids.iter().any(|i| i == active))
-            && is_news(a, since)
-    })
-}
-
-/// Whether the alarm went to its state after `since` (or either time is unknown).
-fn is_news(alarm: &AlarmSeen, since: Option<i64>) -> bool {
-    match (alarm.since, since) {
-        (Some(changed), Some(since)) => changed > since,
-        _ => true,
-    }
-}
-
-/// The trigger's warning if it stands now, and otherwise why it changes nothing. An alarm payload is
-/// evidence, not the truth: a retried or replayed ALARM payload for an alarm that is OK again, or a
-/// forged one, must not fail the pair over, so it counts only if CloudWatch says the alarm is in
-/// ALARM now; the instances it is about are CloudWatch's too.
-fn confirm(trigger: &Trigger, world: &World, since: Option<i64>) -> (Option<Warning>, Option<String>) {
-    let Trigger::Warning(warning) = trigger else { return (None, None) };
-    if !warning.stands() {
-        return (None, None);
-    }
-    let Source::Alarm(alarm) = &warning.source;
-    let Some(alarms) = &world.alarms else {
-        return (
-            None,
-            Some(format!("CloudWatch could not be read to confirm alarm {}; the next reconcile will", alarm.name)),
-        );
-    };
-    match alarms.iter().find(|a| a.name == alarm.name) {
-        Some(seen) if seen.state == AlarmState::Alarm && !is_news(seen, since) => (
-            None,
-            Some(format!(
-                "alarm {} has been in ALARM since before the failover that brought the IP here: it changes nothing",
-                alarm.name
-            )),
-        ),
-        Some(seen) if seen.state == AlarmState::Alarm => {
-            (Some(Warning { source: warning.source.clone(), instance_ids: seen.instance_ids.clone() }), None)
-        }
-        Some(seen) => (
-            None,
-            Some(format!(
-                "alarm {} is {} now, whatever the payload said: it changes nothing",
-                alarm.name,
-                seen.state.name()
-            )),
-        ),
-        None => (None, Some(format!("CloudWatch does not know alarm {}: the payload changes nothing", alarm.name))),
-    }
 }
 
 /// Whether the failover `record` is younger than the cooldown.
@@ -437,39 +382,4 @@ pub fn monitoring_mismatches(config: &Config, world: &World) -> Vec<String> {
             ),
         })
         .collect()
-}
-
-/// Which alarms an invocation reads from CloudWatch, in parallel with EC2.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AlarmReads {
-    /// Alarms by name: the one an alarm payload names, and on a reconcile `ALARM_NAMES`.
-    pub names: Vec<String>,
-    /// On a reconcile, the alarms whose actions invoke this function (its unqualified ARN).
-    pub action_prefix: Option<String>,
-}
-
-impl AlarmReads {
-    /// Whether there is nothing to read.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty() && self.action_prefix.is_none()
-    }
-}
-
-/// The alarms to read for this trigger: an alarm payload's own alarm (it counts only if CloudWatch
-/// says ALARM now); on a reconcile, every alarm that can invoke the function, so that an alarm
-/// whose invocation was lost still fails the pair over. `function_arn` may carry a version or
-/// alias qualifier; the alarms' actions are matched by the unqualified ARN as a prefix.
-pub fn alarm_reads(config: &Config, trigger: &Trigger, function_arn: Option<&str>) -> AlarmReads {
-    match trigger {
-        Trigger::Warning(Warning { source: Source::Alarm(alarm), .. }) => {
-            AlarmReads { names: vec![alarm.name.clone()], action_prefix: None }
-        }
-        // The reconcile, and an instance's state change (which may carry a make-before-break
-        // failover on: only while its failure stands).
-        Trigger::Schedule | Trigger::StateChange { .. } => AlarmReads {
-            names: config.alarm_names.clone(),
-            action_prefix: function_arn.map(|arn| arn.split(':').take(7).collect::<Vec<_>>().join(":")),
-        },
-        _ => AlarmReads::default(),
-    }
 }

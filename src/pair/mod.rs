@@ -1,6 +1,7 @@
 //! Pair mode: a primary and a standby instance share an Elastic IP; when the active one fails,
 //! the function moves the IP to the other, starting it first if needed, and fences the old one.
 
+pub mod alarms;
 pub mod aws;
 pub mod decide;
 pub mod world;
@@ -10,7 +11,8 @@ use std::fmt;
 use aws_sdk_ec2::Client;
 use serde_json::Value;
 
-use self::decide::{alarm_reads, decide, monitoring_mismatches, screen, Action};
+use self::alarms::alarm_reads;
+use self::decide::{decide, monitoring_mismatches, screen, Action};
 use self::world::World;
 use crate::error::Error;
 use crate::invocation::{finish, now, observe_failed, Frame, Outcome};

@@ -1,0 +1,112 @@
+//! The alarms as evidence: which ones an invocation reads from CloudWatch, and what they prove.
+//! Pure, like `decide`: an alarm payload counts only if CloudWatch says ALARM now, and an alarm
+//! that stays in ALARM counts against the instance that took over only if it went to ALARM after.
+
+use super::world::{AlarmSeen, World};
+use super::Config;
+use crate::trigger::{AlarmState, Source, Trigger, Warning};
+
+/// Which alarms an invocation reads from CloudWatch, in parallel with EC2.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlarmReads {
+    /// Alarms by name: the one an alarm payload names, and on a reconcile `ALARM_NAMES`.
+    pub names: Vec<String>,
+    /// On a reconcile, the alarms whose actions invoke this function (its unqualified ARN).
+    pub action_prefix: Option<String>,
+}
+
+impl AlarmReads {
+    /// Whether there is nothing to read.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.action_prefix.is_none()
+    }
+}
+
+/// The alarms to read for this trigger: an alarm payload's own alarm (it counts only if CloudWatch
+/// says ALARM now); on a reconcile, every alarm that can invoke the function, so that an alarm
+/// whose invocation was lost still fails the pair over. `function_arn` may carry a version or
+/// alias qualifier; the alarms' actions are matched by the unqualified ARN as a prefix.
+pub fn alarm_reads(config: &Config, trigger: &Trigger, function_arn: Option<&str>) -> AlarmReads {
+    match trigger {
+        Trigger::Warning(Warning { source: Source::Alarm(alarm), .. }) => {
+            AlarmReads { names: vec![alarm.name.clone()], action_prefix: None }
+        }
+        // The reconcile, and an instance's state change (which may carry a make-before-break
+        // failover on: only while its failure stands).
+        Trigger::Schedule | Trigger::StateChange { .. } => AlarmReads {
+            names: config.alarm_names.clone(),
+            action_prefix: function_arn.map(|arn| arn.split(':').take(7).collect::<Vec<_>>().join(":")),
+        },
+        _ => AlarmReads::default(),
+    }
+}
+
+/// An alarm CloudWatch reports in ALARM now, with its actions enabled (disabling them is how an
+/// alarm is muted for maintenance), about `active` or no instance at all, and gone to ALARM after
+/// `since` (the time the active instance got the IP): an alarm that stays in ALARM fails the pair
+/// over once, not back and forth every cooldown.
+pub(super) fn standing_alarm<'a>(world: &'a World, active: &str, since: Option<i64>) -> Option<&'a AlarmSeen> {
+    world.alarms.iter().flatten().find(|a| {
+        a.state == AlarmState::Alarm
+            && a.actions_enabled
+            && (a.instance_ids.is_empty() || a.instance_ids.iter().any(|i| i == active))
+            && is_news(a, since)
+    })
+}
+
+/// Whether the alarm went to its state after `since` (or either time is unknown).
+fn is_news(alarm: &AlarmSeen, since: Option<i64>) -> bool {
+    match (alarm.since, since) {
+        (Some(changed), Some(since)) => changed > since,
+        _ => true,
+    }
+}
+
+/// The trigger's warning if it stands now, and otherwise why it changes nothing. An alarm payload is
+/// evidence, not the truth: a retried or replayed ALARM payload for an alarm that is OK again, or a
+/// forged one, must not fail the pair over, so it counts only if CloudWatch says the alarm is in
+/// ALARM now; the instances it is about are CloudWatch's too.
+pub(super) fn confirm(trigger: &Trigger, world: &World, since: Option<i64>) -> (Option<Warning>, Option<String>) {
+    let Trigger::Warning(warning) = trigger else { return (None, None) };
+    if !warning.stands() {
+        return (None, None);
+    }
+    let Source::Alarm(alarm) = &warning.source;
+    let Some(alarms) = &world.alarms else {
+        return (
+            None,
+            Some(format!("CloudWatch could not be read to confirm alarm {}; the next reconcile will", alarm.name)),
+        );
+    };
+    match alarms.iter().find(|a| a.name == alarm.name) {
+        Some(seen) if seen.state == AlarmState::Alarm && !is_news(seen, since) => (
+            None,
+            Some(format!(
+                "alarm {} has been in ALARM since before the failover that brought the IP here: it changes nothing",
+                alarm.name
+            )),
+        ),
+        Some(seen) if seen.state == AlarmState::Alarm => {
+            (Some(Warning { source: warning.source.clone(), instance_ids: seen.instance_ids.clone() }), None)
+        }
+        Some(seen) => (
+            None,
+            Some(format!(
+                "alarm {} is {} now, whatever the payload said: it changes nothing",
+                alarm.name,
+                seen.state.name()
+            )),
+        ),
+        None => (None, Some(format!("CloudWatch does not know alarm {}: the payload changes nothing", alarm.name))),
+    }
+}
+
+/// Whether an alarm about `active` (or about no instance) has left ALARM since `since`: the
+/// failure that started a make-before-break failover at that time is over.
+pub(super) fn recovered_since(world: &World, active: &str, since: i64) -> bool {
+    world.alarms.iter().flatten().any(|a| {
+        a.state != AlarmState::Alarm
+            && (a.instance_ids.is_empty() || a.instance_ids.iter().any(|i| i == active))
+            && a.since.is_some_and(|changed| changed > since)
+    })
+}
