@@ -104,8 +104,8 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     // A failover decided earlier whose address has not moved yet is carried on, whatever this
     // invocation's trigger was: the standby's `running` event is what most often brings us here.
     // (`moved` with the IP still on `from`: the record was written, the move failed.) One away from
-    // a primary that still runs is carried on only while its failure stands, when CloudWatch was
-    // read: a passing alarm must not end in a healthy primary stopped.
+    // a primary that still runs stops when CloudWatch shows its alarm back to OK since it began: a
+    // passing alarm must not end in a healthy primary stopped.
     if let Some(r) = record.filter(|r| r.from == active && r.to == other && r.phase != Phase::Done) {
         let about_active = warning.as_ref().filter(|w| w.instance_ids.is_empty() || w.names(active));
         // Positive evidence only: an alarm about it has gone back to OK since the failover began
