@@ -156,6 +156,14 @@ pub fn plan_launch(
             ),
         };
     }
+    // A seed volume the stack (or its owner) is still creating is the data, not its absence: a
+    // launch that went on without it would serve an empty disk.
+    if let Some(v) = volumes.iter().find(|v| v.state.is_live() && v.state != VolumeState::Available) {
+        return planned(
+            LaunchPlan::Wait,
+            format!("the seed volume {} is {}; waiting for it to become available", v.volume_id, v.state.name()),
+        );
+    }
     match volumes.iter().find(|v| v.state == VolumeState::Available) {
         Some(v) if v.availability_zone == availability_zone => match &v.device {
             Some(device) => planned(
