@@ -12,7 +12,10 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ec2_failover::group::aws::{execute, held};
 use ec2_failover::group::decide::{GroupAction, LifecycleResult};
 use ec2_failover::group::world::VolumeSpec;
-use ec2_failover::group::Clients;
+use std::time::Duration;
+
+use ec2_failover::group::{Clients, Config, Handler};
+use ec2_failover::invocation::Verdict;
 use ec2_failover::trigger::Transition;
 
 const NEW: &str = "i-0000000000000000b";
@@ -236,4 +239,60 @@ async fn a_restore_sends_iops_and_throughput_only_for_the_types_that_take_them()
         assert!(error.is_none(), "{kind}: {error:?}");
         assert_eq!(create.num_calls(), 1, "{kind}: the request had the accepted shape");
     }
+}
+
+/// A sweep that has spent its time budget leaves the remaining held actions to the next sweep,
+/// saying so, rather than run into the function's timeout under throttling.
+#[tokio::test]
+async fn a_sweep_past_its_budget_leaves_the_rest_to_the_next_one() {
+    let groups = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(|| {
+        let held = |name: &str, instance: &str| {
+            AutoScalingGroup::builder()
+                .auto_scaling_group_name(name)
+                .instances(
+                    AsgInstance::builder().instance_id(instance).lifecycle_state(LifecycleState::PendingWait).build(),
+                )
+                .build()
+        };
+        DescribeAutoScalingGroupsOutput::builder()
+            .auto_scaling_groups(held("web-asg", "i-0000000000000000b"))
+            .auto_scaling_groups(held("db-asg", "i-0000000000000000c"))
+            .build()
+    });
+    let hooks = mock!(aws_sdk_autoscaling::Client::describe_lifecycle_hooks).then_output(|| {
+        DescribeLifecycleHooksOutput::builder()
+            .lifecycle_hooks(
+                LifecycleHook::builder()
+                    .lifecycle_hook_name("ec2-failover-launch")
+                    .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+                    .build(),
+            )
+            .build()
+    });
+    // Each decision reads EC2 (its instance, the addresses, the data): counted.
+    use aws_sdk_ec2::operation::{
+        describe_addresses::DescribeAddressesOutput, describe_instances::DescribeInstancesOutput,
+        describe_snapshots::DescribeSnapshotsOutput, describe_volumes::DescribeVolumesOutput,
+    };
+    let reads =
+        mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| DescribeInstancesOutput::builder().build());
+    let ec2_rules = [
+        mock!(aws_sdk_ec2::Client::describe_addresses).then_output(|| DescribeAddressesOutput::builder().build()),
+        mock!(aws_sdk_ec2::Client::describe_volumes).then_output(|| DescribeVolumesOutput::builder().build()),
+        mock!(aws_sdk_ec2::Client::describe_snapshots).then_output(|| DescribeSnapshotsOutput::builder().build()),
+    ];
+    let clients = Clients {
+        ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&reads, &ec2_rules[0], &ec2_rules[1], &ec2_rules[2]]),
+        autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&groups, &hooks]),
+    };
+    let schedule = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    let spent = Handler::new(clients.clone(), Config::default(), false).with_sweep_budget(Duration::ZERO);
+    let outcome = spent.handle(&schedule).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::NoChange, "{}", outcome.reason);
+    assert!(outcome.reason.contains("left for the next sweep"), "{}", outcome.reason);
+    assert!(outcome.reason.contains("i-0000000000000000b") && outcome.reason.contains("i-0000000000000000c"));
+    assert_eq!(reads.num_calls(), 0, "no held action was decided");
+    // With the default budget the same sweep decides both.
+    let _ = Handler::new(clients, Config::default(), false).handle(&schedule).await;
+    assert_eq!(reads.num_calls(), 2, "each held action was decided");
 }

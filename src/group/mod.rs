@@ -19,6 +19,8 @@ pub mod data;
 pub mod decide;
 pub mod world;
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -49,6 +51,10 @@ impl Default for Config {
     }
 }
 
+/// How long a sweep decides held lifecycle actions before it leaves the rest to the next one: well
+/// inside the templates' 60-second function timeout, even when every AWS call is retried.
+pub const SWEEP_BUDGET: Duration = Duration::from_secs(40);
+
 /// Group mode's handler: the Elastic IP (and data volume) of each single-instance Auto Scaling
 /// group tagged `ec2-failover:group` follows its instance.
 #[derive(Clone, Debug)]
@@ -57,13 +63,19 @@ pub struct Handler {
     pub clients: Clients,
     /// How long a launch waits for its data, and how many snapshots are kept.
     pub config: Config,
+    sweep_budget: Duration,
     frame: Frame,
 }
 
 impl Handler {
     /// A handler for the groups tagged `ec2-failover:group`; with `dry_run` it only plans.
     pub fn new(clients: Clients, config: Config, dry_run: bool) -> Self {
-        Self { clients, config, frame: Frame::new(dry_run) }
+        Self { clients, config, sweep_budget: SWEEP_BUDGET, frame: Frame::new(dry_run) }
+    }
+
+    /// The same handler with another sweep budget (see [`SWEEP_BUDGET`]).
+    pub fn with_sweep_budget(self, sweep_budget: Duration) -> Self {
+        Self { sweep_budget, ..self }
     }
 
     /// Handles one payload: a lifecycle action is decided on its own; an EBS notification or a
@@ -101,9 +113,21 @@ impl Handler {
     /// up. One that fails does not stop the others; the sweep then fails with the first error.
     async fn sweep(&self, trigger: Trigger) -> Result<GroupOutcome, Error> {
         let groups = aws::held(&self.clients).await.inspect_err(|e| observe_failed(e, &trigger, "the groups"))?;
-        let (held, skipped) = decide::held_actions(&groups);
+        let (held, mut skipped) = decide::held_actions(&groups);
         let (mut decisions, mut actions, mut first_error) = (Vec::new(), Vec::new(), None);
+        let started = Instant::now();
         for action in &held {
+            // Under throttling each action may take many retried calls: past the budget the rest
+            // are left to the next sweep (a minute later), not to a function timeout.
+            if started.elapsed() >= self.sweep_budget {
+                skipped.push(format!(
+                    "{} in {}: left for the next sweep (the {}s budget is spent)",
+                    action.instance_id,
+                    action.group,
+                    self.sweep_budget.as_secs()
+                ));
+                continue;
+            }
             let (verdict, reason) = match self.act(Trigger::Lifecycle(action.clone()), action).await {
                 Ok((outcome, error)) => {
                     log(&outcome, error.as_ref());
