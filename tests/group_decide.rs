@@ -331,3 +331,33 @@ fn a_terminating_instance_is_snapshotted_once_and_old_snapshots_go() {
     assert_eq!(d.verdict, Verdict::NoChange, "{}", d.reason);
     assert!(matches!(d.actions.as_slice(), [GroupAction::CompleteLifecycle { result: LifecycleResult::Continue, .. }]));
 }
+
+#[test]
+fn a_launch_before_a_terminate_is_abandoned_at_once() {
+    // The old instance still holds the data volume. Held by its terminate hook, it will let go:
+    // the launch waits. In service (AZ rebalancing, instance refresh, capacity rebalancing launch
+    // first), it will not: waiting would only end in the hook's timeout, so the launch goes now.
+    let on_old = DataVolume {
+        volume_id: "vol-data".into(),
+        state: VolumeState::InUse,
+        availability_zone: "us-east-1a".into(),
+        attachments: vec![(OLD.into(), "/dev/xvdf".into())],
+        for_instance: None,
+        ..restored("in-use")
+    };
+    let world = |old: LifecycleState| GroupWorld {
+        group: Some(Group {
+            name: "web-asg".into(),
+            key: Some("web".into()),
+            instances: vec![(NEW.into(), LifecycleState::PendingWait), (OLD.into(), old)],
+        }),
+        volumes: vec![on_old.clone()],
+        ..data_world(vec![], vec![])
+    };
+    let terminating = decide(&launch(), &world(LifecycleState::TerminatingWait), &Config::default());
+    assert_eq!(terminating.verdict, Verdict::Wait, "{}", terminating.reason);
+    let serving = decide(&launch(), &world(LifecycleState::InService), &Config::default());
+    assert_eq!(serving.verdict, Verdict::Abandon, "{}", serving.reason);
+    assert_eq!(serving.actions, [completion(LifecycleResult::Abandon)]);
+    assert!(serving.reason.contains("in service"), "{}", serving.reason);
+}

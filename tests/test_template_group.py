@@ -210,3 +210,11 @@ def test_the_data_key_grants_only_for_aws_resources_and_only_through_ebs():
     assert grants[0]["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": True}
     for st in RESOURCES["DataKeyPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
         assert st["Condition"]["StringEquals"]["kms:ViaService"] == {"Fn::Sub": "ec2.${AWS::Region}.amazonaws.com"}
+
+
+def test_replacements_terminate_before_they_launch():
+    # Launch before terminate would leave the new instance waiting for a data volume the old one
+    # holds; the group never runs two instances at once.
+    p = GROUP["Properties"]
+    assert p["InstanceMaintenancePolicy"] == {"MinHealthyPercentage": 0, "MaxHealthyPercentage": 100}
+    assert p["CapacityRebalance"] is False

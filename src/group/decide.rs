@@ -312,6 +312,22 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         }
     };
     let (volumes, snapshots) = world.data_of(key);
+    // Launch before terminate (AZ rebalancing, instance refresh, capacity rebalancing): the data is
+    // attached to another member that is in service, not terminating, so this launch would wait for
+    // it until it times out, and the cycle would repeat. Abandoned at once, with the reason.
+    let in_service = |id: &str| {
+        world.group.iter().flat_map(|g| &g.instances).any(|(i, s)| i == id && *s == LifecycleState::InService)
+    };
+    if let Some((volume, holder)) = volumes
+        .iter()
+        .find_map(|v| v.attachments.iter().find(|(i, _)| i != instance_id && in_service(i)).map(|(i, _)| (v, i)))
+    {
+        return abandon(format!(
+            "{} is attached to {holder}, which is in service: a launch before a terminate cannot get the data; \
+             abandoning {instance_id} (the group's instance maintenance policy should terminate first)",
+            volume.volume_id
+        ));
+    }
     let zone = instance.availability_zone.clone().unwrap_or_default();
     let waited = instance.launch_time.map_or(0, |t| world.now - t);
     let Planned { plan, why: data_why } =
