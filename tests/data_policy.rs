@@ -281,8 +281,21 @@ async fn observe_reads_the_tagged_volumes_and_snapshots_from_ec2() {
         .volume_id(&volume_id)
         .tag_specifications(tagged(
             ResourceType::Snapshot,
-            &[("ec2-failover:instance", "i-old"), ("ec2-failover:iops", "3000"), ("ec2-failover:volume", &volume_id)],
+            &[
+                ("ec2-failover:instance", "i-old"),
+                ("ec2-failover:iops", "3000"),
+                ("ec2-failover:volume", &volume_id),
+                ("ec2-failover:time", "2026-11-26T07:00:00Z"),
+            ],
         ))
+        .send()
+        .await
+        .unwrap();
+    // A backup (DLM, AWS Backup) copies the volume's tags, the group's included: not the
+    // function's snapshot, so never restored from and never pruned.
+    ec2.create_snapshot()
+        .volume_id(&volume_id)
+        .tag_specifications(tagged(ResourceType::Snapshot, &[("ec2-failover:device", "/dev/xvdf")]))
         .send()
         .await
         .unwrap();

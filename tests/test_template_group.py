@@ -218,3 +218,16 @@ def test_replacements_terminate_before_they_launch():
     p = GROUP["Properties"]
     assert p["InstanceMaintenancePolicy"] == {"MinHealthyPercentage": 0, "MaxHealthyPercentage": 100}
     assert p["CapacityRebalance"] is False
+
+
+def test_only_the_functions_own_snapshots_may_be_deleted():
+    # DLM and AWS Backup copy the volume's tags onto their snapshots, the group's included: the
+    # function deletes only snapshots that carry ec2-failover:time, a tag only it writes.
+    prune = [s for s in data_policy()["Statement"] if s["Action"] == "ec2:DeleteSnapshot"]
+    assert len(prune) == 1
+    assert prune[0]["Condition"]["Null"] == {
+        "ec2:ResourceTag/ec2-failover:group": "false",
+        "ec2:ResourceTag/ec2-failover:time": "false",
+    }
+    source = (ROOT / "src" / "group" / "aws.rs").read_text()
+    assert "tags::TIME).is_some()" in source

@@ -186,6 +186,10 @@ pub async fn observe_data(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>,
     let snapshots = snapshots
         .snapshots()
         .iter()
+        // Only snapshots the function took: DLM and AWS Backup copy a volume's tags (the group's
+        // too) onto their snapshots, which are not the function's to restore from or delete.
+        // `ec2-failover:time` is a tag only the function writes, and only on its snapshots.
+        .filter(|s| tag(s.tags(), tags::TIME).is_some())
         .filter_map(|s| {
             Some(DataSnapshot {
                 snapshot_id: s.snapshot_id()?.to_owned(),
