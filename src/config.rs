@@ -130,7 +130,8 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
     })
 }
 
-/// Group mode: `KEEP_DATA` (whether groups keep a data volume, default true), `KEEP_SNAPSHOTS`
+/// Group mode: `GROUP_KEY` (the one group this deployment serves; unset: every tagged group),
+/// `KEEP_DATA` (whether groups keep a data volume, default true), `KEEP_SNAPSHOTS`
 /// (completed snapshots kept per group, 1 to 1000, default 3) and `MAX_WAIT_SECONDS` (how long a
 /// launch may wait for its data before it is abandoned, 60 to 172800, default 3600).
 fn group_config(get: &impl Fn(&str) -> Option<String>) -> Result<group::Config, ConfigError> {
@@ -151,10 +152,15 @@ fn group_config(get: &impl Fn(&str) -> Option<String>) -> Result<group::Config, 
     let default_keep = i64::try_from(defaults.keep_snapshots).unwrap_or(3);
     let keep = number("KEEP_SNAPSHOTS", default_keep, 1, 1000)?;
     let wait = number("MAX_WAIT_SECONDS", defaults.max_wait_seconds, 60, 172_800)?;
+    let key = get("GROUP_KEY");
+    if let Some(bad_key) = key.as_ref().filter(|k| k.len() > 128) {
+        return Err(bad("GROUP_KEY", bad_key, "the ec2-failover:group tag value, at most 128 characters"));
+    }
     Ok(group::Config {
         keep_data,
         keep_snapshots: usize::try_from(keep).unwrap_or(defaults.keep_snapshots),
         max_wait_seconds: wait,
+        key,
     })
 }
 
@@ -254,10 +260,10 @@ mod tests {
         assert_eq!(group(&[]), Ok(group::Config::default()));
         assert_eq!(
             group::Config::default(),
-            group::Config { keep_data: true, keep_snapshots: 3, max_wait_seconds: 3600 }
+            group::Config { keep_data: true, keep_snapshots: 3, max_wait_seconds: 3600, key: None }
         );
         let set = [("KEEP_DATA", "False"), ("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")];
-        let read = group::Config { keep_data: false, keep_snapshots: 7, max_wait_seconds: 900 };
+        let read = group::Config { keep_data: false, keep_snapshots: 7, max_wait_seconds: 900, key: None };
         assert_eq!(group(&set), Ok(read));
         for (var, value, hint) in [
             ("KEEP_DATA", "maybe", "true (default), false"),

@@ -361,3 +361,16 @@ fn a_launch_before_a_terminate_is_abandoned_at_once() {
     assert_eq!(serving.actions, [completion(LifecycleResult::Abandon)]);
     assert!(serving.reason.contains("in service"), "{}", serving.reason);
 }
+
+#[test]
+fn a_deployment_with_a_group_key_acts_only_on_its_own_group() {
+    // Two stacks in one region: each function serves the group with its own key, so each group
+    // has one writer. The other stack's group is left to its own function.
+    let world = world(tagged("web"), instance(InstanceState::Running), vec![ip("web", ON_OLD)]);
+    let other = Config { key: Some("db".into()), ..Config::default() };
+    let mine = Config { key: Some("web".into()), ..Config::default() };
+    let d = decide(&launch(), &world, &other);
+    assert_eq!((d.verdict, d.actions.len()), (Verdict::Ignore, 0), "{}", d.reason);
+    assert!(d.reason.contains("serves db only"), "{}", d.reason);
+    assert_eq!(decide(&launch(), &world, &mine).verdict, Verdict::Follow);
+}

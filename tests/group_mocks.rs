@@ -183,7 +183,7 @@ async fn the_sweep_reads_every_page_of_tagged_groups_and_the_hooks_of_those_that
         ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, []),
         autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, &rules),
     };
-    let groups = held(&clients).await.unwrap();
+    let groups = held(&clients, None).await.unwrap();
     let seen: Vec<(&str, Vec<(String, Transition)>)> =
         groups.iter().map(|g| (g.name.as_str(), g.held.clone())).collect();
     assert_eq!(
@@ -195,6 +195,10 @@ async fn the_sweep_reads_every_page_of_tagged_groups_and_the_hooks_of_those_that
     );
     assert_eq!(groups[0].hooks.len(), 2);
     assert_eq!((rules[0].num_calls(), rules[1].num_calls(), rules[2].num_calls()), (1, 1, 2));
+    // A deployment with a group key sweeps its own group only (the mocks' groups carry no key),
+    // and reads no hooks for the others.
+    assert!(held(&clients, Some("web")).await.unwrap().is_empty());
+    assert_eq!(rules[2].num_calls(), 2);
 }
 
 /// A restore sends CreateVolume only what it accepts for the volume's type: DescribeVolumes reports

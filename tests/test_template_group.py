@@ -108,7 +108,7 @@ def test_the_seed_volume_is_tagged_encrypted_and_outlives_the_stack():
     assert volume["Condition"] == "CreatesDataVolume"
     assert volume["DeletionPolicy"] == volume["UpdateReplacePolicy"] == "Retain"
     assert volume["Properties"]["Encrypted"] is True
-    assert tag(volume, "ec2-failover:group") == {"Ref": "GroupKey"}
+    assert tag(volume, "ec2-failover:group") == KEY
     assert tag(volume, "ec2-failover:device") == {"Ref": "DataDevice"}
     assert TEMPLATE["Conditions"]["CreatesDataVolume"]["Fn::And"][0] == {"Condition": "KeepsData"}
 
@@ -122,7 +122,7 @@ def test_the_launch_rule_names_the_group_and_exists_before_the_group():
 
 
 def test_the_group_and_its_address_carry_the_same_key_and_the_function_runs_in_group_mode():
-    assert tag(GROUP, "ec2-failover:group") == tag(RESOURCES["ElasticIp"], "ec2-failover:group") == {"Ref": "GroupKey"}
+    assert tag(GROUP, "ec2-failover:group") == tag(RESOURCES["ElasticIp"], "ec2-failover:group") == KEY
     assert next(t for t in GROUP["Properties"]["Tags"] if t["Key"] == "ec2-failover:group")["PropagateAtLaunch"] is False
     assert FUNCTION["Environment"]["Variables"]["MODE"] == "group"
     assert FUNCTION["ReservedConcurrentExecutions"] == 1
@@ -231,3 +231,15 @@ def test_only_the_functions_own_snapshots_may_be_deleted():
     }
     source = (ROOT / "src" / "group" / "aws.rs").read_text()
     assert "tags::TIME).is_some()" in source
+
+
+# The group's key: GroupKey, or the stack's name when it is empty (the default).
+KEY = {"Fn::If": ["KeyIsStackName", {"Ref": "AWS::StackName"}, {"Ref": "GroupKey"}]}
+
+
+def test_two_stacks_in_one_region_never_share_a_key_and_each_function_serves_its_own_group():
+    assert TEMPLATE["Parameters"]["GroupKey"]["Default"] == ""
+    assert TEMPLATE["Conditions"]["KeyIsStackName"] == {"Fn::Equals": [{"Ref": "GroupKey"}, ""]}
+    assert FUNCTION["Environment"]["Variables"]["GROUP_KEY"] == KEY
+    source = (ROOT / "src" / "config.rs").read_text()
+    assert 'get("GROUP_KEY")' in source

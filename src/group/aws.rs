@@ -37,7 +37,9 @@ fn transition_of(name: &str) -> Option<Transition> {
 /// Reads every group tagged `ec2-failover:group` that holds an instance in `Pending:Wait` or
 /// `Terminating:Wait`, with its hooks (one DescribeAutoScalingGroups, then one
 /// DescribeLifecycleHooks per such group).
-pub async fn held(clients: &Clients) -> Result<Vec<HeldGroup>, Error> {
+///
+/// With `key`, only the group whose tag has that value: another deployment's groups are its own.
+pub async fn held(clients: &Clients, key: Option<&str>) -> Result<Vec<HeldGroup>, Error> {
     let filter = aws_sdk_autoscaling::types::Filter::builder().name("tag-key").values(tags::GROUP).build();
     let groups = clients
         .autoscaling
@@ -52,6 +54,10 @@ pub async fn held(clients: &Clients) -> Result<Vec<HeldGroup>, Error> {
     let mut out = Vec::new();
     for group in groups {
         let Some(name) = group.auto_scaling_group_name() else { continue };
+        let its_key = group.tags().iter().find(|t| t.key() == Some(tags::GROUP)).and_then(|t| t.value());
+        if key.is_some_and(|mine| its_key != Some(mine)) {
+            continue;
+        }
         let held: Vec<(String, Transition)> = group
             .instances()
             .iter()

@@ -208,6 +208,10 @@ pub fn decide(action: &LifecycleAction, world: &GroupWorld, config: &Config) -> 
         let why = if world.group.is_some() { format!("has no {GROUP_TAG} tag") } else { "does not exist".into() };
         return decision(Verdict::Ignore, format!("Auto Scaling group {group} {why}; not managed"), Vec::new());
     };
+    if let Some(mine) = config.key.as_deref().filter(|mine| *mine != key) {
+        let why = format!("Auto Scaling group {group} has key {key}; this deployment serves {mine} only");
+        return decision(Verdict::Ignore, why, Vec::new());
+    }
     // An event is evidence, not a command: act only on an instance the group holds for this very
     // transition. A late or repeated launch event for an instance that already serves must not take
     // the IP from the serving one.

@@ -35,7 +35,7 @@ use crate::trigger::{LifecycleAction, Trigger};
 pub type GroupOutcome = Outcome<GroupObserved, GroupAction>;
 
 /// Group mode's settings: what the groups' data needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Config {
     /// Whether groups keep data volumes (`KEEP_DATA`); when not, no volume or snapshot is read.
     pub keep_data: bool,
@@ -43,11 +43,14 @@ pub struct Config {
     pub max_wait_seconds: i64,
     /// How many completed snapshots of a group to keep (`KEEP_SNAPSHOTS`).
     pub keep_snapshots: usize,
+    /// The one group key this deployment serves (`GROUP_KEY`); none: every tagged group. Two
+    /// stacks in one region each act only on their own group, so each group has one writer.
+    pub key: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { keep_data: true, max_wait_seconds: 3_600, keep_snapshots: 3 }
+        Self { keep_data: true, max_wait_seconds: 3_600, keep_snapshots: 3, key: None }
     }
 }
 
@@ -112,7 +115,9 @@ impl Handler {
     /// Decides every held lifecycle action again, each with its own log line; the result sums them
     /// up. One that fails does not stop the others; the sweep then fails with the first error.
     async fn sweep(&self, trigger: Trigger) -> Result<GroupOutcome, Error> {
-        let groups = aws::held(&self.clients).await.inspect_err(|e| observe_failed(e, &trigger, "the groups"))?;
+        let groups = aws::held(&self.clients, self.config.key.as_deref())
+            .await
+            .inspect_err(|e| observe_failed(e, &trigger, "the groups"))?;
         let (held, mut skipped) = decide::held_actions(&groups);
         let (mut decisions, mut actions, mut first_error) = (Vec::new(), Vec::new(), None);
         let started = Instant::now();
