@@ -243,3 +243,11 @@ def test_two_stacks_in_one_region_never_share_a_key_and_each_function_serves_its
     assert FUNCTION["Environment"]["Variables"]["GROUP_KEY"] == KEY
     source = (ROOT / "src" / "config.rs").read_text()
     assert 'get("GROUP_KEY")' in source
+
+
+def test_an_event_that_failed_all_its_retries_is_alarmed_on_like_the_pairs():
+    alarm = RESOURCES["FailureQueueAlarm"]["Properties"]
+    assert alarm["Namespace"] == "AWS/SQS" and alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailureQueue", "QueueName"]}}]
+    assert alarm["Threshold"] == 1 and alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlertTopic", [{"Ref": "AlertTopicArn"}], {"Ref": "AWS::NoValue"}]}
