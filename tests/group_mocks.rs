@@ -164,18 +164,8 @@ async fn the_sweep_reads_every_page_of_tagged_groups_and_the_hooks_of_those_that
         .match_requests(|r| matches!(r.auto_scaling_group_name(), Some("launching" | "terminating")))
         .then_output(|| {
             DescribeLifecycleHooksOutput::builder()
-                .lifecycle_hooks(
-                    LifecycleHook::builder()
-                        .lifecycle_hook_name("ec2-failover-launch")
-                        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-                        .build(),
-                )
-                .lifecycle_hooks(
-                    LifecycleHook::builder()
-                        .lifecycle_hook_name("ec2-failover-terminate")
-                        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
-                        .build(),
-                )
+                .lifecycle_hooks(hook("ec2-failover-launch", "autoscaling:EC2_INSTANCE_LAUNCHING"))
+                .lifecycle_hooks(hook("ec2-failover-terminate", "autoscaling:EC2_INSTANCE_TERMINATING"))
                 .build()
         });
     let rules = [first_page, second_page, hooks];
@@ -265,12 +255,7 @@ async fn a_sweep_past_its_budget_leaves_the_rest_to_the_next_one() {
     });
     let hooks = mock!(aws_sdk_autoscaling::Client::describe_lifecycle_hooks).then_output(|| {
         DescribeLifecycleHooksOutput::builder()
-            .lifecycle_hooks(
-                LifecycleHook::builder()
-                    .lifecycle_hook_name("ec2-failover-launch")
-                    .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-                    .build(),
-            )
+            .lifecycle_hooks(hook("ec2-failover-launch", "autoscaling:EC2_INSTANCE_LAUNCHING"))
             .build()
     });
     // Each decision reads EC2 (its instance, the addresses, the data): counted.
@@ -299,4 +284,9 @@ async fn a_sweep_past_its_budget_leaves_the_rest_to_the_next_one() {
     // With the default budget the same sweep decides both.
     let _ = Handler::new(clients, Config::default(), false).handle(&schedule).await;
     assert_eq!(reads.num_calls(), 2, "each held action was decided");
+}
+
+/// A lifecycle hook as DescribeLifecycleHooks lists it.
+fn hook(name: &str, transition: &str) -> LifecycleHook {
+    LifecycleHook::builder().lifecycle_hook_name(name).lifecycle_transition(transition).build()
 }
