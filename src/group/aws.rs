@@ -62,11 +62,7 @@ pub async fn held(clients: &Clients, key: Option<&str>) -> Result<Vec<HeldGroup>
             .instances()
             .iter()
             .filter_map(|i| {
-                let transition = match LifecycleState::from_name(i.lifecycle_state()?.as_str()) {
-                    LifecycleState::PendingWait => Transition::Launching,
-                    LifecycleState::TerminatingWait => Transition::Terminating,
-                    _ => return None,
-                };
+                let transition = LifecycleState::from_name(i.lifecycle_state()?.as_str()).held_for()?;
                 Some((i.instance_id()?.to_owned(), transition))
             })
             .collect();

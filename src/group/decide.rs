@@ -217,12 +217,8 @@ pub fn decide(action: &LifecycleAction, world: &GroupWorld, config: &Config) -> 
     // the IP from the serving one.
     let instance_id = &action.instance_id;
     let listed = world.group.iter().flat_map(|g| &g.instances).find(|(i, _)| i == instance_id).map(|(_, s)| *s);
-    let held = match action.transition {
-        Transition::Launching => LifecycleState::PendingWait,
-        Transition::Terminating => LifecycleState::TerminatingWait,
-    };
     match (action.transition, listed) {
-        (_, Some(state)) if state == held => {}
+        (transition, Some(state)) if state.held_for() == Some(transition) => {}
         (Transition::Launching, None) => {
             let why = format!("{instance_id} is no longer in group {group}: abandoning its launch");
             return decision(Verdict::Abandon, why, vec![complete(action, LifecycleResult::Abandon)]);

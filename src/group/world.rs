@@ -264,6 +264,15 @@ pub enum LifecycleState {
 }
 
 impl LifecycleState {
+    /// The transition a hook holds an instance for in this state, if it is a hook's wait state.
+    pub fn held_for(self) -> Option<Transition> {
+        match self {
+            Self::PendingWait => Some(Transition::Launching),
+            Self::TerminatingWait => Some(Transition::Terminating),
+            _ => None,
+        }
+    }
+
     /// Auto Scaling's name for it (the first of several it stands for).
     pub fn name(self) -> &'static str {
         match self {

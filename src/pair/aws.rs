@@ -1,4 +1,5 @@
-//! The thin AWS layer: observes the pair with three parallel EC2 reads and carries out a plan.
+//! The thin AWS layer: observes the pair in one round trip (three EC2 reads and, when there are
+//! alarms to read, CloudWatch's DescribeAlarms, all at once) and carries out a plan.
 //!
 //! It decides nothing. The rules it does encode are AWS's own: the Elastic IP is associated
 //! through the target's primary network interface, and a start or a fence (stop) runs only once
@@ -11,8 +12,7 @@ use futures_util::future::join_all;
 
 use super::alarms::AlarmReads;
 use super::decide::Action;
-use super::world::AlarmSeen;
-use super::world::{resolve_holder, Address, FailoverRecord, Instance, Phase, World};
+use super::world::{resolve_holder, Address, AlarmSeen, FailoverRecord, Instance, Phase, World};
 use super::{Clients, Config};
 use crate::aws::{associate, aws_error, ec2_tag, tag, CheckStatus, Checks};
 use crate::error::Error;
