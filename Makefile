@@ -40,9 +40,10 @@ test: $(STAMP) fmt-check clippy template-check emulator-check
 	$(CARGO) test --all-targets
 	$(MAKE) events-check
 
-## emulator-check: the strict local EC2 (scripts/ec2_proxy.py) refuses and delays what AWS does
+## emulator-check: the strict local EC2 (scripts/ec2_proxy.py) refuses and delays what AWS does;
+## the instance's boot script (instance/wait-for-data-volume) against a fake metadata service
 emulator-check: $(STAMP)
-	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py
+	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py tests/test_wait_for_data_volume.py
 
 ## bench: cold start against two floors, failover round trips and duration with EC2 50 ms away,
 ## peak memory, binary size, and the same failover in a crowded account. Reports, never fails on

@@ -2,7 +2,7 @@
 # `make demo MODE=asg-ebs`: a stateful single-instance Auto Scaling group on this machine. Its data
 # volume lives in us-east-1a; the group replaces its instance in us-east-1b. The real function,
 # behind cargo-lambda's Runtime API, snapshots the volume on the terminate hook, restores it in the
-# new zone, attaches it and moves the Elastic IP before the launch goes on, moved along only by
+# new zone, attaches it and, once it is attached, moves the Elastic IP before the launch goes on, moved along only by
 # the events AWS would send. scripts/ec2_proxy.py stands in for what moto lacks: lifecycle
 # completions and heartbeats, and instances held in Pending:Wait / Terminating:Wait.
 . "$(dirname "$0")/local-session.sh"
@@ -42,8 +42,15 @@ py release-data "$GROUP_ENV"
 deliver events/ebs-snapshot-notification.json
 
 echo
-echo "== The restored volume is available (events/ebs-volume-notification.json):"
+echo "== The restored volume is available (events/ebs-volume-notification.json): it is attached, and the"
+echo "   instance is told which volume is its data (instance/wait-for-data-volume waits for it)"
 deliver events/ebs-volume-notification.json
+
+echo
+echo "== Seconds later EC2 reports the attachment attached; the schedule (events/scheduled-reconcile.json)"
+echo "   moves the Elastic IP and the launch goes on:"
+settle
+deliver events/scheduled-reconcile.json
 
 echo
 echo "== Delivered again (at least once): nothing more to do"

@@ -47,7 +47,7 @@ moto is kinder than EC2: a started instance is running at once (never pending), 
 stopped at once (never stopping), nothing refuses to act on a pending instance, capacity never
 runs out and status checks are ok at once. Strict mode (on by default) makes EC2 as AWS is:
   POST /_proxy/config  also takes {"strict": true, "pending_seconds": 2, "stopping_seconds": 2,
-                       "initializing_seconds": 4}, these defaults when absent
+                       "initializing_seconds": 4, "attaching_seconds": 2}, these defaults when absent
   StartInstances     each named instance that was not running is pending for pending_seconds
                      (from the answer), then running with status checks (instance and system)
                      initializing for initializing_seconds, then ok; its answer says pending
@@ -74,6 +74,13 @@ and refuses, with AWS's HTTP 400 and words, without forwarding (logged like any 
                                           specified for volumeType gp3."
   StartInstances naming a stopping one  IncorrectInstanceState "The instance 'i-...' is not in a
                                         state from which it can be started."
+  AttachVolume to an instance that is   IncorrectState "Instance 'i-...' is not 'running'."
+    not running (pending, stopped...)
+  AttachVolume of a volume in another   InvalidVolume.ZoneMismatch "The volume 'vol-...' is not in
+    zone (moto attaches across zones)   the same availability zone as instance 'i-...'"
+  AttachVolume of a volume attached     VolumeInUse "vol-... is already attached to an instance"
+and an accepted AttachVolume leaves the attachment `attaching` (DescribeVolumes; moto: `attached` at
+once) for attaching_seconds (config, default 2), as AWS takes seconds before the instance sees it.
 Starts that fail as on AWS, strict or not, until cleared:
   POST /_proxy/capacity  {"instance": "i-...", "failure": "insufficient" | "kms" | null}
     insufficient  StartInstances naming it (while stopped) gets HTTP 500
@@ -84,8 +91,9 @@ Starts that fail as on AWS, strict or not, until cleared:
                   then stopped again with stateReason Client.InternalError "Client.InternalError:
                   Client error on launch" (until it is next started or stopped)
 AWS takes its time; the tests need not. Where AWS would simply take time, tests call
-  POST /_proxy/settle    {"instances": ["i-..."]} ({} for all)   ends their transitions now:
-                       pending -> running, stopping -> stopped, initializing -> ok, kms -> stopped
+  POST /_proxy/settle    {"instances": ["i-...", "vol-..."]} ({} for all)   ends their transitions
+                       now: pending -> running, stopping -> stopped, initializing -> ok, kms ->
+                       stopped, a volume's attachment attaching -> attached
   GET  /_proxy/instances {"i-...": {"state", "until", "checks", "checks_until", "reason",
                        "failure"}} what the overlay shows now (times as in the log; null: none)
 POST /_proxy/config forgets transitions and start failures as it forgets holds (keep_lifecycle
@@ -174,7 +182,8 @@ STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 4
 PENDING_REASON = ("pending", "pending")
 KMS_REASON = ("Client.InternalError", "Client.InternalError: Client error on launch")
 START_FAILURES = ("insufficient", "kms")
-STRICT_DEFAULTS = {"strict": True, "pending_seconds": 2.0, "stopping_seconds": 2.0, "initializing_seconds": 4.0}
+STRICT_DEFAULTS = {"strict": True, "pending_seconds": 2.0, "stopping_seconds": 2.0, "initializing_seconds": 4.0,
+                   "attaching_seconds": 2.0}
 STATE_FILTERS = ("instance-state-name", "instance-state-code")
 ITEM_TAG = re.compile(r"<item>|</item>|<item/>")
 
@@ -591,7 +600,7 @@ class State:
         if not isinstance(strict, bool):
             raise ValueError("strict is true or false")
         seconds = []
-        for name in ("pending_seconds", "stopping_seconds", "initializing_seconds"):
+        for name in ("pending_seconds", "stopping_seconds", "initializing_seconds", "attaching_seconds"):
             value = float(settings.get(name, STRICT_DEFAULTS[name]))
             if not value >= 0:
                 raise ValueError(f"{name} is a number of seconds, 0 or more")
@@ -604,7 +613,7 @@ class State:
             self.counts = {}
             self.log = []
             self.strict = strict
-            self.pending_seconds, self.stopping_seconds, self.initializing_seconds = seconds
+            self.pending_seconds, self.stopping_seconds, self.initializing_seconds, self.attaching_seconds = seconds
             if not settings.get("keep_lifecycle") or not hasattr(self, "holds"):
                 self.completions = []
                 self.holds = []
@@ -613,6 +622,8 @@ class State:
                 self.overlay = {}
                 # instance -> "insufficient" | "kms"
                 self.failures = {}
+                # volume -> when its attachment stops showing `attaching` (monotonic seconds)
+                self.attaching = {}
 
     def fault_for(self, action):
         """The fault for the next request of this action, or None."""
@@ -671,8 +682,12 @@ class State:
             self.overlay[instance] = {"kind": kind, "until": until, "checks_until": checks_until}
 
     def settle(self, instances, now):
-        """Ends every transition of these instances (None: all) now; returns those it ended."""
+        """Ends every transition of these instances and volume attachments (None: all) now;
+        returns those it ended."""
         settled = []
+        for volume in list(self.attaching if instances is None else instances):
+            if self.attaching.pop(volume, None) is not None:
+                settled.append(volume)
         for instance in list(self.overlay if instances is None else instances):
             entry = self.overlay.get(instance)
             if entry is None:
@@ -998,6 +1013,8 @@ class Proxy(BaseHTTPRequestHandler):
             "TerminateInstances": self.terminate_instances,
             "AssociateAddress": self.associate_address,
             "CreateVolume": self.create_volume,
+            "AttachVolume": self.attach_volume,
+            "DescribeVolumes": self.describe_volumes,
             "DescribeInstances": self.describe_instances,
             "DescribeInstanceStatus": self.describe_instance_status,
         }.get(action)
@@ -1172,6 +1189,66 @@ class Proxy(BaseHTTPRequestHandler):
             if "Throughput" in params and kind != "gp3":
                 return self.refuse(400, "InvalidParameterCombination", "throughput can only be specified for volumeType gp3.")
         return (*self.upstream(body), False)
+
+    def attach_volume(self, pairs, body):
+        """AttachVolume's refusals, which moto does not make, with the words users report from AWS:
+        an instance that is not running (IncorrectState "Instance 'i-...' is not 'running'."), a
+        volume in another zone (InvalidVolume.ZoneMismatch "The volume 'vol-...' is not in the same
+        availability zone as instance 'i-...'"), a volume attached already (VolumeInUse "vol-... is
+        already attached to an instance"). An attachment then shows `attaching` for
+        attaching_seconds, as on AWS, where it takes a few seconds to become `attached`."""
+        params = dict(pairs)
+        volume, instance = params.get("VolumeId", ""), params.get("InstanceId", "")
+        with self.state.lock:
+            strict = self.state.strict
+            shown = self.state.shown(instance, time.monotonic())
+        if not strict:
+            return (*self.upstream(body), False)
+        status, headers, payload = self.ask(pairs, "DescribeInstances", [("InstanceId.1", instance)])
+        if status != 200:
+            return status, headers, payload, False
+        found = {}
+        rewrite_set(payload.decode(), "instancesSet", lambda item: found.update({own(item, "instanceId"): item}))
+        item = found.get(instance)
+        if item is not None and (shown or shown_state(item)[0]) != "running":
+            return self.refuse(400, "IncorrectState", f"Instance '{instance}' is not 'running'.")
+        status, headers, payload = self.ask(pairs, "DescribeVolumes", [("VolumeId.1", volume)])
+        if status != 200:
+            return status, headers, payload, False
+        volumes = {}
+        rewrite_set(payload.decode(), "volumeSet", lambda v: volumes.update({own(v, "volumeId"): v}))
+        facts = volumes.get(volume)
+        if item is not None and facts is not None:
+            if own(facts, "availabilityZone") != own(item, "availabilityZone"):
+                return self.refuse(400, "InvalidVolume.ZoneMismatch",
+                                   f"The volume '{volume}' is not in the same availability zone as instance '{instance}'")
+            if "<instanceId>" in facts:
+                return self.refuse(400, "VolumeInUse", f"{volume} is already attached to an instance")
+        status, headers, payload = self.upstream(body)
+        if status == 200:
+            with self.state.lock:
+                self.state.attaching[volume] = time.monotonic() + self.state.attaching_seconds
+            payload = re.sub(rb"<status>[^<]*</status>", b"<status>attaching</status>", payload, count=1)
+        return status, headers, payload, False
+
+    def describe_volumes(self, pairs, body):
+        """Shows an attachment that is still being made as `attaching` (moto: `attached` at once)."""
+        status, headers, payload = self.upstream(body)
+        with self.state.lock:
+            now = time.monotonic()
+            for volume, until in list(self.state.attaching.items()):
+                if until <= now:
+                    del self.state.attaching[volume]
+            attaching = set(self.state.attaching)
+        if status != 200 or not attaching:
+            return status, headers, payload, False
+
+        def show(item):
+            if own(item, "volumeId") not in attaching:
+                return item
+            return item.replace("<status>attached</status>", "<status>attaching</status>")
+
+        return status, headers, rewrite_set(payload.decode(), "volumeSet", show).encode(), False
 
     def describe_instances(self, pairs, body):
         return self.describe(pairs, body, "instancesSet", instance_item)

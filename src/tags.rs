@@ -31,6 +31,10 @@ pub const FOR: &str = "ec2-failover:for";
 pub const SNAPSHOT: &str = "ec2-failover:snapshot";
 /// On a data volume: the last instance the function attached it to (written before the attach).
 pub const ATTACHED: &str = "ec2-failover:attached";
+/// On a launching instance: its data volume's id, for its boot to wait for (instance metadata).
+pub const DATA_VOLUME: &str = "ec2-failover:data-volume";
+/// On a launching instance: the device name its data volume is attached at.
+pub const DATA_DEVICE: &str = "ec2-failover:data-device";
 /// On a snapshot: the source volume's type.
 pub const VOLUME_TYPE: &str = "ec2-failover:volume-type";
 /// On a snapshot: the source volume's provisioned IOPS.

@@ -7,7 +7,7 @@
 use ec2_failover::group::data::{
     leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, Planned, TerminatePlan,
 };
-use ec2_failover::group::world::{DataSnapshot, DataVolume, SnapshotState, VolumeSpec, VolumeState};
+use ec2_failover::group::world::{Attachment, DataSnapshot, DataVolume, SnapshotState, VolumeSpec, VolumeState};
 
 const NEW: &str = "i-new";
 const OLD: &str = "i-old";
@@ -18,7 +18,7 @@ fn volume(id: &str, state: &str, az: &str, attached: Option<&str>, for_instance:
         key: "web".into(),
         state: VolumeState::from_name(state),
         availability_zone: az.into(),
-        attachments: attached.map(|i| vec![(i.to_owned(), "/dev/xvdf".to_owned())]).unwrap_or_default(),
+        attachments: attached.map(|i| vec![Attachment::attached(i, "/dev/xvdf")]).unwrap_or_default(),
         for_instance: for_instance.map(Into::into),
         device: Some("/dev/xvdf".into()),
         restored_from: None,
@@ -70,7 +70,7 @@ trait VolumeBuilder {
 
 impl VolumeBuilder for DataVolume {
     fn on(self, instance: &str) -> Self {
-        DataVolume { attachments: vec![(instance.to_owned(), "/dev/xvdf".to_owned())], ..self }
+        DataVolume { attachments: vec![Attachment::attached(instance, "/dev/xvdf")], ..self }
     }
     fn made_for(self, instance: &str) -> Self {
         DataVolume { for_instance: Some(instance.into()), ..self }
@@ -165,7 +165,7 @@ fn copies_restored_for_launches_that_never_used_them_are_leftovers() {
     let volumes = vec![
         copy("snap-1", volume("vol-unused", "available", b, None, Some("i-gone"))),
         copy("snap-1", volume("vol-member", "available", b, None, Some("i-still-held"))),
-        copy("snap-1", volume("vol-mine", "available", b, None, Some(NEW))),
+        copy("snap-1", volume("vol-mine", "in-use", b, Some(NEW), Some(NEW))),
         copy("snap-1", volume("vol-second-copy-for-me", "available", b, None, Some(NEW))),
         copy("snap-1", volume("vol-attached", "in-use", b, Some("i-x"), Some("i-gone"))),
         copy("snap-1", volume("vol-served", "available", b, None, Some("i-gone"))),
@@ -174,13 +174,10 @@ fn copies_restored_for_launches_that_never_used_them_are_leftovers() {
         volume("vol-original", "available", "us-east-1a", None, None),
     ];
     let members = [NEW, "i-still-held"];
-    // NEW is attaching vol-mine: a second copy made for it goes too.
-    assert_eq!(
-        leftovers(NEW, "vol-mine", &members, &volumes, &snapshots),
-        ["vol-unused", "vol-second-copy-for-me", "vol-kept"]
-    );
+    // NEW has vol-mine attached: a second copy made for it goes too.
+    assert_eq!(leftovers(NEW, &members, &volumes, &snapshots), ["vol-unused", "vol-second-copy-for-me", "vol-kept"]);
     // Another instance's launch keeps NEW's copies (NEW is still a member).
-    assert_eq!(leftovers("i-other", "vol-kept", &members, &volumes, &snapshots), ["vol-unused"]);
+    assert_eq!(leftovers("i-other", &members, &volumes, &snapshots), ["vol-unused", "vol-kept"]);
 }
 
 #[test]

@@ -25,8 +25,8 @@ use ec2_failover::error::Error;
 use ec2_failover::group;
 use ec2_failover::group::decide::Screened;
 use ec2_failover::group::world::{
-    DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, LifecycleState, SnapshotState, VolumeSpec,
-    VolumeState,
+    Attachment, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, LifecycleState, SnapshotState,
+    VolumeSpec, VolumeState,
 };
 use ec2_failover::pair::decide::{decide, screen};
 use ec2_failover::pair::world::{Address, Holder, Instance, InstanceState, World};
@@ -280,7 +280,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             key: "web".into(),
             state: VolumeState::InUse,
             availability_zone: "us-east-1a".into(),
-            attachments: vec![(action.instance_id.clone(), "/dev/xvdf".into())],
+            attachments: vec![Attachment::attached(&action.instance_id, "/dev/xvdf")],
             for_instance: None,
             device: Some("/dev/xvdf".into()),
             restored_from: None,

@@ -6,8 +6,8 @@
 
 use ec2_failover::group::decide::{decide, held_actions, screen, GroupAction, LifecycleResult, Screened};
 use ec2_failover::group::world::{
-    DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance, LifecycleState, SnapshotState,
-    VolumeSpec, VolumeState,
+    Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance,
+    LifecycleState, SnapshotState, VolumeSpec, VolumeState,
 };
 use ec2_failover::group::Config;
 use ec2_failover::invocation::Verdict;
@@ -218,18 +218,34 @@ fn the_data_follows_the_instance() {
     // The volume is still being created: only the heartbeat.
     let world = data_world(vec![restored("creating")], vec![snap("snap-web", "completed", "web")]);
     let d = decide(&launch(), &world, &settings);
-    assert_eq!((d.verdict, d.actions), (Verdict::Wait, vec![heartbeat]));
+    assert_eq!((d.verdict, d.actions), (Verdict::Wait, vec![heartbeat.clone()]));
 
-    // Available: attach, then the IP, then the launch goes on, in that order.
+    // Available: attach it and wait; neither the IP nor the launch moves while it is attaching.
     let world = data_world(vec![restored("available")], vec![snap("snap-web", "completed", "web")]);
     let d = decide(&launch(), &world, &settings);
+    assert_eq!(d.verdict, Verdict::Wait, "{}", d.reason);
+    let attach =
+        GroupAction::AttachVolume { volume_id: "vol-r".into(), instance_id: NEW.into(), device: "/dev/xvdf".into() };
+    assert_eq!(d.actions, [attach, heartbeat.clone()]);
+
+    // EC2 says `attaching` (the instance may not see the device yet): still waiting.
+    let attaching = |state: AttachmentState| DataVolume {
+        attachments: vec![Attachment { state, ..Attachment::attached(NEW, "/dev/xvdf") }],
+        ..restored("in-use")
+    };
+    for state in [AttachmentState::Attaching, AttachmentState::Busy] {
+        let world = data_world(vec![attaching(state)], vec![snap("snap-web", "completed", "web")]);
+        let d = decide(&launch(), &world, &settings);
+        assert_eq!((d.verdict, &d.actions), (Verdict::Wait, &vec![heartbeat.clone()]), "{state:?}: {}", d.reason);
+        assert!(d.reason.contains(state.name()), "{}", d.reason);
+    }
+
+    // `attached`: then the IP, then the launch goes on, in that order.
+    let world = data_world(vec![attaching(AttachmentState::Attached)], vec![snap("snap-web", "completed", "web")]);
+    let d = decide(&launch(), &world, &settings);
     assert_eq!(d.verdict, Verdict::Follow, "{}", d.reason);
-    assert_eq!(
-        d.actions[0],
-        GroupAction::AttachVolume { volume_id: "vol-r".into(), instance_id: NEW.into(), device: "/dev/xvdf".into() }
-    );
-    assert!(matches!(d.actions[1], GroupAction::MoveAddress { .. }));
-    assert_eq!(d.actions[2], completion(LifecycleResult::Continue));
+    assert!(matches!(d.actions[0], GroupAction::MoveAddress { .. }), "{:?}", d.actions);
+    assert_eq!(d.actions[1..], [completion(LifecycleResult::Continue)]);
 
     // Waited past the limit for a pending snapshot: abandon rather than serve without data.
     let mut world = data_world(vec![], vec![snap("snap-web", "pending", "web")]);
@@ -294,7 +310,7 @@ fn a_terminating_instance_is_snapshotted_once_and_old_snapshots_go() {
     let terminate = LifecycleAction { transition: Transition::Terminating, instance_id: OLD.into(), ..launch() };
     let attached = DataVolume {
         volume_id: "vol-a".into(),
-        attachments: vec![(OLD.into(), "/dev/xvdf".into())],
+        attachments: vec![Attachment::attached(OLD, "/dev/xvdf")],
         for_instance: None,
         state: VolumeState::InUse,
         ..restored("in-use")
@@ -341,7 +357,7 @@ fn a_launch_before_a_terminate_is_abandoned_at_once() {
         volume_id: "vol-data".into(),
         state: VolumeState::InUse,
         availability_zone: "us-east-1a".into(),
-        attachments: vec![(OLD.into(), "/dev/xvdf".into())],
+        attachments: vec![Attachment::attached(OLD, "/dev/xvdf")],
         for_instance: None,
         ..restored("in-use")
     };

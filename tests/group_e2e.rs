@@ -257,16 +257,32 @@ async fn the_data_volume_follows_the_instance_into_the_other_az() {
     );
     assert!(launches(&new).is_empty(), "the launch went on before its data");
 
-    // The volume's notification: attach it, move the IP, go on.
-    let done = handler.handle(&event_file("ebs-volume-notification.json")).await.unwrap();
-    assert_eq!(done.verdict, Verdict::Follow, "{}", done.reason);
-    let attached = scene.volume(&restored_id).await;
+    // The volume's notification: attach it, telling the instance which volume is its data. EC2
+    // reports the attachment `attaching` for a few seconds; the instance may not see the device
+    // yet, so neither the IP nor the launch moves.
+    let attaching = handler.handle(&event_file("ebs-volume-notification.json")).await.unwrap();
+    assert_eq!(attaching.verdict, Verdict::Wait, "{}", attaching.reason);
+    let attached = scene.volume_shown(&restored_id).await;
     let attachment = &attached.attachments()[0];
     assert_eq!((attachment.instance_id(), attachment.device()), (Some(new.as_str()), Some("/dev/xvdf")));
+    assert_eq!(attachment.state().map(|s| s.as_str()), Some("attaching"));
+    let told = scene.instance_tags(&new).await;
+    assert_eq!(tag(&told, "ec2-failover:data-volume"), Some(restored_id.clone()));
+    assert_eq!(tag(&told, "ec2-failover:data-device").as_deref(), Some("/dev/xvdf"));
+    let still = handler.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(still.verdict, Verdict::Wait, "{}", still.reason);
+    assert!(still.reason.contains("attaching"), "{}", still.reason);
+    assert!(launches(&new).is_empty(), "the launch went on before its data was attached");
+    assert_ne!(scene.holder().await.map(|h| h.0), Some(new.clone()));
+
+    // Attached: the next sweep moves the IP and the launch goes on.
+    proxy.settle(&[&restored_id]);
+    let done = handler.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(done.verdict, Verdict::Follow, "{}", done.reason);
     assert_eq!(scene.holder().await, Some((new.clone(), "us-east-1b".to_owned())));
     assert_eq!(launches(&new), [json!({"group": GROUP, "hook": LAUNCH_HOOK, "instance": new, "result": "CONTINUE"})]);
-    // Heartbeats kept the hook alive at each wait: early, pending snapshot, restoring.
-    assert_eq!(count("RecordLifecycleActionHeartbeat"), 3);
+    // Heartbeats kept the hook alive at each wait: early, pending snapshot, restoring, attaching (twice).
+    assert_eq!(count("RecordLifecycleActionHeartbeat"), 5);
 
     // Late and repeated deliveries change nothing: the launch event again, another sweep.
     let late = handler.handle(&launch(&new)).await.unwrap();
@@ -378,6 +394,8 @@ async fn under_faults_the_data_follows_once_and_only_with_its_lineage() {
             if !launched().is_empty() {
                 break;
             }
+            // A minute passes between two sweeps: AWS has finished any attachment by then.
+            proxy.settle(&[]);
             deliver(event_file("scheduled-reconcile.json")).await;
         }
         let log = proxy.log();
@@ -453,6 +471,8 @@ async fn a_volume_that_served_without_a_terminate_snapshot_is_carried_not_rolled
     scene.ec2.detach_volume().volume_id(&data).instance_id(&first).device("/dev/xvdf").send().await.unwrap();
     let second = scene.replace(&first, 1).await;
     assert_eq!(handler.handle(&launch(&second)).await.unwrap().verdict, Verdict::Wait);
+    assert_eq!(handler.handle(&launch(&second)).await.unwrap().verdict, Verdict::Wait);
+    proxy.settle(&[]);
     assert_eq!(handler.handle(&launch(&second)).await.unwrap().verdict, Verdict::Follow);
     let s1 = scene.snapshots().await[0].snapshot_id().unwrap().to_owned();
     let c1 = scene.volumes_on(&second).await.remove(0);
@@ -477,6 +497,9 @@ async fn a_volume_that_served_without_a_terminate_snapshot_is_carried_not_rolled
     let restoring = handler.handle(&launch(&third)).await.unwrap();
     assert_eq!(restoring.verdict, Verdict::Wait, "{}", restoring.reason);
     assert!(restoring.reason.contains(&s2), "restored {} instead of {s2}", restoring.reason);
+    let attaching = handler.handle(&launch(&third)).await.unwrap();
+    assert_eq!(attaching.verdict, Verdict::Wait, "{}", attaching.reason);
+    proxy.settle(&[]);
     let done = handler.handle(&launch(&third)).await.unwrap();
     assert_eq!(done.verdict, Verdict::Follow, "{}", done.reason);
     let attached = scene.volumes_on(&third).await;

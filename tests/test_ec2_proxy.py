@@ -304,6 +304,56 @@ def test_create_volume_refuses_what_aws_refuses_for_each_volume_type(local, kind
         assert len(local.moto.describe_volumes()["Volumes"]) == before
 
 
+def attachment(local, volume, via=None):
+    attachments = (via or local.ec2).describe_volumes(VolumeIds=[volume])["Volumes"][0]["Attachments"]
+    return [(a["InstanceId"], a["State"]) for a in attachments]
+
+
+def test_an_attachment_is_attaching_until_settled_then_attached(local):
+    instance = local.launch()
+    volume = local.moto.create_volume(AvailabilityZone=ZONE, Size=8)["VolumeId"]
+    answer = local.ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/xvdf")
+    assert answer["State"] == "attaching"
+    assert attachment(local, volume) == [(instance, "attaching")]
+    assert attachment(local, volume, via=local.moto) == [(instance, "attached")]  # moto: at once
+    assert local.control("/_proxy/settle", {"instances": [volume]}) == {"settled": [volume]}
+    assert attachment(local, volume) == [(instance, "attached")]
+
+
+def test_an_attachment_ends_attaching_by_itself(local):
+    local.control("/_proxy/config", {"attaching_seconds": 0.2})
+    instance = local.launch()
+    volume = local.moto.create_volume(AvailabilityZone=ZONE, Size=8)["VolumeId"]
+    local.ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/xvdf")
+    assert attachment(local, volume) == [(instance, "attaching")]
+    time.sleep(0.3)
+    assert attachment(local, volume) == [(instance, "attached")]
+
+
+def test_attach_volume_refuses_what_aws_refuses(local):
+    instance, other = local.launch(), local.launch()
+    elsewhere = local.moto.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+    assert refused(local.ec2.attach_volume, VolumeId=elsewhere, InstanceId=instance, Device="/dev/xvdf") == (
+        400, "InvalidVolume.ZoneMismatch",
+        f"The volume '{elsewhere}' is not in the same availability zone as instance '{instance}'")
+    assert attachment(local, elsewhere, via=local.moto) == []
+
+    volume = local.moto.create_volume(AvailabilityZone=ZONE, Size=8)["VolumeId"]
+    local.ec2.attach_volume(VolumeId=volume, InstanceId=other, Device="/dev/xvdf")
+    assert refused(local.ec2.attach_volume, VolumeId=volume, InstanceId=instance, Device="/dev/xvdg") == (
+        400, "VolumeInUse", f"{volume} is already attached to an instance")
+
+    free = local.moto.create_volume(AvailabilityZone=ZONE, Size=8)["VolumeId"]
+    stopped = local.launch(stopped=True)
+    local.ec2.start_instances(InstanceIds=[stopped])
+    assert refused(local.ec2.attach_volume, VolumeId=free, InstanceId=stopped, Device="/dev/xvdf") == (
+        400, "IncorrectState", f"Instance '{stopped}' is not 'running'.")
+    local.control("/_proxy/settle", {"instances": [stopped]})
+    local.ec2.attach_volume(VolumeId=free, InstanceId=stopped, Device="/dev/xvdf")
+    assert attachment(local, free, via=local.moto) == [(stopped, "attached")]
+    assert last(local, "AttachVolume")["status"] == 200
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

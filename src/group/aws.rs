@@ -5,8 +5,8 @@ use aws_sdk_ec2::types::{Filter, ResourceType, TagSpecification};
 
 use super::decide::{GroupAction, LifecycleResult};
 use super::world::{
-    DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance, LifecycleState, SnapshotState,
-    VolumeSpec, VolumeState,
+    Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance,
+    LifecycleState, SnapshotState, VolumeSpec, VolumeState,
 };
 use crate::aws::{associate, aws_error, ec2_tag, tag};
 use crate::error::Error;
@@ -171,7 +171,13 @@ pub async fn observe_data(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>,
                 attachments: v
                     .attachments()
                     .iter()
-                    .filter_map(|a| Some((a.instance_id()?.to_owned(), a.device().unwrap_or_default().to_owned())))
+                    .filter_map(|a| {
+                        Some(Attachment {
+                            instance_id: a.instance_id()?.to_owned(),
+                            device: a.device().unwrap_or_default().to_owned(),
+                            state: AttachmentState::from_name(a.state().map_or("unknown", |s| s.as_str())),
+                        })
+                    })
                     .collect(),
                 for_instance: tag(v.tags(), tags::FOR).map(str::to_owned),
                 device: tag(v.tags(), tags::DEVICE).map(str::to_owned),
@@ -307,15 +313,21 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
         }
         GroupAction::AttachVolume { volume_id, instance_id, device } => {
             // Marked first: a volume that may ever have been attached is never deleted as unused,
-            // and is known to hold data newer than the snapshot it came from.
-            clients
+            // and is known to hold data newer than the snapshot it came from. The instance is told
+            // which volume is its data and where it goes (its boot reads its own tags from the
+            // instance metadata and waits for that very volume: `instance/wait-for-data-volume`).
+            let volume =
+                clients.ec2.create_tags().resources(volume_id).tags(ec2_tag(tags::ATTACHED, instance_id)).send();
+            let instance = clients
                 .ec2
                 .create_tags()
-                .resources(volume_id)
-                .tags(ec2_tag(tags::ATTACHED, instance_id))
-                .send()
-                .await
-                .map_err(|e| aws_error("CreateTags", e))?;
+                .resources(instance_id)
+                .tags(ec2_tag(tags::DATA_VOLUME, volume_id))
+                .tags(ec2_tag(tags::DATA_DEVICE, device))
+                .send();
+            let (volume, instance) = tokio::join!(volume, instance);
+            volume.map_err(|e| aws_error("CreateTags", e))?;
+            instance.map_err(|e| aws_error("CreateTags", e))?;
             clients
                 .ec2
                 .attach_volume()

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::world::{DataSnapshot, DataVolume, SnapshotState, VolumeSpec, VolumeState};
+use super::world::{AttachmentState, DataSnapshot, DataVolume, SnapshotState, VolumeSpec, VolumeState};
 
 /// What a launch needs done about the group's data before the instance may serve.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -74,8 +74,20 @@ pub fn plan_launch(
     snapshots: &[DataSnapshot],
 ) -> Planned<LaunchPlan> {
     let live = |v: &&DataVolume| v.state.is_live();
-    if let Some(v) = volumes.iter().filter(live).find(|v| v.attachments.iter().any(|(i, _)| i == instance_id)) {
-        return planned(LaunchPlan::Ready, format!("{} is attached to {instance_id}", v.volume_id));
+    let mine = |v: &&DataVolume| v.attachments.iter().find(|a| a.instance_id == instance_id).map(|a| a.state);
+    if let Some((v, state)) = volumes.iter().filter(live).find_map(|v| Some((v, mine(&v)?))) {
+        // The volume is `in-use` as soon as the attach is accepted, but the instance sees the device
+        // only once the attachment is `attached` (EC2 User Guide, "Attach an EBS volume to an
+        // instance"): the launch goes on only then, so the service never starts without its data.
+        return match state {
+            AttachmentState::Attached => {
+                planned(LaunchPlan::Ready, format!("{} is attached to {instance_id}", v.volume_id))
+            }
+            state => planned(
+                LaunchPlan::Wait,
+                format!("{} is {} to {instance_id}; waiting for it to be attached", v.volume_id, state.name()),
+            ),
+        };
     }
     if waited_seconds > max_wait_seconds {
         return planned(
@@ -84,11 +96,11 @@ pub fn plan_launch(
         );
     }
     // Never a second copy: while the data volume is attached elsewhere, the old instance may still write.
-    if let Some((v, (other, _))) = volumes
+    if let Some((v, other)) = volumes
         .iter()
         .filter(live)
         .filter(|v| v.for_instance.as_deref() != Some(instance_id))
-        .find_map(|v| v.attachments.first().map(|a| (v, a)))
+        .find_map(|v| v.attachments.first().map(|a| (v, &a.instance_id)))
     {
         return planned(
             LaunchPlan::Wait,
@@ -294,22 +306,16 @@ fn freshest<'a>(zone: &str, volumes: &'a [DataVolume], newest_first: &[&DataSnap
     Some(Freshest::Here(v.volume_id.clone(), device, why))
 }
 
-/// Copies the function restored that no launch will use, once `instance` has its data (`keep`, if
-/// it is being attached now): `available`, never attached (so nothing ever wrote to them), restored
+/// Copies the function restored that no launch will use, once `instance` has its data attached:
+/// `available`, never attached (so nothing ever wrote to them), restored
 /// for an instance that is no longer a member of the group (`members`) or for `instance` itself (a
 /// second copy), and not the source of any snapshot. Their data is still in the snapshot they came
 /// from. A copy that was ever attached is never a leftover: it may hold the newest data.
-pub fn leftovers(
-    instance: &str,
-    keep: &str,
-    members: &[&str],
-    volumes: &[DataVolume],
-    snapshots: &[DataSnapshot],
-) -> Vec<String> {
+pub fn leftovers(instance: &str, members: &[&str], volumes: &[DataVolume], snapshots: &[DataSnapshot]) -> Vec<String> {
     volumes
         .iter()
         .filter(|v| v.state == VolumeState::Available && v.attachments.is_empty() && v.restored_from.is_some())
-        .filter(|v| v.attached.is_none() && v.volume_id != keep)
+        .filter(|v| v.attached.is_none())
         .filter(|v| v.for_instance.as_deref().is_some_and(|i| i == instance || !members.contains(&i)))
         .filter(|v| !snapshots.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str())))
         .map(|v| v.volume_id.clone())
@@ -362,7 +368,7 @@ pub fn plan_terminate(instance_id: &str, volumes: &[DataVolume], snapshots: &[Da
     }
     let attached: Vec<(&DataVolume, &String)> = volumes
         .iter()
-        .filter_map(|v| v.attachments.iter().find(|(i, _)| i == instance_id).map(|(_, device)| (v, device)))
+        .filter_map(|v| v.attachments.iter().find(|a| a.instance_id == instance_id).map(|a| (v, &a.device)))
         .collect();
     match attached.as_slice() {
         [] => planned(TerminatePlan::Nothing, format!("{instance_id} has no data volume of the group attached")),

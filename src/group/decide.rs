@@ -318,24 +318,27 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
     let in_service = |id: &str| {
         world.group.iter().flat_map(|g| &g.instances).any(|(i, s)| i == id && *s == LifecycleState::InService)
     };
-    if let Some((volume, holder)) = volumes
-        .iter()
-        .find_map(|v| v.attachments.iter().find(|(i, _)| i != instance_id && in_service(i)).map(|(i, _)| (v, i)))
-    {
+    if let Some((volume, attachment)) = volumes.iter().find_map(|v| {
+        v.attachments.iter().find(|a| a.instance_id != *instance_id && in_service(&a.instance_id)).map(|a| (v, a))
+    }) {
         return abandon(format!(
-            "{} is attached to {holder}, which is in service: a launch before a terminate cannot get the data; \
+            "{} is attached to {}, which is in service: a launch before a terminate cannot get the data; \
              abandoning {instance_id} (the group's instance maintenance policy should terminate first)",
-            volume.volume_id
+            volume.volume_id, attachment.instance_id
         ));
     }
     let zone = instance.availability_zone.clone().unwrap_or_default();
     let waited = instance.launch_time.map_or(0, |t| world.now - t);
     let Planned { plan, why: data_why } =
         plan_launch(instance_id, &zone, waited, config.max_wait_seconds, &volumes, &snapshots);
-    let attach = match plan {
-        LaunchPlan::Ready => None,
+    match plan {
+        LaunchPlan::Ready => {}
+        // The instance sees the device only once the attachment is `attached`, seconds later: the
+        // next event or sweep finds it so, moves the IP and completes the launch.
         LaunchPlan::Attach { volume_id, device } => {
-            Some(GroupAction::AttachVolume { volume_id, instance_id: instance_id.clone(), device })
+            let attach = GroupAction::AttachVolume { volume_id, instance_id: instance_id.clone(), device };
+            let why = format!("{data_why}; the launch goes on once it is attached");
+            return decision(Verdict::Wait, why, vec![attach, heartbeat]);
         }
         LaunchPlan::Wait => return decision(Verdict::Wait, data_why, vec![heartbeat]),
         LaunchPlan::Abandon => return abandon(data_why),
@@ -372,11 +375,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
     };
     // Copies restored for abandoned launches go once this launch has its data (after it goes on).
     let members: Vec<&str> = world.group.iter().flat_map(|g| g.instances.iter().map(|(i, _)| i.as_str())).collect();
-    let keep = match &attach {
-        Some(GroupAction::AttachVolume { volume_id, .. }) => volume_id.as_str(),
-        _ => "",
-    };
-    let unused = leftovers(instance_id, keep, &members, &volumes, &snapshots);
+    let unused = leftovers(instance_id, &members, &volumes, &snapshots);
     let data_why =
         if unused.is_empty() { data_why } else { format!("{data_why}; deleting unused {}", unused.join(", ")) };
     let cleanup: Vec<GroupAction> =
@@ -384,9 +383,9 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
     let holds = address.instance_id.as_deref() == Some(instance_id.as_str())
         || (address.network_interface_id.is_some() && address.network_interface_id == instance.network_interface_id);
     let go_on = complete(action, LifecycleResult::Continue);
-    let mut actions: Vec<GroupAction> = attach.into_iter().collect();
+    let mut actions = Vec::new();
     if holds {
-        let verdict = if actions.is_empty() && cleanup.is_empty() { Verdict::NoChange } else { Verdict::Follow };
+        let verdict = if cleanup.is_empty() { Verdict::NoChange } else { Verdict::Follow };
         actions.push(go_on);
         actions.extend(cleanup);
         return decision(

@@ -80,8 +80,8 @@ pub struct DataVolume {
     pub state: VolumeState,
     /// Its Availability Zone: it can be attached only to an instance there.
     pub availability_zone: String,
-    /// The instances it is attached to, with the device name.
-    pub attachments: Vec<(String, String)>,
+    /// Its attachments (EC2 lists one, or several for Multi-Attach).
+    pub attachments: Vec<Attachment>,
     /// The instance it was restored for (`ec2-failover:for`), if the function created it.
     pub for_instance: Option<String>,
     /// The device it belongs at (`ec2-failover:device`).
@@ -141,6 +141,65 @@ impl VolumeSpec {
             volume_type: self.volume_type.clone(),
             iops: self.iops.filter(|_| matches!(kind, Some("io1" | "io2" | "gp3"))),
             throughput: self.throughput.filter(|_| kind == Some("gp3")),
+        }
+    }
+}
+
+/// A volume's attachment to an instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    /// The instance.
+    pub instance_id: String,
+    /// The device name it was attached at.
+    pub device: String,
+    /// How far the attachment is.
+    pub state: AttachmentState,
+}
+
+impl Attachment {
+    /// An attachment that is complete: the instance sees the device.
+    pub fn attached(instance_id: &str, device: &str) -> Self {
+        Self { instance_id: instance_id.to_owned(), device: device.to_owned(), state: AttachmentState::Attached }
+    }
+}
+
+/// An attachment's state (EC2's `VolumeAttachment.State`). An attach takes seconds: the volume is
+/// `in-use` at once, but the instance sees the device only once the attachment is `attached`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttachmentState {
+    /// Being attached: the instance may not see the device yet.
+    Attaching,
+    /// Attached: the instance sees the device.
+    Attached,
+    /// Being detached.
+    Detaching,
+    /// Detached.
+    Detached,
+    /// `busy`, or a state this function does not know: not attached as far as a launch goes.
+    Busy,
+}
+
+impl AttachmentState {
+    /// Reads EC2's state name.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "attaching" => Self::Attaching,
+            "attached" => Self::Attached,
+            "detaching" => Self::Detaching,
+            "detached" => Self::Detached,
+            _ => Self::Busy,
+        }
+    }
+
+    /// EC2's name for the state (`busy` for the unknown ones too).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Attaching => "attaching",
+            Self::Attached => "attached",
+            Self::Detaching => "detaching",
+            Self::Detached => "detached",
+            Self::Busy => "busy",
         }
     }
 }

@@ -281,6 +281,19 @@ impl Scene {
         self.ec2.describe_volumes().volume_ids(id).send().await.unwrap().volumes()[0].clone()
     }
 
+    /// A volume as the strict emulator shows it (an attachment is `attaching` until settled),
+    /// where `volume` shows moto's (attached at once).
+    pub async fn volume_shown(&self, id: &str) -> aws_sdk_ec2::types::Volume {
+        let shown = super::Moto::client_at(&self.proxy);
+        shown.describe_volumes().volume_ids(id).send().await.unwrap().volumes()[0].clone()
+    }
+
+    /// An instance's tags.
+    pub async fn instance_tags(&self, id: &str) -> Vec<Tag> {
+        let out = self.ec2.describe_instances().instance_ids(id).send().await.unwrap();
+        out.reservations()[0].instances()[0].tags().to_vec()
+    }
+
     /// A tagged group with its two hooks and its data volume on the first instance.
     pub async fn stateful(moto: &Moto, proxy: &Proxy) -> (Scene, String) {
         let scene = Scene::new(moto, proxy, true).await;

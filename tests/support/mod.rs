@@ -56,9 +56,14 @@ impl Moto {
 
     /// An EC2 client for this server, with the same retry settings as the function.
     pub fn client(&self) -> Client {
+        Self::client_at(&self.endpoint)
+    }
+
+    /// The same client for another endpoint (the proxy in front of this server, say).
+    pub fn client_at(endpoint: &str) -> Client {
         let config = aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
             .build();
@@ -155,8 +160,7 @@ impl Proxy {
     /// lasts until the test ends it with [`Proxy::settle`], where AWS would simply take time:
     /// no test depends on timing. Settings given here override that.
     pub fn configure(&self, settings: &Value) {
-        let mut merged =
-            serde_json::json!({"pending_seconds": 3600, "stopping_seconds": 3600, "initializing_seconds": 3600});
+        let mut merged = serde_json::json!({"pending_seconds": 3600, "stopping_seconds": 3600, "initializing_seconds": 3600, "attaching_seconds": 3600});
         if let (Some(merged), Some(given)) = (merged.as_object_mut(), settings.as_object()) {
             merged.extend(given.clone());
         }
