@@ -340,7 +340,14 @@ fn check(payload: &Value) -> Result<(), TestCaseError> {
                 Screened::Sweep => {
                     let both = vec![(S.to_owned(), Transition::Launching), (P.to_owned(), Transition::Terminating)];
                     let hooks = vec![("ec2-failover-launch".to_owned(), Transition::Launching)];
-                    group::decide::held_actions(&[HeldGroup { name: "web-asg".into(), held: both, hooks }]);
+                    let group = HeldGroup {
+                        name: "web-asg".into(),
+                        key: Some("web".into()),
+                        instances: Vec::new(),
+                        held: both,
+                        hooks,
+                    };
+                    group::decide::held_actions(&[group]);
                 }
                 Screened::Ignore(ignored) => prop_assert_eq!(ignored.actions.len(), 0),
             }

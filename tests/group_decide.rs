@@ -4,7 +4,9 @@
 //! The decision table reads one case a line: `check(name, group, instance, addresses, verdict, actions)`
 //! for the launch of NEW; the rows are laid out by hand, hence `#[rustfmt::skip]`.
 
-use ec2_failover::group::decide::{decide, held_actions, screen, GroupAction, LifecycleResult, Screened};
+use ec2_failover::group::decide::{
+    decide, heal, held_actions, screen, serving, GroupAction, LifecycleResult, Screened,
+};
 use ec2_failover::group::world::{
     Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance,
     LifecycleState, SnapshotState, VolumeSpec, VolumeState,
@@ -155,6 +157,50 @@ fn the_decision_table() {
     check("the group holds it, EC2 does not list it yet: wait",               tagged("web"), None,                 &[ip("web", ON_OLD)],                     Wait,     &[beat()]);
 }
 
+/// The group as a sweep reads it: NEW and OLD in these lifecycle states.
+fn swept(new: LifecycleState, old: Option<LifecycleState>) -> HeldGroup {
+    let mut instances = vec![(NEW.to_owned(), new)];
+    instances.extend(old.map(|s| (OLD.to_owned(), s)));
+    HeldGroup { name: "web-asg".into(), key: Some("web".into()), instances, held: vec![], hooks: vec![] }
+}
+
+/// Heals the group's address towards its serving instance (NEW, in `state` as EC2 has it) and
+/// compares verdict and plan.
+#[track_caller]
+fn check_heal(
+    name: &str,
+    group: HeldGroup,
+    state: InstanceState,
+    addresses: &[GroupAddress],
+    verdict: Verdict,
+    actions: &[GroupAction],
+) {
+    let serving_id = serving(&group);
+    let instance = serving_id.and_then(|id| instance(state).filter(|i| i.instance_id == id));
+    let world = world(Some(group.group()), instance, addresses.to_vec());
+    let decision = heal(&world);
+    assert_eq!((decision.verdict, decision.actions.as_slice()), (verdict, actions), "{name}: {}", decision.reason);
+}
+
+#[test]
+#[rustfmt::skip]
+fn a_sweep_heals_the_ip_onto_the_serving_instance_only_when_the_group_is_settled() {
+    use InstanceState::{Running, Stopped};
+    use LifecycleState::*;
+    use Verdict::*;
+    //         name                                                              group                                 EC2      addresses                                verdict   actions
+    check_heal("the IP on nothing goes to the InService instance",             swept(InService, None),                 Running, &[ip("web", NOWHERE)],                   Heal,     &[mv("web")]);
+    check_heal("the IP on another instance goes to the InService one",         swept(InService, Some(TerminatingWait)), Running, &[ip("web", ON_OLD)],                   Heal,     &[mv("web")]);
+    check_heal("the IP on the serving instance stays",                         swept(InService, None),                 Running, &[ip("web", ON_NEW)],                    NoChange, &[]);
+    check_heal("held through its interface only: stays",                       swept(InService, None),                 Running, &[ip("web", ON_NEW_ENI)],                NoChange, &[]);
+    check_heal("a launch in progress owns the IP (Pending:Wait)",              swept(PendingWait, Some(InService)),    Running, &[ip("web", ON_NEW)],                    NoChange, &[]);
+    check_heal("completed but not yet InService: no move back to the old one", swept(Pending, Some(InService)),        Running, &[ip("web", ON_NEW)],                    NoChange, &[]);
+    check_heal("two InService instances: which one serves is not clear",       swept(InService, Some(InService)),      Running, &[ip("web", NOWHERE)],                   NoChange, &[]);
+    check_heal("the InService instance does not run: the IP stays",            swept(InService, None),                 Stopped, &[ip("web", ON_OLD)],                    NoChange, &[]);
+    check_heal("no address carries the key",                                   swept(InService, None),                 Running, &[ip("db", ON_OLD)],                     NoChange, &[]);
+    check_heal("another group's address is not touched",                       swept(InService, None),                 Running, &[ip("web", ON_NEW), ip("db", NOWHERE)], NoChange, &[]);
+}
+
 fn data_world(volumes: Vec<DataVolume>, snapshots: Vec<DataSnapshot>) -> GroupWorld {
     GroupWorld {
         volumes,
@@ -277,6 +323,8 @@ fn lifecycle_actions_are_decided_and_ebs_notifications_and_schedules_sweep() {
 fn a_sweep_decides_each_held_instance_with_the_group_s_own_hook() {
     let group = |name: &str, held: Vec<(&str, Transition)>, hooks: Vec<(&str, Transition)>| HeldGroup {
         name: name.into(),
+        key: Some("web".into()),
+        instances: Vec::new(),
         held: held.into_iter().map(|(i, t)| (i.to_owned(), t)).collect(),
         hooks: hooks.into_iter().map(|(h, t)| (h.to_owned(), t)).collect(),
     };

@@ -41,6 +41,42 @@ async fn the_ip_follows_a_replacement_into_the_other_az_and_the_launch_continues
     assert_eq!(moves, 1);
 }
 
+/// A replacement the function never saw (its launch event lost and the hook gone past its timeout,
+/// or a group without the hook), or a hand that moved the address: the schedule's sweep gives the
+/// group's Elastic IP to its one InService instance, once; a settled group is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_heals_the_group_s_ip_onto_its_serving_instance() {
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    let old = scene.first.clone();
+    let new = scene.replace_into_the_other_az().await;
+    let handler = scene.handler_with(&proxy, Config { keep_data: false, ..Config::default() });
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(old.clone()), "the scene starts with the IP on the old one");
+
+    let healed = handler.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(healed.verdict, Verdict::Heal, "{}", healed.reason);
+    assert_eq!(scene.holder().await, Some((new.clone(), "us-east-1b".to_owned())));
+    let moves = || proxy.log().iter().filter(|r| r.action == "AssociateAddress").count();
+    assert_eq!(moves(), 1);
+
+    // Settled: the next sweeps change nothing.
+    for _ in 0..2 {
+        let idle = handler.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+        assert_eq!(idle.verdict, Verdict::NoChange, "{}", idle.reason);
+    }
+    assert_eq!(moves(), 1);
+
+    // Someone takes the address off the instance: the next sweep puts it back.
+    let address = scene.ec2.describe_addresses().allocation_ids(&scene.allocation_id).send().await.unwrap();
+    let association = address.addresses()[0].association_id().unwrap().to_owned();
+    scene.ec2.disassociate_address().association_id(association).send().await.unwrap();
+    assert_eq!(scene.holder().await, None);
+    let again = handler.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(again.verdict, Verdict::Heal, "{}", again.reason);
+    assert!(again.reason.contains("nothing"), "{}", again.reason);
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(new));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_without_the_tag_is_not_managed_and_its_hook_is_left_alone() {
     let (moto, proxy) = start();

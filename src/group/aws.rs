@@ -34,8 +34,8 @@ fn transition_of(name: &str) -> Option<Transition> {
     }
 }
 
-/// Reads every group tagged `ec2-failover:group` that holds an instance in `Pending:Wait` or
-/// `Terminating:Wait`, with its hooks (one DescribeAutoScalingGroups, then one
+/// Reads every group tagged `ec2-failover:group`, with the hooks of those that hold an instance in
+/// `Pending:Wait` or `Terminating:Wait` (one DescribeAutoScalingGroups, then one
 /// DescribeLifecycleHooks per such group).
 ///
 /// With `key`, only the group whose tag has that value: another deployment's groups are its own.
@@ -58,21 +58,25 @@ pub async fn held(clients: &Clients, key: Option<&str>) -> Result<Vec<HeldGroup>
         if key.is_some_and(|mine| its_key != Some(mine)) {
             continue;
         }
-        let held: Vec<(String, Transition)> = group
+        let instances: Vec<(String, LifecycleState)> = group
             .instances()
             .iter()
             .filter_map(|i| {
-                let transition = LifecycleState::from_name(i.lifecycle_state()?.as_str()).held_for()?;
-                Some((i.instance_id()?.to_owned(), transition))
+                let state = LifecycleState::from_name(i.lifecycle_state().map_or("unknown", |s| s.as_str()));
+                Some((i.instance_id()?.to_owned(), state))
             })
             .collect();
+        let held: Vec<(String, Transition)> =
+            instances.iter().filter_map(|(i, s)| Some((i.clone(), s.held_for()?))).collect();
+        let (key, name) = (its_key.map(str::to_owned), name.to_owned());
         if held.is_empty() {
+            out.push(HeldGroup { name, key, instances, held, hooks: Vec::new() });
             continue;
         }
         let hooks = clients
             .autoscaling
             .describe_lifecycle_hooks()
-            .auto_scaling_group_name(name)
+            .auto_scaling_group_name(&name)
             .send()
             .await
             .map_err(|e| aws_error("DescribeLifecycleHooks", e))?;
@@ -81,9 +85,45 @@ pub async fn held(clients: &Clients, key: Option<&str>) -> Result<Vec<HeldGroup>
             .iter()
             .filter_map(|h| Some((h.lifecycle_hook_name()?.to_owned(), transition_of(h.lifecycle_transition()?)?)))
             .collect();
-        out.push(HeldGroup { name: name.to_owned(), held, hooks });
+        out.push(HeldGroup { name, key, instances, held, hooks });
     }
     Ok(out)
+}
+
+/// What a sweep needs to heal the groups' addresses: every group-tagged Elastic IP and the given
+/// serving instances, at once (nothing is read for no instance).
+pub async fn observe_serving(
+    clients: &Clients,
+    instance_ids: &[String],
+) -> Result<(Vec<GroupAddress>, Vec<Instance>), Error> {
+    if instance_ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let addresses =
+        clients.ec2.describe_addresses().filters(Filter::builder().name("tag-key").values(tags::GROUP).build()).send();
+    let filter = Filter::builder().name("instance-id").set_values(Some(instance_ids.to_vec())).build();
+    let instances = clients.ec2.describe_instances().filters(filter).send();
+    let (addresses, instances) = tokio::join!(addresses, instances);
+    let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
+    let instances = instances.map_err(|e| aws_error("DescribeInstances", e))?;
+    let instances = instances.reservations().iter().flat_map(|r| r.instances()).filter_map(Instance::read).collect();
+    Ok((group_addresses(addresses.addresses()), instances))
+}
+
+/// The addresses that carry the group tag, as the decision reads them.
+fn group_addresses(addresses: &[aws_sdk_ec2::types::Address]) -> Vec<GroupAddress> {
+    addresses
+        .iter()
+        .filter_map(|a| {
+            Some(GroupAddress {
+                allocation_id: a.allocation_id()?.to_owned(),
+                public_ip: a.public_ip().map(str::to_owned),
+                key: a.tags().iter().find(|t| t.key() == Some(tags::GROUP)).and_then(|t| t.value())?.to_owned(),
+                instance_id: a.instance_id().filter(|i| !i.is_empty()).map(str::to_owned),
+                network_interface_id: a.network_interface_id().filter(|e| !e.is_empty()).map(str::to_owned),
+            })
+        })
+        .collect()
 }
 
 /// Reads the group, the instance, and the group-tagged addresses, volumes and snapshots (with
@@ -134,19 +174,7 @@ pub async fn observe(
         .flat_map(|r| r.instances())
         .filter_map(Instance::read)
         .find(|i| i.instance_id == action.instance_id);
-    let addresses = addresses
-        .addresses()
-        .iter()
-        .filter_map(|a| {
-            Some(GroupAddress {
-                allocation_id: a.allocation_id()?.to_owned(),
-                public_ip: a.public_ip().map(str::to_owned),
-                key: a.tags().iter().find(|t| t.key() == Some(tags::GROUP)).and_then(|t| t.value())?.to_owned(),
-                instance_id: a.instance_id().filter(|i| !i.is_empty()).map(str::to_owned),
-                network_interface_id: a.network_interface_id().filter(|e| !e.is_empty()).map(str::to_owned),
-            })
-        })
-        .collect();
+    let addresses = group_addresses(addresses.addresses());
     Ok(GroupWorld { group, instance, addresses, volumes, snapshots, now })
 }
 

@@ -412,3 +412,59 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         actions,
     )
 }
+
+/// The instance a settled group serves from: its one `InService` instance, when nothing is
+/// launching (`Pending`, `Pending:Wait`, `Pending:Proceed`). While a launch is in progress its
+/// hook's decision owns the address: the new instance gets it just before the hook completes, and
+/// is not `InService` yet for a moment after.
+pub fn serving(group: &HeldGroup) -> Option<&str> {
+    let launching =
+        group.instances.iter().any(|(_, s)| matches!(s, LifecycleState::Pending | LifecycleState::PendingWait));
+    match group.instances.iter().filter(|(_, s)| *s == LifecycleState::InService).collect::<Vec<_>>().as_slice() {
+        [(one, _)] if !launching => Some(one.as_str()),
+        _ => None,
+    }
+}
+
+/// Heals a settled group's Elastic IP (a sweep, for each group that [`serving`] names): on
+/// nothing, or on an instance that is not the group's serving one (a hand move, a launch event
+/// lost past the hook's timeout), it goes to the serving instance, once EC2 says that one runs.
+/// `world.instance` is the serving instance as EC2 has it.
+pub fn heal(world: &GroupWorld) -> Decision {
+    let no_change = |why: String| decision(Verdict::NoChange, why, Vec::new());
+    let (Some(group), Some(instance)) = (world.group.as_ref(), world.instance.as_ref()) else {
+        return no_change("no serving instance to heal towards".into());
+    };
+    let Some(key) = group.key.as_deref() else {
+        return no_change(format!("group {} has no {GROUP_TAG} tag", group.name));
+    };
+    let id = &instance.instance_id;
+    let address = match world.addresses.iter().filter(|a| a.key == key).collect::<Vec<_>>().as_slice() {
+        [one] => *one,
+        other => return no_change(format!("{} Elastic IPs carry {GROUP_TAG}={key}; healing needs one", other.len())),
+    };
+    if instance.state != InstanceState::Running {
+        return no_change(format!(
+            "{id}, the group's InService instance, is {}: not moving the IP",
+            instance.state.name()
+        ));
+    }
+    let holds = address.instance_id.as_deref() == Some(id.as_str())
+        || (address.network_interface_id.is_some() && address.network_interface_id == instance.network_interface_id);
+    if holds {
+        return no_change(format!("{id} holds {}", address.allocation_id));
+    }
+    let from = address.instance_id.as_deref().or(address.network_interface_id.as_deref()).unwrap_or("nothing");
+    decision(
+        Verdict::Heal,
+        format!(
+            "{} of group {} is on {from}, not on {id}, the group's one InService instance: moving it there",
+            address.allocation_id, group.name
+        ),
+        vec![GroupAction::MoveAddress {
+            allocation_id: address.allocation_id.clone(),
+            instance_id: id.clone(),
+            network_interface_id: instance.network_interface_id.clone(),
+        }],
+    )
+}

@@ -151,7 +151,13 @@ impl Handler {
             };
             decisions.push(SweptDecision { action: action.clone(), verdict, reason });
         }
-        let verdict = decisions.iter().map(|d| d.verdict).max_by_key(|v| sweep_rank(*v)).unwrap_or(Verdict::NoChange);
+        let healed = self.heal(&trigger, &groups, started, &mut actions, &mut skipped, &mut first_error).await;
+        let verdict = decisions
+            .iter()
+            .map(|d| d.verdict)
+            .chain(healed.iter().map(|h| h.verdict))
+            .max_by_key(|v| sweep_rank(*v))
+            .unwrap_or(Verdict::NoChange);
         let mut reason = if decisions.is_empty() {
             "no managed group holds a lifecycle action open".to_owned()
         } else {
@@ -161,10 +167,13 @@ impl Handler {
                 .collect();
             format!("swept {} held lifecycle action(s): {}", decisions.len(), each.join("; "))
         };
+        for h in &healed {
+            reason.push_str(&format!("; {} {}: {}", h.group, h.verdict.name(), h.reason));
+        }
         if !skipped.is_empty() {
             reason.push_str(&format!("; left alone: {}", skipped.join("; ")));
         }
-        let observed = Some(GroupObserved::Sweep(Sweep { groups, decisions, skipped }));
+        let observed = Some(GroupObserved::Sweep(Sweep { groups, decisions, healed, skipped }));
         let outcome = Outcome { verdict, reason, dry_run: self.frame.dry_run, trigger, observed, actions };
         // The failures were logged on their own lines; the summary is an error line too.
         log(&outcome, first_error.as_ref());
@@ -172,6 +181,64 @@ impl Handler {
             Some(error) => Err(error),
             None => Ok(outcome),
         }
+    }
+}
+
+impl Handler {
+    /// The sweep's second part: each settled group's Elastic IP goes to its serving instance
+    /// ([`decide::heal`]), each move with its own log line. One read of the addresses and the
+    /// serving instances for all groups; nothing when no group is settled or the budget is spent.
+    async fn heal(
+        &self,
+        trigger: &Trigger,
+        groups: &[HeldGroup],
+        started: Instant,
+        actions: &mut Vec<crate::invocation::Report<GroupAction>>,
+        skipped: &mut Vec<String>,
+        first_error: &mut Option<Error>,
+    ) -> Vec<Healed> {
+        let serving: Vec<(&HeldGroup, &str)> = groups.iter().filter_map(|g| Some((g, decide::serving(g)?))).collect();
+        if serving.is_empty() {
+            return Vec::new();
+        }
+        if started.elapsed() >= self.sweep_budget {
+            skipped.push("healing the addresses: left for the next sweep (the budget is spent)".into());
+            return Vec::new();
+        }
+        let ids: Vec<String> = serving.iter().map(|(_, id)| (*id).to_owned()).collect();
+        let (addresses, instances) = match aws::observe_serving(&self.clients, &ids).await {
+            Ok(read) => read,
+            Err(error) => {
+                observe_failed(&error, trigger, "the groups' addresses");
+                skipped.push(format!("healing the addresses: could not read them: {error}"));
+                first_error.get_or_insert(error);
+                return Vec::new();
+            }
+        };
+        let mut healed = Vec::new();
+        for (group, id) in serving {
+            let world = GroupWorld {
+                group: Some(group.group()),
+                instance: instances.iter().find(|i| i.instance_id == id).cloned(),
+                addresses: addresses.iter().filter(|a| Some(&a.key) == group.key.as_ref()).cloned().collect(),
+                volumes: Vec::new(),
+                snapshots: Vec::new(),
+                now: now(),
+            };
+            let decision = decide::heal(&world);
+            if decision.verdict != Verdict::Heal {
+                continue;
+            }
+            let (done, error) = self.frame.act(&decision, |a| aws::execute(&self.clients, a)).await;
+            let outcome = self.frame.outcome(trigger.clone(), decision, Some(world), done);
+            log(&outcome, error.as_ref());
+            if let Some(error) = failure(outcome.verdict, &outcome.reason, error) {
+                first_error.get_or_insert(error);
+            }
+            healed.push(Healed { group: group.name.clone(), verdict: outcome.verdict, reason: outcome.reason });
+            actions.extend(outcome.actions);
+        }
+        healed
     }
 }
 
@@ -213,6 +280,8 @@ pub struct Sweep {
     pub groups: Vec<HeldGroup>,
     /// Each held lifecycle action, decided again.
     pub decisions: Vec<SweptDecision>,
+    /// Each group whose Elastic IP was moved to its serving instance.
+    pub healed: Vec<Healed>,
     /// Held instances left alone, and why.
     pub skipped: Vec<String>,
 }
@@ -223,6 +292,17 @@ pub struct SweptDecision {
     /// The lifecycle action.
     pub action: LifecycleAction,
     /// The kind of decision.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+}
+
+/// A group whose Elastic IP a sweep moved to its serving instance.
+#[derive(Clone, Debug, Serialize)]
+pub struct Healed {
+    /// The group.
+    pub group: String,
+    /// `heal`, or what the move came to.
     pub verdict: Verdict,
     /// Why.
     pub reason: String,

@@ -58,15 +58,26 @@ pub struct GroupAddress {
     pub network_interface_id: Option<String>,
 }
 
-/// A managed group as a sweep sees it: the instances its hooks hold, and its hooks.
+/// A managed group as a sweep sees it: its instances, the ones its hooks hold, and its hooks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HeldGroup {
     /// The group.
     pub name: String,
+    /// Its `ec2-failover:group` value.
+    pub key: Option<String>,
+    /// Every instance and its lifecycle state.
+    pub instances: Vec<(String, LifecycleState)>,
     /// Each instance in `Pending:Wait` or `Terminating:Wait`, and which way it is held.
     pub held: Vec<(String, Transition)>,
-    /// The group's lifecycle hooks: name and transition.
+    /// The group's lifecycle hooks: name and transition (read only when it holds an instance).
     pub hooks: Vec<(String, Transition)>,
+}
+
+impl HeldGroup {
+    /// The group as a lifecycle decision sees it.
+    pub fn group(&self) -> Group {
+        Group { name: self.name.clone(), key: self.key.clone(), instances: self.instances.clone() }
+    }
 }
 
 /// An EBS volume tagged for a group.
