@@ -100,7 +100,59 @@ def test_data_settings_reach_the_function():
     assert variables["KEEP_SNAPSHOTS"] == {"Ref": "KeepSnapshots"}
     assert variables["MAX_WAIT_SECONDS"] == {"Ref": "MaxWaitSeconds"}
     assert TEMPLATE["Parameters"]["KeepSnapshots"]["MinValue"] == 1
-    assert TEMPLATE["Parameters"]["MaxWaitSeconds"]["MaxValue"] <= 172800
+
+
+def rule_value(node, parameters):
+    """A Rules expression's value: Ref, Fn::Equals, Fn::Contains, Fn::Not, Fn::And, Fn::Or."""
+    if isinstance(node, dict):
+        (name, arg), = node.items()
+        if name == "Ref":
+            return str(parameters[arg])
+        values = [rule_value(a, parameters) for a in arg] if isinstance(arg, list) else rule_value(arg, parameters)
+        if name == "Fn::Equals":
+            return values[0] == values[1]
+        if name == "Fn::Contains":
+            return values[1] in values[0]
+        if name == "Fn::Not":
+            return not values[0]
+        if name == "Fn::And":
+            return all(values)
+        if name == "Fn::Or":
+            return any(values)
+        raise AssertionError(f"no such rule function in this test: {name}")
+    if isinstance(node, list):
+        return [rule_value(n, parameters) for n in node]
+    return str(node)
+
+
+def rules_accept(parameters):
+    for rule in TEMPLATE["Rules"].values():
+        if "RuleCondition" in rule and not rule_value(rule["RuleCondition"], parameters):
+            continue
+        if not all(rule_value(a["Assert"], parameters) for a in rule["Assertions"]):
+            return False
+    return True
+
+
+def test_max_wait_stays_below_the_launch_hook_s_global_timeout():
+    """Past the hook's global timeout (100 x HeartbeatTimeout, at most 48 h) Auto Scaling abandons the
+    launch however often it is heartbeaten; MaxWaitSeconds must end first, so that the function
+    abandons with its reason. Every pair of allowed values is accepted by the Rules iff it is safe."""
+    parameters = TEMPLATE["Parameters"]
+    heartbeats = parameters["LaunchHookTimeoutSeconds"]["AllowedValues"]
+    waits = parameters["MaxWaitSeconds"]["AllowedValues"]
+    assert min(heartbeats) >= 120, "the sweep heartbeats once a minute: a shorter hook times out between two"
+    assert parameters["MaxWaitSeconds"]["Default"] in waits
+    assert parameters["LaunchHookTimeoutSeconds"]["Default"] in heartbeats
+    base = {"KeepData": "true", "DataVolumeSizeGiB": 0, "DataVolumeAvailabilityZone": ""}
+    accepted = 0
+    for heartbeat in heartbeats:
+        for wait in waits:
+            safe = wait < min(100 * heartbeat, 172800)
+            ok = rules_accept({**base, "LaunchHookTimeoutSeconds": heartbeat, "MaxWaitSeconds": wait})
+            assert ok == safe, f"LaunchHookTimeoutSeconds={heartbeat}, MaxWaitSeconds={wait}: accepted={ok}, safe={safe}"
+            accepted += ok
+    assert 0 < accepted < len(heartbeats) * len(waits)
 
 
 def test_the_seed_volume_is_tagged_encrypted_and_outlives_the_stack():
@@ -118,7 +170,15 @@ def test_the_launch_rule_names_the_group_and_exists_before_the_group():
     assert pattern["source"] == ["aws.autoscaling"]
     assert pattern["detail-type"] == ["EC2 Instance-launch Lifecycle Action"]
     assert pattern["detail"]["AutoScalingGroupName"] == [GROUP["Properties"]["AutoScalingGroupName"]]
-    assert set(GROUP["DependsOn"]) == {"LaunchLifecycleRule", "LaunchLifecycleRulePermission"}
+    assert set(GROUP["DependsOn"]) == {"LaunchLifecycleRule", "LaunchLifecycleRulePermission", "SeedVolumeReady"}
+
+
+def test_the_group_waits_for_the_seed_volume_at_stack_creation():
+    # A DependsOn cannot name a conditional resource; the handle references the volume when it exists.
+    handle = RESOURCES["SeedVolumeReady"]
+    assert handle["Type"] == "AWS::CloudFormation::WaitConditionHandle"
+    assert "Condition" not in handle
+    assert handle["Metadata"]["SeedVolume"] == {"Fn::If": ["CreatesDataVolume", {"Ref": "DataVolume"}, "none"]}
 
 
 def test_the_group_and_its_address_carry_the_same_key_and_the_function_runs_in_group_mode():
