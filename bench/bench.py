@@ -378,7 +378,8 @@ GROUP_SCENARIOS = {
     "stateful group: data into the other zone": (True, [
         ("terminate", "preserve"),  # snapshot the data volume, let the old instance go
         ("ebs-snapshot-notification.json", "wait"),  # sweep: restore in the new zone
-        ("ebs-volume-notification.json", "follow"),  # sweep: attach, move the IP, go on
+        ("ebs-volume-notification.json", "wait"),  # sweep: attach (EC2 says `attaching` for a while)
+        ("scheduled-reconcile.json", "follow"),  # once attached: move the IP, go on
     ]),
 }
 
@@ -407,7 +408,11 @@ def group_run(local, bootstrap, scenario):
                 else:
                     if step.startswith("ebs-snapshot"):  # the old instance has gone: AWS released the volume
                         local.ec2.detach_volume(VolumeId=ids["volume"], InstanceId=ids["old"], Device="/dev/xvdf")
+                    if step.startswith("scheduled"):  # a minute later: the attachment is `attached`
+                        local.control("/_proxy/settle", {})
                     payload = json.loads((EVENTS / step).read_text())
+                    # Sent now, as AWS would: an older EBS notification is one the last sweep has seen.
+                    payload["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 local.control("/_proxy/config", {"latency_ms": local.latency_ms, "fault_rate": 0, "faults": [],
                                                  "keep_lifecycle": True})
                 kind, seconds, body = api.invoke(payload)

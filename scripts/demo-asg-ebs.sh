@@ -13,6 +13,10 @@ py create-group "$GROUP_ENV" data
 deliver() {  # deliver EVENT_FILE: what EventBridge would do
   invoke_function "$1" | py result
 }
+deliver_now() {  # deliver_now EVENT_FILE: an events/ example as AWS would send it now (time, ids)
+  py group-event "$GROUP_ENV" "$1" "$LOCAL_DIR/now.json"
+  deliver "$LOCAL_DIR/now.json"
+}
 
 echo "== The group demo-group (min = max = desired = 1) and its data, before (local AWS at $AWS_ENDPOINT_URL)"
 py show-group "$GROUP_ENV"
@@ -39,18 +43,18 @@ deliver "$LOCAL_DIR/terminate.json"
 echo
 echo "== The old instance terminates and releases the volume; the snapshot completes (events/ebs-snapshot-notification.json):"
 py release-data "$GROUP_ENV"
-deliver events/ebs-snapshot-notification.json
+deliver_now events/ebs-snapshot-notification.json
 
 echo
 echo "== The restored volume is available (events/ebs-volume-notification.json): it is attached, and the"
 echo "   instance is told which volume is its data (instance/wait-for-data-volume waits for it)"
-deliver events/ebs-volume-notification.json
+deliver_now events/ebs-volume-notification.json
 
 echo
 echo "== Seconds later EC2 reports the attachment attached; the schedule (events/scheduled-reconcile.json)"
 echo "   moves the Elastic IP and the launch goes on:"
 settle
-deliver events/scheduled-reconcile.json
+deliver_now events/scheduled-reconcile.json
 
 echo
 echo "== Delivered again (at least once): nothing more to do"

@@ -10,6 +10,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sns::SnsEvent;
+use aws_sdk_ec2::primitives::DateTimeFormat;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -44,6 +45,9 @@ pub enum Trigger {
         result: String,
         /// The snapshot or volume id, from the event's resource ARN.
         resource_id: String,
+        /// When it happened (the event's `time`, seconds since the Unix epoch), if it says so
+        /// readably: a sweep that began after it has already seen what it tells.
+        at: Option<i64>,
     },
     /// A valid event this function has no business with.
     Unrelated {
@@ -211,7 +215,18 @@ pub fn parse(payload: &Value) -> Result<Trigger, ParseError> {
 }
 
 fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
-    let event: EventBridgeEvent<Value> = EventBridgeEvent::<Value>::deserialize(payload)
+    // `time` is read on its own, leniently: documented examples carry placeholders there
+    // ("yyyy-mm-ddThh:mm:ssZ"), and no decision may fail on a field it does not need.
+    let at = payload
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|t| aws_sdk_ec2::primitives::DateTime::from_str(t, DateTimeFormat::DateTime).ok())
+        .map(|t| t.secs());
+    let mut untimed = payload.clone();
+    if let Some(object) = untimed.as_object_mut() {
+        object.remove("time");
+    }
+    let event: EventBridgeEvent<Value> = EventBridgeEvent::<Value>::deserialize(&untimed)
         .map_err(|e| problem(format!("not a valid EventBridge event: {e}")))?;
     match (event.source.as_str(), event.detail_type.as_str()) {
         ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
@@ -235,7 +250,7 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
                 .find(|id| id.starts_with("snap-") || id.starts_with("vol-"))
                 .map(str::to_owned)
                 .ok_or_else(|| problem(format!("{} names no snapshot or volume", event.detail_type)))?;
-            Ok(Trigger::Ebs { event: detail.event, result: detail.result, resource_id })
+            Ok(Trigger::Ebs { event: detail.event, result: detail.result, resource_id, at })
         }
         ("aws.autoscaling", "EC2 Instance-launch Lifecycle Action") => lifecycle(event.detail, Transition::Launching),
         ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action") => {

@@ -311,7 +311,12 @@ fn lifecycle_actions_are_decided_and_ebs_notifications_and_schedules_sweep() {
         assert_eq!(ignored.verdict, Verdict::Ignore, "{trigger:?}");
         assert!(ignored.actions.is_empty());
     }
-    let ebs = Trigger::Ebs { event: "createVolume".into(), result: "available".into(), resource_id: "vol-1".into() };
+    let ebs = Trigger::Ebs {
+        event: "createVolume".into(),
+        result: "available".into(),
+        resource_id: "vol-1".into(),
+        at: None,
+    };
     assert_eq!(screen(&Trigger::Schedule), Screened::Sweep);
     assert_eq!(screen(&ebs), Screened::Sweep);
     assert!(matches!(screen(&Trigger::Lifecycle(launch())), Screened::Action(a) if a.instance_id == NEW));

@@ -77,6 +77,66 @@ async fn a_sweep_heals_the_group_s_ip_onto_its_serving_instance() {
     assert_eq!(scene.holder().await.map(|h| h.0), Some(new));
 }
 
+/// EBS notifications are account-wide and carry no tags: a backup window sends hundreds, and with
+/// one execution at a time a full sweep for each would queue the lifecycle events behind them past
+/// the hook's timeout. A notification that happened before the last complete sweep began has been
+/// seen by it and reads nothing; a newer one, or one whose time is unreadable, sweeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ebs_notifications_a_sweep_has_seen_read_nothing() {
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    let handler = scene.handler(&proxy);
+    let at = |seconds_ago: u64| {
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(seconds_ago);
+        let then = aws_sdk_ec2::primitives::DateTime::from(then);
+        json!(then.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime).unwrap())
+    };
+    let notification = |n: usize, time: Value| {
+        let mut event = event_file("ebs-snapshot-notification.json");
+        event["time"] = time;
+        event["resources"] = json!([format!("arn:aws:ec2::123456789012:snapshot/snap-{n:017x}")]);
+        event
+    };
+    // Before any sweep in this environment: the notification sweeps.
+    let first = handler.handle(&notification(0, at(30))).await.unwrap();
+    assert!(first.reason.contains("no managed group holds"), "{}", first.reason);
+    let requests = proxy.log().len();
+    assert!(requests > 0);
+
+    // A burst of notifications from before that sweep began: not one request. Measured beside the
+    // same burst with unreadable times (each one sweeps, as every notification did before), with
+    // AWS 50 ms away: the figures are printed, only the request counts are asserted.
+    proxy.configure(&json!({"latency_ms": 50, "keep_lifecycle": true}));
+    let burst = 40;
+    let started = std::time::Instant::now();
+    for n in 1..=burst {
+        handler.handle(&notification(n, json!("unreadable"))).await.unwrap();
+    }
+    let (unseen_ms, unseen_requests) = (started.elapsed().as_millis(), proxy.log().len());
+    assert!(unseen_requests >= burst, "each unseen notification sweeps: {unseen_requests} requests");
+    let started = std::time::Instant::now();
+    for n in 1..=burst {
+        let seen = handler.handle(&notification(n, at(10))).await.unwrap();
+        assert_eq!(seen.verdict, Verdict::NoChange, "{}", seen.reason);
+        assert!(seen.reason.contains("was seen by the sweep"), "{}", seen.reason);
+    }
+    let seen_ms = started.elapsed().as_millis();
+    assert_eq!(proxy.log().len(), unseen_requests, "a notification the last sweep had seen was read again");
+    eprintln!(
+        "a burst of {burst} EBS notifications, AWS 50 ms away: each sweeping {unseen_ms} ms and \
+         {unseen_requests} requests; seen by the last sweep {seen_ms} ms and 0 requests"
+    );
+    let requests = unseen_requests;
+
+    // One that happened after it, and one whose time is a placeholder: each sweeps.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    handler.handle(&notification(201, at(0))).await.unwrap();
+    let after_fresh = proxy.log().len();
+    assert!(after_fresh > requests, "a newer notification was not swept");
+    handler.handle(&notification(202, json!("yyyy-mm-ddThh:mm:ssZ"))).await.unwrap();
+    assert!(proxy.log().len() > after_fresh, "a notification without a readable time was not swept");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_without_the_tag_is_not_managed_and_its_hook_is_left_alone() {
     let (moto, proxy) = start();

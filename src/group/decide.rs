@@ -153,6 +153,31 @@ pub fn screen(trigger: &Trigger) -> Screened<'_> {
     }
 }
 
+/// Margin between an event's `time` (whole seconds, EventBridge's clock) and the start of a sweep
+/// (this function's clock) for the sweep to count as having seen it.
+pub const SEEN_MARGIN_SECONDS: f64 = 2.0;
+
+/// An EBS notification that a complete sweep has already seen: the sweep began after the event
+/// happened, so its reads showed what the event tells. EBS notifications are account-wide (they
+/// carry no tags): a backup window sends hundreds, and with one execution at a time each full
+/// sweep would queue the lifecycle events behind them past the hook's timeout. `last_sweep` is when
+/// the last complete sweep of this execution environment began (seconds since the Unix epoch). A
+/// notification without a readable time, and the schedule, always sweep.
+pub fn seen_by_last_sweep(trigger: &Trigger, last_sweep: Option<f64>) -> Option<Decision> {
+    let (Trigger::Ebs { at: Some(at), resource_id, event, .. }, Some(began)) = (trigger, last_sweep) else {
+        return None;
+    };
+    (began >= *at as f64 + SEEN_MARGIN_SECONDS).then(|| {
+        decision(
+            Verdict::NoChange,
+            format!(
+                "{event} of {resource_id} at {at} was seen by the sweep that began at {began:.0}: nothing new to read"
+            ),
+            Vec::new(),
+        )
+    })
+}
+
 /// What `screen` ignores, for its reason (the other kinds never reach it).
 fn kind(trigger: &Trigger) -> &'static str {
     match trigger {

@@ -19,7 +19,8 @@ pub mod data;
 pub mod decide;
 pub mod world;
 
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -68,12 +69,15 @@ pub struct Handler {
     pub config: Config,
     sweep_budget: Duration,
     frame: Frame,
+    /// When the last complete sweep of this execution environment began, in seconds since the
+    /// Unix epoch (see [`decide::seen_by_last_sweep`]); shared by the handler's clones.
+    last_sweep: Arc<Mutex<Option<f64>>>,
 }
 
 impl Handler {
     /// A handler for the groups tagged `ec2-failover:group`; with `dry_run` it only plans.
     pub fn new(clients: Clients, config: Config, dry_run: bool) -> Self {
-        Self { clients, config, sweep_budget: SWEEP_BUDGET, frame: Frame::new(dry_run) }
+        Self { clients, config, sweep_budget: SWEEP_BUDGET, frame: Frame::new(dry_run), last_sweep: Arc::default() }
     }
 
     /// The same handler with another sweep budget (see [`SWEEP_BUDGET`]).
@@ -94,7 +98,13 @@ impl Handler {
                 let observed = observed.map(|w| GroupObserved::Action(Box::new(w)));
                 finish(Outcome { verdict, reason, dry_run, trigger, observed, actions }, error)
             }
-            Screened::Sweep => self.sweep(trigger).await,
+            Screened::Sweep => {
+                let last = *self.last_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                match decide::seen_by_last_sweep(&trigger, last) {
+                    Some(seen) => finish(self.frame.outcome(trigger, seen, None, Vec::new()), None),
+                    None => self.sweep(trigger).await,
+                }
+            }
         }
     }
 
@@ -119,12 +129,14 @@ impl Handler {
             .await
             .inspect_err(|e| observe_failed(e, &trigger, "the groups"))?;
         let (held, mut skipped) = decide::held_actions(&groups);
+        let (began, mut cut_short) = (wall_clock(), false);
         let (mut decisions, mut actions, mut first_error) = (Vec::new(), Vec::new(), None);
         let started = Instant::now();
         for action in &held {
             // Under throttling each action may take many retried calls: past the budget the rest
             // are left to the next sweep (a minute later), not to a function timeout.
             if started.elapsed() >= self.sweep_budget {
+                cut_short = true;
                 skipped.push(format!(
                     "{} in {}: left for the next sweep (the {}s budget is spent)",
                     action.instance_id,
@@ -151,7 +163,13 @@ impl Handler {
             };
             decisions.push(SweptDecision { action: action.clone(), verdict, reason });
         }
-        let healed = self.heal(&trigger, &groups, started, &mut actions, &mut skipped, &mut first_error).await;
+        let healed = if started.elapsed() < self.sweep_budget {
+            self.heal(&trigger, &groups, &mut actions, &mut skipped, &mut first_error).await
+        } else {
+            cut_short = true;
+            skipped.push("healing the addresses: left for the next sweep (the budget is spent)".into());
+            Vec::new()
+        };
         let verdict = decisions
             .iter()
             .map(|d| d.verdict)
@@ -177,6 +195,10 @@ impl Handler {
         let outcome = Outcome { verdict, reason, dry_run: self.frame.dry_run, trigger, observed, actions };
         // The failures were logged on their own lines; the summary is an error line too.
         log(&outcome, first_error.as_ref());
+        // Only a sweep that read and decided everything has seen what happened before it began.
+        if first_error.is_none() && !cut_short {
+            *self.last_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(began);
+        }
         match first_error {
             Some(error) => Err(error),
             None => Ok(outcome),
@@ -192,17 +214,12 @@ impl Handler {
         &self,
         trigger: &Trigger,
         groups: &[HeldGroup],
-        started: Instant,
         actions: &mut Vec<crate::invocation::Report<GroupAction>>,
         skipped: &mut Vec<String>,
         first_error: &mut Option<Error>,
     ) -> Vec<Healed> {
         let serving: Vec<(&HeldGroup, &str)> = groups.iter().filter_map(|g| Some((g, decide::serving(g)?))).collect();
         if serving.is_empty() {
-            return Vec::new();
-        }
-        if started.elapsed() >= self.sweep_budget {
-            skipped.push("healing the addresses: left for the next sweep (the budget is spent)".into());
             return Vec::new();
         }
         let ids: Vec<String> = serving.iter().map(|(_, id)| (*id).to_owned()).collect();
@@ -306,4 +323,9 @@ pub struct Healed {
     pub verdict: Verdict,
     /// Why.
     pub reason: String,
+}
+
+/// Now, in seconds since the Unix epoch, to the millisecond.
+fn wall_clock() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }

@@ -213,9 +213,16 @@ impl Scene {
 pub const LAUNCH_HOOK: &str = "ec2-failover-launch";
 pub const TERMINATE_HOOK: &str = "ec2-failover-terminate";
 
+/// An `events/` file as EventBridge would deliver it now: its `time` is the present, as on AWS
+/// (an EBS notification older than the last sweep is one the sweep has seen already).
 pub fn event_file(name: &str) -> Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    if event.get("time").is_some() {
+        let now = aws_sdk_ec2::primitives::DateTime::from(std::time::SystemTime::now());
+        event["time"] = json!(now.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime).unwrap());
+    }
+    event
 }
 
 impl Scene {
