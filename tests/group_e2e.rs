@@ -9,7 +9,7 @@ use ec2_failover::group::Config;
 use ec2_failover::invocation::Verdict;
 use ec2_failover::tags::GROUP as GROUP_TAG;
 use serde_json::{json, Value};
-use support::group::{event_file, start, tag, Scene, GROUP, LAUNCH_HOOK, TERMINATE_HOOK};
+use support::group::{event_file, start, tag, Scene, GROUP, KEY, LAUNCH_HOOK, TERMINATE_HOOK};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ip_follows_a_replacement_into_the_other_az_and_the_launch_continues() {
@@ -135,6 +135,135 @@ async fn ebs_notifications_a_sweep_has_seen_read_nothing() {
     assert!(after_fresh > requests, "a newer notification was not swept");
     handler.handle(&notification(202, json!("yyyy-mm-ddThh:mm:ssZ"))).await.unwrap();
     assert!(proxy.log().len() > after_fresh, "a notification without a readable time was not swept");
+}
+
+/// Two stacks in one region, each function deployed for its own group (GROUP_KEY): a sweep by one
+/// heals its own group's Elastic IP only and reads nothing of the other group's hooks; a launch
+/// event of the other group is ignored; the other group's function serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_groups_with_two_functions_each_serve_their_own() {
+    use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
+    use aws_sdk_ec2::types::{DomainType, ResourceType, TagSpecification};
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    let (db_group, db_hook) = ("db-asg", "ec2-failover-launch");
+
+    // The second stack's group, its hook and its tagged address on its first instance.
+    let template = scene
+        .ec2
+        .create_launch_template()
+        .launch_template_name("db")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let template = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+    scene
+        .asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(db_group)
+        .min_size(1)
+        .max_size(1)
+        .desired_capacity(1)
+        .vpc_zone_identifier(&scene.subnets[0])
+        .launch_template(LaunchTemplateSpecification::builder().launch_template_id(template).build())
+        .tags(AsgTag::builder().key(GROUP_TAG).value("db").build())
+        .send()
+        .await
+        .unwrap();
+    scene
+        .asg
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(db_group)
+        .lifecycle_hook_name(db_hook)
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+        .heartbeat_timeout(300)
+        .send()
+        .await
+        .unwrap();
+    let db_instances = || async {
+        let out = scene.asg.describe_auto_scaling_groups().auto_scaling_group_names(db_group).send().await.unwrap();
+        out.auto_scaling_groups()[0]
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let db_first = db_instances().await.remove(0);
+    let spec = TagSpecification::builder()
+        .resource_type(ResourceType::ElasticIp)
+        .tags(Tag::builder().key(GROUP_TAG).value("db").build())
+        .build();
+    let db_ip = scene.ec2.allocate_address().domain(DomainType::Vpc).tag_specifications(spec).send().await.unwrap();
+    let db_ip = db_ip.allocation_id().unwrap().to_owned();
+    scene.ec2.associate_address().allocation_id(&db_ip).instance_id(&db_first).send().await.unwrap();
+    // The instance holding the db address, through its network interface (EC2 may leave the
+    // instance id out of an association made through the interface).
+    let db_holder = || async {
+        let out = scene.ec2.describe_addresses().allocation_ids(&db_ip).send().await.unwrap();
+        let eni = out.addresses()[0].network_interface_id()?.to_owned();
+        let all = scene.ec2.describe_instances().send().await.unwrap();
+        all.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.network_interfaces().iter().any(|n| n.network_interface_id() == Some(eni.as_str())))
+            .and_then(|i| i.instance_id())
+            .map(str::to_owned)
+    };
+
+    // Both groups replace their instance; the web one's launch event was lost.
+    let web_new = scene.replace_into_the_other_az().await;
+    scene
+        .asg
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(&db_first)
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await
+        .unwrap();
+    let db_new = db_instances().await.into_iter().find(|i| *i != db_first).expect("moto launched no replacement");
+    proxy.hold(db_group, db_hook, &db_new, "launching");
+    let web_fn = scene.handler_with(&proxy, Config { keep_data: false, key: Some(KEY.into()), ..Config::default() });
+    let db_fn = scene.handler_with(&proxy, Config { keep_data: false, key: Some("db".into()), ..Config::default() });
+    let db_launch = {
+        let mut event = event_file("asg-launch-lifecycle-action.json");
+        event["detail"]["AutoScalingGroupName"] = json!(db_group);
+        event["detail"]["LifecycleHookName"] = json!(db_hook);
+        event["detail"]["EC2InstanceId"] = json!(db_new);
+        event
+    };
+
+    // The web function's sweep heals the web group only; the db group's held launch is not its own.
+    let seen = proxy.log().len();
+    let swept = web_fn.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(swept.verdict, Verdict::Heal, "{}", swept.reason);
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(web_new.clone()));
+    assert_eq!(db_holder().await, Some(db_first.clone()), "the web function moved the db group's address");
+    let named_db =
+        |from: usize| proxy.log()[from..].iter().any(|r| r.params.values().any(|v| v == db_group)).then_some(());
+    assert_eq!(named_db(seen), None, "the web function read or wrote the db group");
+    let ignored = web_fn.handle(&db_launch).await.unwrap();
+    assert_eq!(ignored.verdict, Verdict::Ignore, "{}", ignored.reason);
+    assert!(ignored.reason.contains("serves web only"), "{}", ignored.reason);
+    assert!(scene.completions().is_empty());
+
+    // The db function serves its own launch, and leaves the web group alone.
+    let served = db_fn.handle(&db_launch).await.unwrap();
+    assert_eq!(served.verdict, Verdict::Follow, "{}", served.reason);
+    assert_eq!(db_holder().await, Some(db_new.clone()));
+    assert_eq!(
+        scene.completions(),
+        [json!({"group": db_group, "hook": db_hook, "instance": db_new, "result": "CONTINUE"})]
+    );
+    let idle = db_fn.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(idle.verdict, Verdict::NoChange, "{}", idle.reason);
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(web_new));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
