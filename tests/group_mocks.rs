@@ -80,7 +80,10 @@ async fn a_refused_attach_stops_the_launch_before_the_ip_and_the_completion() {
         let mark = mock!(aws_sdk_ec2::Client::create_tags)
             .match_requests(|r| r.resources() == [VOLUME] && r.tags()[0].key() == Some("ec2-failover:attached"))
             .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
-        let ec2_rules = [refuse, never_associate, mark];
+        let tell = mock!(aws_sdk_ec2::Client::create_tags)
+            .match_requests(|r| r.resources() == [NEW] && r.tags()[0].key() == Some("ec2-failover:data-volume"))
+            .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+        let ec2_rules = [refuse, never_associate, mark, tell];
         let clients = Clients {
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2_rules),
             autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&never_complete]),
@@ -93,6 +96,7 @@ async fn a_refused_attach_stops_the_launch_before_the_ip_and_the_completion() {
         assert_eq!(ec2_rules[0].num_calls(), 1, "{code}: a refusal is not retried");
         assert_eq!((ec2_rules[1].num_calls(), never_complete.num_calls()), (0, 0), "{code}");
         assert_eq!(ec2_rules[2].num_calls(), 1, "{code}: the volume is marked before the attach");
+        assert_eq!(ec2_rules[3].num_calls(), 1, "{code}: the instance is told its data volume before the attach");
     }
 }
 
@@ -132,7 +136,7 @@ async fn a_refused_restore_is_reported_and_nothing_after_it_runs() {
 }
 
 /// The sweep asks Auto Scaling for the tagged groups only, follows its pages, and reads hooks only
-/// for groups that hold an instance.
+/// for groups that hold an instance (the others are listed too: a sweep heals their addresses).
 #[tokio::test]
 async fn the_sweep_reads_every_page_of_tagged_groups_and_the_hooks_of_those_that_hold_one() {
     let group = |name: &str, instance: &str, state: LifecycleState| {
@@ -179,11 +183,14 @@ async fn the_sweep_reads_every_page_of_tagged_groups_and_the_hooks_of_those_that
     assert_eq!(
         seen,
         [
+            ("serving", vec![]),
             ("launching", vec![("i-2".to_owned(), Transition::Launching)]),
             ("terminating", vec![("i-3".to_owned(), Transition::Terminating)]),
         ]
     );
-    assert_eq!(groups[0].hooks.len(), 2);
+    assert_eq!(groups[0].instances, [("i-1".to_owned(), ec2_failover::group::world::LifecycleState::InService)]);
+    assert!(groups[0].hooks.is_empty());
+    assert_eq!(groups[1].hooks.len(), 2);
     assert_eq!((rules[0].num_calls(), rules[1].num_calls(), rules[2].num_calls()), (1, 1, 2));
     // A deployment with a group key sweeps its own group only (the mocks' groups carry no key),
     // and reads no hooks for the others.
