@@ -90,6 +90,12 @@ Starts that fail as on AWS, strict or not, until cleared:
                   (pending) but is not forwarded; the instance is pending for pending_seconds,
                   then stopped again with stateReason Client.InternalError "Client.InternalError:
                   Client error on launch" (until it is next started or stopped)
+EC2 schedules events for instances (retirement, stop, reboots, maintenance), which moto never does:
+  POST /_proxy/scheduled-event  {"instance": "i-...", "code": "instance-retirement" | "instance-stop" |
+                       "instance-reboot" | "system-reboot" | "system-maintenance", "not_before": epoch
+                       seconds (default now), "description": "..."}   ({"instance", "code": null} clears)
+and DescribeInstanceStatus lists them in the instance's eventsSet (notAfter two hours later); a
+description starting "[Completed]" or "[Canceled]" is one EC2 keeps listing after the fact.
 AWS takes its time; the tests need not. Where AWS would simply take time, tests call
   POST /_proxy/settle    {"instances": ["i-...", "vol-..."]} ({} for all)   ends their transitions
                        now: pending -> running, stopping -> stopped, initializing -> ok, kms ->
@@ -182,6 +188,8 @@ STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 4
 PENDING_REASON = ("pending", "pending")
 KMS_REASON = ("Client.InternalError", "Client.InternalError: Client error on launch")
 START_FAILURES = ("insufficient", "kms")
+# EC2 User Guide, "Scheduled events for Amazon EC2 instances": the event types.
+SCHEDULED_CODES = ("instance-reboot", "system-reboot", "system-maintenance", "instance-retirement", "instance-stop")
 STRICT_DEFAULTS = {"strict": True, "pending_seconds": 2.0, "stopping_seconds": 2.0, "initializing_seconds": 4.0,
                    "attaching_seconds": 2.0}
 STATE_FILTERS = ("instance-state-name", "instance-state-code")
@@ -624,6 +632,8 @@ class State:
                 self.failures = {}
                 # volume -> when its attachment stops showing `attaching` (monotonic seconds)
                 self.attaching = {}
+                # instance -> [{"code", "not_before", "description"}]: EC2's scheduled events
+                self.scheduled = {}
 
     def fault_for(self, action):
         """The fault for the next request of this action, or None."""
@@ -756,6 +766,22 @@ class Proxy(BaseHTTPRequestHandler):
                     self.state.snapshot_states.pop(snapshot, None)
                 else:
                     self.state.snapshot_states[snapshot] = state
+            return self.reply(200, b"{}", "application/json")
+        if self.path == "/_proxy/scheduled-event":
+            try:
+                event = json.loads(self.read_body() or b"{}")
+                instance, code = event["instance"], event.get("code")
+                if not str(instance).startswith("i-") or code not in (None, *SCHEDULED_CODES):
+                    raise ValueError(f"a scheduled event needs instance (i-...) and code ({', '.join(SCHEDULED_CODES)} or null)")
+                not_before = float(event.get("not_before", time.time()))
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                return self.reply(400, str(e).encode(), "text/plain")
+            with self.state.lock:
+                if code is None:
+                    self.state.scheduled.pop(instance, None)
+                else:
+                    self.state.scheduled.setdefault(instance, []).append(
+                        {"code": code, "not_before": not_before, "description": event.get("description", "")})
             return self.reply(200, b"{}", "application/json")
         if self.path == "/_proxy/capacity":
             try:
@@ -1255,8 +1281,14 @@ class Proxy(BaseHTTPRequestHandler):
 
     def describe_instance_status(self, pairs, body):
         include_all = dict(pairs).get("IncludeAllInstances", "").lower() == "true"
-        return self.describe(pairs, body, "instanceStatusSet",
-                             lambda item, view: status_item(item, view, include_all))
+        status, headers, payload, emulated = self.describe(pairs, body, "instanceStatusSet",
+                                                           lambda item, view: status_item(item, view, include_all))
+        with self.state.lock:
+            scheduled = {i: list(events) for i, events in self.state.scheduled.items()}
+        if status == 200 and scheduled:
+            payload = rewrite_set(payload.decode(), "instanceStatusSet",
+                                  lambda item: with_events(item, scheduled.get(own(item, "instanceId"), []))).encode()
+        return status, headers, payload, emulated
 
     def describe(self, pairs, body, set_tag, show):
         """moto's answer with each instance as the overlay shows it (show(item, view) gives the
@@ -1504,6 +1536,21 @@ def status_item(item, view, include_all):
         if not n:
             item = item[:-len("</item>")] + new + "</item>"
     return item
+
+
+def with_events(item, events):
+    """A DescribeInstanceStatus entry with the scheduled events a test set (moto has none): eventsSet,
+    each with instanceEventId, code, description, notBefore and notAfter, as EC2 answers them."""
+    if not events:
+        return item
+    iso = lambda t: datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    xml = "<eventsSet>" + "".join(
+        f"<item><instanceEventId>instance-event-{n:017x}</instanceEventId><code>{e['code']}</code>"
+        f"<description>{escape(e['description'] or e['code'])}</description>"
+        f"<notBefore>{iso(e['not_before'])}</notBefore><notAfter>{iso(e['not_before'] + 7200)}</notAfter></item>"
+        for n, e in enumerate(events, 1)) + "</eventsSet>"
+    item = re.sub(r"<eventsSet>(?:(?!</eventsSet>).)*</eventsSet>|<eventsSet/>", "", item, count=1, flags=re.S)
+    return item[:-len("</item>")] + xml + "</item>"
 
 
 def capacity_message(instance_type, zone):

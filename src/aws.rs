@@ -63,6 +63,38 @@ pub struct Instance {
     pub detailed_monitoring: bool,
     /// Its EC2 status checks, when they were read (pair mode reads them; group mode does not).
     pub checks: Option<Checks>,
+    /// The events EC2 has scheduled for it and not completed or canceled (DescribeInstanceStatus
+    /// `Events`; pair mode reads them with the checks).
+    pub scheduled_events: Vec<ScheduledEvent>,
+}
+
+/// An event EC2 has scheduled for an instance (EC2 User Guide, "Scheduled events for Amazon EC2
+/// instances"): `instance-retirement`, `instance-stop`, `instance-reboot`, `system-reboot` or
+/// `system-maintenance`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScheduledEvent {
+    /// Its code.
+    pub code: String,
+    /// The earliest start of its window, in seconds since the Unix epoch, if EC2 says.
+    pub not_before: Option<i64>,
+}
+
+impl ScheduledEvent {
+    /// Reads one from DescribeInstanceStatus; a completed or canceled one (its description starts
+    /// with `[Completed]` or `[Canceled]`, as the EC2 User Guide shows them) is none.
+    pub fn read(event: &aws_sdk_ec2::types::InstanceStatusEvent) -> Option<Self> {
+        let description = event.description().unwrap_or_default();
+        if description.starts_with("[Completed]") || description.starts_with("[Canceled]") {
+            return None;
+        }
+        Some(Self { code: event.code()?.as_str().to_owned(), not_before: event.not_before().map(DateTime::secs) })
+    }
+
+    /// Whether it takes the instance away (retires or stops it), rather than rebooting or
+    /// maintaining it: a failover ahead of it is not held back by the cooldown.
+    pub fn takes_the_instance(&self) -> bool {
+        matches!(self.code.as_str(), "instance-retirement" | "instance-stop")
+    }
 }
 
 /// An instance's two EC2 status checks, as DescribeInstanceStatus reports them.
@@ -143,6 +175,7 @@ impl Instance {
                 .and_then(|m| m.state())
                 .is_some_and(|s| matches!(s.as_str(), "enabled" | "pending")),
             checks: None,
+            scheduled_events: Vec::new(),
         })
     }
 }

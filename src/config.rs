@@ -2,7 +2,9 @@
 //! lent to every invocation. Every error names its variable.
 
 use crate::group;
-use crate::pair::{self, FenceMode, Monitoring, Readiness, DEFAULT_COOLDOWN_SECONDS};
+use crate::pair::{
+    self, FenceMode, Monitoring, Readiness, Rebalance, DEFAULT_COOLDOWN_SECONDS, DEFAULT_SCHEDULED_LEAD_SECONDS,
+};
 
 /// Everything the function is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +66,8 @@ fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> Confi
 }
 
 /// Pair mode: `PRIMARY_INSTANCE_ID`, `STANDBY_INSTANCE_ID` and `EIP_ALLOCATION_ID` (required),
-/// `FENCE_MODE`, `COOLDOWN_SECONDS`, `STANDBY_READY`, `MONITORING` and `ALARM_NAMES`.
+/// `FENCE_MODE`, `COOLDOWN_SECONDS`, `STANDBY_READY`, `MONITORING`, `ALARM_NAMES`, `REBALANCE` and
+/// `SCHEDULED_LEAD_SECONDS`.
 fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
     let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
     let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
@@ -118,6 +121,22 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
     if let Some(long) = alarm_names.iter().find(|n| n.len() > 255) {
         return Err(bad("ALARM_NAMES", long, "comma-separated CloudWatch alarm names, each at most 255 characters"));
     }
+    let rebalance = match get("REBALANCE").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("log") => Rebalance::Log,
+        Some("failover") => Rebalance::Failover,
+        Some(other) => return Err(bad("REBALANCE", other, "accepted values: log (default), failover")),
+    };
+    // Scheduled events are announced days ahead; a week is the most lead that makes sense.
+    let scheduled_lead_seconds = match get("SCHEDULED_LEAD_SECONDS") {
+        None => DEFAULT_SCHEDULED_LEAD_SECONDS,
+        Some(v) => v.parse::<i64>().ok().filter(|s| (0..=604_800).contains(s)).ok_or_else(|| {
+            bad(
+                "SCHEDULED_LEAD_SECONDS",
+                &v,
+                format!("a whole number of seconds, 0 to 604800 (default {DEFAULT_SCHEDULED_LEAD_SECONDS})"),
+            )
+        })?,
+    };
     Ok(pair::Config {
         primary,
         standby,
@@ -127,6 +146,8 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         standby_ready,
         monitoring,
         alarm_names,
+        rebalance,
+        scheduled_lead_seconds,
     })
 }
 
@@ -228,6 +249,7 @@ mod tests {
         assert_eq!(c.fence_mode, FenceMode::Stop);
         assert_eq!(c.cooldown_seconds, 300);
         assert_eq!((c.standby_ready, c.monitoring), (Readiness::Checks, None));
+        assert_eq!((c.rebalance, c.scheduled_lead_seconds), (Rebalance::Log, 3_600));
         assert_eq!(c.other("i-0123456789abcdef0"), Some("i-0fedcba9876543210"));
         assert_eq!(c.other("i-99999999"), None);
     }
@@ -246,6 +268,9 @@ mod tests {
             ("MODE", "cluster", "pair (default), group"),
             ("STANDBY_READY", "booted", "checks (default), running"),
             ("MONITORING", "hourly", "basic, detailed"),
+            ("REBALANCE", "migrate", "log (default), failover"),
+            ("SCHEDULED_LEAD_SECONDS", "1h", "0 to 604800"),
+            ("SCHEDULED_LEAD_SECONDS", "999999", "0 to 604800"),
         ];
         for (var, value, hint) in cases {
             let err = with(&[(var, value)]).unwrap_err();
@@ -253,6 +278,14 @@ mod tests {
             let message = err.to_string();
             assert!(message.contains(var) && message.contains(hint), "{message}");
         }
+    }
+
+    #[test]
+    fn the_warning_settings_are_read() {
+        let c = pair(with(&[("REBALANCE", "FailOver"), ("SCHEDULED_LEAD_SECONDS", "600")]).unwrap());
+        assert_eq!((c.rebalance, c.scheduled_lead_seconds), (Rebalance::Failover, 600));
+        let c = pair(with(&[("REBALANCE", "log"), ("SCHEDULED_LEAD_SECONDS", "0")]).unwrap());
+        assert_eq!((c.rebalance, c.scheduled_lead_seconds), (Rebalance::Log, 0));
     }
 
     #[test]

@@ -17,7 +17,8 @@ use serde_json::Value;
 /// What the function accepts, quoted in every parse error.
 pub const ACCEPTED: &str = "a CloudWatch alarm action (top-level alarmData), an SNS notification carrying a \
 CloudWatch alarm, or an EventBridge event (CloudWatch Alarm State Change, EC2 Instance State-change \
-Notification, EC2 Instance-launch or -terminate Lifecycle Action, EBS Snapshot or Volume \
+Notification, EC2 Spot Instance Interruption Warning, EC2 Instance Rebalance Recommendation, AWS \
+Health Event, EC2 Instance-launch or -terminate Lifecycle Action, EBS Snapshot or Volume \
 Notification, Scheduled Event, or any other detail-type, which is ignored)";
 
 /// The evidence that started an invocation.
@@ -99,13 +100,60 @@ pub struct Warning {
 pub enum Source {
     /// A CloudWatch alarm changed state.
     Alarm(Alarm),
+    /// `EC2 Spot Instance Interruption Warning`: EC2 takes the Spot instance in about two minutes
+    /// (EC2 User Guide, "Spot Instance interruption notices").
+    SpotInterruption {
+        /// `terminate`, `stop` or `hibernate`.
+        action: String,
+    },
+    /// `EC2 Instance Rebalance Recommendation`: the Spot instance is at elevated risk of
+    /// interruption; whether that fails the pair over is a setting (`REBALANCE`).
+    RebalanceRecommendation,
+    /// `AWS Health Event` of service EC2 whose affected entities name the instances.
+    Health(Health),
+}
+
+/// An AWS Health event about EC2 instances, as far as the decision reads it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Health {
+    /// e.g. `AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED`.
+    pub type_code: String,
+    /// `scheduledChange`, `issue` or `accountNotification` (or a category AWS adds).
+    pub category: String,
+    /// `open`, `upcoming` or `closed`, when the event says.
+    pub status: Option<String>,
+}
+
+impl Health {
+    /// Whether the event announces that the instance will be taken away (retired or stopped), as
+    /// opposed to rebooted or maintained: such a failover is not held back by the cooldown.
+    pub fn takes_the_instance(&self) -> bool {
+        let code = self.type_code.as_str();
+        code.contains("RETIREMENT") || code.contains("STOP_SCHEDULED")
+    }
 }
 
 impl Warning {
-    /// Whether the warning stands now: an alarm does in ALARM, not in OK or INSUFFICIENT_DATA.
+    /// Whether the warning stands now: an alarm does in ALARM, not in OK or INSUFFICIENT_DATA; a
+    /// Spot notice always; a Health event while it is a scheduled change or an issue not closed.
     pub fn stands(&self) -> bool {
         match &self.source {
             Source::Alarm(alarm) => alarm.state == AlarmState::Alarm,
+            Source::SpotInterruption { .. } | Source::RebalanceRecommendation => true,
+            Source::Health(health) => {
+                matches!(health.category.as_str(), "scheduledChange" | "issue")
+                    && health.status.as_deref() != Some("closed")
+            }
+        }
+    }
+
+    /// Whether the warning says that the instance will be taken away whatever is done (a Spot
+    /// interruption, a scheduled retirement or stop): the failover is not held back by the cooldown.
+    pub fn is_certain_loss(&self) -> bool {
+        match &self.source {
+            Source::SpotInterruption { .. } => true,
+            Source::Health(health) => health.takes_the_instance(),
+            Source::Alarm(_) | Source::RebalanceRecommendation => false,
         }
     }
 
@@ -118,6 +166,9 @@ impl Warning {
     pub fn raised_by(&self) -> String {
         match &self.source {
             Source::Alarm(alarm) => format!("alarm {}", alarm.name),
+            Source::SpotInterruption { .. } => "a Spot interruption warning".into(),
+            Source::RebalanceRecommendation => "a Spot rebalance recommendation".into(),
+            Source::Health(health) => format!("AWS Health event {}", health.type_code),
         }
     }
 
@@ -125,6 +176,16 @@ impl Warning {
     pub fn says(&self) -> String {
         match &self.source {
             Source::Alarm(alarm) => format!("alarm {} is in {}", alarm.name, alarm.state.name()),
+            Source::SpotInterruption { action } => format!("EC2 will {action} the Spot instance in about two minutes"),
+            Source::RebalanceRecommendation => "EC2 recommends rebalancing: the Spot instance is at elevated risk \
+                                                of interruption"
+                .into(),
+            Source::Health(health) => format!(
+                "AWS Health reports {} ({}{})",
+                health.type_code,
+                health.category,
+                health.status.as_deref().map(|s| format!(", {s}")).unwrap_or_default()
+            ),
         }
     }
 }
@@ -238,6 +299,18 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
             Ok(Trigger::StateChange { instance_id: detail.instance_id, state: detail.state })
         }
         ("aws.events", "Scheduled Event") => Ok(Trigger::Schedule),
+        ("aws.ec2", "EC2 Spot Instance Interruption Warning") => {
+            let detail: SpotDetail = serde_json::from_value(event.detail)
+                .map_err(|e| problem(format!("EC2 Spot Instance Interruption Warning (instance-id): {e}")))?;
+            let action = detail.instance_action.unwrap_or_else(|| "interrupt".into());
+            Ok(warning(Source::SpotInterruption { action }, vec![detail.instance_id]))
+        }
+        ("aws.ec2", "EC2 Instance Rebalance Recommendation") => {
+            let detail: SpotDetail = serde_json::from_value(event.detail)
+                .map_err(|e| problem(format!("EC2 Instance Rebalance Recommendation (instance-id): {e}")))?;
+            Ok(warning(Source::RebalanceRecommendation, vec![detail.instance_id]))
+        }
+        ("aws.health", "AWS Health Event") => health(event.detail, event.resources.unwrap_or_default()),
         ("aws.ec2", "EBS Snapshot Notification" | "EBS Volume Notification") => {
             let detail: EbsDetail =
                 serde_json::from_value(event.detail).map_err(|e| problem(format!("{}: {e}", event.detail_type)))?;
@@ -260,6 +333,39 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
     }
 }
 
+fn warning(source: Source, instance_ids: Vec<String>) -> Trigger {
+    Trigger::Warning(Warning { source, instance_ids })
+}
+
+/// An AWS Health event: a warning about the EC2 instances among its affected entities (and its
+/// `resources`). One of another service, or naming no instance, is not about a pair or group.
+fn health(detail: Value, resources: Vec<String>) -> Result<Trigger, ParseError> {
+    let detail: HealthDetail = serde_json::from_value(detail)
+        .map_err(|e| problem(format!("AWS Health Event (service, eventTypeCode, eventTypeCategory): {e}")))?;
+    if !detail.service.eq_ignore_ascii_case("EC2") {
+        return Ok(Trigger::Unrelated { what: format!("aws.health AWS Health Event of {}", detail.service) });
+    }
+    let mut instance_ids: Vec<String> = Vec::new();
+    let named =
+        detail.affected_entities.iter().map(|e| e.entity_value.as_str()).chain(resources.iter().map(String::as_str));
+    for id in named.filter_map(|v| v.rsplit('/').next()).filter(|id| id.starts_with("i-")) {
+        if !instance_ids.iter().any(|known| known == id) {
+            instance_ids.push(id.to_owned());
+        }
+    }
+    if instance_ids.is_empty() {
+        return Ok(Trigger::Unrelated {
+            what: format!("aws.health AWS Health Event {} naming no instance", detail.event_type_code),
+        });
+    }
+    let source = Source::Health(Health {
+        type_code: detail.event_type_code,
+        category: detail.event_type_category,
+        status: detail.status_code,
+    });
+    Ok(warning(source, instance_ids))
+}
+
 fn lifecycle(detail: Value, transition: Transition) -> Result<Trigger, ParseError> {
     let detail: LifecycleDetail = serde_json::from_value(detail).map_err(|e| {
         problem(format!("Auto Scaling lifecycle action (AutoScalingGroupName, LifecycleHookName, EC2InstanceId): {e}"))
@@ -271,6 +377,31 @@ fn lifecycle(detail: Value, transition: Transition) -> Result<Trigger, ParseErro
         instance_id: detail.ec2_instance_id,
         token: detail.lifecycle_action_token,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct SpotDetail {
+    instance_id: String,
+    instance_action: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthDetail {
+    service: String,
+    event_type_code: String,
+    event_type_category: String,
+    status_code: Option<String>,
+    #[serde(default)]
+    affected_entities: Vec<HealthEntity>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthEntity {
+    #[serde(default)]
+    entity_value: String,
 }
 
 #[derive(Deserialize)]

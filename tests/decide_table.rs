@@ -9,10 +9,11 @@
 use ec2_failover::aws::{CheckStatus, Checks};
 use ec2_failover::invocation::Verdict::{self, *};
 use ec2_failover::pair::decide::{decide, Action};
+use ec2_failover::pair::world::ScheduledEvent;
 use ec2_failover::pair::world::{Address, AlarmSeen, FailoverRecord, Holder, Instance, InstanceState, Phase, World};
-use ec2_failover::pair::{Config, FenceMode, Readiness};
+use ec2_failover::pair::{Config, FenceMode, Readiness, Rebalance};
 use ec2_failover::trigger::Trigger::{self, Schedule};
-use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Source, Warning};
+use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Health, Source, Warning};
 
 const P: &str = "i-0123456789abcdef0";
 const S: &str = "i-0fedcba9876543210";
@@ -32,6 +33,8 @@ fn config() -> Config {
         standby_ready: Readiness::Checks,
         monitoring: None,
         alarm_names: Vec::new(),
+        rebalance: Rebalance::Log,
+        scheduled_lead_seconds: 3_600,
     }
 }
 
@@ -51,6 +54,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         detailed_monitoring: false,
         // A running member passes both status checks unless a case says otherwise (`.init`).
         checks: (state == Running).then_some(Checks { instance: CheckStatus::Ok, system: CheckStatus::Ok }),
+        scheduled_events: Vec::new(),
     };
     World {
         now: NOW,
@@ -73,6 +77,7 @@ trait Recorded {
     fn init(self, id: &str) -> World;
     fn why(self, id: &str, reason: &str) -> World;
     fn cw(self, alarms: &[(&str, AlarmState, &[&str])]) -> World;
+    fn sched(self, id: &str, code: &str, in_seconds: i64) -> World;
 }
 
 impl Recorded for World {
@@ -101,6 +106,14 @@ impl Recorded for World {
                 })
                 .collect(),
         );
+        self
+    }
+
+    /// EC2 has scheduled `code` for `id`, its window beginning `in_seconds` from now.
+    fn sched(mut self, id: &str, code: &str, in_seconds: i64) -> World {
+        for m in self.members.iter_mut().filter(|m| m.instance_id == id) {
+            m.scheduled_events.push(ScheduledEvent { code: code.into(), not_before: Some(NOW + in_seconds) });
+        }
         self
     }
 
@@ -142,6 +155,26 @@ fn alarm_ok(ids: &[&str]) -> Trigger {
 
 fn insufficient_data(ids: &[&str]) -> Trigger {
     alarm_in(AlarmState::InsufficientData, ids)
+}
+
+fn warn(source: Source, ids: &[&str]) -> Trigger {
+    Trigger::Warning(Warning { source, instance_ids: ids.iter().map(|s| s.to_string()).collect() })
+}
+
+/// EC2 will interrupt the Spot instance `id` in two minutes.
+fn spot(id: &str) -> Trigger {
+    warn(Source::SpotInterruption { action: "terminate".into() }, &[id])
+}
+
+/// EC2 recommends rebalancing the Spot instance `id`.
+fn rebalance(id: &str) -> Trigger {
+    warn(Source::RebalanceRecommendation, &[id])
+}
+
+/// AWS Health announces `code` (category `category`) for `id`.
+fn health(code: &str, category: &str, id: &str) -> Trigger {
+    let health = Health { type_code: code.into(), category: category.into(), status: Some("upcoming".into()) };
+    warn(Source::Health(health), &[id])
 }
 
 fn mv(id: &str) -> Action {
@@ -300,6 +333,37 @@ fn records_tell_what_happened_and_keep_the_time_of_the_move() {
     check("done keeps the move's time: a primary restarted since stays", c,    Schedule,   restarted,                                          Finish,  &[record_at(P, S, Done, 60)],    "is done");
     check("held inside the cooldown, a moved failover is still done",   c,     alarm(&[S]), w(S, Stopped, Running).rec(P, S, 60, Moved),       Hold,    &[record_at(P, S, Done, 60)],    "cooldown");
     check("no fence while the active instance itself goes down",        c,     Schedule,   w(S, Running, Stopping).rec(P, S, 60, Done),        Hold,    &[],                             "cooldown");
+}
+
+#[test]
+#[rustfmt::skip]
+fn warnings_before_failure_fail_over_ahead_make_before_break() {
+    let c = &config();
+    let rebalancing = &Config { rebalance: Rebalance::Failover, ..config() };
+    const RETIRE: &str = "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED";
+    const REBOOT: &str = "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED";
+    //    name                                                        config       trigger                                   world                                                       verdict   actions                                 reason
+    check("spot interruption, hot standby: the IP moves first",       c,           spot(P),                                  w(P, Running, Running),                                     FailOver, &[mv(S), record(P, S, Done), stop(P)], "two minutes");
+    check("spot interruption, cold standby: start it, IP stays",      c,           spot(P),                                  w(P, Running, Stopped),                                     FailOver, &[start(S), record(P, S, Started)],    "once");
+    check("spot interruption inside the cooldown: not held back",     c,           spot(S),                                  w(S, Running, Running).rec(P, S, 60, Done),                 FailOver, &[mv(P), record(S, P, Done), stop(S)], "two minutes");
+    check("an alarm inside the cooldown is held back",                c,           alarm(&[S]),                              w(S, Stopped, Running).rec(P, S, 60, Done),                 Hold,     &[],                                    "cooldown");
+    check("spot interruption of the standby: logged only",            c,           spot(S),                                  w(P, Running, Running),                                     NoChange, &[],                                    "not be a safe place");
+    check("rebalance recommendation: logged by default",              c,           rebalance(P),                             w(P, Running, Running),                                     NoChange, &[],                                    "logged only (REBALANCE=log)");
+    check("rebalance recommendation with REBALANCE=failover",         rebalancing, rebalance(P),                             w(P, Running, Running),                                     FailOver, &[mv(S), record(P, S, Done), stop(P)], "elevated risk");
+    check("rebalance with failover is held by the cooldown",          rebalancing, rebalance(S),                             w(S, Stopped, Running).rec(P, S, 60, Done),                 Hold,     &[],                                    "cooldown");
+    check("AWS Health retirement of the active: fail over",           c,           health(RETIRE, "scheduledChange", P),     w(P, Running, Running),                                     FailOver, &[mv(S), record(P, S, Done), stop(P)], RETIRE);
+    check("AWS Health retirement inside the cooldown: not held",      c,           health(RETIRE, "scheduledChange", S),     w(S, Running, Running).rec(P, S, 60, Done),                 FailOver, &[mv(P), record(S, P, Done), stop(S)], RETIRE);
+    check("AWS Health reboot maintenance inside the cooldown: held",  c,           health(REBOOT, "scheduledChange", S),     w(S, Stopped, Running).rec(P, S, 60, Done),                 Hold,     &[],                                    "cooldown");
+    check("AWS Health issue about the active: fail over",             c,           health("AWS_EC2_OPERATIONAL_ISSUE", "issue", P), w(P, Running, Stopped),                              FailOver, &[start(S), record(P, S, Started)],    "issue");
+    check("AWS Health account notification: nothing",                 c,           health(RETIRE, "accountNotification", P), w(P, Running, Running),                                     NoChange, &[],                                    "which is running");
+    check("AWS Health about the standby: logged",                     c,           health(RETIRE, "scheduledChange", S),     w(P, Running, Running),                                     NoChange, &[],                                    "does not hold the IP");
+    check("scheduled retirement within the lead time: fail over",     c,           Schedule,                                 w(P, Running, Running).sched(P, "instance-retirement", 1800), FailOver, &[mv(S), record(P, S, Done), stop(P)], "within the 3600s lead time");
+    check("scheduled event past its start, not completed: fail over", c,           Schedule,                                 w(P, Running, Stopped).sched(P, "system-reboot", -60),      FailOver, &[start(S), record(P, S, Started)],    "system-reboot");
+    check("scheduled retirement beyond the lead time: wait",          c,           Schedule,                                 w(P, Running, Running).sched(P, "instance-retirement", 7200), NoChange, &[],                                   "which is running");
+    check("scheduled stop inside the cooldown: not held",             c,           Schedule,                                 w(S, Running, Running).rec(P, S, 60, Done).sched(S, "instance-stop", 600), FailOver, &[mv(P), record(S, P, Done), stop(S)], "instance-stop");
+    check("scheduled reboot inside the cooldown: held",               c,           Schedule,                                 w(S, Stopped, Running).rec(P, S, 60, Done).sched(S, "instance-reboot", 600), Hold, &[],                            "cooldown");
+    check("both have events due: no ping-pong",                       c,           Schedule,                                 w(P, Running, Running).sched(P, "system-maintenance", 60).sched(S, "instance-retirement", 60), Hold, &[],          "as well: not moving");
+    check("a scheduled event of the standby: logged",                 c,           Schedule,                                 w(P, Running, Running).sched(S, "instance-retirement", 60), NoChange, &[],                                    "scheduled instance-retirement for i-0fedcba9876543210");
 }
 
 #[test]

@@ -295,3 +295,60 @@ async fn an_alarm_payload_is_checked_against_cloudwatch_and_a_lost_one_is_caught
     let reads = proxy.log().iter().filter(|r| r.action == "DescribeAlarms").count();
     assert!(reads >= 2, "the alarm was read from CloudWatch each time: {reads}");
 }
+
+/// A Spot interruption warning (two minutes ahead) about the primary, with a hot standby: the IP
+/// moves first, then the primary is stopped, before EC2 takes it. A rebalance recommendation is
+/// only logged (REBALANCE=log, the default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_interruption_moves_the_ip_to_the_hot_standby_before_the_primary_goes() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let handler = p.handler(&proxy, p.config());
+
+    let logged = handler.handle(&p.event("ec2-rebalance-recommendation-primary.json")).await.unwrap();
+    assert_eq!(logged.verdict, Verdict::NoChange, "{}", logged.reason);
+    assert!(logged.reason.contains("logged only"), "{}", logged.reason);
+
+    let outcome = handler.handle(&p.event("ec2-spot-interruption-warning-primary.json")).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
+    let seen = look(&ec2, &p).await;
+    assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
+    assert_eq!(proxy.shown(&p.primary).as_deref(), Some("stopping"), "the old primary is fenced");
+    let log = proxy.log();
+    let order: Vec<&str> =
+        log.iter().map(|r| r.action.as_str()).filter(|a| matches!(*a, "AssociateAddress" | "StopInstances")).collect();
+    assert_eq!(order, ["AssociateAddress", "StopInstances"], "make before break");
+}
+
+/// EC2 has scheduled the primary's retirement: the reconcile fails over ahead of the window (within
+/// SCHEDULED_LEAD_SECONDS), even though nothing has failed yet, and only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_fails_over_ahead_of_a_scheduled_retirement() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let handler = p.handler(&proxy, p.config());
+    let schedule = |seconds_ahead: u64| {
+        let when =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + seconds_ahead;
+        let event = json!({"instance": p.primary, "code": "instance-retirement", "not_before": when});
+        let (status, body) = support::http(&proxy.endpoint, "POST", "/_proxy/scheduled-event", &event.to_string());
+        assert_eq!(status, 200, "{body}");
+    };
+
+    // Two hours ahead: beyond the one-hour lead time, nothing yet.
+    schedule(7200);
+    let early = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(early.verdict, Verdict::NoChange, "{}", early.reason);
+
+    schedule(1800);
+    let ahead = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(ahead.verdict, Verdict::FailOver, "{}", ahead.reason);
+    assert!(ahead.reason.contains("instance-retirement"), "{}", ahead.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+
+    let after = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(after.verdict, Verdict::NoChange, "{}", after.reason);
+    assert!(after.reason.contains("scheduled instance-retirement for"), "{}", after.reason);
+    let moves = proxy.log().iter().filter(|r| r.action == "AssociateAddress").count();
+    assert_eq!(moves, 1);
+}

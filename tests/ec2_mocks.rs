@@ -37,6 +37,8 @@ fn config() -> Config {
         standby_ready: Readiness::Checks,
         monitoring: None,
         alarm_names: Vec::new(),
+        rebalance: Default::default(),
+        scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
     }
 }
 

@@ -52,6 +52,8 @@ fn config() -> Config {
         standby_ready: Readiness::Checks,
         monitoring: None,
         alarm_names: Vec::new(),
+        rebalance: Default::default(),
+        scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
     }
 }
 
@@ -267,6 +269,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             state_reason: None,
             detailed_monitoring: false,
             checks: None,
+            scheduled_events: Vec::new(),
         }),
         addresses: vec![GroupAddress {
             allocation_id: ALLOC.into(),
@@ -311,6 +314,7 @@ fn healthy_world() -> World {
         state_reason: None,
         detailed_monitoring: false,
         checks: None,
+        scheduled_events: Vec::new(),
     };
     World {
         now: 1_800_000_000,

@@ -54,6 +54,7 @@ fn instance(state: InstanceState) -> Option<Instance> {
         state_reason: None,
         detailed_monitoring: false,
         checks: None,
+        scheduled_events: Vec::new(),
     })
 }
 

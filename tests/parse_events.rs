@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use ec2_failover::trigger::{
-    parse, Alarm, AlarmState, AlarmVia, LifecycleAction, Source, Transition, Trigger, Warning, ACCEPTED,
+    parse, Alarm, AlarmState, AlarmVia, Health, LifecycleAction, Source, Transition, Trigger, Warning, ACCEPTED,
 };
 use serde_json::{json, Value};
 
@@ -32,6 +32,10 @@ fn lifecycle(transition: Transition, group: &str, hook: &str, instance_id: &str,
         instance_id: instance_id.into(),
         token: token.then(|| "87654321-4321-4321-4321-210987654321".into()),
     })
+}
+
+fn warning(source: Source, ids: &[&str]) -> Trigger {
+    Trigger::Warning(Warning { source, instance_ids: ids.iter().map(|i| (*i).to_owned()).collect() })
 }
 
 fn state_change(id: &str, state: &str) -> Trigger {
@@ -80,6 +84,22 @@ fn every_file_in_events_parses_to_its_trigger() {
             ),
             ("sns-alarm-status-check.json", alarm("ec2-failover-primary-status", Alarm, &[PRIMARY], Sns)),
             ("sns-alarm-metric-math.json", alarm("ec2-failover-primary-cpu-math", Alarm, &[PRIMARY], Sns)),
+            (
+                "ec2-spot-interruption-warning-primary.json",
+                warning(Source::SpotInterruption { action: "terminate".into() }, &[PRIMARY]),
+            ),
+            ("ec2-rebalance-recommendation-primary.json", warning(Source::RebalanceRecommendation, &[PRIMARY])),
+            (
+                "health-ec2-retirement-scheduled-primary.json",
+                warning(
+                    Source::Health(Health {
+                        type_code: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
+                        category: "scheduledChange".into(),
+                        status: Some("upcoming".into()),
+                    }),
+                    &[PRIMARY],
+                ),
+            ),
             ("ec2-state-change-primary-stopping.json", state_change(PRIMARY, "stopping")),
             ("ec2-state-change-primary-stopped.json", state_change(PRIMARY, "stopped")),
             ("ec2-state-change-primary-shutting-down.json", state_change(PRIMARY, "shutting-down")),
@@ -191,6 +211,63 @@ fn placeholder_times_and_ids_do_not_make_an_event_unreadable() {
             (original, parsed) => assert_eq!(parsed, original, "{file}"),
         }
     }
+}
+
+/// AWS Health events are EC2's only when their service is EC2, and a pair's only when they name an
+/// instance; a closed one no longer stands; the documented example (placeholders and all) parses.
+#[test]
+fn health_events_are_warnings_about_the_instances_they_name() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/health-ec2-retirement-scheduled-primary.json");
+    let base = load(&file);
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut event = base.clone();
+        edit(&mut event);
+        parse(&event).unwrap()
+    };
+    let Trigger::Warning(w) = with(&|_| {}) else { panic!("not a warning") };
+    assert!(w.stands() && w.is_certain_loss(), "{w:?}");
+
+    let rds = with(&|e| e["detail"]["service"] = json!("RDS"));
+    assert!(matches!(rds, Trigger::Unrelated { .. }), "{rds:?}");
+    let nobody = with(&|e| {
+        e["resources"] = json!([]);
+        e["detail"]["affectedEntities"] = json!([{"entityValue": "vol-0123456789abcdef0"}]);
+    });
+    assert!(matches!(nobody, Trigger::Unrelated { .. }), "{nobody:?}");
+    // The standby named only through `resources`, once even if named twice.
+    let standby = with(&|e| {
+        e["resources"] = json!([STANDBY, STANDBY]);
+        e["detail"]["affectedEntities"] = json!([]);
+    });
+    assert!(matches!(&standby, Trigger::Warning(w) if w.instance_ids == [STANDBY]), "{standby:?}");
+    let Trigger::Warning(closed) = with(&|e| e["detail"]["statusCode"] = json!("closed")) else { panic!() };
+    assert!(!closed.stands());
+    let Trigger::Warning(note) = with(&|e| e["detail"]["eventTypeCategory"] = json!("accountNotification")) else {
+        panic!()
+    };
+    assert!(!note.stands());
+    let Trigger::Warning(reboot) = with(&|e| {
+        e["detail"]["eventTypeCode"] = json!("AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED");
+        e["detail"].as_object_mut().unwrap().remove("statusCode");
+    }) else {
+        panic!()
+    };
+    assert!(reboot.stands() && !reboot.is_certain_loss(), "{reboot:?}");
+    // As documented: placeholders in time, id and account; no statusCode, no resources.
+    let documented = with(&|e| {
+        e["time"] = json!("yyyy-mm-ddThh:mm:ssZ");
+        e["id"] = json!("7bf73129-1428-4cd3-a780-95db273d1602");
+        e["account"] = json!("<account>");
+        e.as_object_mut().unwrap().remove("resources");
+        e["detail"].as_object_mut().unwrap().remove("statusCode");
+    });
+    assert!(matches!(&documented, Trigger::Warning(w) if w.instance_ids == [PRIMARY] && w.stands()), "{documented:?}");
+    // A Spot notice without its action (documented as "action") still warns.
+    let mut spot =
+        load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("events/ec2-spot-interruption-warning-primary.json"));
+    spot["detail"].as_object_mut().unwrap().remove("instance-action");
+    let Trigger::Warning(spot) = parse(&spot).unwrap() else { panic!() };
+    assert!(spot.stands() && spot.is_certain_loss() && spot.names(PRIMARY));
 }
 
 #[test]

@@ -354,6 +354,25 @@ def test_attach_volume_refuses_what_aws_refuses(local):
     assert last(local, "AttachVolume")["status"] == 200
 
 
+def test_scheduled_events_are_listed_with_the_status(local):
+    instance, other = local.launch(), local.launch()
+    when = time.time() + 3600
+    local.control("/_proxy/scheduled-event", {"instance": instance, "code": "instance-retirement", "not_before": when})
+    local.control("/_proxy/scheduled-event", {"instance": instance, "code": "system-reboot", "not_before": when,
+                                              "description": "[Completed] scheduled reboot"})
+    statuses = local.ec2.describe_instance_status(InstanceIds=[instance, other])["InstanceStatuses"]
+    events = {s["InstanceId"]: s.get("Events", []) for s in statuses}
+    assert [(e["Code"], e["Description"]) for e in events[instance]] == [
+        ("instance-retirement", "instance-retirement"), ("system-reboot", "[Completed] scheduled reboot")]
+    assert abs(events[instance][0]["NotBefore"].timestamp() - when) < 1
+    assert events[other] == []
+    local.control("/_proxy/scheduled-event", {"instance": instance, "code": None})
+    statuses = local.ec2.describe_instance_status(InstanceIds=[instance])["InstanceStatuses"]
+    assert statuses[0].get("Events", []) == []
+    with pytest.raises(urllib.error.HTTPError):
+        local.control("/_proxy/scheduled-event", {"instance": instance, "code": "meteor-strike"})
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

@@ -6,6 +6,7 @@ function's environment carries every setting; no changing IAM action has a wildc
 network-interface pattern is held to the pair's VPC, and KMS keys are usable only when given and
 only through EC2."""
 
+import json
 import pathlib
 import re
 
@@ -75,6 +76,33 @@ def test_the_state_change_rule_covers_both_instances_and_every_state_acted_on():
     assert set(pattern["detail"]["state"]) >= {"running", "stopping", "stopped", "shutting-down", "terminated"}
 
 
+def test_warnings_before_failure_reach_the_function_for_the_pair_only():
+    pair = {"PrimaryInstanceId", "StandbyInstanceId"}
+    spot = PROPS["Events"]["SpotWarning"]
+    assert spot["Type"] == "EventBridgeRule"
+    pattern = spot["Properties"]["Pattern"]
+    assert pattern["source"] == ["aws.ec2"]
+    assert set(pattern["detail-type"]) == {"EC2 Spot Instance Interruption Warning",
+                                           "EC2 Instance Rebalance Recommendation"}
+    assert {i["Ref"] for i in pattern["detail"]["instance-id"]} == pair
+    # A warning older than the two minutes it gives is of no use.
+    assert spot["Properties"]["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 120
+    health = PROPS["Events"]["HealthWarning"]["Properties"]["Pattern"]
+    assert (health["source"], health["detail-type"]) == (["aws.health"], ["AWS Health Event"])
+    assert {i["Ref"] for i in health["resources"]} == pair
+    assert health["detail"]["service"] == ["EC2"]
+    assert set(health["detail"]["eventTypeCategory"]) == {"scheduledChange", "issue"}
+    # Every events/ file of these kinds matches its rule's fixed fields.
+    for name, rule in (("ec2-spot-interruption-warning-primary.json", pattern),
+                       ("ec2-rebalance-recommendation-primary.json", pattern),
+                       ("health-ec2-retirement-scheduled-primary.json", health)):
+        event = json.loads((ROOT / "events" / name).read_text())
+        assert event["source"] in rule["source"] and event["detail-type"] in rule["detail-type"], name
+    rebalance = TEMPLATE["Parameters"]["Rebalance"]
+    assert (rebalance["Default"], set(rebalance["AllowedValues"])) == ("log", {"log", "failover"})
+    assert TEMPLATE["Parameters"]["ScheduledLeadSeconds"]["Default"] == 3600
+
+
 def test_a_scheduled_reconcile_runs():
     events = PROPS["Events"].values()
     assert any(e["Type"] == "Schedule" and e["Properties"]["Schedule"] == {"Ref": "ReconcileSchedule"} for e in events)
@@ -100,6 +128,8 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "MONITORING": "InstanceMonitoring",
         "STANDBY_READY": "StandbyReady",
         "ALARM_NAMES": "ExtraAlarmNames",
+        "REBALANCE": "Rebalance",
+        "SCHEDULED_LEAD_SECONDS": "ScheduledLeadSeconds",
     }
     refs = {k: v.get("Ref") or v["Fn::Join"][1]["Ref"] for k, v in env.items()}
     assert refs == expected

@@ -71,7 +71,9 @@ pub(super) fn confirm(trigger: &Trigger, world: &World, since: Option<i64>) -> (
     if !warning.stands() {
         return (None, None);
     }
-    let Source::Alarm(alarm) = &warning.source;
+    // Spot notices and Health events are EC2's and AWS Health's own word about the instance, with
+    // nothing to read back (the instance runs until the interruption or the scheduled window).
+    let Source::Alarm(alarm) = &warning.source else { return (Some(warning.clone()), None) };
     let Some(alarms) = &world.alarms else {
         return (
             None,

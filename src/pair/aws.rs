@@ -14,7 +14,7 @@ use super::alarms::AlarmReads;
 use super::decide::Action;
 use super::world::{resolve_holder, Address, AlarmSeen, FailoverRecord, Instance, Phase, World};
 use super::{Clients, Config};
-use crate::aws::{associate, aws_error, ec2_tag, tag, CheckStatus, Checks};
+use crate::aws::{associate, aws_error, ec2_tag, tag, CheckStatus, Checks, ScheduledEvent};
 use crate::error::Error;
 use crate::invocation::Report;
 use crate::tags;
@@ -67,7 +67,10 @@ pub async fn observe(clients: &Clients, config: &Config, alarms: &AlarmReads, no
         .filter_map(Instance::read)
         .filter(|i| config.is_member(&i.instance_id))
         .map(|mut i| {
-            i.checks = statuses.iter().find(|s| s.instance_id() == Some(i.instance_id.as_str())).map(checks);
+            let status = statuses.iter().find(|s| s.instance_id() == Some(i.instance_id.as_str()));
+            i.checks = status.map(checks);
+            i.scheduled_events =
+                status.map_or_else(Vec::new, |s| s.events().iter().filter_map(ScheduledEvent::read).collect());
             i
         })
         .collect();

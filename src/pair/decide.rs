@@ -6,10 +6,10 @@
 use serde::Serialize;
 
 use super::alarms::{confirm, recovered_since, standing_alarm};
-use super::world::{FailoverRecord, Holder, InstanceState, Phase, World};
-use super::{Config, FenceMode, Monitoring, Readiness};
+use super::world::{FailoverRecord, Holder, InstanceState, Phase, ScheduledEvent, World};
+use super::{Config, FenceMode, Monitoring, Readiness, Rebalance};
 use crate::invocation::Verdict;
-use crate::trigger::Trigger;
+use crate::trigger::{Source, Trigger, Warning};
 
 /// A decision about the pair. Its stops run only once the address is on its new holder.
 pub type Decision = crate::invocation::Decision<Action>;
@@ -178,13 +178,33 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         }
     }
 
+    // A warning about the active instance fails the pair over, but a rebalance recommendation only
+    // if the settings say so (it is a risk, not a notice); otherwise it is logged.
+    let about_active = warning.as_ref().filter(|w| w.instance_ids.is_empty() || w.names(active));
+    let acting = about_active.filter(|w| !is_logged_only(config, w));
+    let logged = about_active
+        .filter(|w| is_logged_only(config, w))
+        .map(|w| format!("{} for the active instance {active}: logged only (REBALANCE=log)", w.says()));
+    let due = due_event(config, world, active);
     let failure = if active_state.is_down() {
         Some(format!("the active instance {active} is {}", active_state.name()))
-    } else if let Some(w) = warning.as_ref().filter(|w| w.instance_ids.is_empty() || w.names(active)) {
+    } else if let Some(w) = acting {
         Some(format!("{} for the active instance {active}", w.says()))
+    } else if let Some(a) = standing {
+        Some(format!("alarm {} is in ALARM for the active instance {active}", a.name))
     } else {
-        standing.map(|a| format!("alarm {} is in ALARM for the active instance {active}", a.name))
+        due.map(|e| {
+            format!(
+                "EC2 has scheduled {} for the active instance {active}{}, within the {}s lead time",
+                e.code,
+                e.not_before.map(|t| format!(" from {t}")).unwrap_or_default(),
+                config.scheduled_lead_seconds
+            )
+        })
     };
+    // The instance goes whatever is done (a Spot interruption, a retirement or stop, announced or
+    // scheduled): no cooldown holds the failover back.
+    let certain = acting.is_some_and(|w| w.is_certain_loss()) || due.is_some_and(|e| e.takes_the_instance());
 
     let Some(failure) = failure else {
         let done_why = format!("{active} runs with the Elastic IP: the failover from {other} is done");
@@ -203,8 +223,17 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
             return decision(Verdict::Finish, done_why, actions);
         }
         let mut reason = format!("the Elastic IP is on {active}, which is {}", active_state.name());
+        if let Some(logged) = logged {
+            reason.push_str(&format!("; {logged}"));
+        }
         if let Some(warning) = warning.as_ref().filter(|w| w.names(other)) {
-            reason.push_str(&format!("; {} is about {other}, which does not hold the IP", warning.raised_by()));
+            reason.push_str(&format!(
+                "; {} is about {other}, which does not hold the IP: it would not be a safe place to fail over to",
+                warning.raised_by()
+            ));
+        }
+        if let Some(e) = due_event(config, world, other) {
+            reason.push_str(&format!("; EC2 has scheduled {} for {other}, which does not hold the IP", e.code));
         }
         if let Some(doubt) = doubt {
             reason.push_str(&format!("; {doubt}"));
@@ -212,7 +241,15 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         return decision(Verdict::NoChange, reason, Vec::new());
     };
 
-    if let Some(r) = completed.filter(|r| within_cooldown(config, world, r)) {
+    // Ahead of a scheduled event, but the other instance has one due as well: moving would only
+    // trade one for the other, and back again.
+    if !active_state.is_down() && acting.is_none() && standing.is_none() {
+        if let Some(e) = due_event(config, world, other) {
+            let reason = format!("{failure}; but EC2 has scheduled {} for {other} as well: not moving", e.code);
+            return decision(Verdict::Hold, reason, [done, fence].concat());
+        }
+    }
+    if let Some(r) = completed.filter(|r| within_cooldown(config, world, r) && !certain) {
         let age = world.now.saturating_sub(r.at);
         let reason = format!(
             "{failure}, but the last failover ({other} to {active}) was {age}s ago, inside the {}s cooldown; \
@@ -224,6 +261,21 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         return decision(Verdict::Hold, reason, actions);
     }
     move_to(config, world, active, other, Verdict::FailOver, failure)
+}
+
+/// Whether a warning is only logged: a rebalance recommendation while `REBALANCE=log`.
+fn is_logged_only(config: &Config, warning: &Warning) -> bool {
+    matches!(warning.source, Source::RebalanceRecommendation) && config.rebalance == Rebalance::Log
+}
+
+/// The first event EC2 has scheduled for `instance_id` whose window begins within the lead time
+/// (or has begun: it is not completed), so that the pair fails over ahead of it, not in it.
+fn due_event<'a>(config: &Config, world: &'a World, instance_id: &str) -> Option<&'a ScheduledEvent> {
+    world
+        .member(instance_id)?
+        .scheduled_events
+        .iter()
+        .find(|e| e.not_before.is_none_or(|t| t.saturating_sub(world.now) <= config.scheduled_lead_seconds))
 }
 
 /// Whether the failover `record` is younger than the cooldown.

@@ -49,7 +49,27 @@ pub struct Config {
     /// Alarms the reconcile reads besides those whose actions invoke the function: the ones
     /// delivered through SNS or EventBridge (`ALARM_NAMES`).
     pub alarm_names: Vec<String>,
+    /// What a Spot rebalance recommendation about the active instance does (`REBALANCE`).
+    pub rebalance: Rebalance,
+    /// How long before an EC2 scheduled event's window the pair fails over away from the active
+    /// instance (`SCHEDULED_LEAD_SECONDS`).
+    pub scheduled_lead_seconds: i64,
 }
+
+/// What a Spot rebalance recommendation about the active instance does (`REBALANCE`). It says the
+/// instance is at elevated risk of interruption, not that it will be interrupted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rebalance {
+    /// It is logged, and nothing changes (the default).
+    #[default]
+    Log,
+    /// A make-before-break failover, as for an interruption warning.
+    Failover,
+}
+
+/// The default `SCHEDULED_LEAD_SECONDS`: an hour before the window of an EC2 scheduled event.
+pub const DEFAULT_SCHEDULED_LEAD_SECONDS: i64 = 3_600;
 
 /// When a standby is ready to take the IP from a degraded primary that still serves (`STANDBY_READY`).
 /// A dead primary is never waited for.

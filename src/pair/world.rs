@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-pub use crate::aws::{Instance, InstanceState};
+pub use crate::aws::{Instance, InstanceState, ScheduledEvent};
 use crate::trigger::AlarmState;
 
 /// Everything one invocation knows about the pair.
@@ -170,6 +170,7 @@ mod tests {
             state_reason: None,
             detailed_monitoring: false,
             checks: None,
+            scheduled_events: Vec::new(),
         }
     }
 

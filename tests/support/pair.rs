@@ -81,6 +81,8 @@ impl Pair {
             standby_ready: Readiness::Checks,
             monitoring: None,
             alarm_names: Vec::new(),
+            rebalance: Default::default(),
+            scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
         }
     }
 
