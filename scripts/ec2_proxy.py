@@ -52,7 +52,8 @@ runs out and status checks are ok at once. Strict mode (on by default) makes EC2
                      (from the answer), then running with status checks (instance and system)
                      initializing for initializing_seconds, then ok; its answer says pending
   StopInstances      each named instance that was running is stopping for stopping_seconds, then
-                     stopped; its answer says stopping
+                     stopped; its answer says stopping. With Force=true, one already stopping is
+                     stopped at once (a forced stop ends a stop that hangs)
   DescribeInstances  shows those states (pending 0, running 16, stopping 64, stopped 80), a
                      pending instance with stateReason pending; instance-state-name and
                      instance-state-code filters match the states shown
@@ -1132,6 +1133,7 @@ class Proxy(BaseHTTPRequestHandler):
 
     def stop_instances(self, pairs, body):
         ids = members(pairs, "InstanceId")
+        force = dict(pairs).get("Force", "").lower() == "true"
         with self.state.lock:
             now = time.monotonic()
             strict = self.state.strict
@@ -1151,6 +1153,10 @@ class Proxy(BaseHTTPRequestHandler):
                 state = self.state.shown(i, now)
                 if not strict:
                     self.state.overlay.pop(i, None)
+                elif state == "stopping" and force:
+                    # A forced stop ends a stop that hangs: stopped now (EC2 API reference, StopInstances).
+                    self.state.overlay.pop(i, None)
+                    changes[i] = ("stopping", "stopped")
                 elif state == "stopping":
                     changes[i] = ("stopping", "stopping")
                 elif before == "running":

@@ -3,7 +3,8 @@
 
 use crate::group;
 use crate::pair::{
-    self, FenceMode, Monitoring, Readiness, Rebalance, DEFAULT_COOLDOWN_SECONDS, DEFAULT_SCHEDULED_LEAD_SECONDS,
+    self, FenceMode, Monitoring, Readiness, Rebalance, DEFAULT_COOLDOWN_SECONDS, DEFAULT_FENCE_ESCALATE_SECONDS,
+    DEFAULT_SCHEDULED_LEAD_SECONDS,
 };
 
 /// Everything the function is configured with.
@@ -66,8 +67,8 @@ fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> Confi
 }
 
 /// Pair mode: `PRIMARY_INSTANCE_ID`, `STANDBY_INSTANCE_ID` and `EIP_ALLOCATION_ID` (required),
-/// `FENCE_MODE`, `COOLDOWN_SECONDS`, `STANDBY_READY`, `MONITORING`, `ALARM_NAMES`, `REBALANCE` and
-/// `SCHEDULED_LEAD_SECONDS`.
+/// `FENCE_MODE`, `FENCE_ESCALATE_SECONDS`, `COOLDOWN_SECONDS`, `STANDBY_READY`, `MONITORING`,
+/// `ALARM_NAMES`, `REBALANCE` and `SCHEDULED_LEAD_SECONDS`.
 fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
     let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
     let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
@@ -86,8 +87,9 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
     };
     let fence_mode = match get("FENCE_MODE").map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("stop") => FenceMode::Stop,
+        Some("force") => FenceMode::Force,
         Some("none") => FenceMode::None,
-        Some(other) => return Err(bad("FENCE_MODE", other, "accepted values: stop (default), none")),
+        Some(other) => return Err(bad("FENCE_MODE", other, "accepted values: stop (default), force, none")),
     };
     let cooldown_seconds = match get("COOLDOWN_SECONDS") {
         None => DEFAULT_COOLDOWN_SECONDS,
@@ -137,6 +139,16 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
             )
         })?,
     };
+    let fence_escalate_seconds = match get("FENCE_ESCALATE_SECONDS") {
+        None => DEFAULT_FENCE_ESCALATE_SECONDS,
+        Some(v) => v.parse::<i64>().ok().filter(|s| (0..=86_400).contains(s)).ok_or_else(|| {
+            bad(
+                "FENCE_ESCALATE_SECONDS",
+                &v,
+                format!("a whole number of seconds, 0 to 86400 (default {DEFAULT_FENCE_ESCALATE_SECONDS})"),
+            )
+        })?,
+    };
     Ok(pair::Config {
         primary,
         standby,
@@ -148,6 +160,7 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         alarm_names,
         rebalance,
         scheduled_lead_seconds,
+        fence_escalate_seconds,
     })
 }
 
@@ -250,6 +263,9 @@ mod tests {
         assert_eq!(c.cooldown_seconds, 300);
         assert_eq!((c.standby_ready, c.monitoring), (Readiness::Checks, None));
         assert_eq!((c.rebalance, c.scheduled_lead_seconds), (Rebalance::Log, 3_600));
+        assert_eq!(c.fence_escalate_seconds, 600);
+        let c = pair(with(&[("FENCE_MODE", "Force"), ("FENCE_ESCALATE_SECONDS", "120")]).unwrap());
+        assert_eq!((c.fence_mode, c.fence_escalate_seconds), (FenceMode::Force, 120));
         assert_eq!(c.other("i-0123456789abcdef0"), Some("i-0fedcba9876543210"));
         assert_eq!(c.other("i-99999999"), None);
     }
@@ -261,7 +277,8 @@ mod tests {
             ("PRIMARY_INSTANCE_ID", "web-1", "EC2 instance id"),
             ("STANDBY_INSTANCE_ID", "i-0123456789abcdef0", "must differ"),
             ("EIP_ALLOCATION_ID", "54.1.2.3", "eipalloc-"),
-            ("FENCE_MODE", "terminate", "stop (default), none"),
+            ("FENCE_MODE", "terminate", "stop (default), force, none"),
+            ("FENCE_ESCALATE_SECONDS", "soon", "0 to 86400"),
             ("COOLDOWN_SECONDS", "-5", "whole number"),
             ("COOLDOWN_SECONDS", "5m", "whole number"),
             ("DRY_RUN", "maybe", "true, false"),

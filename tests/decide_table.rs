@@ -35,6 +35,7 @@ fn config() -> Config {
         alarm_names: Vec::new(),
         rebalance: Rebalance::Log,
         scheduled_lead_seconds: 3_600,
+        fence_escalate_seconds: 600,
     }
 }
 
@@ -184,7 +185,7 @@ fn start(id: &str) -> Action {
     Action::StartInstance { instance_id: id.into() }
 }
 fn stop(id: &str) -> Action {
-    Action::StopInstance { instance_id: id.into() }
+    Action::StopInstance { instance_id: id.into(), force: false }
 }
 fn record(from: &str, to: &str, phase: Phase) -> Action {
     record_at(from, to, phase, 0)
@@ -364,6 +365,26 @@ fn warnings_before_failure_fail_over_ahead_make_before_break() {
     check("scheduled reboot inside the cooldown: held",               c,           Schedule,                                 w(S, Stopped, Running).rec(P, S, 60, Done).sched(S, "instance-reboot", 600), Hold, &[],                            "cooldown");
     check("both have events due: no ping-pong",                       c,           Schedule,                                 w(P, Running, Running).sched(P, "system-maintenance", 60).sched(S, "instance-retirement", 60), Hold, &[],          "as well: not moving");
     check("a scheduled event of the standby: logged",                 c,           Schedule,                                 w(P, Running, Running).sched(S, "instance-retirement", 60), NoChange, &[],                                    "scheduled instance-retirement for i-0fedcba9876543210");
+}
+
+fn force_stop(id: &str) -> Action {
+    Action::StopInstance { instance_id: id.into(), force: true }
+}
+
+#[test]
+#[rustfmt::skip]
+fn a_fence_that_hangs_is_forced() {
+    let c = &config();
+    let force = &Config { fence_mode: FenceMode::Force, ..config() };
+    let none = &Config { fence_mode: FenceMode::None, ..config() };
+    let quick = &Config { fence_escalate_seconds: 60, ..config() };
+    //    name                                                          config trigger     world                                           verdict   actions                                      reason
+    check("FENCE_MODE=force: the old primary is stopped with Force",    force, alarm(&[P]), w(P, Running, Running),                         FailOver, &[mv(S), record(P, S, Done), force_stop(P)], "then stopping");
+    check("FENCE_MODE=force: a late fence is forced too",               force, Schedule,    w(S, Running, Running).rec(P, S, 60, Done),     Fence,    &[force_stop(P)],                             "with Force");
+    check("stopping for less than FENCE_ESCALATE_SECONDS: wait",        c,     Schedule,    w(S, Stopping, Running).rec(P, S, 599, Done),   NoChange, &[],                                          "which is running");
+    check("stopping past FENCE_ESCALATE_SECONDS: forced",               c,     Schedule,    w(S, Stopping, Running).rec(P, S, 600, Done),   Fence,    &[force_stop(P)],                             "has been stopping for 600s");
+    check("... inside the cooldown, with a failure: held, still forced", quick, alarm(&[S]), w(S, Stopping, Running).rec(P, S, 120, Done).cw(&[("cpu", AlarmState::Alarm, &[S])]), Hold, &[force_stop(P)], "cooldown");
+    check("FENCE_MODE=none never forces",                               none,  Schedule,    w(S, Stopping, Running).rec(P, S, 3600, Done),  NoChange, &[],                                          "which is running");
 }
 
 #[test]

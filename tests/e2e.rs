@@ -352,3 +352,33 @@ async fn the_reconcile_fails_over_ahead_of_a_scheduled_retirement() {
     let moves = proxy.log().iter().filter(|r| r.action == "AssociateAddress").count();
     assert_eq!(moves, 1);
 }
+
+/// The old primary hangs in `stopping` after a failover (an OS that will not shut down): once
+/// FENCE_ESCALATE_SECONDS have passed since the move, the reconcile stops it with Force and without
+/// its OS shutdown; FENCE_MODE=force does so from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fence_that_hangs_in_stopping_is_forced_by_the_reconcile() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    alarm(&proxy.cloudwatch_client("setup"), "ec2-failover-primary-cpu", &p.primary, StateValue::Alarm).await;
+    let handler = p.handler(&proxy, Config { fence_escalate_seconds: 0, ..p.config() });
+    let outcome = handler.handle(&p.event("alarm-action-cpu-alarm.json")).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
+    assert_eq!(proxy.shown(&p.primary).as_deref(), Some("stopping"));
+    let stops = || proxy.log().into_iter().filter(|r| r.action == "StopInstances").collect::<Vec<_>>();
+    assert_eq!(stops().len(), 1);
+    assert!(!stops()[0].params.contains_key("Force"), "a first fence is graceful: {:?}", stops()[0].params);
+
+    // The stop hangs (the emulator keeps it stopping): the reconcile forces it.
+    let forced = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(forced.verdict, Verdict::Fence, "{}", forced.reason);
+    let last = stops().pop().unwrap();
+    assert_eq!(
+        (last.params.get("Force").map(String::as_str), last.params.get("SkipOsShutdown").map(String::as_str)),
+        (Some("true"), Some("true"))
+    );
+    assert_eq!(look(&ec2, &p).await.primary, "stopped");
+    assert_eq!(proxy.shown(&p.primary), None);
+    let idle = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(idle.verdict, Verdict::NoChange, "{}", idle.reason);
+}

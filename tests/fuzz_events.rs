@@ -54,6 +54,7 @@ fn config() -> Config {
         alarm_names: Vec::new(),
         rebalance: Default::default(),
         scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
+        fence_escalate_seconds: ec2_failover::pair::DEFAULT_FENCE_ESCALATE_SECONDS,
     }
 }
 

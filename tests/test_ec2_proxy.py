@@ -384,6 +384,19 @@ def test_stopping_a_pending_instance_is_refused(local):
     assert last(local, "StopInstances")["status"] == 400
 
 
+def test_a_forced_stop_ends_a_stop_that_hangs(local):
+    instance = local.launch()
+    local.ec2.stop_instances(InstanceIds=[instance])
+    assert local.state(instance) == ("stopping", 64)
+    again = local.ec2.stop_instances(InstanceIds=[instance])["StoppingInstances"][0]
+    assert again["CurrentState"]["Name"] == "stopping"
+    forced = local.ec2.stop_instances(InstanceIds=[instance], Force=True, SkipOsShutdown=True)["StoppingInstances"][0]
+    assert forced["CurrentState"]["Name"] == "stopped"
+    assert local.state(instance) == ("stopped", 80)
+    entry = last(local, "StopInstances")
+    assert (entry["params"]["Force"], entry["params"]["SkipOsShutdown"]) == ("true", "true")
+
+
 def test_starting_a_stopping_instance_is_refused(local):
     instance = local.launch()
     local.ec2.stop_instances(InstanceIds=[instance])

@@ -123,6 +123,7 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "STANDBY_INSTANCE_ID": "StandbyInstanceId",
         "EIP_ALLOCATION_ID": "ElasticIpAllocationId",
         "FENCE_MODE": "FenceMode",
+        "FENCE_ESCALATE_SECONDS": "FenceEscalateSeconds",
         "COOLDOWN_SECONDS": "CooldownSeconds",
         "DRY_RUN": "DryRun",
         "MONITORING": "InstanceMonitoring",
@@ -150,7 +151,11 @@ def test_parameters_validate_ids():
         pattern = params[name]["AllowedPattern"]
         assert re.match(pattern, sample), name
         assert not re.match(pattern, "web-server"), name
-    assert params["FenceMode"]["AllowedValues"] == ["stop", "none"]
+    # Every FENCE_MODE the function reads (src/config.rs), and no other.
+    config_rs = (ROOT / "src" / "config.rs").read_text()
+    fence_reader = config_rs.split('get("FENCE_MODE")', 1)[1].split("};", 1)[0]
+    assert set(params["FenceMode"]["AllowedValues"]) == set(re.findall(r'Some\("([a-z]+)"\)', fence_reader))
+    assert params["FenceMode"]["Default"] == "stop"
 
 
 CHANGING = ("ec2:Start", "ec2:Stop", "ec2:Associate", "ec2:Disassociate", "ec2:CreateTags", "ec2:DeleteTags",

@@ -261,9 +261,13 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
             .await
             .map(|_| "done")
             .map_err(|e| aws_error("StartInstances", e)),
-        Action::StopInstance { instance_id } => client
+        // Force: a graceful shutdown first, then a forced one if that does not end in time; with
+        // SkipOsShutdown, none at all (EC2 API reference, StopInstances).
+        Action::StopInstance { instance_id, force } => client
             .stop_instances()
             .instance_ids(instance_id)
+            .set_force(force.then_some(true))
+            .set_skip_os_shutdown(force.then_some(true))
             .send()
             .await
             .map(|_| "done")

@@ -35,6 +35,8 @@ pub enum Action {
     StopInstance {
         /// The instance to stop.
         instance_id: String,
+        /// With `Force` and without the OS shutdown (`FENCE_MODE=force`, or a stop that hangs).
+        force: bool,
     },
     /// Write the failover record onto the Elastic IP's tags.
     RecordFailover(FailoverRecord),
@@ -132,16 +134,37 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     // failover was started on purpose and is left alone. Only a running instance can be stopped:
     // AWS refuses to stop one that is still `pending`, so that one waits for the next invocation.
     // Never while the active instance is itself going down: the old one may be all that serves.
-    let fence: Vec<Action> = match (completed, world.member(other)) {
+    // A fence still `stopping` FENCE_ESCALATE_SECONDS after the move hangs (an OS that will not
+    // shut down): it is stopped again with `Force` (EC2 API reference, StopInstances: "If your
+    // instance appears stuck in the stopping state ... use the Force parameter").
+    let (fence, fence_why): (Vec<Action>, String) = match (completed, world.member(other)) {
         (Some(r), Some(old))
-            if config.fence_mode == FenceMode::Stop
+            if config.fence_mode != FenceMode::None
                 && !active_state.is_down()
                 && old.state == InstanceState::Running
                 && old.launch_time.is_some_and(|launched| launched <= r.at) =>
         {
-            vec![Action::StopInstance { instance_id: other.to_owned() }]
+            let force = config.fence_mode == FenceMode::Force;
+            let why = format!(
+                "{other} still runs since before the failover to {active}; stopping it{} so that only {active} serves",
+                if force { " with Force" } else { "" }
+            );
+            (vec![Action::StopInstance { instance_id: other.to_owned(), force }], why)
         }
-        _ => Vec::new(),
+        (Some(r), Some(old))
+            if config.fence_mode != FenceMode::None
+                && old.state == InstanceState::Stopping
+                && world.now.saturating_sub(r.at) >= config.fence_escalate_seconds =>
+        {
+            let why = format!(
+                "{other} has been stopping for {}s since the failover to {active} (FENCE_ESCALATE_SECONDS {}): \
+                 stopping it with Force",
+                world.now.saturating_sub(r.at),
+                config.fence_escalate_seconds
+            );
+            (vec![Action::StopInstance { instance_id: other.to_owned(), force: true }], why)
+        }
+        _ => (Vec::new(), String::new()),
     };
     // A failover whose new instance now runs with the IP is done: it has served. The record keeps
     // the time of the move, which the cooldown and the fence measure from.
@@ -210,9 +233,7 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         let done_why = format!("{active} runs with the Elastic IP: the failover from {other} is done");
         let mut actions = done.clone();
         if !fence.is_empty() {
-            let mut reason = format!(
-                "{other} still runs since before the failover to {active}; stopping it so that only {active} serves"
-            );
+            let mut reason = fence_why;
             if !done.is_empty() {
                 reason = format!("{done_why}; {reason}");
             }
@@ -318,7 +339,8 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
     };
     let record =
         |phase| Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: world.now, phase });
-    let fence = config.fence_mode == FenceMode::Stop && from_state == InstanceState::Running;
+    let fence = config.fence_mode != FenceMode::None && from_state == InstanceState::Running;
+    let force = config.fence_mode == FenceMode::Force;
     // A new decision is written down before anything waits on it; a carried-on one already was.
     let record_started = || {
         if verdict == Verdict::Finish {
@@ -352,7 +374,7 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
         InstanceState::Running => {
             let mut actions = vec![move_address, record(Phase::Done)];
             if fence {
-                actions.push(Action::StopInstance { instance_id: from.to_owned() });
+                actions.push(Action::StopInstance { instance_id: from.to_owned(), force });
                 (actions, format!("moving the Elastic IP to {to}, which can serve, then stopping {from}"))
             } else {
                 (actions, format!("moving the Elastic IP to {to}, which can serve"))

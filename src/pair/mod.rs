@@ -24,6 +24,9 @@ use crate::trigger::Trigger;
 pub enum FenceMode {
     /// Stop the old active instance, so it can no longer serve or write (the default).
     Stop,
+    /// Stop it with `Force` and without its OS shutdown: for an instance that hangs and would not
+    /// stop gracefully (it may lose what it had not written to disk).
+    Force,
     /// Leave the old active instance alone.
     None,
 }
@@ -54,7 +57,13 @@ pub struct Config {
     /// How long before an EC2 scheduled event's window the pair fails over away from the active
     /// instance (`SCHEDULED_LEAD_SECONDS`).
     pub scheduled_lead_seconds: i64,
+    /// How long a fenced instance may stay `stopping` before it is stopped with `Force`
+    /// (`FENCE_ESCALATE_SECONDS`).
+    pub fence_escalate_seconds: i64,
 }
+
+/// The default `FENCE_ESCALATE_SECONDS`: a graceful stop that takes ten minutes is a hung one.
+pub const DEFAULT_FENCE_ESCALATE_SECONDS: i64 = 600;
 
 /// What a Spot rebalance recommendation about the active instance does (`REBALANCE`). It says the
 /// instance is at elevated risk of interruption, not that it will be interrupted.
@@ -96,6 +105,7 @@ impl fmt::Display for FenceMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             FenceMode::Stop => "stop",
+            FenceMode::Force => "force",
             FenceMode::None => "none",
         })
     }
