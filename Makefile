@@ -13,7 +13,8 @@ TOOLS := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
 EVENT ?= events/ec2-state-change-primary-stopped.json
 BOOTSTRAP ?= target/debug/bootstrap
 
-.PHONY: help demo test bench fuzz fmt-check clippy template-check emulator-check events-check invoke sam-build venv clean-local
+.PHONY: help demo test bench fuzz fmt-check clippy template-check emulator-check events-check demo-check iam-check \
+	invoke sam-build venv clean-local
 
 ## help: this list (the Makefile's ## lines)
 help:
@@ -34,16 +35,34 @@ demo: $(STAMP)
 
 ## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against the strict
 ## local AWS: moto behind scripts/ec2_proxy.py; seeded fault injection and races; a bounded parser
-## fuzz), the template checks, the emulator's own tests, and every file in events/ through the
-## real bootstrap
+## fuzz), the template checks, the emulator's and the IAM checker's own tests, every file in events/
+## through the real bootstrap, the three demos; then the IAM check of every request the function
+## made in all of them (the proxy records them in target/iam-requests)
+IAM_RECORDS := $(abspath target/iam-requests)
 test: $(STAMP) fmt-check clippy template-check emulator-check
-	$(CARGO) test --all-targets
-	$(MAKE) events-check
+	rm -rf $(IAM_RECORDS)
+	EC2_PROXY_RECORD_DIR=$(IAM_RECORDS) $(CARGO) test --all-targets
+	EC2_PROXY_RECORD_DIR=$(IAM_RECORDS) $(MAKE) events-check demo-check
+	$(MAKE) iam-check
 
-## emulator-check: the strict local EC2 (scripts/ec2_proxy.py) refuses and delays what AWS does;
-## the instance's boot script (instance/wait-for-data-volume) against a fake metadata service
+## iam-check: every request the function made in the last `make test` (target/iam-requests) is allowed
+## by its deployment's policy, read from the templates as they are now: after a template change, run
+## this alone. Fails on a denied request; warns of statements that allowed nothing (scripts/iamcheck)
+iam-check: $(STAMP)
+	PYTHONPATH=scripts $(PY) -m iamcheck $(IAM_RECORDS)
+
+## demo-check: the three demos, quietly (their output in target/demo-MODE.log)
+DEMOS := pair group asg-ebs
+demo-check: $(STAMP)
+	for m in $(DEMOS); do \
+	  $(MAKE) -s demo MODE=$$m >target/demo-$$m.log 2>&1 || { cat target/demo-$$m.log; exit 1; }; \
+	  echo "demo MODE=$$m: ok (target/demo-$$m.log)"; done
+
+## emulator-check: the strict local EC2 (scripts/ec2_proxy.py) refuses and delays what AWS does, and
+## records what it serves; the IAM checker (scripts/iamcheck) denies what IAM denies; the instance's
+## boot script (instance/wait-for-data-volume) against a fake metadata service
 emulator-check: $(STAMP)
-	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py tests/test_wait_for_data_volume.py
+	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py tests/test_iam_check.py tests/test_wait_for_data_volume.py
 
 ## bench: cold start against two floors, failover round trips and duration with EC2 50 ms away,
 ## peak memory, binary size, and the same failover in a crowded account. Reports, never fails on

@@ -13,7 +13,11 @@ py() { "$VENV/bin/python" scripts/local_aws.py "$@"; }
 # The local AWS as strict as the real one: moto, and scripts/ec2_proxy.py in front of it
 # (PROXY_URL), which shows `pending`, `stopping` and initializing status checks for a while and
 # refuses what AWS refuses; the function's environment in $LOCAL_DIR/function.env (MODE=$1),
-# pointed at the proxy. MOTO_URL keeps moto's own address.
+# pointed at the proxy, with an access key of its own (FUNCTION_ACCESS_KEY_ID): local_aws.py's
+# create and create-group register it as the deployed function for the IAM checker, and the
+# proxy records every request when EC2_PROXY_RECORD_DIR is set (make test). MOTO_URL keeps moto's
+# own address.
+export FUNCTION_ACCESS_KEY_ID=AKIDFUNCTIONLOCAL DEPLOYMENT_SOURCE="scripts/$(basename "$0")"
 start_strict_aws() {
   start_moto
   local port
@@ -21,10 +25,10 @@ start_strict_aws() {
   "$VENV/bin/python" scripts/ec2_proxy.py --upstream "$AWS_ENDPOINT_URL" --port "$port" >"$LOCAL_DIR/proxy.log" 2>&1 &
   CLEANUP_PIDS="${CLEANUP_PIDS:-} $!"
   wait_for_port "$port"
-  PROXY_URL="http://127.0.0.1:${port}"
+  export PROXY_URL="http://127.0.0.1:${port}"
   MOTO_URL=$AWS_ENDPOINT_URL
-  { echo "MODE=$1"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v '^AWS_ENDPOINT_URL='; echo "AWS_ENDPOINT_URL=$PROXY_URL"; } \
-    >"$LOCAL_DIR/function.env"
+  { echo "MODE=$1"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v -E '^AWS_(ENDPOINT_URL|ACCESS_KEY_ID)=';
+    echo "AWS_ENDPOINT_URL=$PROXY_URL"; echo "AWS_ACCESS_KEY_ID=$FUNCTION_ACCESS_KEY_ID"; } >"$LOCAL_DIR/function.env"
 }
 
 # Group mode's local AWS (see start_strict_aws).

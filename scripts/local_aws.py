@@ -44,7 +44,10 @@ Every file in events/ (make events-check, make invoke):
 
   local_aws.py result               print the function's result (JSON on stdin) in a few lines
 
-The endpoint comes from AWS_ENDPOINT_URL, as it does for the function.
+The endpoint comes from AWS_ENDPOINT_URL, as it does for the function. With PROXY_URL (the strict
+local AWS, scripts/ec2_proxy.py) and FUNCTION_ACCESS_KEY_ID (the key the function signs with), create
+and create-group also register the function's deployment with the proxy (its template and the
+parameter values this scene would deploy it with), for the IAM checker (scripts/iamcheck).
 """
 import datetime
 import json
@@ -94,6 +97,19 @@ def read_env(path):
         return dict(line.strip().split("=", 1) for line in f if "=" in line)
 
 
+def deploy(template, parameters, stack_name=None):
+    """Tells the proxy which deployed function FUNCTION_ACCESS_KEY_ID signs for (POST /_proxy/deployment)."""
+    proxy, key = os.environ.get("PROXY_URL"), os.environ.get("FUNCTION_ACCESS_KEY_ID")
+    if not proxy or not key:
+        return
+    body = json.dumps({"access_key": key, "template": template, "parameters": parameters, "stack_name": stack_name,
+                       "source": os.environ.get("DEPLOYMENT_SOURCE", "scripts")}).encode()
+    request = urllib.request.Request(f"{proxy}/_proxy/deployment", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as r:
+        r.read()
+
+
 def create(path):
     c = ec2()
     vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -108,6 +124,8 @@ def create(path):
     c.associate_address(AllocationId=alloc, InstanceId=primary)
     with open(path, "w") as f:
         f.write(f"PRIMARY_INSTANCE_ID={primary}\nSTANDBY_INSTANCE_ID={standby}\nEIP_ALLOCATION_ID={alloc}\n")
+    deploy("template.yaml", {"PrimaryInstanceId": primary, "StandbyInstanceId": standby, "ElasticIpAllocationId": alloc,
+                             "VpcId": vpc, "FenceMode": "stop"})
 
 
 def show(path):
@@ -166,6 +184,9 @@ def create_group(path, data=None):
     c.associate_address(AllocationId=alloc, InstanceId=instance)
     with open(path, "w") as f:
         f.write(f"GROUP_NAME=demo-group\nALLOCATION_ID={alloc}\nINSTANCE_ID={instance}\nSUBNET_B={subnets[1]}\n")
+    # The data volume is encrypted with the account's default EBS key (aws/ebs): no DataKmsKeyId.
+    deploy("template-group.yaml", {"LaunchTemplateId": template, "SubnetIds": ",".join(subnets), "GroupKey": "demo",
+                                   "KeepData": str(data == "data").lower()}, stack_name="demo-group")
     if data != "data":
         return
     for name, transition in (("ec2-failover-launch", "LAUNCHING"), ("ec2-failover-terminate", "TERMINATING")):

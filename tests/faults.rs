@@ -198,11 +198,9 @@ async fn under_throttling_503s_and_dropped_connections_the_world_ends_correct_or
         proxy.configure(&json!({ "latency_ms": 0, "fault_rate": FAULT_RATE, "seed": trial, "faults": FAULTS,
                                  "pending_seconds": pending_seconds }));
 
-        let handler = Handler::new(
-            Config { cooldown_seconds: 300, ..p.config() },
-            proxy.pair_clients(&format!("trial-{trial}")),
-            false,
-        );
+        let config = Config { cooldown_seconds: 300, ..p.config() };
+        p.deploy(&proxy, &config);
+        let handler = Handler::new(config, proxy.pair_clients(&format!("trial-{trial}")), false);
         if matches!(scenario, Scenario::PrimaryStoppedNoCapacity) {
             proxy.start_failure(&p.standby, Some("insufficient"));
         }
@@ -285,7 +283,8 @@ fn count<'a>(log: &'a [Request], action: &str) -> Vec<&'a Request> {
     log.iter().filter(|r| r.action == action).collect()
 }
 
-/// A broken primary, a cold standby, and the proxy counting requests without faults.
+/// A broken primary, a cold standby, and the proxy counting requests without faults; the pair is
+/// deployed with its default configuration.
 async fn stopped_primary() -> (Moto, Proxy, Pair) {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
@@ -293,6 +292,7 @@ async fn stopped_primary() -> (Moto, Proxy, Pair) {
     let p = pair(&ec2, false).await;
     ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
     proxy.configure(&json!({}));
+    p.deploy(&proxy, &p.config());
     (moto, proxy, p)
 }
 

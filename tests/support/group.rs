@@ -10,16 +10,17 @@ use serde_json::{json, Value};
 
 use super::{Moto, Proxy};
 
-/// The function's Auto Scaling client through the proxy: the production retry policy with short
-/// backoff, as for EC2 (see `Proxy::function_client`).
-pub fn function_autoscaling(endpoint: &str, partition: &str) -> aws_sdk_autoscaling::Client {
+/// The function's Auto Scaling client through the proxy, signed with `access_key` (the deployment
+/// it stands for): the production retry policy with short backoff, as for EC2 (see
+/// `Proxy::function_client`).
+pub fn function_autoscaling(endpoint: &str, partition: &str, access_key: &str) -> aws_sdk_autoscaling::Client {
     use aws_sdk_autoscaling::config::retry::RetryPartition;
-    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_autoscaling::config::{BehaviorVersion, Region};
     let config = aws_sdk_autoscaling::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+        .credentials_provider(super::credentials(access_key))
         .retry_config(ec2_failover::aws::retry_config().with_initial_backoff(std::time::Duration::from_millis(2)))
         .retry_partition(RetryPartition::new(format!("{partition}-autoscaling")))
         .timeout_config(ec2_failover::aws::timeout_config())
@@ -28,12 +29,12 @@ pub fn function_autoscaling(endpoint: &str, partition: &str) -> aws_sdk_autoscal
 }
 
 pub fn autoscaling(endpoint: &str) -> aws_sdk_autoscaling::Client {
-    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_autoscaling::config::{BehaviorVersion, Region};
     let config = aws_sdk_autoscaling::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+        .credentials_provider(super::credentials(super::SETUP))
         .build();
     aws_sdk_autoscaling::Client::from_conf(config)
 }
@@ -47,6 +48,10 @@ pub struct Scene {
     pub subnets: Vec<String>,
     pub allocation_id: String,
     pub first: String,
+    /// The group's launch template (the template's `LaunchTemplateId`).
+    pub launch_template: String,
+    /// The customer-managed KMS key of the group's data (`DataKmsKeyId`); none here.
+    pub data_key: Option<String>,
 }
 
 pub fn start() -> (Moto, Proxy) {
@@ -82,6 +87,7 @@ impl Scene {
             .await
             .unwrap();
         let template_id = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+        let launch_template = template_id.clone();
         let mut create = asg
             .create_auto_scaling_group()
             .auto_scaling_group_name(GROUP)
@@ -115,7 +121,16 @@ impl Scene {
             .unwrap()
             .to_owned();
         ec2.associate_address().allocation_id(&allocation_id).instance_id(&first).send().await.unwrap();
-        Scene { proxy: proxy.endpoint.clone(), ec2, asg, subnets, allocation_id, first }
+        Scene {
+            proxy: proxy.endpoint.clone(),
+            ec2,
+            asg,
+            subnets,
+            allocation_id,
+            first,
+            launch_template,
+            data_key: None,
+        }
     }
 
     pub async fn instances(asg: &aws_sdk_autoscaling::Client) -> Vec<String> {
@@ -155,14 +170,34 @@ impl Scene {
         self.handler_with(proxy, Config::default())
     }
 
-    /// The same, with other settings.
+    /// The same, with other settings. Its clients sign as the deployment `config` stands for
+    /// (with or without data), which this registers for the IAM checker.
     pub fn handler_with(&self, proxy: &Proxy, config: Config) -> Handler {
         let partition = format!("group-{}", self.first);
+        let access_key = self.deploy(proxy, &config);
         let clients = Clients {
-            ec2: proxy.function_client(&partition),
-            autoscaling: function_autoscaling(&self.proxy, &partition),
+            ec2: proxy.function_client_as(&partition, access_key),
+            autoscaling: function_autoscaling(&self.proxy, &partition, access_key),
         };
         Handler::new(clients, config, false)
+    }
+
+    /// Registers template-group.yaml deployed for this group with `config` (its stack named after
+    /// the group, as the template names the group) and returns the access key it signs with:
+    /// [`super::GROUP_DATA_FUNCTION`] with `keep_data`, else [`super::GROUP_FUNCTION`].
+    pub fn deploy(&self, proxy: &Proxy, config: &Config) -> &'static str {
+        let access_key = if config.keep_data { super::GROUP_DATA_FUNCTION } else { super::GROUP_FUNCTION };
+        let parameters = json!({
+            "LaunchTemplateId": self.launch_template,
+            "SubnetIds": self.subnets.join(","),
+            "GroupKey": config.key.as_deref().unwrap_or(KEY),
+            "KeepData": config.keep_data.to_string(),
+            "KeepSnapshots": config.keep_snapshots,
+            "MaxWaitSeconds": config.max_wait_seconds,
+            "DataKmsKeyId": self.data_key.as_deref().unwrap_or_default(),
+        });
+        proxy.deploy(access_key, "template-group.yaml", parameters, Some(GROUP));
+        access_key
     }
 
     pub fn launch_event(&self, instance_id: &str) -> Value {
@@ -255,6 +290,8 @@ impl Scene {
             .volume_type(VolumeType::Gp3)
             .iops(4000)
             .throughput(250)
+            .set_encrypted(self.data_key.as_ref().map(|_| true))
+            .set_kms_key_id(self.data_key.clone())
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::Volume)
@@ -303,7 +340,13 @@ impl Scene {
 
     /// A tagged group with its two hooks and its data volume on the first instance.
     pub async fn stateful(moto: &Moto, proxy: &Proxy) -> (Scene, String) {
-        let scene = Scene::new(moto, proxy, true).await;
+        Self::stateful_with_key(moto, proxy, None).await
+    }
+
+    /// The same, its data volume encrypted with the customer-managed KMS key `data_key` (deployed
+    /// as `DataKmsKeyId`), if any.
+    pub async fn stateful_with_key(moto: &Moto, proxy: &Proxy, data_key: Option<&str>) -> (Scene, String) {
+        let scene = Scene { data_key: data_key.map(str::to_owned), ..Scene::new(moto, proxy, true).await };
         scene.hooks().await;
         let data = scene.data_volume().await;
         (scene, data)

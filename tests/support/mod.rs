@@ -1,6 +1,12 @@
 //! The end-to-end harness: a real moto server on loopback, started and stopped by the test
 //! itself, and `scripts/ec2_proxy.py` in front of it; the pair's scene (`pair.rs`: build a standby
 //! pair, read the world back) and the group's (`group.rs`).
+//!
+//! Who signs what: the tests' own set-up signs with the access key `testing`; the function's
+//! clients sign with the key of the deployment they stand for (`PAIR_FUNCTION`, `GROUP_FUNCTION`,
+//! `GROUP_DATA_FUNCTION`), which each scene registers with the proxy along with the template and
+//! its parameter values ([`Proxy::deploy`]). Under `make test` the proxy records every request, and
+//! `scripts/iamcheck` proves each one the function signed allowed by that deployment's policy.
 
 #![allow(dead_code)]
 
@@ -18,6 +24,20 @@ mod pair;
 // Every test binary includes this module; not all of them build a pair.
 #[allow(unused_imports)]
 pub use self::pair::*;
+
+/// The tests' own set-up signs with this access key: its requests are recorded, never checked.
+pub const SETUP: &str = "testing";
+/// The pair-mode function (template.yaml) signs with this access key.
+pub const PAIR_FUNCTION: &str = "AKIDFUNCTIONPAIR";
+/// The group-mode function deployed without data (template-group.yaml, KeepData=false).
+pub const GROUP_FUNCTION: &str = "AKIDFUNCTIONGROUP";
+/// The group-mode function deployed with data (template-group.yaml, KeepData=true).
+pub const GROUP_DATA_FUNCTION: &str = "AKIDFUNCTIONGROUPDATA";
+
+/// Credentials that sign as `access_key` (moto accepts any).
+pub fn credentials(access_key: &str) -> Credentials {
+    Credentials::new(access_key, "testing", None, None, "e2e")
+}
 
 /// A moto server that lives as long as this value.
 pub struct Moto {
@@ -38,20 +58,12 @@ fn moto_server_path() -> PathBuf {
 impl Moto {
     /// Starts moto on a free loopback port and waits until it answers.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(moto_server_path())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        moto
+        let (child, port) = start_listening("moto_server", |port| {
+            let mut command = Command::new(moto_server_path());
+            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            command
+        });
+        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
     }
 
     /// An EC2 client for this server, with the same retry settings as the function.
@@ -65,7 +77,7 @@ impl Moto {
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+            .credentials_provider(credentials(SETUP))
             .build();
         Client::from_conf(config)
     }
@@ -89,6 +101,33 @@ impl Drop for Moto {
 /// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts a server (`command` for a port) on a free loopback port and waits until it listens. A
+/// port free when chosen can be taken before the server binds it (as the local port of one of the
+/// many connections the tests and the proxy open); a server that exits before it listens is
+/// started again on another port.
+fn start_listening(what: &str, command: impl Fn(u16) -> Command) -> (Child, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = command(port)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (child, port);
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{what} did not listen on {port} within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("{what} exited before it listened, on five ports in turn")
 }
 
 /// A minimal blocking HTTP/1.1 call for the emulators' control APIs: (status, body).
@@ -134,23 +173,15 @@ pub struct Request {
 impl Proxy {
     /// Starts the proxy on a free port in front of `moto`, with no latency and no faults.
     pub fn start(moto: &Moto) -> Self {
-        let port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ec2_proxy.py");
         let python = moto_server_path().with_file_name("python3");
         let python = if python.exists() { python } else { PathBuf::from("python3") };
-        let child = Command::new(python)
-            .arg(script)
-            .args(["--upstream", &moto.endpoint, "--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start scripts/ec2_proxy.py");
+        let (child, port) = start_listening("scripts/ec2_proxy.py", |port| {
+            let mut command = Command::new(&python);
+            command.arg(&script).args(["--upstream", &moto.endpoint, "--port", &port.to_string()]);
+            command
+        });
         let proxy = Proxy { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "ec2_proxy did not listen on {port} within 30 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
         proxy.configure(&serde_json::json!({}));
         proxy
     }
@@ -210,6 +241,23 @@ impl Proxy {
         assert_eq!(status, 200, "proxy snapshot state: {body}");
     }
 
+    /// Says which deployed function `access_key` signs for: the template, its parameter values (as
+    /// named in the template) and the stack name (its `AWS::StackName`), for the IAM checker. The
+    /// record line names the test that registered it.
+    pub fn deploy(&self, access_key: &str, template: &str, parameters: Value, stack_name: Option<&str>) {
+        let source = format!(
+            "tests/{}.rs {}",
+            env!("CARGO_CRATE_NAME"),
+            std::thread::current().name().unwrap_or("(unnamed thread)")
+        );
+        let deployment = serde_json::json!({
+            "access_key": access_key, "template": template, "parameters": parameters,
+            "stack_name": stack_name, "source": source,
+        });
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/deployment", &deployment.to_string());
+        assert_eq!(status, 200, "proxy deployment: {body}");
+    }
+
     /// Every request since the last `configure`.
     pub fn log(&self) -> Vec<Request> {
         let (status, body) = http(&self.endpoint, "GET", "/_proxy/log", "");
@@ -217,16 +265,21 @@ impl Proxy {
         serde_json::from_str(&body).expect("proxy log is JSON")
     }
 
-    /// CloudWatch through this proxy (which bridges the SDK's CBOR protocol to moto), with the same
-    /// policy as [`Proxy::function_client`].
+    /// CloudWatch through this proxy (which bridges the SDK's CBOR protocol to moto) for the test's
+    /// own set-up (it signs as [`SETUP`]), with the same policy as [`Proxy::function_client`].
     pub fn cloudwatch_client(&self, partition: &str) -> aws_sdk_cloudwatch::Client {
+        self.cloudwatch_client_as(partition, SETUP)
+    }
+
+    /// The same, signed with `access_key`.
+    pub fn cloudwatch_client_as(&self, partition: &str, access_key: &str) -> aws_sdk_cloudwatch::Client {
         use aws_sdk_cloudwatch::config::retry::RetryPartition;
-        use aws_sdk_cloudwatch::config::{BehaviorVersion, Credentials, Region};
+        use aws_sdk_cloudwatch::config::{BehaviorVersion, Region};
         let config = aws_sdk_cloudwatch::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+            .credentials_provider(credentials(access_key))
             .retry_config(ec2_failover::aws::retry_config().with_initial_backoff(Duration::from_millis(2)))
             .retry_partition(RetryPartition::new(format!("{partition}-cloudwatch")))
             .timeout_config(ec2_failover::aws::timeout_config())
@@ -234,24 +287,30 @@ impl Proxy {
         aws_sdk_cloudwatch::Client::from_conf(config)
     }
 
-    /// Pair mode's clients (EC2 and CloudWatch) through this proxy.
+    /// Pair mode's clients (EC2 and CloudWatch) through this proxy, signed as [`PAIR_FUNCTION`].
     pub fn pair_clients(&self, partition: &str) -> ec2_failover::pair::Clients {
         ec2_failover::pair::Clients {
             ec2: self.function_client(partition),
-            cloudwatch: self.cloudwatch_client(partition),
+            cloudwatch: self.cloudwatch_client_as(partition, PAIR_FUNCTION),
         }
     }
 
-    /// The function's client through this proxy: the production retry and timeout policy, with
-    /// backoff shortened so that a hundred faulty trials take seconds, and its own retry quota
-    /// (`partition`) so that each trial starts like a fresh execution environment.
+    /// The pair-mode function's client through this proxy (signed as [`PAIR_FUNCTION`]): the
+    /// production retry and timeout policy, with backoff shortened so that a hundred faulty trials
+    /// take seconds, and its own retry quota (`partition`) so that each trial starts like a fresh
+    /// execution environment.
     pub fn function_client(&self, partition: &str) -> Client {
+        self.function_client_as(partition, PAIR_FUNCTION)
+    }
+
+    /// The same, signed with `access_key` (the deployment the client stands for).
+    pub fn function_client_as(&self, partition: &str, access_key: &str) -> Client {
         use aws_sdk_ec2::config::retry::RetryPartition;
         let config = aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+            .credentials_provider(credentials(access_key))
             .retry_config(ec2_failover::aws::retry_config().with_initial_backoff(Duration::from_millis(2)))
             .retry_partition(RetryPartition::new(partition.to_owned()))
             .timeout_config(ec2_failover::aws::timeout_config())

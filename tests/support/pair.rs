@@ -6,9 +6,9 @@ use std::path::Path;
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use aws_sdk_ec2::Client;
 use ec2_failover::pair::{Config, FenceMode, Handler, Readiness};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::{Moto, Proxy};
+use super::{Moto, Proxy, PAIR_FUNCTION};
 
 /// The ids the files in `events/` use; tests swap in the real ones.
 pub const EVENT_PRIMARY: &str = "i-0123456789abcdef0";
@@ -19,18 +19,31 @@ pub struct Pair {
     pub primary: String,
     pub standby: String,
     pub allocation_id: String,
+    /// The VPC of both instances (the template's `VpcId`).
+    pub vpc_id: String,
+    /// The customer-managed KMS keys of the instances' volumes (`EbsKmsKeyArns`); none here.
+    pub ebs_kms_keys: Vec<String>,
 }
 
-/// A pair in moto behind the strict local EC2 (`scripts/ec2_proxy.py`): the servers and the pair.
+/// A pair in moto behind the strict local EC2 (`scripts/ec2_proxy.py`): the servers and the pair,
+/// deployed with its default configuration.
 pub async fn local(standby_running: bool) -> (Moto, Proxy, Pair) {
     let moto = Moto::start();
     let proxy = Proxy::start(&moto);
     let p = pair(&moto.client(), standby_running).await;
+    p.deploy(&proxy, &p.config());
     (moto, proxy, p)
 }
 
 /// Builds a pair: the primary running with the IP, the standby stopped (cold) or running (hot).
 pub async fn pair(client: &Client, standby_running: bool) -> Pair {
+    pair_with(client, standby_running, None).await
+}
+
+/// The same, the instances' root volumes encrypted with the customer-managed KMS key `ebs_key`
+/// (deployed as `EbsKmsKeyArns`), if any.
+pub async fn pair_with(client: &Client, standby_running: bool, ebs_key: Option<&str>) -> Pair {
+    use aws_sdk_ec2::types::{BlockDeviceMapping, EbsBlockDevice};
     let vpc = client.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
     let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
     let mut subnets = Vec::new();
@@ -47,6 +60,10 @@ pub async fn pair(client: &Client, standby_running: bool) -> Pair {
             .min_count(1)
             .max_count(1)
             .subnet_id(subnet)
+            .set_block_device_mappings(ebs_key.map(|key| {
+                let ebs = EbsBlockDevice::builder().volume_size(8).encrypted(true).kms_key_id(key).build();
+                vec![BlockDeviceMapping::builder().device_name("/dev/xvda").ebs(ebs).build()]
+            }))
             .send()
             .await
             .unwrap();
@@ -66,7 +83,7 @@ pub async fn pair(client: &Client, standby_running: bool) -> Pair {
         .unwrap()
         .to_owned();
     client.associate_address().allocation_id(&allocation_id).instance_id(&primary).send().await.unwrap();
-    Pair { primary, standby, allocation_id }
+    Pair { primary, standby, allocation_id, vpc_id, ebs_kms_keys: ebs_key.into_iter().map(str::to_owned).collect() }
 }
 
 impl Pair {
@@ -83,12 +100,35 @@ impl Pair {
             alarm_names: Vec::new(),
             rebalance: Default::default(),
             scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
+            fence_escalate_seconds: ec2_failover::pair::DEFAULT_FENCE_ESCALATE_SECONDS,
         }
     }
 
-    /// The function, in process, against the strict local EC2 (the proxy in front of moto).
+    /// The function, in process, against the strict local EC2 (the proxy in front of moto),
+    /// deployed with `config`.
     pub fn handler(&self, proxy: &Proxy, config: Config) -> Handler {
+        self.deploy(proxy, &config);
         Handler::new(config, proxy.pair_clients("e2e"), false)
+    }
+
+    /// Registers template.yaml deployed for this pair with `config` as [`PAIR_FUNCTION`], the key
+    /// [`Proxy::pair_clients`] signs with, for the IAM checker.
+    pub fn deploy(&self, proxy: &Proxy, config: &Config) {
+        let mut parameters = json!({
+            "PrimaryInstanceId": config.primary,
+            "StandbyInstanceId": config.standby,
+            "ElasticIpAllocationId": config.allocation_id,
+            "VpcId": self.vpc_id,
+            "EbsKmsKeyArns": self.ebs_kms_keys.join(","),
+            "FenceMode": config.fence_mode.to_string(),
+            "CooldownSeconds": config.cooldown_seconds,
+            "StandbyReady": config.standby_ready,
+            "ExtraAlarmNames": config.alarm_names.join(","),
+        });
+        if let Some(monitoring) = config.monitoring {
+            parameters["InstanceMonitoring"] = json!(monitoring);
+        }
+        proxy.deploy(PAIR_FUNCTION, "template.yaml", parameters, None);
     }
 
     /// Loads a file from `events/` with the example ids replaced by this pair's.
