@@ -13,7 +13,7 @@ TOOLS := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
 EVENT ?= events/ec2-state-change-primary-stopped.json
 BOOTSTRAP ?= target/debug/bootstrap
 
-.PHONY: help demo test bench fuzz fmt-check clippy template-check emulator-check events-check demo-check iam-check \
+.PHONY: help demo drill test bench fuzz fmt-check clippy template-check emulator-check events-check demo-check iam-check \
 	invoke sam-build venv clean-local
 
 ## help: this list (the Makefile's ## lines)
@@ -32,6 +32,12 @@ demo: $(STAMP)
 	$(CARGO) build --all-targets
 	$(if $(DEMO_$(MODE)),,$(error MODE=$(MODE) is not a demo; choose pair, group or asg-ebs))
 	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/$(DEMO_$(MODE))
+
+## drill: the operator's commands (status, pause, resume, switchover) against the local AWS, the way
+## `make demo` shows a failover
+drill: $(STAMP)
+	$(CARGO) build --all-targets
+	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/drill.sh
 
 ## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against the strict
 ## local AWS: moto behind scripts/ec2_proxy.py; seeded fault injection and races; a bounded parser

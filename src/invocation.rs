@@ -45,6 +45,16 @@ pub enum Verdict {
     /// The function will not act, and says so as an error: a person is needed (the IP could only
     /// move to nowhere, something outside the deployment holds it, the data is ambiguous).
     Refuse,
+    /// An operator asked where things stand; nothing changes.
+    Status,
+    /// An operator's planned move of the IP to the other instance, make before break.
+    Switchover,
+    /// An operator paused the deployment: from now on nothing changes until it resumes.
+    Pause,
+    /// An operator ended a pause.
+    Resume,
+    /// Paused: the trigger was decided and logged, and nothing changed.
+    Paused,
 }
 
 impl Verdict {
@@ -64,6 +74,11 @@ impl Verdict {
             Verdict::Fence => "fence",
             Verdict::ObserveFailed => "observe_failed",
             Verdict::Refuse => "refuse",
+            Verdict::Status => "status",
+            Verdict::Switchover => "switchover",
+            Verdict::Pause => "pause",
+            Verdict::Resume => "resume",
+            Verdict::Paused => "paused",
         }
     }
 }
@@ -242,7 +257,7 @@ pub fn log<W: Serialize, A: Serialize>(outcome: &Outcome<W, A>, error: Option<&E
     }
     match (error, outcome.verdict) {
         (Some(_), _) | (None, Verdict::Refuse | Verdict::ObserveFailed) => line!(error, "decision failed"),
-        (None, Verdict::Hold | Verdict::Abandon) => line!(warn, "decision"),
+        (None, Verdict::Hold | Verdict::Abandon | Verdict::Paused) => line!(warn, "decision"),
         (None, _) => line!(info, "decision"),
     }
 }

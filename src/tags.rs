@@ -13,6 +13,10 @@ pub const TO: &str = "ec2-failover:to";
 pub const AT: &str = "ec2-failover:at";
 /// Pair mode: `started` (standby booting, IP not moved yet) or `done` (IP moved).
 pub const PHASE: &str = "ec2-failover:phase";
+/// Pair mode: an operator paused the pair, and why (on the Elastic IP, beside the record).
+pub const PAUSED: &str = "ec2-failover:paused";
+/// Pair mode: when the pair was paused, RFC 3339.
+pub const PAUSED_AT: &str = "ec2-failover:paused-at";
 
 /// Group mode: the group key, the same value on the Auto Scaling group, its Elastic IP, its data
 /// volume, that volume's snapshots and the volumes restored from them.

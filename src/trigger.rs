@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// What the function accepts, quoted in every parse error.
-pub const ACCEPTED: &str = "a CloudWatch alarm action (top-level alarmData), an SNS notification carrying a \
+pub const ACCEPTED: &str = "an operator's command (top-level command: status, switchover, pause, resume), a \
+CloudWatch alarm action (top-level alarmData), an SNS notification carrying a \
 CloudWatch alarm, or an EventBridge event (CloudWatch Alarm State Change, EC2 Instance State-change \
 Notification, EC2 Spot Instance Interruption Warning, EC2 Instance Rebalance Recommendation, AWS \
 Health Event, EC2 Instance-launch or -terminate Lifecycle Action, EBS Snapshot or Volume \
@@ -50,12 +51,43 @@ pub enum Trigger {
         /// readably: a sweep that began after it has already seen what it tells.
         at: Option<i64>,
     },
+    /// An operator's command, by direct invocation (`{"command": ...}`).
+    Command(Command),
     /// A valid event this function has no business with.
     Unrelated {
         /// What it was, for the log.
         what: String,
     },
 }
+
+/// What an operator can ask of the pair by invoking the function directly with
+/// `{"command": "status" | "switchover" | "pause" | "resume", ...}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Report where the pair stands; change nothing.
+    Status,
+    /// A planned, make-before-break move of the IP to the other instance (`"force": true`
+    /// ignores the cooldown and a pause).
+    Switchover {
+        /// Whether the cooldown and a pause are ignored.
+        force: bool,
+    },
+    /// Hold still: every trigger is decided and logged as `paused`, and nothing changes.
+    Pause {
+        /// Why, kept with the pause on the Elastic IP.
+        reason: String,
+    },
+    /// End a pause.
+    Resume {
+        /// Why, for the log.
+        reason: Option<String>,
+    },
+}
+
+/// The commands accepted, for the error that names an unknown one.
+pub const COMMANDS: &str = "status, switchover (with \"force\": true to ignore the cooldown and a pause), \
+pause (with a \"reason\"), resume";
 
 /// An Auto Scaling lifecycle action: the group waits for it to be completed (or times out).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -255,7 +287,7 @@ impl Trigger {
             Trigger::Warning(warning) => &warning.instance_ids,
             Trigger::StateChange { instance_id, .. } => std::slice::from_ref(instance_id),
             Trigger::Lifecycle(action) => std::slice::from_ref(&action.instance_id),
-            Trigger::Schedule | Trigger::Unrelated { .. } | Trigger::Ebs { .. } => &[],
+            Trigger::Schedule | Trigger::Unrelated { .. } | Trigger::Ebs { .. } | Trigger::Command(_) => &[],
         }
     }
 }
@@ -263,6 +295,9 @@ impl Trigger {
 /// Reads an invocation payload.
 pub fn parse(payload: &Value) -> Result<Trigger, ParseError> {
     let object = payload.as_object().ok_or_else(|| problem("the payload is not a JSON object"))?;
+    if let Some(command) = object.get("command") {
+        return parse_command(command, object).map(Trigger::Command);
+    }
     if let Some(data) = object.get("alarmData") {
         return alarm_from_data(data, AlarmVia::AlarmAction).map(Trigger::Warning);
     }
@@ -330,6 +365,29 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
             lifecycle(event.detail, Transition::Terminating)
         }
         (source, detail_type) => Ok(Trigger::Unrelated { what: format!("{source} {detail_type}") }),
+    }
+}
+
+/// An operator's command: its name, and the fields it takes (`force`, `reason`).
+fn parse_command(command: &Value, object: &serde_json::Map<String, Value>) -> Result<Command, ParseError> {
+    let bad = |what: String| problem(format!("{what}; the commands are: {COMMANDS}"));
+    let name = command.as_str().ok_or_else(|| bad(format!("\"command\" is {command}, not a name")))?;
+    let force = match object.get("force") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(force)) => *force,
+        Some(other) => return Err(bad(format!("\"force\" is {other}, not true or false"))),
+    };
+    let reason = match object.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if !r.trim().is_empty() && r.len() <= 200 => Some(r.trim().to_owned()),
+        Some(other) => return Err(bad(format!("\"reason\" is {other}: a text of 1 to 200 characters"))),
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "status" => Ok(Command::Status),
+        "switchover" => Ok(Command::Switchover { force }),
+        "pause" => reason.map(|reason| Command::Pause { reason }).ok_or_else(|| bad("pause needs a \"reason\"".into())),
+        "resume" => Ok(Command::Resume { reason }),
+        other => Err(bad(format!("unknown command {other:?}"))),
     }
 }
 

@@ -9,11 +9,12 @@
 use ec2_failover::aws::{CheckStatus, Checks};
 use ec2_failover::invocation::Verdict::{self, *};
 use ec2_failover::pair::decide::{decide, Action};
+use ec2_failover::pair::world::PauseNote;
 use ec2_failover::pair::world::ScheduledEvent;
 use ec2_failover::pair::world::{Address, AlarmSeen, FailoverRecord, Holder, Instance, InstanceState, Phase, World};
 use ec2_failover::pair::{Config, FenceMode, Readiness, Rebalance};
 use ec2_failover::trigger::Trigger::{self, Schedule};
-use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Health, Source, Warning};
+use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Command, Health, Source, Warning};
 
 const P: &str = "i-0123456789abcdef0";
 const S: &str = "i-0fedcba9876543210";
@@ -64,6 +65,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
             public_ip: Some("198.51.100.7".into()),
             holder: holder.into().map_or(Holder::Nobody, |id| Holder::Member { instance_id: id.into() }),
             record: None,
+            pause: None,
         },
         members: [(P, p), (S, s)].into_iter().filter(|(_, st)| *st != Gone).map(|(id, st)| member(id, st)).collect(),
         alarms: None,
@@ -79,6 +81,7 @@ trait Recorded {
     fn why(self, id: &str, reason: &str) -> World;
     fn cw(self, alarms: &[(&str, AlarmState, &[&str])]) -> World;
     fn sched(self, id: &str, code: &str, in_seconds: i64) -> World;
+    fn paused(self, reason: &str) -> World;
 }
 
 impl Recorded for World {
@@ -107,6 +110,12 @@ impl Recorded for World {
                 })
                 .collect(),
         );
+        self
+    }
+
+    /// An operator paused the pair a minute ago.
+    fn paused(mut self, reason: &str) -> World {
+        self.address.pause = Some(PauseNote { reason: reason.into(), since: Some(NOW - 60) });
         self
     }
 
@@ -365,6 +374,39 @@ fn warnings_before_failure_fail_over_ahead_make_before_break() {
     check("scheduled reboot inside the cooldown: held",               c,           Schedule,                                 w(S, Stopped, Running).rec(P, S, 60, Done).sched(S, "instance-reboot", 600), Hold, &[],                            "cooldown");
     check("both have events due: no ping-pong",                       c,           Schedule,                                 w(P, Running, Running).sched(P, "system-maintenance", 60).sched(S, "instance-retirement", 60), Hold, &[],          "as well: not moving");
     check("a scheduled event of the standby: logged",                 c,           Schedule,                                 w(P, Running, Running).sched(S, "instance-retirement", 60), NoChange, &[],                                    "scheduled instance-retirement for i-0fedcba9876543210");
+}
+
+fn command(command: Command) -> Trigger {
+    Trigger::Command(command)
+}
+
+fn switchover(force: bool) -> Trigger {
+    command(Command::Switchover { force })
+}
+
+#[test]
+#[rustfmt::skip]
+fn operators_steer() {
+    let c = &config();
+    let pause = |reason: &str| command(Command::Pause { reason: reason.into() });
+    let resume = command(Command::Resume { reason: Some("resized".into()) });
+    let pausing = Action::Pause { reason: "resize the primary".into(), at: NOW };
+    //    name                                                        config trigger                      world                                              verdict     actions                                 reason
+    check("status changes nothing and says who is active",            c,     command(Command::Status),    w(P, Running, Stopped).sched(S, "system-reboot", 99), Status, &[],                                  "i-0123456789abcdef0 is active");
+    check("status says the cooldown left and the pause",              c,     command(Command::Status),    w(S, Stopped, Running).rec(P, S, 100, Done).paused("maintenance"), Status, &[],                     "200s of cooldown left");
+    check("switchover to a hot standby: move, then fence",            c,     switchover(false),           w(P, Running, Running),                            Switchover, &[mv(S), record(P, S, Done), stop(P)], "switchover from");
+    check("switchover to a cold standby: start it first",             c,     switchover(false),           w(P, Running, Stopped),                            Switchover, &[start(S), record(P, S, Started)],    "once");
+    check("switchover back (failback) the same way",                  c,     switchover(false),           w(S, Stopped, Running).rec(P, S, 3600, Done),      Switchover, &[start(P), record(S, P, Started)],    "from i-0fedcba9876543210 to i-0123456789abcdef0");
+    check("switchover inside the cooldown is refused",                c,     switchover(false),           w(S, Stopped, Running).rec(P, S, 60, Done),        Refuse,     &[],                                    "240s of cooldown left");
+    check("... unless forced",                                        c,     switchover(true),            w(S, Stopped, Running).rec(P, S, 60, Done),        Switchover, &[start(P), record(S, P, Started)],    "(forced)");
+    check("switchover to a terminated standby is refused",            c,     switchover(true),            w(P, Running, Terminated),                         Refuse,     &[],                                    "cannot serve");
+    check("switchover while paused is refused",                       c,     switchover(false),           w(P, Running, Running).paused("maintenance"),      Refuse,     &[],                                    "paused");
+    check("pause writes the pause",                                   c,     pause("resize the primary"), w(P, Running, Stopped),                            Pause,      &[pausing],                             "pausing");
+    check("the same pause again changes nothing",                     c,     pause("maintenance"),        w(P, Running, Stopped).paused("maintenance"),      NoChange,   &[],                                    "already paused");
+    check("while paused, a dead primary is decided but not acted on", c,     stopped(P),                  w(P, Stopped, Stopped).paused("maintenance"),      Paused,     &[],                                    "would have been fail_over");
+    check("while paused, an unrelated event is still ignored",        c,     unrelated("x"),              w(P, Stopped, Stopped).paused("maintenance"),      Ignore,     &[],                                    "not about the pair");
+    check("resume ends the pause",                                    c,     resume.clone(),              w(P, Stopped, Stopped).paused("maintenance"),      Resume,     &[Action::Resume],                      "the pause since");
+    check("resume when not paused changes nothing",                   c,     resume,                      w(P, Running, Stopped),                            NoChange,   &[],                                    "not paused");
 }
 
 fn force_stop(id: &str) -> Action {

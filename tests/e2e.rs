@@ -382,3 +382,68 @@ async fn a_fence_that_hangs_in_stopping_is_forced_by_the_reconcile() {
     let idle = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
     assert_eq!(idle.verdict, Verdict::NoChange, "{}", idle.reason);
 }
+
+/// The operator's commands against the strict local AWS: a pause lives on the Elastic IP, so a
+/// failure while paused is decided and logged but changes nothing; after resume the reconcile
+/// fails over; a switchover inside the cooldown is refused unless forced; status changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_pause_resume_switch_over_and_ask_for_status() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let handler = p.handler(&proxy, p.config());
+    let run = |payload: serde_json::Value| {
+        let handler = handler.clone();
+        async move { handler.handle(&payload).await }
+    };
+    let writes = || proxy.log().iter().filter(|r| !r.action.starts_with("Describe")).count();
+
+    let status = run(json!({"command": "status"})).await.unwrap();
+    assert_eq!(status.verdict, Verdict::Status, "{}", status.reason);
+    assert!(status.reason.contains(&format!("{} is active", p.primary)), "{}", status.reason);
+    assert!(
+        status.reason.contains("not paused") && status.reason.contains("no failover recorded"),
+        "{}",
+        status.reason
+    );
+    assert_eq!(writes(), 0, "status wrote something");
+
+    let paused = run(json!({"command": "pause", "reason": "resizing the primary"})).await.unwrap();
+    assert_eq!(paused.verdict, Verdict::Pause, "{}", paused.reason);
+    // Planned maintenance: the primary is stopped by hand; the state change is decided, not acted on.
+    ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
+    let before = writes();
+    let held = run(p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
+    assert_eq!(held.verdict, Verdict::Paused, "{}", held.reason);
+    assert!(held.reason.contains("would have been fail_over"), "{}", held.reason);
+    assert_eq!(writes(), before, "a paused pair changed something");
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
+    let status = run(json!({"command": "status"})).await.unwrap();
+    assert!(
+        status.reason.contains("paused since") && status.reason.contains("resizing the primary"),
+        "{}",
+        status.reason
+    );
+    let refused = run(json!({"command": "switchover"})).await.unwrap_err();
+    assert!(refused.to_string().contains("paused"), "{refused}");
+
+    let resumed = run(json!({"command": "resume", "reason": "resized"})).await.unwrap();
+    assert_eq!(resumed.verdict, Verdict::Resume, "{}", resumed.reason);
+    let failover = run(p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(failover.verdict, Verdict::FailOver, "{}", failover.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+
+    // Failback by switchover: refused inside the cooldown, done when forced (the primary is
+    // started first; the IP moves once it can serve).
+    let early = run(json!({"command": "switchover"})).await.unwrap_err();
+    assert!(early.to_string().contains("cooldown left"), "{early}");
+    let forced = run(json!({"command": "switchover", "force": true})).await.unwrap();
+    assert_eq!(forced.verdict, Verdict::Switchover, "{}", forced.reason);
+    assert_eq!(proxy.shown(&p.primary).as_deref(), Some("pending"));
+    proxy.settle(&[]);
+    let done = run(p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(done.verdict, Verdict::Finish, "{}", done.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
+
+    let unknown = run(json!({"command": "failback"})).await.unwrap_err();
+    assert!(unknown.to_string().contains("status, switchover"), "{unknown}");
+}

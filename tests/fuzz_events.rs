@@ -324,6 +324,7 @@ fn healthy_world() -> World {
             public_ip: Some("203.0.113.10".into()),
             holder: Holder::Member { instance_id: P.into() },
             record: None,
+            pause: None,
         },
         members: vec![member(P), member(S)],
         alarms: None,

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use ec2_failover::trigger::{
-    parse, Alarm, AlarmState, AlarmVia, Health, LifecycleAction, Source, Transition, Trigger, Warning, ACCEPTED,
+    parse, Alarm, AlarmState, AlarmVia, Command, Health, LifecycleAction, Source, Transition, Trigger, Warning,
+    ACCEPTED, COMMANDS,
 };
 use serde_json::{json, Value};
 
@@ -210,6 +211,34 @@ fn placeholder_times_and_ids_do_not_make_an_event_unreadable() {
             (Trigger::Ebs { at: Some(_), .. }, Trigger::Ebs { at, .. }) => assert_eq!(at, None, "{file}"),
             (original, parsed) => assert_eq!(parsed, original, "{file}"),
         }
+    }
+}
+
+#[test]
+fn operator_commands_are_read_and_an_unknown_one_lists_the_accepted_ones() {
+    let cases = [
+        (json!({"command": "status"}), Command::Status),
+        (json!({"command": "Switchover"}), Command::Switchover { force: false }),
+        (json!({"command": "switchover", "force": true}), Command::Switchover { force: true }),
+        (
+            json!({"command": "pause", "reason": " resize the primary "}),
+            Command::Pause { reason: "resize the primary".into() },
+        ),
+        (json!({"command": "resume"}), Command::Resume { reason: None }),
+        (json!({"command": "resume", "reason": "done", "extra": 1}), Command::Resume { reason: Some("done".into()) }),
+    ];
+    for (payload, command) in cases {
+        assert_eq!(parse(&payload).unwrap(), Trigger::Command(command), "{payload}");
+    }
+    for (payload, says) in [
+        (json!({"command": "failback"}), "unknown command \"failback\""),
+        (json!({"command": 7}), "not a name"),
+        (json!({"command": "pause"}), "pause needs a \"reason\""),
+        (json!({"command": "pause", "reason": ""}), "1 to 200 characters"),
+        (json!({"command": "switchover", "force": "yes"}), "not true or false"),
+    ] {
+        let error = parse(&payload).unwrap_err().to_string();
+        assert!(error.contains(says) && error.contains(COMMANDS), "{payload}: {error}");
     }
 }
 

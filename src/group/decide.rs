@@ -183,6 +183,7 @@ fn kind(trigger: &Trigger) -> &'static str {
     match trigger {
         Trigger::Warning(_) => "alarms",
         Trigger::StateChange { .. } => "EC2 state changes",
+        Trigger::Command(_) => "operator commands (pair mode only)",
         _ => "other events",
     }
 }

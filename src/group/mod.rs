@@ -270,6 +270,7 @@ fn sweep_rank(verdict: Verdict) -> u8 {
         Verdict::Follow => 8,
         Verdict::Wait => 7,
         // The pair's verdicts never come out of a group decision; ranked for completeness.
+        Verdict::Switchover | Verdict::Pause | Verdict::Resume | Verdict::Paused | Verdict::Status => 6,
         Verdict::FailOver => 6,
         Verdict::Finish => 5,
         Verdict::Fence => 4,

@@ -4,7 +4,7 @@
 
 use super::world::{AlarmSeen, World};
 use super::Config;
-use crate::trigger::{AlarmState, Source, Trigger, Warning};
+use crate::trigger::{AlarmState, Command, Source, Trigger, Warning};
 
 /// Which alarms an invocation reads from CloudWatch, in parallel with EC2.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub fn alarm_reads(config: &Config, trigger: &Trigger, function_arn: Option<&str
         }
         // The reconcile, and an instance's state change (which may carry a make-before-break
         // failover on: only while its failure stands).
-        Trigger::Schedule | Trigger::StateChange { .. } => AlarmReads {
+        Trigger::Schedule | Trigger::StateChange { .. } | Trigger::Command(Command::Status) => AlarmReads {
             names: config.alarm_names.clone(),
             action_prefix: function_arn.map(|arn| arn.split(':').take(7).collect::<Vec<_>>().join(":")),
         },

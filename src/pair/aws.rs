@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 
 use super::alarms::AlarmReads;
 use super::decide::Action;
-use super::world::{resolve_holder, Address, AlarmSeen, FailoverRecord, Instance, Phase, World};
+use super::world::{resolve_holder, Address, AlarmSeen, FailoverRecord, Instance, PauseNote, Phase, World};
 use super::{Clients, Config};
 use crate::aws::{associate, aws_error, ec2_tag, tag, CheckStatus, Checks, ScheduledEvent};
 use crate::error::Error;
@@ -89,6 +89,12 @@ pub async fn observe(clients: &Clients, config: &Config, alarms: &AlarmReads, no
         public_ip: address.public_ip().map(str::to_owned),
         holder: resolve_holder(address.instance_id(), address.network_interface_id(), &members),
         record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config),
+        pause: tag(tags::PAUSED).map(|reason| PauseNote {
+            reason: reason.to_owned(),
+            since: tag(tags::PAUSED_AT)
+                .and_then(|at| DateTime::from_str(at, DateTimeFormat::DateTime).ok())
+                .map(|t| t.secs()),
+        }),
     };
     Ok(World { now, address, members, alarms })
 }
@@ -272,6 +278,28 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
             .await
             .map(|_| "done")
             .map_err(|e| aws_error("StopInstances", e)),
+        Action::Pause { reason, at } => {
+            let at = DateTime::from_secs(*at).fmt(DateTimeFormat::DateTime).unwrap_or_default();
+            client
+                .create_tags()
+                .resources(&config.allocation_id)
+                .tags(ec2_tag(tags::PAUSED, reason))
+                .tags(ec2_tag(tags::PAUSED_AT, &at))
+                .send()
+                .await
+                .map(|_| "done")
+                .map_err(|e| aws_error("CreateTags", e))
+        }
+        // DeleteTags with keys only deletes them whatever their values.
+        Action::Resume => client
+            .delete_tags()
+            .resources(&config.allocation_id)
+            .tags(aws_sdk_ec2::types::Tag::builder().key(tags::PAUSED).build())
+            .tags(aws_sdk_ec2::types::Tag::builder().key(tags::PAUSED_AT).build())
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("DeleteTags", e)),
         Action::RecordFailover(record) => {
             let tag = ec2_tag;
             let at = DateTime::from_secs(record.at).fmt(DateTimeFormat::DateTime).unwrap_or_default();

@@ -6,10 +6,10 @@
 use serde::Serialize;
 
 use super::alarms::{confirm, recovered_since, standing_alarm};
-use super::world::{FailoverRecord, Holder, InstanceState, Phase, ScheduledEvent, World};
+use super::world::{FailoverRecord, Holder, InstanceState, PauseNote, Phase, ScheduledEvent, World};
 use super::{Config, FenceMode, Monitoring, Readiness, Rebalance};
 use crate::invocation::Verdict;
-use crate::trigger::{Source, Trigger, Warning};
+use crate::trigger::{AlarmState, Command, Source, Trigger, Warning};
 
 /// A decision about the pair. Its stops run only once the address is on its new holder.
 pub type Decision = crate::invocation::Decision<Action>;
@@ -40,6 +40,15 @@ pub enum Action {
     },
     /// Write the failover record onto the Elastic IP's tags.
     RecordFailover(FailoverRecord),
+    /// Pause the pair: the reason and its time as tags on the Elastic IP.
+    Pause {
+        /// Why.
+        reason: String,
+        /// When, in seconds since the Unix epoch.
+        at: i64,
+    },
+    /// End a pause: its tags go.
+    Resume,
 }
 
 fn decision(verdict: Verdict, reason: String, actions: Vec<Action>) -> Decision {
@@ -70,7 +79,148 @@ pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
 }
 
 /// Decides what to do about the pair, given what triggered the invocation and what was observed.
+/// While the pair is paused every trigger but a command is decided as usual and nothing is done:
+/// the decision says what would have been done, as `paused`.
 pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
+    if let Trigger::Command(command) = trigger {
+        return command_decision(config, command, world);
+    }
+    let decision = decide_trigger(config, trigger, world);
+    match &world.address.pause {
+        Some(pause) if decision.verdict != Verdict::Ignore => {
+            let would = if decision.actions.is_empty() {
+                format!("{} ({})", decision.verdict.name(), decision.reason)
+            } else {
+                format!("{}: {}", decision.verdict.name(), decision.reason)
+            };
+            let reason = format!("paused{}: {}; nothing is done; would have been {would}", since(pause), pause.reason);
+            self::decision(Verdict::Paused, reason, Vec::new())
+        }
+        _ => decision,
+    }
+}
+
+fn since(pause: &PauseNote) -> String {
+    pause.since.map(|t| format!(" since {t}")).unwrap_or_default()
+}
+
+/// An operator's command.
+fn command_decision(config: &Config, command: &Command, world: &World) -> Decision {
+    match command {
+        Command::Status => decision(Verdict::Status, status(config, world), Vec::new()),
+        Command::Pause { reason } => match &world.address.pause {
+            Some(pause) if pause.reason == *reason => {
+                decision(Verdict::NoChange, format!("already paused{}: {}", since(pause), pause.reason), Vec::new())
+            }
+            _ => decision(
+                Verdict::Pause,
+                format!("pausing: {reason}; every trigger is decided and logged, nothing changes until resume"),
+                vec![Action::Pause { reason: reason.clone(), at: world.now }],
+            ),
+        },
+        Command::Resume { reason } => {
+            let why = reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            match &world.address.pause {
+                Some(pause) => decision(
+                    Verdict::Resume,
+                    format!("resuming{why}: the pause{} ({}) ends", since(pause), pause.reason),
+                    vec![Action::Resume],
+                ),
+                None => decision(Verdict::NoChange, format!("not paused{why}: nothing to resume"), Vec::new()),
+            }
+        }
+        Command::Switchover { force } => switchover(config, world, *force),
+    }
+}
+
+/// A planned move of the IP to the other instance, make before break: refused if the IP is on
+/// nothing or outside the pair, if the other instance cannot serve, inside the cooldown or while
+/// paused (unless forced).
+fn switchover(config: &Config, world: &World, force: bool) -> Decision {
+    let refuse = |why: String| decision(Verdict::Refuse, format!("switchover refused: {why}"), Vec::new());
+    let Holder::Member { instance_id: active } = &world.address.holder else {
+        return refuse("the Elastic IP is not on a member of the pair (the reconcile heals that)".into());
+    };
+    let Some(other) = config.other(active) else { return refuse(format!("{active} is not one of the pair")) };
+    if let (Some(pause), false) = (&world.address.pause, force) {
+        return refuse(format!("the pair is paused ({}); resume, or force", pause.reason));
+    }
+    let state = world.state_of(other);
+    if state.is_lost() {
+        return refuse(format!("{other} is {}: it cannot serve", state.name()));
+    }
+    if let Some(r) = world.address.record.as_ref().filter(|r| within_cooldown(config, world, r) && !force) {
+        let left = i64::try_from(config.cooldown_seconds).unwrap_or(i64::MAX) - world.now.saturating_sub(r.at);
+        return refuse(format!(
+            "the last failover was {}s ago; {left}s of cooldown left (force to override)",
+            world.now.saturating_sub(r.at)
+        ));
+    }
+    let why = format!("switchover from {active} to {other} requested{}", if force { " (forced)" } else { "" });
+    move_to(config, world, active, other, Verdict::Switchover, why)
+}
+
+/// Where the pair stands, in one line: who is active, each member's state and checks, the record,
+/// the cooldown left, the alarms in ALARM, scheduled events, and any pause.
+fn status(config: &Config, world: &World) -> String {
+    let holder = match &world.address.holder {
+        Holder::Member { instance_id } => format!("{instance_id} is active"),
+        Holder::Nobody => "the Elastic IP is on nothing".into(),
+        Holder::Outsider { instance_id, network_interface_id } => format!(
+            "the Elastic IP is outside the pair ({})",
+            instance_id.as_deref().or(network_interface_id.as_deref()).unwrap_or("unknown")
+        ),
+    };
+    let members: Vec<String> = [config.primary.as_str(), config.standby.as_str()]
+        .iter()
+        .map(|id| {
+            let role = if *id == config.primary { "primary" } else { "standby" };
+            let checks = checks_of(world, id);
+            let ready = if ready(config, world, id) { "ready" } else { "not ready" };
+            let events: Vec<String> = world
+                .member(id)
+                .map(|m| {
+                    m.scheduled_events
+                        .iter()
+                        .map(|e| {
+                            format!("{}{}", e.code, e.not_before.map(|t| format!(" from {t}")).unwrap_or_default())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let events = if events.is_empty() { String::new() } else { format!(", scheduled: {}", events.join(", ")) };
+            format!("{role} {id} {} (checks {checks}; {ready}{events})", world.state_of(id).name())
+        })
+        .collect();
+    let record = match &world.address.record {
+        Some(r) => {
+            let left = i64::try_from(config.cooldown_seconds).unwrap_or(i64::MAX) - world.now.saturating_sub(r.at);
+            let cooldown = if left > 0 { format!(", {left}s of cooldown left") } else { ", no cooldown".into() };
+            format!("last failover {} to {} at {} ({}){cooldown}", r.from, r.to, r.at, r.phase.name())
+        }
+        None => "no failover recorded".into(),
+    };
+    let alarms = match &world.alarms {
+        Some(alarms) => {
+            let firing: Vec<&str> =
+                alarms.iter().filter(|a| a.state == AlarmState::Alarm).map(|a| a.name.as_str()).collect();
+            if firing.is_empty() {
+                "no alarm in ALARM".into()
+            } else {
+                format!("in ALARM: {}", firing.join(", "))
+            }
+        }
+        None => "alarms not read".into(),
+    };
+    let paused = match &world.address.pause {
+        Some(p) => format!("paused{}: {}", since(p), p.reason),
+        None => "not paused".into(),
+    };
+    format!("{holder}; {}; {record}; {alarms}; {paused}", members.join("; "))
+}
+
+/// Decides about a trigger other than a command.
+fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     if let Some(ignored) = screen(config, trigger) {
         return ignored;
     }

@@ -48,6 +48,17 @@ pub struct Address {
     pub holder: Holder,
     /// The last failover decision, kept as tags on the address.
     pub record: Option<FailoverRecord>,
+    /// An operator's pause, kept as tags on the address, if the pair is paused.
+    pub pause: Option<PauseNote>,
+}
+
+/// An operator's pause of the pair: nothing changes until it is resumed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PauseNote {
+    /// Why, as the operator said.
+    pub reason: String,
+    /// Since when, in seconds since the Unix epoch, if the tag is readable.
+    pub since: Option<i64>,
 }
 
 /// Who an Elastic IP is associated with.
