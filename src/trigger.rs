@@ -403,9 +403,16 @@ fn health(detail: Value, resources: Vec<String>) -> Result<Trigger, ParseError> 
     if !detail.service.eq_ignore_ascii_case("EC2") {
         return Ok(Trigger::Unrelated { what: format!("aws.health AWS Health Event of {}", detail.service) });
     }
+    // The affected entities, but those AWS Health says are fixed (RESOLVED, UNIMPAIRED); `resources`
+    // only when the event lists no entity.
     let mut instance_ids: Vec<String> = Vec::new();
-    let named =
-        detail.affected_entities.iter().map(|e| e.entity_value.as_str()).chain(resources.iter().map(String::as_str));
+    let live = detail
+        .affected_entities
+        .iter()
+        .filter(|e| !matches!(e.status.as_deref(), Some("RESOLVED" | "UNIMPAIRED")))
+        .map(|e| e.entity_value.as_str());
+    let fallback = detail.affected_entities.is_empty().then_some(resources.iter().map(String::as_str));
+    let named = live.chain(fallback.into_iter().flatten());
     for id in named.filter_map(|v| v.rsplit('/').next()).filter(|id| id.starts_with("i-")) {
         if !instance_ids.iter().any(|known| known == id) {
             instance_ids.push(id.to_owned());
@@ -460,6 +467,7 @@ struct HealthDetail {
 struct HealthEntity {
     #[serde(default)]
     entity_value: String,
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -373,6 +373,12 @@ fn warnings_before_failure_fail_over_ahead_make_before_break() {
     check("scheduled stop inside the cooldown: not held",             c,           Schedule,                                 w(S, Running, Running).rec(P, S, 60, Done).sched(S, "instance-stop", 600), FailOver, &[mv(P), record(S, P, Done), stop(S)], "instance-stop");
     check("scheduled reboot inside the cooldown: held",               c,           Schedule,                                 w(S, Stopped, Running).rec(P, S, 60, Done).sched(S, "instance-reboot", 600), Hold, &[],                            "cooldown");
     check("both have events due: no ping-pong",                       c,           Schedule,                                 w(P, Running, Running).sched(P, "system-maintenance", 60).sched(S, "instance-retirement", 60), Hold, &[],          "as well: not moving");
+    let both = warn(Source::Health(Health { type_code: RETIRE.into(), category: "scheduledChange".into(), status: None }), &[P, S]);
+    check("a warning naming both instances: no ping-pong",            c,           both,                                     w(P, Running, Running),                                     Hold,     &[],                                    "names i-0fedcba9876543210 too");
+    check("retirement here, a reboot there: fail over",               c,           Schedule,                                 w(P, Running, Running).sched(P, "instance-retirement", 60).sched(S, "system-reboot", 60), FailOver, &[mv(S), record(P, S, Done), stop(P)], "instance-retirement");
+    check("a reboot listed before a retirement: the retirement counts", c,         Schedule,                                 w(S, Stopped, Running).rec(P, S, 60, Done).sched(S, "system-reboot", 60).sched(S, "instance-retirement", 60), FailOver, &[start(P), record(S, P, Started)], "instance-retirement");
+    check("spot here, retirement due there: the cooldown holds",      c,           spot(S),                                  w(S, Running, Running).rec(P, S, 60, Done).sched(P, "instance-retirement", 60), Hold, &[stop(P)],                   "cooldown");
+    check("a started failover whose alarm passed goes on if an event is due", c,   running(S),                               w(P, Running, Running).rec(P, S, 60, Started).cw(&[("cpu", AlarmState::Ok, &[P])]).sched(P, "instance-stop", 60), Finish, &[mv(S), record(P, S, Done), stop(P)], "carrying on");
     check("a scheduled event of the standby: logged",                 c,           Schedule,                                 w(P, Running, Running).sched(S, "instance-retirement", 60), NoChange, &[],                                    "scheduled instance-retirement for i-0fedcba9876543210");
 }
 
@@ -399,6 +405,8 @@ fn operators_steer() {
     check("switchover back (failback) the same way",                  c,     switchover(false),           w(S, Stopped, Running).rec(P, S, 3600, Done),      Switchover, &[start(P), record(S, P, Started)],    "from i-0fedcba9876543210 to i-0123456789abcdef0");
     check("switchover inside the cooldown is refused",                c,     switchover(false),           w(S, Stopped, Running).rec(P, S, 60, Done),        Refuse,     &[],                                    "240s of cooldown left");
     check("... unless forced",                                        c,     switchover(true),            w(S, Stopped, Running).rec(P, S, 60, Done),        Switchover, &[start(P), record(S, P, Started)],    "(forced)");
+    check("switchover to an instance with a retirement due: refused", c,     switchover(false),           w(P, Running, Running).sched(S, "instance-retirement", 60), Refuse, &[],                             "force to move anyway");
+    check("... unless forced",                                        c,     switchover(true),            w(P, Running, Running).sched(S, "instance-retirement", 60), Switchover, &[mv(S), record(P, S, Done), stop(P)], "(forced)");
     check("switchover to a terminated standby is refused",            c,     switchover(true),            w(P, Running, Terminated),                         Refuse,     &[],                                    "cannot serve");
     check("switchover while paused is refused",                       c,     switchover(false),           w(P, Running, Running).paused("maintenance"),      Refuse,     &[],                                    "paused");
     check("pause writes the pause",                                   c,     pause("resize the primary"), w(P, Running, Stopped),                            Pause,      &[pausing],                             "pausing");
@@ -426,6 +434,9 @@ fn a_fence_that_hangs_is_forced() {
     check("stopping for less than FENCE_ESCALATE_SECONDS: wait",        c,     Schedule,    w(S, Stopping, Running).rec(P, S, 599, Done),   NoChange, &[],                                          "which is running");
     check("stopping past FENCE_ESCALATE_SECONDS: forced",               c,     Schedule,    w(S, Stopping, Running).rec(P, S, 600, Done),   Fence,    &[force_stop(P)],                             "has been stopping for 600s");
     check("... inside the cooldown, with a failure: held, still forced", quick, alarm(&[S]), w(S, Stopping, Running).rec(P, S, 120, Done).cw(&[("cpu", AlarmState::Alarm, &[S])]), Hold, &[force_stop(P)], "cooldown");
+    let mut restarted = w(S, Stopping, Running).rec(P, S, 3600, Done);
+    restarted.members[0].launch_time = Some(NOW - 60);
+    check("an old primary restarted since, stopping now: left alone",   c,     Schedule,    restarted,                                      NoChange, &[],                                          "which is running");
     check("FENCE_MODE=none never forces",                               none,  Schedule,    w(S, Stopping, Running).rec(P, S, 3600, Done),  NoChange, &[],                                          "which is running");
 }
 

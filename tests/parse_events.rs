@@ -269,6 +269,12 @@ fn health_events_are_warnings_about_the_instances_they_name() {
         e["detail"]["affectedEntities"] = json!([]);
     });
     assert!(matches!(&standby, Trigger::Warning(w) if w.instance_ids == [STANDBY]), "{standby:?}");
+    // An entity AWS Health says is fixed no longer counts; `resources` is not read when entities are listed.
+    let fixed = with(&|e| {
+        e["detail"]["affectedEntities"] =
+            json!([{"entityValue": PRIMARY, "status": "RESOLVED"}, {"entityValue": STANDBY}]);
+    });
+    assert!(matches!(&fixed, Trigger::Warning(w) if w.instance_ids == [STANDBY]), "{fixed:?}");
     let Trigger::Warning(closed) = with(&|e| e["detail"]["statusCode"] = json!("closed")) else { panic!() };
     assert!(!closed.stands());
     let Trigger::Warning(note) = with(&|e| e["detail"]["eventTypeCategory"] = json!("accountNotification")) else {

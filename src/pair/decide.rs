@@ -149,6 +149,9 @@ fn switchover(config: &Config, world: &World, force: bool) -> Decision {
     if state.is_lost() {
         return refuse(format!("{other} is {}: it cannot serve", state.name()));
     }
+    if let (Some(e), false) = (due_event(config, world, other), force) {
+        return refuse(format!("EC2 has scheduled {} for {other}; force to move anyway", e.code));
+    }
     if let Some(r) = world.address.record.as_ref().filter(|r| within_cooldown(config, world, r) && !force) {
         let left = i64::try_from(config.cooldown_seconds).unwrap_or(i64::MAX) - world.now.saturating_sub(r.at);
         return refuse(format!(
@@ -265,6 +268,7 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         let alarm_passed = !active_state.is_down()
             && standing.is_none()
             && about_active.is_none()
+            && due_event(config, world, active).is_none()
             && recovered_since(world, active, r.at);
         if alarm_passed {
             let reason = format!(
@@ -304,6 +308,7 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         (Some(r), Some(old))
             if config.fence_mode != FenceMode::None
                 && old.state == InstanceState::Stopping
+                && old.launch_time.is_some_and(|launched| launched <= r.at)
                 && world.now.saturating_sub(r.at) >= config.fence_escalate_seconds =>
         {
             let why = format!(
@@ -414,12 +419,25 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
 
     // Ahead of a scheduled event, but the other instance has one due as well: moving would only
     // trade one for the other, and back again.
-    if !active_state.is_down() && acting.is_none() && standing.is_none() {
-        if let Some(e) = due_event(config, world, other) {
+    // Ahead of a loss, but the other instance faces one as bad or worse (the same warning names it
+    // too, or it has an event due that is no milder): moving would trade one for the other, and
+    // back again on the next warning. A dead active instance is always left.
+    let other_due = due_event(config, world, other);
+    if !active_state.is_down() && standing.is_none() {
+        let named_too = acting.filter(|w| w.names(other));
+        let worse_there = other_due
+            .filter(|o| acting.is_none() && (o.takes_the_instance() || !due.is_some_and(|e| e.takes_the_instance())));
+        if let Some(w) = named_too {
+            let reason = format!("{failure}; but {} names {other} too: not moving", w.raised_by());
+            return decision(Verdict::Hold, reason, [done, fence].concat());
+        }
+        if let Some(e) = worse_there {
             let reason = format!("{failure}; but EC2 has scheduled {} for {other} as well: not moving", e.code);
             return decision(Verdict::Hold, reason, [done, fence].concat());
         }
     }
+    // The cooldown is waived for a certain loss only when the other instance faces none.
+    let certain = certain && other_due.is_none_or(|e| !e.takes_the_instance());
     if let Some(r) = completed.filter(|r| within_cooldown(config, world, r) && !certain) {
         let age = world.now.saturating_sub(r.at);
         let reason = format!(
@@ -442,11 +460,11 @@ fn is_logged_only(config: &Config, warning: &Warning) -> bool {
 /// The first event EC2 has scheduled for `instance_id` whose window begins within the lead time
 /// (or has begun: it is not completed), so that the pair fails over ahead of it, not in it.
 fn due_event<'a>(config: &Config, world: &'a World, instance_id: &str) -> Option<&'a ScheduledEvent> {
-    world
-        .member(instance_id)?
-        .scheduled_events
-        .iter()
-        .find(|e| e.not_before.is_none_or(|t| t.saturating_sub(world.now) <= config.scheduled_lead_seconds))
+    let due =
+        |e: &&ScheduledEvent| e.not_before.is_none_or(|t| t.saturating_sub(world.now) <= config.scheduled_lead_seconds);
+    // The most severe one: a retirement or stop before a reboot or maintenance listed first.
+    let events = &world.member(instance_id)?.scheduled_events;
+    events.iter().filter(due).find(|e| e.takes_the_instance()).or_else(|| events.iter().find(due))
 }
 
 /// Whether the failover `record` is younger than the cooldown.
