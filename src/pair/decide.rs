@@ -145,6 +145,14 @@ fn switchover(config: &Config, world: &World, force: bool) -> Decision {
     if let (Some(pause), false) = (&world.address.pause, force) {
         return refuse(format!("the pair is paused ({}); resume, or force", pause.reason));
     }
+    // Forced while paused, a switchover must end in this one invocation: every later one is paused
+    // and would leave it half done (the other started, the IP not moved) until resume.
+    if world.address.pause.is_some() && !ready(config, world, other) {
+        return refuse(format!(
+            "the pair is paused and {other} cannot take the IP now ({}); resume first",
+            world.state_of(other).name()
+        ));
+    }
     let state = world.state_of(other);
     if state.is_lost() {
         return refuse(format!("{other} is {}: it cannot serve", state.name()));
