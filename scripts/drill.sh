@@ -19,37 +19,18 @@ echo
 echo "== Starting the function behind cargo-lambda's Lambda Runtime API emulator"
 start_function "$LOCAL_DIR/function.env" "${BOOTSTRAP:-}"
 
-answer() {
-  "$VENV/bin/python" -c '
-import json, sys
-text = sys.stdin.read()
-try:
-    r = json.loads(text)
-except ValueError:  # an error, as cargo-lambda prints it; its advertisement left out
-    lines = [l for l in text.strip().splitlines() if l.strip() and "unexpected?" not in l and "Start a thread" not in l]
-    print("  " + "\n  ".join(lines))
-    sys.exit(0)
-if "errorType" in r:
-    print("  error:  ", r["errorType"], "-", r.get("errorMessage"))
-    sys.exit(0)
-print("  verdict:", r.get("verdict"))
-print("  reason: ", r.get("reason"))
-for a in r.get("actions", []):
-    print("  action: ", a.get("action"), a.get("instance_id") or a.get("reason") or "", "->", a.get("status"))
-'
-}
 # command JSON: what `aws lambda invoke --function-name ... --payload JSON out.json` sends.
 command() {
   echo
   echo "== $1"
   printf '%s' "$2" >"$LOCAL_DIR/command.json"
-  { invoke_function "$LOCAL_DIR/command.json" 2>&1 || true; } | answer
+  { invoke_function "$LOCAL_DIR/command.json" 2>&1 || true; } | py result
 }
 event() {
   echo
   echo "== $1"
   py event "$LOCAL_DIR/pair.env" "$2" "$LOCAL_DIR/event.json"
-  { invoke_function "$LOCAL_DIR/event.json" 2>&1 || true; } | answer
+  { invoke_function "$LOCAL_DIR/event.json" 2>&1 || true; } | py result
 }
 
 command 'status: where the pair stands; nothing changes' '{"command": "status"}'

@@ -347,7 +347,13 @@ def release_gone(path, proxy):
 
 
 def result():
-    r = json.load(sys.stdin)
+    text = sys.stdin.read()
+    try:
+        r = json.loads(text)
+    except ValueError:  # an error as cargo-lambda prints it, its advertisement left out
+        lines = [l for l in text.strip().splitlines() if l.strip() and "unexpected?" not in l and "Start a thread" not in l]
+        print("  " + "\n  ".join(lines))
+        return
     if "verdict" not in r:
         print("  error:  ", r.get("errorType"), r.get("errorMessage"))
         return

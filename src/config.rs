@@ -62,6 +62,25 @@ impl Settings {
     }
 }
 
+/// A whole-number variable from `min` to `max`, `default` when unset.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    match get(variable) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| bad(variable, &v, format!("a whole number from {min} to {max} (default {default})"))),
+    }
+}
+
 fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError { variable, value: value.to_owned(), problem: problem.into() }
 }
@@ -129,26 +148,8 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         Some(other) => return Err(bad("REBALANCE", other, "accepted values: log (default), failover")),
     };
     // Scheduled events are announced days ahead; a week is the most lead that makes sense.
-    let scheduled_lead_seconds = match get("SCHEDULED_LEAD_SECONDS") {
-        None => DEFAULT_SCHEDULED_LEAD_SECONDS,
-        Some(v) => v.parse::<i64>().ok().filter(|s| (0..=604_800).contains(s)).ok_or_else(|| {
-            bad(
-                "SCHEDULED_LEAD_SECONDS",
-                &v,
-                format!("a whole number of seconds, 0 to 604800 (default {DEFAULT_SCHEDULED_LEAD_SECONDS})"),
-            )
-        })?,
-    };
-    let fence_escalate_seconds = match get("FENCE_ESCALATE_SECONDS") {
-        None => DEFAULT_FENCE_ESCALATE_SECONDS,
-        Some(v) => v.parse::<i64>().ok().filter(|s| (0..=86_400).contains(s)).ok_or_else(|| {
-            bad(
-                "FENCE_ESCALATE_SECONDS",
-                &v,
-                format!("a whole number of seconds, 0 to 86400 (default {DEFAULT_FENCE_ESCALATE_SECONDS})"),
-            )
-        })?,
-    };
+    let scheduled_lead_seconds = number(get, "SCHEDULED_LEAD_SECONDS", DEFAULT_SCHEDULED_LEAD_SECONDS, 0, 604_800)?;
+    let fence_escalate_seconds = number(get, "FENCE_ESCALATE_SECONDS", DEFAULT_FENCE_ESCALATE_SECONDS, 0, 86_400)?;
     Ok(pair::Config {
         primary,
         standby,
@@ -175,17 +176,9 @@ fn group_config(get: &impl Fn(&str) -> Option<String>) -> Result<group::Config, 
         Some("false") => false,
         Some(other) => return Err(bad("KEEP_DATA", other, "accepted values: true (default), false")),
     };
-    let number = |variable: &'static str, default: i64, min: i64, max: i64| match get(variable) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| bad(variable, &v, format!("a whole number from {min} to {max} (default {default})"))),
-    };
     let default_keep = i64::try_from(defaults.keep_snapshots).unwrap_or(3);
-    let keep = number("KEEP_SNAPSHOTS", default_keep, 1, 1000)?;
-    let wait = number("MAX_WAIT_SECONDS", defaults.max_wait_seconds, 60, 172_800)?;
+    let keep = number(get, "KEEP_SNAPSHOTS", default_keep, 1, 1000)?;
+    let wait = number(get, "MAX_WAIT_SECONDS", defaults.max_wait_seconds, 60, 172_800)?;
     let key = get("GROUP_KEY");
     if let Some(bad_key) = key.as_ref().filter(|k| k.len() > 128) {
         return Err(bad("GROUP_KEY", bad_key, "the ec2-failover:group tag value, at most 128 characters"));
