@@ -139,7 +139,7 @@ def test_the_environment_carries_every_setting_the_function_reads():
     # and no other; MODE is left unset, which means pair.
     config_rs = (ROOT / "src" / "config.rs").read_text()
     pair_reader = config_rs.split("fn pair_config(", 1)[1].split("\nfn ", 1)[0]
-    read = set(re.findall(r'get\("([A-Z_]+)"\)', pair_reader)) | {"DRY_RUN"}
+    read = set(re.findall(r'(?:get|number)\((?:get, )?"([A-Z_]+)"', pair_reader)) | {"DRY_RUN"}
     assert "DRY_RUN" in re.findall(r'get\("([A-Z_]+)"\)', config_rs)
     assert read == set(expected)
 
