@@ -117,7 +117,12 @@ fn start_listening(what: &str, command: impl Fn(u16) -> Command) -> (Child, u16)
             .unwrap_or_else(|e| panic!("start {what}: {e}"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // A connection to a free port in the ephemeral range can connect to itself (TCP
+            // simultaneous open: its local port is the port), which then holds the port the
+            // server could not bind: only a connection from another port is the server's.
+            let listening = std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok_and(|stream| stream.local_addr().is_ok_and(|local| local.port() != port));
+            if listening && child.try_wait().ok().flatten().is_none() {
                 return (child, port);
             }
             if child.try_wait().ok().flatten().is_some() {
