@@ -38,6 +38,7 @@ demo: $(STAMP)
 drill: $(STAMP)
 	$(CARGO) build --all-targets
 	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/drill.sh
+	$(PY) scripts/decision_lines.py .local/function.log $(addprefix --expect ,status pause paused resume switchover)
 
 ## test: formatting, lints, every Rust test (unit, parser, mocks, end to end against the strict
 ## local AWS: moto behind scripts/ec2_proxy.py; seeded fault injection and races; a bounded parser
@@ -58,17 +59,24 @@ iam-check: $(STAMP)
 	PYTHONPATH=scripts $(PY) -m iamcheck $(IAM_RECORDS)
 
 ## demo-check: the three demos, quietly (their output in target/demo-MODE.log)
+## and the decision lines the bootstrap wrote in each are valid CloudWatch metrics (EMF) and say
+## what the demo did (scripts/decision_lines.py)
 DEMOS := pair group asg-ebs
+EXPECT_pair := fail_over finish
+EXPECT_group := follow
+EXPECT_asg-ebs := preserve follow
 demo-check: $(STAMP)
 	for m in $(DEMOS); do \
 	  $(MAKE) -s demo MODE=$$m >target/demo-$$m.log 2>&1 || { cat target/demo-$$m.log; exit 1; }; \
+	  case $$m in pair) e="$(EXPECT_pair)";; group) e="$(EXPECT_group)";; *) e="$(EXPECT_asg-ebs)";; esac; \
+	  $(PY) scripts/decision_lines.py .local/function.log $$(printf -- '--expect %s ' $$e) >>target/demo-$$m.log || exit 1; \
 	  echo "demo MODE=$$m: ok (target/demo-$$m.log)"; done
 
 ## emulator-check: the strict local EC2 (scripts/ec2_proxy.py) refuses and delays what AWS does, and
 ## records what it serves; the IAM checker (scripts/iamcheck) denies what IAM denies; the instance's
 ## boot script (instance/wait-for-data-volume) against a fake metadata service
 emulator-check: $(STAMP)
-	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py tests/test_iam_check.py tests/test_wait_for_data_volume.py
+	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py tests/test_iam_check.py tests/test_wait_for_data_volume.py tests/test_decision_lines.py
 
 ## bench: cold start against two floors, failover round trips and duration with EC2 50 ms away,
 ## peak memory, binary size, and the same failover in a crowded account. Reports, never fails on
@@ -94,7 +102,7 @@ template-check: $(STAMP)
 	$(TOOLS) cfn-lint $(TEMPLATES)
 	for t in $(TEMPLATES); do \
 	  $(TOOLS) checkov -f $$t --framework cloudformation --skip-download --quiet --compact || exit 1; done
-	$(TOOLS) python -m pytest -q tests/test_template.py tests/test_template_group.py tests/test_tags.py
+	$(TOOLS) python -m pytest -q tests/test_template.py tests/test_template_group.py tests/test_tags.py tests/test_dashboards.py
 
 ## events-check: the built bootstrap handles every file in events/ behind cargo-lambda, against moto,
 ## in the mode the file belongs to (scripts/local_aws.py MODES): pair mode against a pair; group

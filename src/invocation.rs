@@ -5,12 +5,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::Error;
+use crate::record::{self, HasFacts, RequestCounter, Said, Scope, Totals};
 use crate::trigger::{self, Trigger};
 
 /// The kind of decision, in both modes.
@@ -165,22 +167,64 @@ pub struct Frame {
     /// Decide and report, but change nothing (`DRY_RUN`).
     pub dry_run: bool,
     gate: Arc<Mutex<()>>,
+    /// Counts the requests of the mode's AWS clients (each mode adds it to them).
+    pub requests: RequestCounter,
+}
+
+/// An invocation's turn, from its payload's arrival to its last line: while it is held no other
+/// invocation sharing the frame observes or acts, and it measures what the invocation cost.
+#[derive(Debug)]
+pub struct Turn<'a> {
+    _gate: MutexGuard<'a, ()>,
+    started: Instant,
+    requests_before: u64,
+    requests: &'a RequestCounter,
+}
+
+impl Turn<'_> {
+    /// The AWS requests made and the time spent since the invocation began.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            aws_requests: self.requests.count().saturating_sub(self.requests_before),
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 impl Frame {
     /// A frame that acts, or only plans when `dry_run`.
     pub fn new(dry_run: bool) -> Self {
-        Self { dry_run, gate: Arc::default() }
+        Self { dry_run, ..Self::default() }
     }
 
     /// Reads the payload, then waits for this invocation's turn. A payload that cannot be read is
     /// logged and rejected before any AWS call, without waiting.
-    pub async fn start(&self, payload: &Value) -> Result<(Trigger, MutexGuard<'_, ()>), Error> {
+    pub async fn start(&self, payload: &Value) -> Result<(Trigger, Turn<'_>), Error> {
+        let started = Instant::now();
         let trigger = trigger::parse(payload).map_err(|e| {
             tracing::error!(verdict = "bad_event", error = %e, "rejected an event it cannot read");
             Error::from(e)
         })?;
-        Ok((trigger, self.gate.lock().await))
+        let gate = self.gate.lock().await;
+        let turn = Turn { _gate: gate, started, requests_before: self.requests.count(), requests: &self.requests };
+        Ok((trigger, turn))
+    }
+
+    /// Logs a failed read of the world as a decision line (`observe_failed`); the invocation, or
+    /// the part of a sweep, ends with that error, deciding nothing.
+    pub fn observe_failed(&self, scope: Scope, error: &Error, trigger: &Trigger, what: &str) {
+        let reason = format!("could not read {what}");
+        let said: Said<'_, (), ()> = Said {
+            verdict: Verdict::ObserveFailed,
+            reason: &reason,
+            dry_run: self.dry_run,
+            trigger,
+            observed: None,
+            actions: &[],
+            error: Some(error.to_string()),
+        };
+        let (level, line) = said.line(record::Facts::default(), scope, record::function_name(), now_ms());
+        record::write(level, &line);
     }
 
     /// Carries out the decision's actions with `execute`, or, in a dry run, reports them planned.
@@ -215,18 +259,17 @@ impl Frame {
     }
 }
 
-/// Logs a failed read of the world; the invocation ends with that error, deciding nothing.
-pub fn observe_failed(error: &Error, trigger: &Trigger, what: &str) {
-    tracing::error!(verdict = "observe_failed", error = %error, trigger = %json(trigger), "could not read {what}");
-}
-
-/// Logs the decision, then turns it into the invocation's result: an error if an action failed
-/// or the decision is a refusal.
+/// Logs the decision as the whole invocation, then turns it into the invocation's result: an
+/// error if an action failed or the decision is a refusal.
 pub fn finish<W: Serialize, A: Serialize>(
+    turn: &Turn<'_>,
     outcome: Outcome<W, A>,
     error: Option<Error>,
-) -> Result<Outcome<W, A>, Error> {
-    log(&outcome, error.as_ref());
+) -> Result<Outcome<W, A>, Error>
+where
+    Outcome<W, A>: HasFacts,
+{
+    log(&outcome, error.as_ref(), Scope::Whole(turn.totals()));
     match failure(outcome.verdict, &outcome.reason, error) {
         Some(error) => Err(error),
         None => Ok(outcome),
@@ -242,29 +285,30 @@ pub fn failure(verdict: Verdict, reason: &str, error: Option<Error>) -> Option<E
     }
 }
 
-/// Writes the one log line of a decision, with every fact as a field.
-pub fn log<W: Serialize, A: Serialize>(outcome: &Outcome<W, A>, error: Option<&Error>) {
-    let verdict = outcome.verdict.name();
-    let trigger = json(&outcome.trigger);
-    let observed = json(&outcome.observed);
-    let actions = json(&outcome.actions);
-    let reason = outcome.reason.as_str();
-    let dry_run = outcome.dry_run;
-    macro_rules! line {
-        ($level:ident, $message:literal) => {
-            tracing::$level!(verdict, reason, dry_run, trigger = %trigger, observed = %observed, actions = %actions, error = error.map(tracing::field::display), $message)
-        };
-    }
-    match (error, outcome.verdict) {
-        (Some(_), _) | (None, Verdict::Refuse | Verdict::ObserveFailed) => line!(error, "decision failed"),
-        (None, Verdict::Hold | Verdict::Abandon | Verdict::Paused) => line!(warn, "decision"),
-        (None, _) => line!(info, "decision"),
-    }
+/// Writes the one log line of a decision (see [`record`]): its facts as flat fields, its outcome,
+/// and its metrics for `scope`.
+pub fn log<W: Serialize, A: Serialize>(outcome: &Outcome<W, A>, error: Option<&Error>, scope: Scope)
+where
+    Outcome<W, A>: HasFacts,
+{
+    let said = Said {
+        verdict: outcome.verdict,
+        reason: &outcome.reason,
+        dry_run: outcome.dry_run,
+        trigger: &outcome.trigger,
+        observed: outcome.observed.as_ref(),
+        actions: &outcome.actions,
+        error: error.map(ToString::to_string),
+    };
+    let (level, line) = said.line(outcome.facts(), scope, record::function_name(), now_ms());
+    record::write(level, &line);
 }
 
-/// A value as JSON, for a log field.
-pub fn json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|e| format!("\"unserialisable: {e}\""))
+/// Milliseconds since the Unix epoch, for the metrics' timestamp.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The clock, read once per invocation by the handlers so that the decisions stay pure.

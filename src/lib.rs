@@ -8,6 +8,7 @@
 //! - [`handler`]: one enum over the modes' handlers, built at init.
 //! - [`invocation`]: the frame both modes share: the gate, `Verdict`, `Decision`, `Report`, the
 //!   dry-run plan, the outcome, the one log line and the result.
+//! - [`record`]: the decision line: flat facts, the outcome, and CloudWatch metrics (EMF).
 //! - [`trigger`]: reads alarm, state-change, lifecycle, EBS and schedule payloads into a
 //!   [`trigger::Trigger`], the evidence an invocation starts from.
 //! - [`aws`]: what both modes say to AWS: the retry and timeout policy, error mapping, the one
@@ -26,5 +27,6 @@ pub mod group;
 pub mod handler;
 pub mod invocation;
 pub mod pair;
+pub mod record;
 pub mod tags;
 pub mod trigger;

@@ -26,6 +26,17 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
 }
 
+impl Clients {
+    /// The same clients, each counting its requests on `counter`.
+    pub fn counted(self, counter: &crate::record::RequestCounter) -> Self {
+        let ec2 = aws_sdk_ec2::Client::from_conf(self.ec2.config().to_builder().interceptor(counter.clone()).build());
+        let autoscaling = aws_sdk_autoscaling::Client::from_conf(
+            self.autoscaling.config().to_builder().interceptor(counter.clone()).build(),
+        );
+        Self { ec2, autoscaling }
+    }
+}
+
 fn transition_of(name: &str) -> Option<Transition> {
     match name {
         "autoscaling:EC2_INSTANCE_LAUNCHING" => Some(Transition::Launching),

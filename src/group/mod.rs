@@ -29,7 +29,8 @@ pub use self::aws::Clients;
 use self::decide::{GroupAction, Screened};
 use self::world::{GroupWorld, HeldGroup};
 use crate::error::Error;
-use crate::invocation::{failure, finish, log, now, observe_failed, Frame, Outcome, Verdict};
+use crate::invocation::{failure, finish, log, now, Frame, Outcome, Turn, Verdict};
+use crate::record::{Facts, HasFacts, Scope};
 use crate::trigger::{LifecycleAction, Trigger};
 
 /// The result of a group-mode invocation.
@@ -77,7 +78,9 @@ pub struct Handler {
 impl Handler {
     /// A handler for the groups tagged `ec2-failover:group`; with `dry_run` it only plans.
     pub fn new(clients: Clients, config: Config, dry_run: bool) -> Self {
-        Self { clients, config, sweep_budget: SWEEP_BUDGET, frame: Frame::new(dry_run), last_sweep: Arc::default() }
+        let frame = Frame::new(dry_run);
+        let clients = clients.counted(&frame.requests);
+        Self { clients, config, sweep_budget: SWEEP_BUDGET, frame, last_sweep: Arc::default() }
     }
 
     /// The same handler with another sweep budget (see [`SWEEP_BUDGET`]).
@@ -85,38 +88,44 @@ impl Handler {
         Self { sweep_budget, ..self }
     }
 
+    /// The HTTP requests this handler's AWS clients have made so far, retries included.
+    pub fn aws_requests(&self) -> u64 {
+        self.frame.requests.count()
+    }
+
     /// Handles one payload: a lifecycle action is decided on its own; an EBS notification or a
     /// schedule sweeps every lifecycle action the managed groups hold open.
     pub async fn handle(&self, payload: &Value) -> Result<GroupOutcome, Error> {
-        let (trigger, _turn) = self.frame.start(payload).await?;
+        let (trigger, turn) = self.frame.start(payload).await?;
         match decide::screen(&trigger) {
-            Screened::Ignore(ignored) => finish(self.frame.outcome(trigger, ignored, None, Vec::new()), None),
+            Screened::Ignore(ignored) => finish(&turn, self.frame.outcome(trigger, ignored, None, Vec::new()), None),
             Screened::Action(action) => {
                 let action = action.clone();
-                let (outcome, error) = self.act(trigger, &action).await?;
+                let (outcome, error) = self.act(trigger.clone(), &action).await.inspect_err(|e| {
+                    self.frame.observe_failed(Scope::Whole(turn.totals()), e, &trigger, "the group")
+                })?;
                 let Outcome { verdict, reason, dry_run, trigger, observed, actions } = outcome;
                 let observed = observed.map(|w| GroupObserved::Action(Box::new(w)));
-                finish(Outcome { verdict, reason, dry_run, trigger, observed, actions }, error)
+                finish(&turn, Outcome { verdict, reason, dry_run, trigger, observed, actions }, error)
             }
             Screened::Sweep => {
                 let last = *self.last_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 match decide::seen_by_last_sweep(&trigger, last) {
-                    Some(seen) => finish(self.frame.outcome(trigger, seen, None, Vec::new()), None),
-                    None => self.sweep(trigger).await,
+                    Some(seen) => finish(&turn, self.frame.outcome(trigger, seen, None, Vec::new()), None),
+                    None => self.sweep(&turn, trigger).await,
                 }
             }
         }
     }
 
-    /// Observes one lifecycle action's world, decides, and acts (or plans, in a dry run).
+    /// Observes one lifecycle action's world, decides, and acts (or plans, in a dry run). A failed
+    /// read is returned for the caller to log (as the invocation's, or as a part of a sweep).
     async fn act(
         &self,
         trigger: Trigger,
         action: &LifecycleAction,
     ) -> Result<(Outcome<GroupWorld, GroupAction>, Option<Error>), Error> {
-        let world = aws::observe(&self.clients, action, now(), self.config.keep_data)
-            .await
-            .inspect_err(|e| observe_failed(e, &trigger, "the group"))?;
+        let world = aws::observe(&self.clients, action, now(), self.config.keep_data).await?;
         let decision = decide::decide(action, &world, &self.config);
         let (actions, error) = self.frame.act(&decision, |actions| aws::execute(&self.clients, actions)).await;
         Ok((self.frame.outcome(trigger, decision, Some(world), actions), error))
@@ -124,10 +133,10 @@ impl Handler {
 
     /// Decides every held lifecycle action again, each with its own log line; the result sums them
     /// up. One that fails does not stop the others; the sweep then fails with the first error.
-    async fn sweep(&self, trigger: Trigger) -> Result<GroupOutcome, Error> {
+    async fn sweep(&self, turn: &Turn<'_>, trigger: Trigger) -> Result<GroupOutcome, Error> {
         let groups = aws::held(&self.clients, self.config.key.as_deref())
             .await
-            .inspect_err(|e| observe_failed(e, &trigger, "the groups"))?;
+            .inspect_err(|e| self.frame.observe_failed(Scope::Whole(turn.totals()), e, &trigger, "the groups"))?;
         let (held, mut skipped) = decide::held_actions(&groups);
         let (began, mut cut_short) = (wall_clock(), false);
         let (mut decisions, mut actions, mut first_error) = (Vec::new(), Vec::new(), None);
@@ -145,9 +154,10 @@ impl Handler {
                 ));
                 continue;
             }
-            let (verdict, reason) = match self.act(Trigger::Lifecycle(action.clone()), action).await {
+            let part = Trigger::Lifecycle(action.clone());
+            let (verdict, reason) = match self.act(part.clone(), action).await {
                 Ok((outcome, error)) => {
-                    log(&outcome, error.as_ref());
+                    log(&outcome, error.as_ref(), Scope::Part);
                     actions.extend(outcome.actions);
                     if let Some(error) = failure(outcome.verdict, &outcome.reason, error) {
                         first_error.get_or_insert(error);
@@ -156,6 +166,7 @@ impl Handler {
                 }
                 // An AWS error, not a refusal: the next sweep reads again.
                 Err(error) => {
+                    self.frame.observe_failed(Scope::Part, &error, &part, "the group");
                     let reason = format!("could not read the group: {error}");
                     first_error.get_or_insert(error);
                     (Verdict::ObserveFailed, reason)
@@ -194,7 +205,7 @@ impl Handler {
         let observed = Some(GroupObserved::Sweep(Sweep { groups, decisions, healed, skipped }));
         let outcome = Outcome { verdict, reason, dry_run: self.frame.dry_run, trigger, observed, actions };
         // The failures were logged on their own lines; the summary is an error line too.
-        log(&outcome, first_error.as_ref());
+        log(&outcome, first_error.as_ref(), Scope::Summary(turn.totals()));
         // Only a sweep that read and decided everything has seen what happened before it began.
         if first_error.is_none() && !cut_short {
             *self.last_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(began);
@@ -226,7 +237,7 @@ impl Handler {
         let (addresses, instances) = match aws::observe_serving(&self.clients, &ids).await {
             Ok(read) => read,
             Err(error) => {
-                observe_failed(&error, trigger, "the groups' addresses");
+                self.frame.observe_failed(Scope::Part, &error, trigger, "the groups' addresses");
                 skipped.push(format!("healing the addresses: could not read them: {error}"));
                 first_error.get_or_insert(error);
                 return Vec::new();
@@ -248,7 +259,7 @@ impl Handler {
             }
             let (done, error) = self.frame.act(&decision, |a| aws::execute(&self.clients, a)).await;
             let outcome = self.frame.outcome(trigger.clone(), decision, Some(world), done);
-            log(&outcome, error.as_ref());
+            log(&outcome, error.as_ref(), Scope::Part);
             if let Some(error) = failure(outcome.verdict, &outcome.reason, error) {
                 first_error.get_or_insert(error);
             }
@@ -324,6 +335,45 @@ pub struct Healed {
     pub verdict: Verdict,
     /// Why.
     pub reason: String,
+}
+
+/// The facts of one group decision: its group and held instance (from the lifecycle action, or the
+/// world a heal read), the instance holding the group's address, and the one the IP moves to.
+fn group_facts(
+    trigger: &Trigger,
+    world: Option<&GroupWorld>,
+    actions: &[crate::invocation::Report<GroupAction>],
+) -> Facts {
+    let held = match trigger {
+        Trigger::Lifecycle(action) => Some(action),
+        _ => None,
+    };
+    let group = held.map(|a| a.group.clone()).or_else(|| world?.group.as_ref().map(|g| g.name.clone()));
+    let instance =
+        held.map(|a| a.instance_id.clone()).or_else(|| world?.instance.as_ref().map(|i| i.instance_id.clone()));
+    let active = world.and_then(|w| w.addresses.iter().find_map(|a| a.instance_id.clone()));
+    let target = actions.iter().find_map(|r| match &r.action {
+        GroupAction::MoveAddress { instance_id, .. } => Some(instance_id.clone()),
+        _ => None,
+    });
+    Facts { active, target, group, instance, ..Facts::default() }
+}
+
+impl HasFacts for Outcome<GroupWorld, GroupAction> {
+    fn facts(&self) -> Facts {
+        group_facts(&self.trigger, self.observed.as_ref(), &self.actions)
+    }
+}
+
+impl HasFacts for GroupOutcome {
+    /// A sweep's summary names no one group: its decisions' lines do.
+    fn facts(&self) -> Facts {
+        match &self.observed {
+            Some(GroupObserved::Action(world)) => group_facts(&self.trigger, Some(world), &self.actions),
+            Some(GroupObserved::Sweep(_)) => Facts::default(),
+            None => group_facts(&self.trigger, None, &self.actions),
+        }
+    }
 }
 
 /// Now, in seconds since the Unix epoch, to the millisecond.

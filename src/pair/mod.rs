@@ -15,7 +15,8 @@ use self::alarms::alarm_reads;
 use self::decide::{decide, monitoring_mismatches, screen, Action};
 use self::world::World;
 use crate::error::Error;
-use crate::invocation::{finish, now, observe_failed, Frame, Outcome};
+use crate::invocation::{finish, now, Frame, Outcome};
+use crate::record::{Facts, HasFacts, RequestCounter, Scope};
 use crate::trigger::Trigger;
 
 /// What happens to the old active instance once the Elastic IP has left it.
@@ -144,6 +145,45 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
+impl Clients {
+    /// The same clients, each counting its requests on `counter`.
+    pub fn counted(self, counter: &RequestCounter) -> Self {
+        let ec2 = aws_sdk_ec2::Client::from_conf(self.ec2.config().to_builder().interceptor(counter.clone()).build());
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+            self.cloudwatch.config().to_builder().interceptor(counter.clone()).build(),
+        );
+        Self { ec2, cloudwatch }
+    }
+}
+
+impl HasFacts for PairOutcome {
+    /// `active`: the member (or outsider) holding the IP when read; `target`: the instance the IP
+    /// moves to, or else the one started for it; `fenced`: the instance stopped.
+    fn facts(&self) -> Facts {
+        let active = self.observed.as_ref().and_then(|world| match &world.address.holder {
+            world::Holder::Nobody => None,
+            world::Holder::Member { instance_id } => Some(instance_id.clone()),
+            world::Holder::Outsider { instance_id, network_interface_id } => {
+                instance_id.clone().or_else(|| network_interface_id.clone())
+            }
+        });
+        let planned = self.actions.iter().map(|report| &report.action);
+        let moved = planned.clone().find_map(|a| match a {
+            Action::MoveAddress { instance_id, .. } => Some(instance_id.clone()),
+            _ => None,
+        });
+        let started = planned.clone().find_map(|a| match a {
+            Action::StartInstance { instance_id } => Some(instance_id.clone()),
+            _ => None,
+        });
+        let fenced = planned.clone().find_map(|a| match a {
+            Action::StopInstance { instance_id, .. } => Some(instance_id.clone()),
+            _ => None,
+        });
+        Facts { active, target: moved.or(started), fenced, ..Facts::default() }
+    }
+}
+
 /// Pair mode's handler: everything an invocation needs, built once at init.
 #[derive(Clone, Debug)]
 pub struct Handler {
@@ -157,7 +197,14 @@ pub struct Handler {
 impl Handler {
     /// A handler for one pair; with `dry_run` it only plans.
     pub fn new(config: Config, clients: Clients, dry_run: bool) -> Self {
-        Self { config, clients, frame: Frame::new(dry_run) }
+        let frame = Frame::new(dry_run);
+        let clients = clients.counted(&frame.requests);
+        Self { config, clients, frame }
+    }
+
+    /// The HTTP requests this handler's AWS clients have made so far, retries included.
+    pub fn aws_requests(&self) -> u64 {
+        self.frame.requests.count()
     }
 
     /// Handles one payload, as [`Handler::handle_for`] without knowing the function's ARN (so the
@@ -170,14 +217,14 @@ impl Handler {
     /// the trigger, observe the pair, decide, act. The clock is read once, here, so that `decide`
     /// stays pure.
     pub async fn handle_for(&self, payload: &Value, function_arn: Option<&str>) -> Result<PairOutcome, Error> {
-        let (trigger, _turn) = self.frame.start(payload).await?;
+        let (trigger, turn) = self.frame.start(payload).await?;
         let (decision, observed) = match screen(&self.config, &trigger) {
             Some(ignored) => (ignored, None),
             None => {
                 let alarms = alarm_reads(&self.config, &trigger, function_arn);
                 let world = aws::observe(&self.clients, &self.config, &alarms, now())
                     .await
-                    .inspect_err(|e| observe_failed(e, &trigger, "the pair"))?;
+                    .inspect_err(|e| self.frame.observe_failed(Scope::Whole(turn.totals()), e, &trigger, "the pair"))?;
                 if trigger == Trigger::Schedule {
                     for warning in monitoring_mismatches(&self.config, &world) {
                         tracing::warn!(warning = %warning, "the alarms' monitoring does not match an instance's");
@@ -188,6 +235,6 @@ impl Handler {
         };
         let (actions, error) =
             self.frame.act(&decision, |actions| aws::execute(&self.clients.ec2, &self.config, actions)).await;
-        finish(self.frame.outcome(trigger, decision, observed, actions), error)
+        finish(&turn, self.frame.outcome(trigger, decision, observed, actions), error)
     }
 }
