@@ -97,6 +97,11 @@ EC2 schedules events for instances (retirement, stop, reboots, maintenance), whi
                        seconds (default now), "description": "..."}   ({"instance", "code": null} clears)
 and DescribeInstanceStatus lists them in the instance's eventsSet (notAfter two hours later); a
 description starting "[Completed]" or "[Canceled]" is one EC2 keeps listing after the fact.
+The function reaches an instance at its private address, in its VPC; on this machine the service
+a test or demo stands up listens on loopback instead. The proxy plays the VPC's network:
+  POST /_proxy/network  {"instance": "i-...", "private_ip": "127.0.0.2"}   ("private_ip": null clears)
+and DescribeInstances shows that address as the instance's privateIpAddress (kept across
+/_proxy/config, like the network it stands for).
 AWS takes its time; the tests need not. Where AWS would simply take time, tests call
   POST /_proxy/settle    {"instances": ["i-...", "vol-..."]} ({} for all)   ends their transitions
                        now: pending -> running, stopping -> stopped, initializing -> ok, kms ->
@@ -181,6 +186,7 @@ import collections
 import datetime
 import fnmatch
 import http.client
+import ipaddress
 import json
 import os
 import random
@@ -627,6 +633,8 @@ class State:
     def __init__(self, upstream, latency_ms=0.0, fault_rate=0.0, seed=0, faults=FAULTS):
         self.upstream = urllib.parse.urlsplit(upstream)
         self.lock = threading.Lock()
+        # instance -> the private address DescribeInstances shows (POST /_proxy/network)
+        self.network = {}
         self.configure({"latency_ms": latency_ms, "fault_rate": fault_rate, "seed": seed, "faults": list(faults)})
 
     def configure(self, settings):
@@ -812,6 +820,20 @@ class Proxy(BaseHTTPRequestHandler):
                 else:
                     self.state.scheduled.setdefault(instance, []).append(
                         {"code": code, "not_before": not_before, "description": event.get("description", "")})
+            return self.reply(200, b"{}", "application/json")
+        if self.path == "/_proxy/network":
+            try:
+                change = json.loads(self.read_body() or b"{}")
+                instance, address = change["instance"], change.get("private_ip")
+                if not str(instance).startswith("i-") or not (address is None or ipaddress.ip_address(address)):
+                    raise ValueError("a network change needs instance (i-...) and private_ip (an address or null)")
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                return self.reply(400, str(e).encode(), "text/plain")
+            with self.state.lock:
+                if address is None:
+                    self.state.network.pop(instance, None)
+                else:
+                    self.state.network[instance] = address
             return self.reply(200, b"{}", "application/json")
         if self.path == "/_proxy/capacity":
             try:
@@ -1318,7 +1340,15 @@ class Proxy(BaseHTTPRequestHandler):
         return status, headers, rewrite_set(payload.decode(), "volumeSet", show).encode(), False
 
     def describe_instances(self, pairs, body):
-        return self.describe(pairs, body, "instancesSet", instance_item)
+        status, headers, payload, emulated = self.describe(pairs, body, "instancesSet", instance_item)
+        with self.state.lock:
+            network = dict(self.state.network)
+        if status == 200 and network:
+            def addressed(item):
+                address = network.get(own(item, "instanceId"))
+                return item if address is None else set_own(item, "privateIpAddress", address)
+            payload = rewrite_set(payload.decode(), "instancesSet", addressed).encode()
+        return status, headers, payload, emulated
 
     def describe_instance_status(self, pairs, body):
         include_all = dict(pairs).get("IncludeAllInstances", "").lower() == "true"
@@ -1502,6 +1532,20 @@ def own(item, name):
     flat.append(inner[cursor:])
     found = re.search(rf"<{name}>([^<]*)</{name}>", "".join(flat))
     return found.group(1) if found else ""
+
+
+def set_own(item, name, value):
+    """The item with its own <name> element (not one inside a nested item) set to value."""
+    body = item[len("<item>"):-len("</item>")] if item.startswith("<item>") else item
+    cursor = 0
+    for a, b in [*top_items(body), (len(body), len(body))]:
+        found = re.search(rf"<{name}>[^<]*</{name}>", body[cursor:a])
+        if found:
+            at = cursor + found.start()
+            body = f"{body[:at]}<{name}>{escape(value)}</{name}>{body[cursor + found.end():]}"
+            break
+        cursor = b
+    return f"<item>{body}</item>" if item.startswith("<item>") else body
 
 
 def shown_state(item):

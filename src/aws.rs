@@ -54,6 +54,8 @@ pub struct Instance {
     pub availability_zone: Option<String>,
     /// Its primary network interface, which an Elastic IP is associated with.
     pub network_interface_id: Option<String>,
+    /// Its primary private IPv4 address, which the service check probes.
+    pub private_ip: Option<String>,
     /// When it was last started, in seconds since the Unix epoch.
     pub launch_time: Option<i64>,
     /// Why EC2 last changed its state, when it says (`Client.InternalError: Client error on
@@ -168,6 +170,7 @@ impl Instance {
                 .map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str())),
             availability_zone: instance.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
             network_interface_id: primary_interface(instance),
+            private_ip: instance.private_ip_address().map(str::to_owned),
             launch_time: instance.launch_time().map(DateTime::secs),
             state_reason: instance.state_reason().and_then(|r| r.message()).map(str::to_owned),
             detailed_monitoring: instance

@@ -2,6 +2,7 @@
 //! lent to every invocation. Every error names its variable.
 
 use crate::group;
+use crate::pair::health::{self, HealthCheck};
 use crate::pair::{
     self, FenceMode, Monitoring, Readiness, Rebalance, DEFAULT_COOLDOWN_SECONDS, DEFAULT_FENCE_ESCALATE_SECONDS,
     DEFAULT_SCHEDULED_LEAD_SECONDS,
@@ -87,7 +88,7 @@ fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> Confi
 
 /// Pair mode: `PRIMARY_INSTANCE_ID`, `STANDBY_INSTANCE_ID` and `EIP_ALLOCATION_ID` (required),
 /// `FENCE_MODE`, `FENCE_ESCALATE_SECONDS`, `COOLDOWN_SECONDS`, `STANDBY_READY`, `MONITORING`,
-/// `ALARM_NAMES`, `REBALANCE` and `SCHEDULED_LEAD_SECONDS`.
+/// `ALARM_NAMES`, `REBALANCE`, `SCHEDULED_LEAD_SECONDS`, and the service check's `HEALTH_*`.
 fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
     let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
     let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
@@ -150,6 +151,7 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
     // Scheduled events are announced days ahead; a week is the most lead that makes sense.
     let scheduled_lead_seconds = number(get, "SCHEDULED_LEAD_SECONDS", DEFAULT_SCHEDULED_LEAD_SECONDS, 0, 604_800)?;
     let fence_escalate_seconds = number(get, "FENCE_ESCALATE_SECONDS", DEFAULT_FENCE_ESCALATE_SECONDS, 0, 86_400)?;
+    let health = health_check(get)?;
     Ok(pair::Config {
         primary,
         standby,
@@ -162,7 +164,27 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         rebalance,
         scheduled_lead_seconds,
         fence_escalate_seconds,
+        health,
     })
+}
+
+/// Pair mode's service check: `HEALTH_CHECK` (unset: none), `HEALTH_EXPECT`, `HEALTH_THRESHOLD`,
+/// `HEALTH_WINDOW` (default: the threshold, i.e. that many failures in a row) and
+/// `HEALTH_TIMEOUT_MS`.
+fn health_check(get: &impl Fn(&str) -> Option<String>) -> Result<Option<HealthCheck>, ConfigError> {
+    let Some(spec) = get("HEALTH_CHECK") else { return Ok(None) };
+    let max = i64::try_from(health::MAX_WINDOW).unwrap_or(10);
+    let threshold = number(get, "HEALTH_THRESHOLD", 3, 1, max)?;
+    let window = number(get, "HEALTH_WINDOW", threshold, threshold, max)?;
+    let timeout_ms = number(get, "HEALTH_TIMEOUT_MS", 2_000, 100, 10_000)?;
+    let as_usize = |n: i64| usize::try_from(n).unwrap_or(1);
+    let expect = get("HEALTH_EXPECT");
+    HealthCheck::parse(&spec, expect.as_deref(), as_usize(threshold), as_usize(window), timeout_ms.unsigned_abs())
+        .map(Some)
+        .map_err(|problem| match problem.starts_with("HTTP statuses") {
+            true => bad("HEALTH_EXPECT", &expect.unwrap_or_default(), problem),
+            false => bad("HEALTH_CHECK", &spec, problem),
+        })
 }
 
 /// Group mode: `GROUP_KEY` (the one group this deployment serves; unset: every tagged group),
@@ -287,6 +309,33 @@ mod tests {
             assert_eq!(err.variable, *var, "{var}={value}");
             let message = err.to_string();
             assert!(message.contains(var) && message.contains(hint), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_service_check_is_off_unless_asked_for_and_named_when_wrong() {
+        assert_eq!(pair(with(&[]).unwrap()).health, None);
+        let c = pair(with(&[("HEALTH_CHECK", "http:8080/healthz"), ("HEALTH_EXPECT", "200-299")]).unwrap());
+        let check = c.health.unwrap();
+        assert_eq!((check.threshold, check.window, check.timeout_ms, check.expect), (3, 3, 2000, (200, 299)));
+        let c = pair(with(&[("HEALTH_CHECK", "tcp:5432"), ("HEALTH_THRESHOLD", "2"), ("HEALTH_WINDOW", "4")]).unwrap());
+        assert_eq!(c.health.map(|h| (h.threshold, h.window)), Some((2, 4)));
+        type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
+        let cases: &[Case] = &[
+            (&[("HEALTH_CHECK", "ping")], "HEALTH_CHECK", "tcp:PORT"),
+            (&[("HEALTH_CHECK", "http:80/"), ("HEALTH_EXPECT", "ok")], "HEALTH_EXPECT", "HTTP statuses"),
+            (&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_THRESHOLD", "0")], "HEALTH_THRESHOLD", "from 1 to 10"),
+            (
+                &[("HEALTH_CHECK", "tcp:80"), ("HEALTH_THRESHOLD", "3"), ("HEALTH_WINDOW", "2")],
+                "HEALTH_WINDOW",
+                "from 3 to 10",
+            ),
+            (&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_TIMEOUT_MS", "60000")], "HEALTH_TIMEOUT_MS", "from 100 to 10000"),
+        ];
+        for (vars, variable, hint) in cases {
+            let err = with(vars).unwrap_err();
+            assert_eq!(err.variable, *variable, "{vars:?}");
+            assert!(err.to_string().contains(hint), "{err}");
         }
     }
 

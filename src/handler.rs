@@ -24,9 +24,9 @@ pub enum Handler {
 #[serde(untagged)]
 pub enum Response {
     /// Pair mode's outcome.
-    Pair(pair::PairOutcome),
+    Pair(Box<pair::PairOutcome>),
     /// Group mode's outcome.
-    Group(group::GroupOutcome),
+    Group(Box<group::GroupOutcome>),
 }
 
 impl Handler {
@@ -49,8 +49,10 @@ impl Handler {
     /// context's, which pair mode's reconcile uses to find the alarms that invoke it).
     pub async fn handle(&self, payload: &Value, function_arn: Option<&str>) -> Result<Response, Error> {
         match self {
-            Handler::Pair(handler) => handler.handle_for(payload, function_arn).await.map(Response::Pair),
-            Handler::Group(handler) => handler.handle(payload).await.map(Response::Group),
+            Handler::Pair(handler) => {
+                handler.handle_for(payload, function_arn).await.map(|o| Response::Pair(Box::new(o)))
+            }
+            Handler::Group(handler) => handler.handle(payload).await.map(|o| Response::Group(Box::new(o))),
         }
     }
 }

@@ -17,6 +17,8 @@ pub const PHASE: &str = "ec2-failover:phase";
 pub const PAUSED: &str = "ec2-failover:paused";
 /// Pair mode: when the pair was paused, RFC 3339.
 pub const PAUSED_AT: &str = "ec2-failover:paused-at";
+/// Pair mode: the service check's recent results, each member's (`pair::health::History`).
+pub const HEALTH: &str = "ec2-failover:health";
 
 /// Group mode: the group key, the same value on the Auto Scaling group, its Elastic IP, its data
 /// volume, that volume's snapshots and the volumes restored from them.

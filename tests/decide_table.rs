@@ -9,6 +9,7 @@
 use ec2_failover::aws::{CheckStatus, Checks};
 use ec2_failover::invocation::Verdict::{self, *};
 use ec2_failover::pair::decide::{decide, Action};
+use ec2_failover::pair::health::{HealthCheck, History, Probed};
 use ec2_failover::pair::world::PauseNote;
 use ec2_failover::pair::world::ScheduledEvent;
 use ec2_failover::pair::world::{Address, AlarmSeen, FailoverRecord, Holder, Instance, InstanceState, Phase, World};
@@ -37,6 +38,7 @@ fn config() -> Config {
         rebalance: Rebalance::Log,
         scheduled_lead_seconds: 3_600,
         fence_escalate_seconds: 600,
+        health: None,
     }
 }
 
@@ -51,6 +53,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         state,
         availability_zone: None,
         network_interface_id: Some(eni(id)),
+        private_ip: None,
         launch_time: Some(NOW - 3600),
         state_reason: None,
         detailed_monitoring: false,
@@ -66,9 +69,11 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
             holder: holder.into().map_or(Holder::Nobody, |id| Holder::Member { instance_id: id.into() }),
             record: None,
             pause: None,
+            health: None,
         },
         members: [(P, p), (S, s)].into_iter().filter(|(_, st)| *st != Gone).map(|(id, st)| member(id, st)).collect(),
         alarms: None,
+        probes: Vec::new(),
     }
 }
 
@@ -267,7 +272,7 @@ fn a_degraded_primary_keeps_serving_until_the_standby_runs() {
     check("standby was stopped meanwhile: start it again",         c,        Schedule,    w(P, Running, Stopped).rec(P, S, 200, Started), Finish,   &[start(S)],                           "starting");
     check("the degraded primary died while the standby booted",    c,        stopped(P),  w(P, Stopped, Pending).rec(P, S, 20, Started),  Wait,     &[],                                   "once it runs");
     check("running is not ready: the checks still initialize",     c,        alarm(&[P]), w(P, Running, Running).init(S),                  FailOver, &[record(P, S, Started)],              "status checks");
-    check("the reconcile waits for the checks, writes nothing",    c,        Schedule,    w(P, Running, Running).init(S).rec(P, S, 60, Started), Wait, &[],                              "once they pass");
+    check("the reconcile waits for the checks, writes nothing",    c,        Schedule,    w(P, Running, Running).init(S).rec(P, S, 60, Started), Wait, &[],                              "status checks are not both ok");
     check("STANDBY_READY=running: running is enough",              running_ok, alarm(&[P]), w(P, Running, Running).init(S),                FailOver, &[mv(S), record(P, S, Done), stop(P)], "then stopping");
     check("a pending primary cannot be fenced yet",                c,        alarm(&[P]), w(P, Pending, Running),                         FailOver, &[mv(S), record(P, S, Done)],          "which can serve");
     check("composite alarm (no instance) is about the active one", c,        alarm(&[]),  w(P, Running, Stopped),                         FailOver, &[start(S), record(P, S, Started)],    "for the active instance");
@@ -592,4 +597,103 @@ fn the_ip_is_never_associated_again_with_the_instance_that_holds_it() {
         }
     }
     assert!(plans > 100, "the worlds must include failovers: {plans}");
+}
+
+/// A pair with a service check: `threshold` failures among the last `window` probes fail it.
+fn checked(threshold: usize, window: usize) -> Config {
+    Config { health: Some(HealthCheck::parse("http:8080/healthz", None, threshold, window, 2000).unwrap()), ..config() }
+}
+
+/// Results as the tag keeps them: `"011"` is passed, failed, failed (oldest first).
+fn bits(results: &str) -> Vec<bool> {
+    results.chars().map(|c| c == '1').collect()
+}
+
+/// The results kept on the address, counted `ago` seconds before now (`""`: none for that member).
+fn kept(mut world: World, ago: i64, primary: &str, standby: &str) -> World {
+    let members = [(P, primary), (S, standby)]
+        .iter()
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(id, b)| ((*id).to_owned(), bits(b)))
+        .collect();
+    world.address.health = Some(History { at: NOW - ago, members });
+    world
+}
+
+/// This invocation's probes: `Some(true)` passed, `Some(false)` failed, `None` not probed.
+fn probed(mut world: World, primary: Option<bool>, standby: Option<bool>) -> World {
+    world.probes = [(P, primary), (S, standby)]
+        .iter()
+        .filter_map(|(id, ok)| {
+            let result = if (*ok)? { Ok(()) } else { Err("10.0.0.9:8080: Connection refused".to_owned()) };
+            Some(Probed { instance_id: (*id).to_owned(), result })
+        })
+        .collect();
+    world
+}
+
+/// The results the decision keeps, counted now.
+fn kept_now(primary: &str, standby: &str) -> Action {
+    let members = [(P, primary), (S, standby)]
+        .iter()
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(id, b)| ((*id).to_owned(), bits(b)))
+        .collect();
+    Action::RecordHealth(History { at: NOW, members })
+}
+
+#[test]
+#[rustfmt::skip]
+fn a_service_that_stops_answering_fails_the_pair_over_after_its_threshold() {
+    let three = &checked(3, 3);
+    let three_of_five = &checked(3, 5);
+    let up = w(P, Running, Running);
+    //    name                                                            config         trigger   world                                                                 verdict   actions                                                              reason
+    check("one failed probe is counted, and changes nothing else",         three,         Schedule, probed(kept(up.clone(), 60, "00", "00"), Some(false), Some(true)),   NoChange, &[kept_now("001", "000")],                                             "the Elastic IP is on");
+    check("the third in a row fails the pair over, make before break",     three,         Schedule, probed(kept(up.clone(), 60, "011", "000"), Some(false), Some(true)), FailOver, &[kept_now("111", "000"), mv(S), record(P, S, Done), stop(P)],      "failed 3 of the last 3 probes of i-0123456789abcdef0 (last: 10.0.0.9:8080: Connection refused)");
+    check("a probe that passes breaks the run",                             three,         Schedule, probed(kept(up.clone(), 60, "011", "000"), Some(true), Some(true)),  NoChange, &[kept_now("110", "000")],                                             "the Elastic IP is on");
+    check("3 of 5: failures need not be in a row",                          three_of_five, Schedule, probed(kept(up.clone(), 60, "1010", "0000"), Some(false), Some(true)), FailOver, &[kept_now("10101", "00000"), mv(S), record(P, S, Done), stop(P)], "failed 3 of the last 5");
+    check("... while 3 in a row is not reached by the same probes",         three,         Schedule, probed(kept(up.clone(), 60, "010", "000"), Some(false), Some(true)), NoChange, &[kept_now("101", "000")],                                             "the Elastic IP is on");
+    check("a second delivery within 30 s counts nothing again",             three,         Schedule, probed(kept(up.clone(), 10, "011", "000"), Some(false), Some(true)), NoChange, &[],                                                                 "the Elastic IP is on");
+    check("a healthy pair's steady results are not written again",         three,         Schedule, probed(kept(up.clone(), 60, "000", "000"), Some(true), Some(true)),  NoChange, &[],                                                                 "the Elastic IP is on");
+    check("a failing standby changes nothing, and says so",                 three,         Schedule, probed(kept(up.clone(), 60, "000", "011"), Some(true), Some(false)), NoChange, &[kept_now("000", "111")],                                             "not ready to take over");
+    check("the standby's own probe must pass before the IP moves",         three,         Schedule, probed(kept(up.clone(), 60, "011", "000"), Some(false), Some(false)), FailOver, &[kept_now("111", "001"), record(P, S, Started)],                     "its service check fails (10.0.0.9:8080: Connection refused)");
+    check("... and once it passes the failover carries on",                 three,         Schedule, probed(kept(up.clone(), 60, "111", "001"), Some(false), Some(true)).rec(P, S, 60, Started), Finish, &[kept_now("111", "010"), mv(S), record(P, S, Done), stop(P)], "carrying on");
+    check("a cold standby is started; the IP waits for its service",        three,         Schedule, probed(kept(w(P, Running, Stopped), 60, "011", ""), Some(false), None), FailOver, &[kept_now("111", ""), start(S), record(P, S, Started)],          "once i-0fedcba9876543210 can serve");
+    check("a dead primary is left at once, whatever its service",          three,         stopped(P), probed(kept(w(P, Stopped, Running), 60, "000", "000"), None, Some(false)), FailOver, &[kept_now("", "001"), mv(S), record(P, S, Done)],     "is stopped");
+    check("while paused, nothing is recorded",                              three,         Schedule, probed(kept(up.clone(), 60, "011", "000"), Some(false), Some(true)).paused("maintenance"), Paused, &[],                                        "would have been fail_over");
+    check("after a failover the new active's own results count",           three,         Schedule, probed(kept(w(S, Stopped, Running).rec(P, S, 100, Done), 60, "", "011"), None, Some(false)), Hold, &[kept_now("", "111")],                     "failed 3 of the last 3 probes of i-0fedcba9876543210");
+    check("status shows each member's service check",                      three,         command(Command::Status), probed(kept(up.clone(), 60, "011", "000"), Some(false), Some(true)), Status, &[],                                               "service http:8080/healthz fails now: 10.0.0.9:8080: Connection refused, 3 of the last 3 failed, failing");
+    check("without a check nothing is probed or written",                  &config(),     Schedule, up.clone(),                                                            NoChange, &[],                                                                 "the Elastic IP is on");
+}
+
+#[test]
+fn the_service_check_is_read_and_written_back_as_its_tag() {
+    let parse = |spec: &str, expect: Option<&str>| HealthCheck::parse(spec, expect, 3, 5, 2000);
+    let http = parse("http:8080/healthz", Some("200-299")).unwrap();
+    assert_eq!(
+        (http.port, http.path.as_str(), http.expect, http.to_string()),
+        (8080, "/healthz", (200, 299), "http:8080/healthz".into())
+    );
+    assert_eq!(parse("tcp:5432", None).unwrap().expect, (200, 399));
+    assert_eq!(parse("HTTPS:443", Some("204")).unwrap().path, "/");
+    for bad in ["", "tcp", "tcp:0", "tcp:70000", "udp:53", "tcp:22/x", "http:80/a b", "http:x/"] {
+        assert!(parse(bad, None).is_err(), "{bad:?}");
+    }
+    for bad in ["abc", "399-200", "99", "200-600"] {
+        assert!(parse("http:80/", Some(bad)).unwrap_err().starts_with("HTTP statuses"), "{bad:?}");
+    }
+    assert!(HealthCheck::parse("tcp:80", None, 4, 3, 2000).is_err(), "a threshold above its window");
+    assert!(HealthCheck::parse("tcp:80", None, 3, 11, 2000).is_err(), "a window longer than the tag keeps");
+
+    let history = History { at: NOW, members: vec![(P.into(), bits("0110")), (S.into(), bits(""))] };
+    let tag = history.to_tag();
+    assert_eq!(tag, format!("{NOW} {P}:0110 {S}:"));
+    assert!(tag.len() <= 256);
+    assert_eq!(History::parse(&tag), Some(history));
+    assert_eq!(History::parse("soon i-1:01"), None);
+    assert_eq!(History::parse("1800000000 i-1:0x"), None);
+    // The longest tag: two members, ten results each.
+    let full = History { at: NOW, members: vec![(P.into(), vec![true; 10]), (S.into(), vec![false; 10])] };
+    assert!(full.to_tag().len() <= 256);
 }

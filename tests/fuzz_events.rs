@@ -55,6 +55,7 @@ fn config() -> Config {
         rebalance: Default::default(),
         scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
         fence_escalate_seconds: ec2_failover::pair::DEFAULT_FENCE_ESCALATE_SECONDS,
+        health: None,
     }
 }
 
@@ -266,6 +267,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             state: InstanceState::Running,
             availability_zone: Some("us-east-1b".into()),
             network_interface_id: Some("eni-new".into()),
+            private_ip: None,
             launch_time: Some(1_799_999_000),
             state_reason: None,
             detailed_monitoring: false,
@@ -311,6 +313,7 @@ fn healthy_world() -> World {
         state: InstanceState::Running,
         availability_zone: Some("us-east-1a".into()),
         network_interface_id: Some(format!("eni-{}", &id[2..])),
+        private_ip: None,
         launch_time: Some(1_700_000_000),
         state_reason: None,
         detailed_monitoring: false,
@@ -325,9 +328,11 @@ fn healthy_world() -> World {
             holder: Holder::Member { instance_id: P.into() },
             record: None,
             pause: None,
+            health: None,
         },
         members: vec![member(P), member(S)],
         alarms: None,
+        probes: Vec::new(),
     }
 }
 

@@ -373,6 +373,25 @@ def test_scheduled_events_are_listed_with_the_status(local):
         local.control("/_proxy/scheduled-event", {"instance": instance, "code": "meteor-strike"})
 
 
+def test_the_network_shows_where_the_function_reaches_an_instance(local):
+    instance, other = local.launch(), local.launch()
+    real = local.moto.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    local.control("/_proxy/network", {"instance": instance, "private_ip": "127.0.0.2"})
+    # It outlives /_proxy/config, like the VPC it stands for.
+    local.control("/_proxy/config", {})
+    shown = {i["InstanceId"]: i for r in local.ec2.describe_instances(InstanceIds=[instance, other])["Reservations"]
+             for i in r["Instances"]}
+    assert shown[instance]["PrivateIpAddress"] == "127.0.0.2"
+    assert shown[other]["PrivateIpAddress"] != "127.0.0.2"
+    # Only the instance's own address: its interfaces say what moto says.
+    assert shown[instance]["NetworkInterfaces"][0]["PrivateIpAddress"] == real["NetworkInterfaces"][0]["PrivateIpAddress"]
+    local.control("/_proxy/network", {"instance": instance, "private_ip": None})
+    again = local.ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert again["PrivateIpAddress"] == real["PrivateIpAddress"]
+    with pytest.raises(urllib.error.HTTPError):
+        local.control("/_proxy/network", {"instance": instance, "private_ip": "not an address"})
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

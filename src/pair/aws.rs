@@ -12,6 +12,7 @@ use futures_util::future::join_all;
 
 use super::alarms::AlarmReads;
 use super::decide::Action;
+use super::health::History;
 use super::world::{resolve_holder, Address, AlarmSeen, FailoverRecord, Instance, PauseNote, Phase, World};
 use super::{Clients, Config};
 use crate::aws::{associate, aws_error, ec2_tag, tag, CheckStatus, Checks, ScheduledEvent};
@@ -95,8 +96,9 @@ pub async fn observe(clients: &Clients, config: &Config, alarms: &AlarmReads, no
                 .and_then(|at| DateTime::from_str(at, DateTimeFormat::DateTime).ok())
                 .map(|t| t.secs()),
         }),
+        health: tag(tags::HEALTH).and_then(History::parse),
     };
-    Ok(World { now, address, members, alarms })
+    Ok(World { now, address, members, alarms, probes: Vec::new() })
 }
 
 /// Reads the alarms: by name and by action, both at once, every page. None: nothing to read.
@@ -300,6 +302,14 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
             .await
             .map(|_| "done")
             .map_err(|e| aws_error("DeleteTags", e)),
+        Action::RecordHealth(history) => client
+            .create_tags()
+            .resources(&config.allocation_id)
+            .tags(ec2_tag(tags::HEALTH, &history.to_tag()))
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("CreateTags", e)),
         Action::RecordFailover(record) => {
             let tag = ec2_tag;
             let at = DateTime::from_secs(record.at).fmt(DateTimeFormat::DateTime).unwrap_or_default();

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::alarms::{confirm, recovered_since, standing_alarm};
+use super::health::{self, History};
 use super::world::{FailoverRecord, Holder, InstanceState, PauseNote, Phase, ScheduledEvent, World};
 use super::{Config, FenceMode, Monitoring, Readiness, Rebalance};
 use crate::invocation::Verdict;
@@ -49,6 +50,8 @@ pub enum Action {
     },
     /// End a pause: its tags go.
     Resume,
+    /// Keep the service check's results on the Elastic IP's tags.
+    RecordHealth(History),
 }
 
 fn decision(verdict: Verdict, reason: String, actions: Vec<Action>) -> Decision {
@@ -85,7 +88,7 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     if let Trigger::Command(command) = trigger {
         return command_decision(config, command, world);
     }
-    let decision = decide_trigger(config, trigger, world);
+    let mut decision = decide_trigger(config, trigger, world);
     match &world.address.pause {
         Some(pause) if decision.verdict != Verdict::Ignore => {
             let would = if decision.actions.is_empty() {
@@ -95,6 +98,14 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
             };
             let reason = format!("paused{}: {}; nothing is done; would have been {would}", since(pause), pause.reason);
             self::decision(Verdict::Paused, reason, Vec::new())
+        }
+        // The service check's results are kept with whatever else is done (first, so that a move
+        // that fails does not lose them).
+        _ if decision.verdict != Verdict::Ignore => {
+            if let Some(record) = health::record(config, world) {
+                decision.actions.insert(0, record);
+            }
+            decision
         }
         _ => decision,
     }
@@ -200,7 +211,8 @@ fn status(config: &Config, world: &World) -> String {
                 })
                 .unwrap_or_default();
             let events = if events.is_empty() { String::new() } else { format!(", scheduled: {}", events.join(", ")) };
-            format!("{role} {id} {} (checks {checks}; {ready}{events})", world.state_of(id).name())
+            let service = health::describe(config, world, id).map(|s| format!("; {s}")).unwrap_or_default();
+            format!("{role} {id} {} (checks {checks}{service}; {ready}{events})", world.state_of(id).name())
         })
         .collect();
     let record = match &world.address.record {
@@ -378,6 +390,8 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         Some(format!("{} for the active instance {active}", w.says()))
     } else if let Some(a) = standing {
         Some(format!("alarm {} is in ALARM for the active instance {active}", a.name))
+    } else if let Some(service) = health::failure(config, world, active) {
+        Some(service)
     } else {
         due.map(|e| {
             format!(
@@ -418,6 +432,9 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         }
         if let Some(e) = due_event(config, world, other) {
             reason.push_str(&format!("; EC2 has scheduled {} for {other}, which does not hold the IP", e.code));
+        }
+        if let Some(service) = health::failure(config, world, other) {
+            reason.push_str(&format!("; {service}, which does not hold the IP: it is not ready to take over"));
         }
         if let Some(doubt) = doubt {
             reason.push_str(&format!("; {doubt}"));
@@ -487,7 +504,16 @@ fn ready(config: &Config, world: &World, instance_id: &str) -> bool {
     world.member(instance_id).is_some_and(|m| {
         m.state == InstanceState::Running
             && (config.standby_ready == Readiness::Running || m.checks.is_some_and(|c| c.pass()))
+            && health::probe_failure(world, instance_id).is_none()
     })
+}
+
+/// Why a running instance is not ready yet, for a reason.
+fn not_ready_why(world: &World, instance_id: &str) -> String {
+    match health::probe_failure(world, instance_id) {
+        Some(why) => format!("its service check fails ({why})"),
+        None => format!("its status checks are not both ok yet ({})", checks_of(world, instance_id)),
+    }
 }
 
 /// What a member's status checks say, for a reason.
@@ -542,9 +568,8 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
         InstanceState::Running if !ready(config, world, to) => (
             record_started(),
             format!(
-                "{to} is running but its status checks are not both ok yet ({}); the Elastic IP moves from {from} \
-                 once they pass",
-                checks_of(world, to)
+                "{to} is running but {}; the Elastic IP moves from {from} once {to} is ready",
+                not_ready_why(world, to)
             ),
         ),
         InstanceState::Running => {

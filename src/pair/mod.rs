@@ -4,6 +4,8 @@
 pub mod alarms;
 pub mod aws;
 pub mod decide;
+pub mod health;
+pub mod probe;
 pub mod world;
 
 use std::fmt;
@@ -61,6 +63,8 @@ pub struct Config {
     /// How long a fenced instance may stay `stopping` before it is stopped with `Force`
     /// (`FENCE_ESCALATE_SECONDS`).
     pub fence_escalate_seconds: i64,
+    /// The service check the function runs on each member (`HEALTH_CHECK`), if any.
+    pub health: Option<health::HealthCheck>,
 }
 
 /// The default `FENCE_ESCALATE_SECONDS`: a graceful stop that takes ten minutes is a hung one.
@@ -222,9 +226,14 @@ impl Handler {
             Some(ignored) => (ignored, None),
             None => {
                 let alarms = alarm_reads(&self.config, &trigger, function_arn);
-                let world = aws::observe(&self.clients, &self.config, &alarms, now())
+                let mut world = aws::observe(&self.clients, &self.config, &alarms, now())
                     .await
                     .inspect_err(|e| self.frame.observe_failed(Scope::Whole(turn.totals()), e, &trigger, "the pair"))?;
+                // The service check, on every member that runs: the active one's failures count,
+                // and no instance takes the IP while its service does not answer.
+                if let Some(check) = &self.config.health {
+                    world.probes = probe::probe_all(check, &world.members).await;
+                }
                 if trigger == Trigger::Schedule {
                     for warning in monitoring_mismatches(&self.config, &world) {
                         tracing::warn!(warning = %warning, "the alarms' monitoring does not match an instance's");

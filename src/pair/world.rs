@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::health::{History, Probed};
 pub use crate::aws::{Instance, InstanceState, ScheduledEvent};
 use crate::trigger::AlarmState;
 
@@ -19,6 +20,9 @@ pub struct World {
     /// and on a reconcile those that invoke the function or that `ALARM_NAMES` names. None: not
     /// read (other triggers), or CloudWatch could not be read.
     pub alarms: Option<Vec<AlarmSeen>>,
+    /// This invocation's service-check probes (`HEALTH_CHECK`): one per running member with a
+    /// private address; empty without a check.
+    pub probes: Vec<Probed>,
 }
 
 /// An alarm as CloudWatch reports it now (not as a payload said it was).
@@ -50,6 +54,8 @@ pub struct Address {
     pub record: Option<FailoverRecord>,
     /// An operator's pause, kept as tags on the address, if the pair is paused.
     pub pause: Option<PauseNote>,
+    /// The service check's recent results, kept as a tag on the address.
+    pub health: Option<History>,
 }
 
 /// An operator's pause of the pair: nothing changes until it is resumed.
@@ -177,6 +183,7 @@ mod tests {
             state: InstanceState::Running,
             availability_zone: None,
             network_interface_id: Some(eni.into()),
+            private_ip: None,
             launch_time: None,
             state_reason: None,
             detailed_monitoring: false,

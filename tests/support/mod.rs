@@ -46,6 +46,16 @@ pub struct Moto {
     pub endpoint: String,
 }
 
+/// The Python of the environment moto runs in (with its packages), or the system's.
+pub fn venv_python() -> PathBuf {
+    let python = moto_server_path().with_file_name("python3");
+    if python.exists() {
+        python
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 fn moto_server_path() -> PathBuf {
     if let Ok(path) = std::env::var("MOTO_SERVER") {
         return PathBuf::from(path);
@@ -179,8 +189,7 @@ impl Proxy {
     /// Starts the proxy on a free port in front of `moto`, with no latency and no faults.
     pub fn start(moto: &Moto) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ec2_proxy.py");
-        let python = moto_server_path().with_file_name("python3");
-        let python = if python.exists() { python } else { PathBuf::from("python3") };
+        let python = venv_python();
         let (child, port) = start_listening("scripts/ec2_proxy.py", |port| {
             let mut command = Command::new(&python);
             command.arg(&script).args(["--upstream", &moto.endpoint, "--port", &port.to_string()]);

@@ -101,6 +101,7 @@ impl Pair {
             rebalance: Default::default(),
             scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
             fence_escalate_seconds: ec2_failover::pair::DEFAULT_FENCE_ESCALATE_SECONDS,
+            health: None,
         }
     }
 

@@ -1,0 +1,249 @@
+//! The service check end to end: the real handler probes real services. Each member's service is a
+//! listener on its own loopback address (127.0.0.2 for the primary, 127.0.0.3 for the standby, on
+//! one port), which the strict local EC2 shows as the instance's private address, as the VPC would
+//! route it. The services are started, stopped, made to answer 503 or to hang by the tests.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_ec2::Client;
+use ec2_failover::invocation::Verdict;
+use ec2_failover::pair::health::HealthCheck;
+use ec2_failover::pair::Config;
+use ec2_failover::tags::HEALTH;
+use support::Pair;
+use support::{http, local, look, Proxy};
+
+const PRIMARY_IP: &str = "127.0.0.2";
+const STANDBY_IP: &str = "127.0.0.3";
+
+/// What a service does with a request.
+const ANSWERS: u8 = 0;
+const FAILS: u8 = 1;
+const HANGS: u8 = 2;
+
+/// One member's service: an HTTP listener on its loopback address that answers 200, answers 503 or
+/// reads the request and never answers, as the test says; dropped, it stops listening.
+struct Service {
+    mode: Arc<AtomicU8>,
+    stop: Arc<AtomicU8>,
+    address: String,
+}
+
+impl Service {
+    fn start(ip: &str, port: u16) -> Service {
+        let listener = TcpListener::bind((ip, port)).unwrap_or_else(|e| panic!("bind {ip}:{port}: {e}"));
+        let (mode, stop) = (Arc::new(AtomicU8::new(ANSWERS)), Arc::new(AtomicU8::new(0)));
+        let (m, s) = (mode.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut hung = Vec::new();
+            for stream in listener.incoming() {
+                if s.load(Ordering::SeqCst) == 1 {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                match m.load(Ordering::SeqCst) {
+                    ANSWERS => {
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                    }
+                    FAILS => {
+                        let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+                    }
+                    _ => hung.push(stream),
+                }
+            }
+        });
+        Service { mode, stop, address: format!("{ip}:{port}") }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // Wake the accept loop so that it ends and the listener closes.
+        self.stop.store(1, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(&self.address);
+    }
+}
+
+/// A port free on both loopback addresses.
+fn port() -> u16 {
+    loop {
+        let port = support::free_port();
+        if TcpListener::bind((PRIMARY_IP, port)).is_ok() && TcpListener::bind((STANDBY_IP, port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The members' services answer at their loopback addresses, as the VPC would route them.
+fn route(proxy: &Proxy, p: &Pair) {
+    for (instance, ip) in [(&p.primary, PRIMARY_IP), (&p.standby, STANDBY_IP)] {
+        let body = serde_json::json!({"instance": instance, "private_ip": ip}).to_string();
+        let (status, answer) = http(&proxy.endpoint, "POST", "/_proxy/network", &body);
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+fn checked(p: &Pair, spec: &str, threshold: usize) -> Config {
+    Config { health: Some(HealthCheck::parse(spec, None, threshold, threshold, 500).unwrap()), ..p.config() }
+}
+
+/// The results kept on the Elastic IP, as the tag says them.
+async fn kept(ec2: &Client, p: &Pair) -> Option<String> {
+    let out = ec2.describe_addresses().allocation_ids(&p.allocation_id).send().await.unwrap();
+    out.addresses()[0].tags().iter().find(|t| t.key() == Some(HEALTH)).and_then(|t| t.value()).map(str::to_owned)
+}
+
+/// A minute passes for the check: its last counted probes are dated a minute earlier (probes
+/// closer together than 30 s count once; AWS's clock is not the test's to move).
+async fn a_minute_passes(ec2: &Client, p: &Pair) {
+    let Some(tag) = kept(ec2, p).await else { return };
+    let (at, rest) = tag.split_once(' ').unwrap_or((tag.as_str(), ""));
+    let earlier = format!("{} {rest}", at.parse::<i64>().unwrap() - 60);
+    let tag = aws_sdk_ec2::types::Tag::builder().key(HEALTH).value(earlier.trim_end()).build();
+    ec2.create_tags().resources(&p.allocation_id).tags(tag).send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_service_on_a_healthy_instance_fails_the_pair_over_and_one_failed_probe_does_not() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let port = port();
+    route(&proxy, &p);
+    let (primary, _standby) = (Service::start(PRIMARY_IP, port), Service::start(STANDBY_IP, port));
+    let handler = p.handler(&proxy, checked(&p, &format!("http:{port}/healthz"), 2));
+
+    let calm = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(calm.verdict, Verdict::NoChange, "{}", calm.reason);
+    let first = kept(&ec2, &p).await.expect("the results are kept on the address");
+    assert!(first.ends_with(&format!("{}:0 {}:0", p.primary, p.standby)), "{first}");
+
+    // The service answers 503: one failed probe is counted, and nothing moves.
+    primary.set(FAILS);
+    a_minute_passes(&ec2, &p).await;
+    let once = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(once.verdict, Verdict::NoChange, "{}", once.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
+    // A second delivery of the same schedule within the minute counts nothing.
+    let again = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(again.verdict, Verdict::NoChange, "{}", again.reason);
+    assert!(kept(&ec2, &p).await.unwrap().contains(&format!("{}:01", p.primary)));
+
+    // A minute later it fails again: the threshold is reached and the IP goes to the standby,
+    // whose own service answers; the old primary, running but serving nothing, is fenced.
+    a_minute_passes(&ec2, &p).await;
+    let over = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+    assert!(over.reason.contains("HTTP 503"), "{}", over.reason);
+    let seen = look(&ec2, &p).await;
+    assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
+    assert_eq!(proxy.shown(&p.primary).as_deref(), Some("stopping"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_standby_takes_the_ip_only_once_its_own_service_answers() {
+    let (moto, proxy, p) = local(false).await;
+    let ec2 = moto.client();
+    let port = port();
+    route(&proxy, &p);
+    let primary = Service::start(PRIMARY_IP, port);
+    let handler = p.handler(&proxy, checked(&p, &format!("tcp:{port}"), 2));
+    assert_eq!(handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap().verdict, Verdict::NoChange);
+
+    // The service dies (nothing listens: connection refused), twice a minute apart.
+    drop(primary);
+    for _ in 0..2 {
+        a_minute_passes(&ec2, &p).await;
+        handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    }
+    // Make before break: the standby is started, the IP stays where it is.
+    let seen = look(&ec2, &p).await;
+    assert_eq!(seen.holder.as_deref(), Some(p.primary.as_str()));
+    assert_eq!(proxy.shown(&p.standby).as_deref(), Some("pending"));
+
+    // It runs and passes its status checks, but its service is not up yet: the IP waits.
+    proxy.settle(&[]);
+    let waiting = handler.handle(&p.event("ec2-state-change-standby-running.json")).await.unwrap();
+    assert_eq!(waiting.verdict, Verdict::Wait, "{}", waiting.reason);
+    assert!(waiting.reason.contains("its service check fails"), "{}", waiting.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
+
+    // Its service comes up: the IP moves.
+    let _standby = Service::start(STANDBY_IP, port);
+    let done = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(done.verdict, Verdict::Finish, "{}", done.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_service_is_a_failed_probe_after_the_timeout() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let port = port();
+    route(&proxy, &p);
+    let (primary, _standby) = (Service::start(PRIMARY_IP, port), Service::start(STANDBY_IP, port));
+    primary.set(HANGS);
+    let handler = p.handler(&proxy, checked(&p, &format!("http:{port}/"), 1));
+    let started = std::time::Instant::now();
+    let outcome = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
+    assert!(outcome.reason.contains("no answer from 127.0.0.2"), "{}", outcome.reason);
+    // Bounded by the check's timeout, not by the hang.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+}
+
+/// An HTTPS service with a self-signed certificate (`tests/support/tls_service.py`), until dropped.
+struct TlsService(std::process::Child);
+
+impl TlsService {
+    fn start(ip: &str, port: u16) -> TlsService {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/tls_service.py");
+        let mut child = std::process::Command::new(support::venv_python())
+            .args([script, ip, &port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start tls_service.py");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "listening", "tls_service.py did not start");
+        TlsService(child)
+    }
+}
+
+impl Drop for TlsService {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_check_passes_a_self_signed_service_and_fails_one_that_speaks_no_tls() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let port = port();
+    route(&proxy, &p);
+    // The primary speaks HTTPS under a certificate that names no address; the standby plain HTTP.
+    let (_primary, _standby) = (TlsService::start(PRIMARY_IP, port), Service::start(STANDBY_IP, port));
+    let handler = p.handler(&proxy, checked(&p, &format!("https:{port}/healthz"), 3));
+    let outcome = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::NoChange, "{}", outcome.reason);
+    let tag = kept(&ec2, &p).await.unwrap();
+    assert!(tag.ends_with(&format!("{}:0 {}:1", p.primary, p.standby)), "{tag}");
+    // The log line's world says why the standby's probe failed.
+    let world = outcome.observed.unwrap();
+    let standby = world.probes.iter().find(|probe| probe.instance_id == p.standby).unwrap();
+    assert!(standby.result.as_ref().is_err_and(|why| why.contains("TLS")), "{:?}", standby.result);
+}
