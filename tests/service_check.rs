@@ -50,7 +50,8 @@ impl Service {
                 let _ = stream.read(&mut request);
                 match m.load(Ordering::SeqCst) {
                     ANSWERS => {
-                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                        let _ =
+                            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
                     }
                     FAILS => {
                         let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");

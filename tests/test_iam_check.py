@@ -303,6 +303,8 @@ def test_the_checker_fails_on_a_denial_and_warns_of_unused_statements(tmp_path):
     assert "statement StartAndFenceThePair" not in text  # it allowed the start itself
     assert "statement ReadTheAlarms allowed nothing (no request used it)" in text
     assert "statement LetEc2GrantItselfTheVolumeKeys allowed nothing (no recorded deployment has it)" in text
+    # What Lambda itself does with the role (Sid "Lambda..."): no request of the function uses it.
+    assert "LambdaKeepsFailedEvents" not in text and "LambdaManagesTheFunctionsInterfaces" not in text
     assert "3 requests by the function checked" in text and "1 set-up requests not checked" in text
     # The same records under a changed template (make iam-check after an edit).
     text = (ROOT / "template.yaml").read_text()

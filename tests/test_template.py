@@ -18,6 +18,9 @@ TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
 FUNCTION = "FailoverFunction"
 PROPS = RESOURCES[FUNCTION]["Properties"]
+# The role is written out (SAM would add the VPC managed policy to every deployment): its policies
+# are {PolicyName, PolicyDocument}, some behind Fn::If.
+ROLE = RESOURCES["FailoverFunctionRole"]["Properties"]
 
 
 def of_type(kind):
@@ -39,7 +42,7 @@ INVOKING_ALARMS = {n: r for n, r in of_type("AWS::CloudWatch::Alarm").items()
 
 def test_both_instances_have_a_cpu_and_a_status_check_alarm_that_invoke_the_function():
     watched = set()
-    for alarm in INVOKING_ALARMS.values():
+    for alarm in (a for name, a in INVOKING_ALARMS.items() if name != "ServiceAlarm"):
         p = alarm["Properties"]
         assert p["Namespace"] == "AWS/EC2"
         (dimension,) = p["Dimensions"]
@@ -132,16 +135,29 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "REBALANCE": "Rebalance",
         "SCHEDULED_LEAD_SECONDS": "ScheduledLeadSeconds",
     }
-    refs = {k: v.get("Ref") or v["Fn::Join"][1]["Ref"] for k, v in env.items()}
+    health = {"HEALTH_CHECK", "HEALTH_EXPECT", "HEALTH_THRESHOLD", "HEALTH_WINDOW"}
+    refs = {k: v.get("Ref") or v["Fn::Join"][1]["Ref"] for k, v in env.items() if k not in health}
     assert refs == expected
+    # The service check's settings are set for the probe only, empty (unset) otherwise.
+    for name in health:
+        condition, _, otherwise = env[name]["Fn::If"]
+        assert (condition, otherwise) == ("ProbesTheService", ""), name
+    assert env["HEALTH_EXPECT"]["Fn::If"][1] == {"Ref": "ServiceCheckExpect"}
+    assert env["HEALTH_THRESHOLD"]["Fn::If"][1] == {"Ref": "ServiceCheckThreshold"}
+    assert env["HEALTH_WINDOW"]["Fn::If"][1] == {"Fn::If": ["WindowIsThreshold", "", {"Ref": "ServiceCheckWindow"}]}
+    tcp, other = env["HEALTH_CHECK"]["Fn::If"][1]["Fn::If"][1:]
+    assert tcp == {"Fn::Sub": "tcp:${ServiceCheckPort}"}
+    assert other == {"Fn::Sub": "${ServiceCheckProtocol}:${ServiceCheckPort}${ServiceCheckPath}"}
     assert env["ALARM_NAMES"] == {"Fn::Join": [",", {"Ref": "ExtraAlarmNames"}]}
     # Every variable pair mode reads in src/config.rs (its own, and DRY_RUN for every mode) is set,
     # and no other; MODE is left unset, which means pair.
     config_rs = (ROOT / "src" / "config.rs").read_text()
-    pair_reader = config_rs.split("fn pair_config(", 1)[1].split("\nfn ", 1)[0]
-    read = set(re.findall(r'(?:get|number)\((?:get, )?"([A-Z_]+)"', pair_reader)) | {"DRY_RUN"}
+    readers = [config_rs.split(f"fn {f}(", 1)[1].split("\nfn ", 1)[0] for f in ("pair_config", "health_check")]
+    read = {v for r in readers for v in re.findall(r'(?:get|number)\((?:get, )?"([A-Z_]+)"', r)} | {"DRY_RUN"}
     assert "DRY_RUN" in re.findall(r'get\("([A-Z_]+)"\)', config_rs)
-    assert read == set(expected)
+    assert read == set(expected) | health | {"HEALTH_TIMEOUT_MS"}
+    # HEALTH_TIMEOUT_MS keeps its default (2 s): not a parameter.
+    assert "HEALTH_TIMEOUT_MS" not in env
 
 
 def test_parameters_validate_ids():
@@ -167,21 +183,48 @@ KMS_KEYS = {"Ref": "EbsKmsKeyArns"}
 
 
 def conditional_policies():
-    """(condition, policy) for every policy of the function behind Fn::If; the other branch must
-    be AWS::NoValue (without the condition, no policy at all)."""
-    for policy in PROPS["Policies"]:
+    """(condition, policy document) for every policy of the role behind Fn::If; the other branch
+    must be AWS::NoValue (without the condition, no policy at all)."""
+    for policy in ROLE["Policies"]:
         if isinstance(policy, dict) and "Fn::If" in policy:
             condition, then, otherwise = policy["Fn::If"]
             assert otherwise == NO_VALUE, condition
-            yield condition, then
+            yield condition, then["PolicyDocument"]
+
+
+def unconditional_policies():
+    return [p["PolicyDocument"] for p in ROLE["Policies"] if "Fn::If" not in p]
 
 
 def policies():
-    """Every policy document the function may have, conditional ones included."""
-    for policy in PROPS["Policies"]:
-        if not (isinstance(policy, dict) and "Fn::If" in policy):
-            yield policy
+    """Every policy document the role may have, conditional ones included."""
+    yield from unconditional_policies()
     yield from (policy for _, policy in conditional_policies())
+
+
+# What Lambda itself does with the role, not the function: it sends failed events to the queue,
+# and creates the network interfaces of a function in a VPC (the probe way of the service check).
+LAMBDAS_OWN = ("LambdaKeepsFailedEvents", "LambdaFindsTheSubnets", "LambdaManagesTheFunctionsInterfaces")
+
+
+def test_the_role_is_the_functions_own_with_what_lambda_itself_needs():
+    assert PROPS["Role"] == {"Fn::GetAtt": "FailoverFunctionRole.Arn"} or getatt(PROPS["Role"]) == ["FailoverFunctionRole", "Arn"]
+    assert "Policies" not in PROPS
+    assert ROLE["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    assert ROLE["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]
+    [queue] = [s for s, _, _ in statements() if s.get("Sid") == "LambdaKeepsFailedEvents"]
+    assert queue["Action"] == "sqs:SendMessage" and getatt(queue["Resource"]) == ["FailureQueue", "Arn"]
+    # The VPC actions only with the probe, which puts the function in the pair's subnets.
+    [(condition, vpc)] = [(c, p) for c, p in conditional_policies()
+                          if any(s.get("Sid") == "LambdaManagesTheFunctionsInterfaces" for s in p["Statement"])]
+    assert condition == "ProbesTheService"
+    assert PROPS["VpcConfig"]["Fn::If"][0] == "ProbesTheService" and PROPS["VpcConfig"]["Fn::If"][2] == NO_VALUE
+    sids = {s["Sid"]: s for s in vpc["Statement"]}
+    assert as_list(sids["LambdaFindsTheSubnets"]["Action"]) == ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    assert sids["LambdaManagesTheFunctionsInterfaces"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"}
 
 
 def as_list(value):
@@ -203,6 +246,8 @@ VIA_EC2 = {"Fn::Sub": "ec2.${AWS::Region}.amazonaws.com"}
 
 def test_no_changing_action_has_a_wildcard_resource():
     for s, actions, resources in statements():
+        if s.get("Sid") in LAMBDAS_OWN:
+            continue
         if any(a.startswith(CHANGING) for a in actions):
             for r in resources:
                 text = resource_text(r)
@@ -300,9 +345,8 @@ def test_ebs_kms_keys_are_usable_only_when_given_and_only_through_ec2():
     assert TEMPLATE["Conditions"]["HasEbsKmsKeys"] == {
         "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", KMS_KEYS]}, ""]}]}
     # No KMS action in any unconditional policy: without the parameter nothing KMS is granted.
-    for policy in PROPS["Policies"]:
-        if "Fn::If" not in policy:
-            assert not any(a.startswith("kms:") for s in policy["Statement"] for a in as_list(s["Action"]))
+    for policy in unconditional_policies():
+        assert not any(a.startswith("kms:") for s in policy["Statement"] for a in as_list(s["Action"]))
     [(condition, policy)] = [(c, p) for c, p in conditional_policies()
                              if any(a.startswith("kms:") for s in p["Statement"] for a in as_list(s["Action"]))]
     assert condition == "HasEbsKmsKeys"
@@ -397,3 +441,45 @@ def test_the_function_reads_the_alarms_it_acts_on():
     assert [a for a in actions if a.startswith("cloudwatch:")] == ["cloudwatch:DescribeAlarms"]
     source = (ROOT / "src" / "pair" / "aws.rs").read_text()
     assert ".describe_alarms()" in source
+
+
+def test_the_route53_way_checks_the_public_address_and_its_alarm_invokes_the_function_in_us_east_1():
+    params, conditions = TEMPLATE["Parameters"], TEMPLATE["Conditions"]
+    assert params["ServiceCheck"]["AllowedValues"] == ["none", "route53", "probe"]
+    assert params["ServiceCheck"]["Default"] == "none"
+    check = RESOURCES["ServiceHealthCheck"]
+    assert check["Condition"] == "ChecksWithRoute53"
+    config = check["Properties"]["HealthCheckConfig"]
+    assert config["IPAddress"] == {"Ref": "ServiceCheckIpAddress"}
+    assert config["FailureThreshold"] == {"Ref": "ServiceCheckThreshold"}
+    assert params["ServiceCheckIntervalSeconds"]["AllowedValues"] == [10, 30]
+    alarm = RESOURCES["ServiceAlarm"]
+    # Route 53 publishes HealthCheckStatus in us-east-1 only.
+    assert alarm["Condition"] == "Route53AlarmHere"
+    assert conditions["Route53AlarmHere"] == {
+        "Fn::And": [{"Condition": "ChecksWithRoute53"}, {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}]}
+    p = alarm["Properties"]
+    assert (p["Namespace"], p["MetricName"], p["Statistic"], p["ComparisonOperator"], p["Threshold"]) == (
+        "AWS/Route53", "HealthCheckStatus", "Minimum", "LessThanThreshold", 1)
+    assert p["Dimensions"] == [{"Name": "HealthCheckId", "Value": {"Ref": "ServiceHealthCheck"}}]
+    # It names no instance: the function takes it to be about the active one.
+    assert not any(d["Name"] == "InstanceId" for d in p["Dimensions"])
+    assert "ServiceAlarm" in INVOKING_ALARMS
+    assert RESOURCES["ServiceAlarmPermission"]["Condition"] == "Route53AlarmHere"
+    # Each way asks for what it needs.
+    rules = TEMPLATE["Rules"]
+    assert rules["Route53NeedsTheAddress"]["RuleCondition"] == {"Fn::Equals": [{"Ref": "ServiceCheck"}, "route53"]}
+    assert rules["ProbeNeedsSubnets"]["RuleCondition"] == {"Fn::Equals": [{"Ref": "ServiceCheck"}, "probe"]}
+
+
+def test_the_probe_way_joins_the_pairs_subnets_with_a_group_that_reaches_the_port_and_https_only():
+    group = RESOURCES["FunctionSecurityGroup"]
+    assert group["Condition"] == "ProbesTheService"
+    assert group["Properties"]["VpcId"] == {"Ref": "VpcId"}
+    egress = group["Properties"]["SecurityGroupEgress"]
+    ports = sorted((str(e["FromPort"]), str(e["ToPort"]), e["IpProtocol"]) for e in egress)
+    assert ports == sorted([("443", "443", "tcp"), (str({"Ref": "ServiceCheckPort"}), str({"Ref": "ServiceCheckPort"}), "tcp")])
+    then = PROPS["VpcConfig"]["Fn::If"][1]
+    assert then == {"SubnetIds": {"Ref": "ServiceCheckSubnetIds"}, "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}]}
+    outputs = TEMPLATE["Outputs"]
+    assert outputs["FunctionSecurityGroupId"]["Condition"] == "ProbesTheService"

@@ -59,10 +59,17 @@ class Result:
         for template in sorted(self.deployed):
             declared = declared_sids(templates.get(template, template) if templates else template)
             labels = {s for s in self.deployed[template] if self.deployed[template][s].sid} | declared
+            # A statement whose Sid starts with "Lambda" is for what Lambda itself does with the
+            # role (send a failed event to the queue, make the function's network interfaces),
+            # never for the function's own requests.
+            labels = {s for s in labels if not s.startswith(LAMBDAS_OWN)}
             unused = sorted(labels - self.used.get(template, set()))
             if unused:
                 out[template] = [(s, s not in self.deployed[template]) for s in unused]
         return out
+
+
+LAMBDAS_OWN = "Lambda"
 
 
 def declared_sids(template):

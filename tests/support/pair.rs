@@ -23,6 +23,8 @@ pub struct Pair {
     pub vpc_id: String,
     /// The customer-managed KMS keys of the instances' volumes (`EbsKmsKeyArns`); none here.
     pub ebs_kms_keys: Vec<String>,
+    /// The instances' subnets, one per zone (the probe's `ServiceCheckSubnetIds`).
+    pub subnets: Vec<String>,
 }
 
 /// A pair in moto behind the strict local EC2 (`scripts/ec2_proxy.py`): the servers and the pair,
@@ -83,7 +85,8 @@ pub async fn pair_with(client: &Client, standby_running: bool, ebs_key: Option<&
         .unwrap()
         .to_owned();
     client.associate_address().allocation_id(&allocation_id).instance_id(&primary).send().await.unwrap();
-    Pair { primary, standby, allocation_id, vpc_id, ebs_kms_keys: ebs_key.into_iter().map(str::to_owned).collect() }
+    let ebs_kms_keys = ebs_key.into_iter().map(str::to_owned).collect();
+    Pair { primary, standby, allocation_id, vpc_id, ebs_kms_keys, subnets }
 }
 
 impl Pair {
@@ -128,6 +131,19 @@ impl Pair {
         });
         if let Some(monitoring) = config.monitoring {
             parameters["InstanceMonitoring"] = json!(monitoring);
+        }
+        if let Some(check) = &config.health {
+            use ec2_failover::pair::health::Protocol;
+            parameters["ServiceCheck"] = json!("probe");
+            parameters["ServiceCheckProtocol"] = json!(check.protocol);
+            parameters["ServiceCheckPort"] = json!(check.port);
+            if check.protocol != Protocol::Tcp {
+                parameters["ServiceCheckPath"] = json!(check.path);
+            }
+            parameters["ServiceCheckExpect"] = json!(format!("{}-{}", check.expect.0, check.expect.1));
+            parameters["ServiceCheckThreshold"] = json!(check.threshold);
+            parameters["ServiceCheckWindow"] = json!(check.window);
+            parameters["ServiceCheckSubnetIds"] = json!(self.subnets.join(","));
         }
         proxy.deploy(PAIR_FUNCTION, "template.yaml", parameters, None);
     }
