@@ -96,7 +96,7 @@ fuzz:
 
 ## template-check: sam validate --lint, cfn-lint, checkov, the wiring tests of both templates, and
 ## the tag names of src/tags.rs against the templates' IAM conditions
-TEMPLATES := template.yaml template-group.yaml
+TEMPLATES := template.yaml template-group.yaml template-service-alarm.yaml
 template-check: $(STAMP)
 	for t in $(TEMPLATES); do $(TOOLS) sam validate --lint -t $$t || exit 1; done
 	$(TOOLS) cfn-lint $(TEMPLATES)

@@ -140,8 +140,14 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
     if alarm_names.len() > 100 {
         return Err(bad("ALARM_NAMES", &alarm_names.join(","), "at most 100 alarm names"));
     }
-    if let Some(long) = alarm_names.iter().find(|n| n.len() > 255) {
-        return Err(bad("ALARM_NAMES", long, "comma-separated CloudWatch alarm names, each at most 255 characters"));
+    // An entry may be an alarm's ARN, for an alarm in another region (pair::alarms::elsewhere).
+    let name_of = |entry: &str| pair::alarms::elsewhere(entry).map_or(entry.len(), |(_, name)| name.len());
+    if let Some(long) = alarm_names.iter().find(|n| name_of(n) > 255) {
+        return Err(bad(
+            "ALARM_NAMES",
+            long,
+            "comma-separated CloudWatch alarm names (or ARNs, for alarms in other regions), each name at most 255 characters",
+        ));
     }
     let rebalance = match get("REBALANCE").map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("log") => Rebalance::Log,

@@ -475,6 +475,31 @@ fn the_reconcile_reads_the_alarms_that_invoke_this_function_by_its_unqualified_a
 }
 
 #[test]
+fn an_alarm_named_by_its_arn_is_read_in_its_own_region() {
+    use ec2_failover::pair::alarms::{alarm_reads, elsewhere, regions};
+    let route53 = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ec2-failover-service";
+    let c = Config { alarm_names: vec!["app-down".into(), route53.into()], ..config() };
+    assert_eq!(elsewhere(route53), Some(("us-east-1", "ec2-failover-service")));
+    assert_eq!(elsewhere("app-down"), None);
+    assert_eq!(elsewhere("arn:aws:sns:us-east-1:123456789012:topic"), None);
+    assert_eq!(regions(&c), ["us-east-1"]);
+    let reads = alarm_reads(&c, &Schedule, None);
+    assert_eq!(reads.names, ["app-down"]);
+    assert_eq!(reads.elsewhere, [("us-east-1".to_owned(), vec!["ec2-failover-service".to_owned()])]);
+    // Its payload (through SNS, say) is checked where it lives; another alarm's in the function's region.
+    let payload = |name: &str| {
+        Trigger::Warning(Warning {
+            source: Source::Alarm(Alarm { name: name.into(), state: AlarmState::Alarm, via: AlarmVia::Sns }),
+            instance_ids: vec![],
+        })
+    };
+    let reads = alarm_reads(&c, &payload("ec2-failover-service"), None);
+    assert!(reads.names.is_empty());
+    assert_eq!(reads.elsewhere, [("us-east-1".to_owned(), vec!["ec2-failover-service".to_owned()])]);
+    assert_eq!(alarm_reads(&c, &payload("cpu"), None).names, ["cpu"]);
+}
+
+#[test]
 fn an_alarm_cloudwatch_could_not_confirm_is_not_acted_on() {
     // `check` lets CloudWatch agree with the payload; here it could not be read at all.
     let d = decide(&config(), &alarm(&[P]), &w(P, Running, Running));

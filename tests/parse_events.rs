@@ -79,12 +79,16 @@ fn every_file_in_events_parses_to_its_trigger() {
                 alarm("ec2-failover-primary-cpu-anomaly", Alarm, &[PRIMARY], AlarmAction),
             ),
             ("alarm-action-composite.json", alarm("ec2-failover-service-down", Alarm, &[], AlarmAction)),
+            // A Route 53 health check's alarm names no instance: it is about the active one.
+            ("alarm-action-route53-health-check.json", alarm("ec2-failover-service", Alarm, &[], AlarmAction)),
             (
                 "eventbridge-alarm-state-change-cpu.json",
                 alarm("ec2-failover-primary-cpu", Alarm, &[PRIMARY], EventBridge),
             ),
             ("sns-alarm-status-check.json", alarm("ec2-failover-primary-status", Alarm, &[PRIMARY], Sns)),
             ("sns-alarm-metric-math.json", alarm("ec2-failover-primary-cpu-math", Alarm, &[PRIMARY], Sns)),
+            // The same alarm from us-east-1 to a pair elsewhere, through SNS.
+            ("sns-alarm-route53-health-check.json", alarm("ec2-failover-service", Alarm, &[], Sns)),
             (
                 "ec2-spot-interruption-warning-primary.json",
                 warning(Source::SpotInterruption { action: "terminate".into() }, &[PRIMARY]),

@@ -248,3 +248,107 @@ async fn an_https_check_passes_a_self_signed_service_and_fails_one_that_speaks_n
     let standby = world.probes.iter().find(|probe| probe.instance_id == p.standby).unwrap();
     assert!(standby.result.as_ref().is_err_and(|why| why.contains("TLS")), "{:?}", standby.result);
 }
+
+/// The Route 53 way: its health check's alarm (AWS/Route53 HealthCheckStatus, no InstanceId) in
+/// ALARM, delivered as the alarm's Lambda action: the service behind the Elastic IP is down, so
+/// the active instance fails over, once CloudWatch confirms the alarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route53_health_check_alarm_fails_over_the_instance_holding_the_ip() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let cloudwatch = proxy.cloudwatch_client("setup");
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name("ec2-failover-service")
+        .namespace("AWS/Route53")
+        .metric_name("HealthCheckStatus")
+        .dimensions(Dimension::builder().name("HealthCheckId").value("abcdef12-3456-7890-abcd-ef1234567890").build())
+        .statistic(Statistic::Minimum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::LessThanThreshold)
+        .alarm_actions("arn:aws:lambda:us-east-1:123456789012:function:ec2-failover")
+        .send()
+        .await
+        .unwrap();
+    let handler = p.handler(&proxy, p.config());
+    let event = p.event("alarm-action-route53-health-check.json");
+
+    // The payload says ALARM, CloudWatch does not (yet): nothing moves.
+    let doubted = handler.handle(&event).await.unwrap();
+    assert_eq!(doubted.verdict, Verdict::NoChange, "{}", doubted.reason);
+
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name("ec2-failover-service")
+        .state_value(StateValue::Alarm)
+        .state_reason("Route 53: unhealthy")
+        .send()
+        .await
+        .unwrap();
+    let over = handler.handle(&event).await.unwrap();
+    assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+    assert!(over.reason.contains("ec2-failover-service"), "{}", over.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+
+    // The alarm stays in ALARM (the check now tests the standby, which serves): it went to ALARM
+    // before the failover, so it does not send the pair back.
+    let after = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_ne!(after.verdict, Verdict::FailOver, "{}", after.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+}
+
+/// Outside us-east-1 the Route 53 alarm lives in us-east-1 and reaches the function through SNS;
+/// ALARM_NAMES names it by its ARN, and the function reads it there. Here the pair is in us-east-1
+/// and the alarm in us-west-2: the same rule, the other way round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_of_another_region_named_by_its_arn_is_confirmed_there() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let base = proxy.cloudwatch_client("setup");
+    let there = aws_sdk_cloudwatch::Client::from_conf(
+        base.config().to_builder().region(aws_sdk_cloudwatch::config::Region::new("us-west-2")).build(),
+    );
+    there
+        .put_metric_alarm()
+        .alarm_name("ec2-failover-service")
+        .namespace("AWS/Route53")
+        .metric_name("HealthCheckStatus")
+        .dimensions(Dimension::builder().name("HealthCheckId").value("abcdef12-3456-7890-abcd-ef1234567890").build())
+        .statistic(Statistic::Minimum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::LessThanThreshold)
+        .alarm_actions("arn:aws:sns:us-west-2:123456789012:ec2-failover-service-alarm")
+        .send()
+        .await
+        .unwrap();
+    there
+        .set_alarm_state()
+        .alarm_name("ec2-failover-service")
+        .state_value(StateValue::Alarm)
+        .state_reason("t")
+        .send()
+        .await
+        .unwrap();
+    let event = p.event("sns-alarm-route53-health-check.json");
+
+    // Named by name only, it is looked for in the function's region, where there is none.
+    let plain = p.handler(&proxy, Config { alarm_names: vec!["ec2-failover-service".into()], ..p.config() });
+    let unknown = plain.handle(&event).await.unwrap();
+    assert_eq!(unknown.verdict, Verdict::NoChange, "{}", unknown.reason);
+    assert!(unknown.reason.contains("does not know alarm"), "{}", unknown.reason);
+
+    let arn = "arn:aws:cloudwatch:us-west-2:123456789012:alarm:ec2-failover-service";
+    let handler = p.handler(&proxy, Config { alarm_names: vec![arn.into()], ..p.config() });
+    let over = handler.handle(&event).await.unwrap();
+    assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+    // The reconcile reads it there too.
+    let status = handler.handle(&serde_json::json!({"command": "status"})).await.unwrap();
+    assert!(status.reason.contains("in ALARM: ec2-failover-service"), "{}", status.reason);
+}

@@ -66,6 +66,8 @@ def test_every_invoking_alarm_has_its_own_scoped_permission(alarm):
 
 def test_no_permission_lets_anything_else_invoke_the_function():
     for name, p in of_type("AWS::Lambda::Permission").items():
+        if name == "ServiceAlarmTopicPermission":  # the Route 53 alarm's topic (tested below)
+            continue
         assert getatt(p["Properties"].get("SourceArn"))[0] in INVOKING_ALARMS, name
 
 
@@ -136,8 +138,8 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "SCHEDULED_LEAD_SECONDS": "ScheduledLeadSeconds",
     }
     health = {"HEALTH_CHECK", "HEALTH_EXPECT", "HEALTH_THRESHOLD", "HEALTH_WINDOW"}
-    refs = {k: v.get("Ref") or v["Fn::Join"][1]["Ref"] for k, v in env.items() if k not in health}
-    assert refs == expected
+    refs = {k: v.get("Ref") for k, v in env.items() if k not in health | {"ALARM_NAMES"}}
+    assert refs == {k: v for k, v in expected.items() if k != "ALARM_NAMES"}
     # The service check's settings are set for the probe only, empty (unset) otherwise.
     for name in health:
         condition, _, otherwise = env[name]["Fn::If"]
@@ -148,7 +150,16 @@ def test_the_environment_carries_every_setting_the_function_reads():
     tcp, other = env["HEALTH_CHECK"]["Fn::If"][1]["Fn::If"][1:]
     assert tcp == {"Fn::Sub": "tcp:${ServiceCheckPort}"}
     assert other == {"Fn::Sub": "${ServiceCheckProtocol}:${ServiceCheckPort}${ServiceCheckPath}"}
-    assert env["ALARM_NAMES"] == {"Fn::Join": [",", {"Ref": "ExtraAlarmNames"}]}
+    # The names given, and with template-service-alarm.yaml its alarm's ARN (it lives in us-east-1,
+    # and is named after this stack there).
+    assert env["ALARM_NAMES"] == {"Fn::Join": [",", [
+        {"Fn::Join": [",", {"Ref": "ExtraAlarmNames"}]},
+        {"Fn::If": ["HearsTheServiceAlarmTopic", {"Fn::Sub": (
+            "arn:${AWS::Partition}:cloudwatch:us-east-1:${AWS::AccountId}:alarm:ec2-failover-service-${AWS::StackName}")},
+            ""]}]]}
+    companion = cfn_yaml.load(str(ROOT / "template-service-alarm.yaml"))
+    assert companion["Resources"]["ServiceAlarm"]["Properties"]["AlarmName"] == {
+        "Fn::Sub": "ec2-failover-service-${PairStackName}"}
     # Every variable pair mode reads in src/config.rs (its own, and DRY_RUN for every mode) is set,
     # and no other; MODE is left unset, which means pair.
     config_rs = (ROOT / "src" / "config.rs").read_text()
@@ -483,3 +494,27 @@ def test_the_probe_way_joins_the_pairs_subnets_with_a_group_that_reaches_the_por
     assert then == {"SubnetIds": {"Ref": "ServiceCheckSubnetIds"}, "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}]}
     outputs = TEMPLATE["Outputs"]
     assert outputs["FunctionSecurityGroupId"]["Condition"] == "ProbesTheService"
+
+
+def test_outside_us_east_1_the_function_hears_the_route53_alarm_through_its_topic():
+    companion = cfn_yaml.load(str(ROOT / "template-service-alarm.yaml"))
+    alarm = companion["Resources"]["ServiceAlarm"]["Properties"]
+    here = RESOURCES["ServiceAlarm"]["Properties"]
+    # The same alarm as template.yaml's own in us-east-1, to the topic instead of the function.
+    for key in ("Namespace", "MetricName", "Statistic", "Period", "EvaluationPeriods", "Threshold",
+                "ComparisonOperator", "TreatMissingData"):
+        assert alarm[key] == here[key], key
+    assert alarm["AlarmActions"] == [{"Ref": "ServiceAlarmTopic"}]
+    assert companion["Rules"]["InUsEast1"]["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    # Only that alarm may publish to the topic.
+    [statement] = companion["Resources"]["ServiceAlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and statement["Action"] == "sns:Publish"
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":alarm:ec2-failover-service-${PairStackName}")
+    # The pair's stack subscribes across regions, and lets that topic only invoke the function.
+    subscription = RESOURCES["ServiceAlarmSubscription"]
+    assert subscription["Condition"] == "HearsTheServiceAlarmTopic"
+    assert subscription["Properties"]["Region"] == "us-east-1" and subscription["Properties"]["Protocol"] == "lambda"
+    permission = RESOURCES["ServiceAlarmTopicPermission"]["Properties"]
+    assert permission["Principal"] == "sns.amazonaws.com" and permission["SourceArn"] == {"Ref": "ServiceAlarmTopicArn"}
+    assert re.match(TEMPLATE["Parameters"]["ServiceAlarmTopicArn"]["AllowedPattern"], "arn:aws:sns:us-east-1:123456789012:t")
+    assert not re.match(TEMPLATE["Parameters"]["ServiceAlarmTopicArn"]["AllowedPattern"], "arn:aws:sns:eu-west-1:123456789012:t")

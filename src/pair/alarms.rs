@@ -9,17 +9,56 @@ use crate::trigger::{AlarmState, Command, Source, Trigger, Warning};
 /// Which alarms an invocation reads from CloudWatch, in parallel with EC2.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlarmReads {
-    /// Alarms by name: the one an alarm payload names, and on a reconcile `ALARM_NAMES`.
+    /// Alarms by name, in the function's region: the one an alarm payload names, and on a
+    /// reconcile the names in `ALARM_NAMES`.
     pub names: Vec<String>,
     /// On a reconcile, the alarms whose actions invoke this function (its unqualified ARN).
     pub action_prefix: Option<String>,
+    /// Alarms of other regions by region, named in `ALARM_NAMES` by their ARNs: a Route 53 health
+    /// check's alarm lives in us-east-1, whatever the pair's region.
+    pub elsewhere: Vec<(String, Vec<String>)>,
 }
 
 impl AlarmReads {
     /// Whether there is nothing to read.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty() && self.action_prefix.is_none()
+        self.names.is_empty() && self.action_prefix.is_none() && self.elsewhere.is_empty()
     }
+
+    fn add(&mut self, entry: &str) {
+        match elsewhere(entry) {
+            Some((region, name)) => match self.elsewhere.iter_mut().find(|(r, _)| r == region) {
+                Some((_, names)) => names.push(name.to_owned()),
+                None => self.elsewhere.push((region.to_owned(), vec![name.to_owned()])),
+            },
+            None => self.names.push(entry.to_owned()),
+        }
+    }
+}
+
+/// The region and name of an `ALARM_NAMES` entry that is an alarm's ARN
+/// (`arn:aws:cloudwatch:us-east-1:123456789012:alarm:name`); none for a plain name.
+pub fn elsewhere(entry: &str) -> Option<(&str, &str)> {
+    let mut parts = entry.splitn(7, ':');
+    match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(_), Some("cloudwatch"), Some(region), Some(_), Some("alarm"), Some(name))
+            if !region.is_empty() && !name.is_empty() =>
+        {
+            Some((region, name))
+        }
+        _ => None,
+    }
+}
+
+/// The regions of the alarms `ALARM_NAMES` names by ARN, each once.
+pub fn regions(config: &Config) -> Vec<String> {
+    let mut regions: Vec<String> = Vec::new();
+    for (region, _) in config.alarm_names.iter().filter_map(|e| elsewhere(e)) {
+        if !regions.iter().any(|r| r == region) {
+            regions.push(region.to_owned());
+        }
+    }
+    regions
 }
 
 /// The alarms to read for this trigger: an alarm payload's own alarm (it counts only if CloudWatch
@@ -28,15 +67,25 @@ impl AlarmReads {
 /// alias qualifier; the alarms' actions are matched by the unqualified ARN as a prefix.
 pub fn alarm_reads(config: &Config, trigger: &Trigger, function_arn: Option<&str>) -> AlarmReads {
     match trigger {
+        // A payload's alarm is read where `ALARM_NAMES` says it lives, else in the function's region.
         Trigger::Warning(Warning { source: Source::Alarm(alarm), .. }) => {
-            AlarmReads { names: vec![alarm.name.clone()], action_prefix: None }
+            let mut reads = AlarmReads::default();
+            let named = config.alarm_names.iter().find(|e| elsewhere(e).is_some_and(|(_, name)| name == alarm.name));
+            reads.add(named.map_or(alarm.name.as_str(), String::as_str));
+            reads
         }
         // The reconcile, and an instance's state change (which may carry a make-before-break
         // failover on: only while its failure stands).
-        Trigger::Schedule | Trigger::StateChange { .. } | Trigger::Command(Command::Status) => AlarmReads {
-            names: config.alarm_names.clone(),
-            action_prefix: function_arn.map(|arn| arn.split(':').take(7).collect::<Vec<_>>().join(":")),
-        },
+        Trigger::Schedule | Trigger::StateChange { .. } | Trigger::Command(Command::Status) => {
+            let mut reads = AlarmReads {
+                action_prefix: function_arn.map(|arn| arn.split(':').take(7).collect::<Vec<_>>().join(":")),
+                ..AlarmReads::default()
+            };
+            for entry in &config.alarm_names {
+                reads.add(entry);
+            }
+            reads
+        }
         _ => AlarmReads::default(),
     }
 }

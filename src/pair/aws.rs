@@ -24,6 +24,17 @@ use crate::trigger::AlarmState;
 /// Reads the pair's instances, their status checks, the Elastic IP and the alarms `alarms` names,
 /// all at once: one round trip.
 pub async fn observe(clients: &Clients, config: &Config, alarms: &AlarmReads, now: i64) -> Result<World, Error> {
+    observe_with(clients, &[], config, alarms, now).await
+}
+
+/// The same, with CloudWatch clients for the regions whose alarms `ALARM_NAMES` names by ARN.
+pub async fn observe_with(
+    clients: &Clients,
+    regional: &[(String, aws_sdk_cloudwatch::Client)],
+    config: &Config,
+    alarms: &AlarmReads,
+    now: i64,
+) -> Result<World, Error> {
     let client = &clients.ec2;
     // A filter rather than InstanceIds: a vanished instance is then simply missing from the answer,
     // where InstanceIds would fail the whole call with InvalidInstanceID.NotFound.
@@ -42,7 +53,7 @@ pub async fn observe(clients: &Clients, config: &Config, alarms: &AlarmReads, no
         .instance_ids(&config.standby)
         .include_all_instances(true)
         .send();
-    let alarms = read_alarms(&clients.cloudwatch, alarms);
+    let alarms = read_all_alarms(&clients.cloudwatch, regional, alarms);
     let (instances, addresses, statuses, alarms) = tokio::join!(instances, addresses, statuses, alarms);
     // An alarm that cannot be read is not believed: a payload's ALARM then changes nothing, and the
     // next reconcile reads again. A dead primary does not need it.
@@ -101,11 +112,34 @@ pub async fn observe(clients: &Clients, config: &Config, alarms: &AlarmReads, no
     Ok(World { now, address, members, alarms, probes: Vec::new() })
 }
 
+/// Reads the alarms of the function's region and of every other region named, all at once. An
+/// alarm of a region without a client (not named by ARN in `ALARM_NAMES`) is not read.
+async fn read_all_alarms(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    regional: &[(String, aws_sdk_cloudwatch::Client)],
+    reads: &AlarmReads,
+) -> Result<Option<Vec<AlarmSeen>>, Error> {
+    let here = AlarmReads { elsewhere: Vec::new(), ..reads.clone() };
+    let there = reads.elsewhere.iter().filter_map(|(region, names)| {
+        let client = regional.iter().find(|(r, _)| r == region).map(|(_, c)| c)?;
+        Some(read_alarms(client, AlarmReads { names: names.clone(), ..AlarmReads::default() }))
+    });
+    let (here, there) = tokio::join!(read_alarms(cloudwatch, here), join_all(there));
+    let mut seen = here?;
+    for found in there {
+        if let Some(found) = found? {
+            seen.get_or_insert_with(Vec::new).extend(found);
+        }
+    }
+    Ok(seen)
+}
+
 /// Reads the alarms: by name and by action, both at once, every page. None: nothing to read.
 async fn read_alarms(
     cloudwatch: &aws_sdk_cloudwatch::Client,
-    reads: &AlarmReads,
+    reads: AlarmReads,
 ) -> Result<Option<Vec<AlarmSeen>>, Error> {
+    let reads = &reads;
     use aws_sdk_cloudwatch::types::AlarmType;
     if reads.is_empty() {
         return Ok(None);

@@ -196,6 +196,7 @@ pub struct Handler {
     /// The AWS clients, built once.
     pub clients: Clients,
     frame: Frame,
+    regional: Vec<(String, aws_sdk_cloudwatch::Client)>,
 }
 
 impl Handler {
@@ -203,7 +204,20 @@ impl Handler {
     pub fn new(config: Config, clients: Clients, dry_run: bool) -> Self {
         let frame = Frame::new(dry_run);
         let clients = clients.counted(&frame.requests);
-        Self { config, clients, frame }
+        // CloudWatch in each other region whose alarms ALARM_NAMES names by ARN (a Route 53 health
+        // check's alarm lives in us-east-1): the same client, another region.
+        let regional = alarms::regions(&config)
+            .into_iter()
+            .map(|region| {
+                let conf = clients
+                    .cloudwatch
+                    .config()
+                    .to_builder()
+                    .region(aws_sdk_cloudwatch::config::Region::new(region.clone()));
+                (region, aws_sdk_cloudwatch::Client::from_conf(conf.build()))
+            })
+            .collect();
+        Self { config, clients, frame, regional }
     }
 
     /// The HTTP requests this handler's AWS clients have made so far, retries included.
@@ -226,7 +240,7 @@ impl Handler {
             Some(ignored) => (ignored, None),
             None => {
                 let alarms = alarm_reads(&self.config, &trigger, function_arn);
-                let mut world = aws::observe(&self.clients, &self.config, &alarms, now())
+                let mut world = aws::observe_with(&self.clients, &self.regional, &self.config, &alarms, now())
                     .await
                     .inspect_err(|e| self.frame.observe_failed(Scope::Whole(turn.totals()), e, &trigger, "the pair"))?;
                 // The service check, on every member that runs: the active one's failures count,
