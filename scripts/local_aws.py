@@ -10,6 +10,16 @@ Usage:
   local_aws.py event   ENV_FILE SRC DST
                                      copy events/SRC to DST with the example ids replaced by the pair's
 
+The service check (make demo MODE=health):
+  local_aws.py service-check ENV_FILE PORT
+                                     a hot pair (the standby started too) whose members' services
+                                     answer on 127.0.0.2:PORT (primary) and 127.0.0.3:PORT
+                                     (standby): the proxy shows those as their private addresses;
+                                     re-registers the deployment with ServiceCheck=probe
+  local_aws.py a-minute-passes ENV_FILE
+                                     the service check's last counted probes are dated a minute
+                                     earlier (probes 30 s apart or less count once)
+
 Group mode (make demo MODE=group):
   local_aws.py create-group ENV_FILE  a single-instance Auto Scaling group over two AZs, tagged
                                      ec2-failover:group=demo, and an Elastic IP with the same tag
@@ -149,6 +159,39 @@ def show(path):
     tags = {t["Key"]: t["Value"] for t in address.get("Tags", []) if t["Key"].startswith("ec2-failover:")}
     if tags:
         print("  failover record on the Elastic IP: " + ", ".join(f"{k.split(':')[1]}={v}" for k, v in sorted(tags.items())))
+
+
+PRIMARY_SERVICE, STANDBY_SERVICE = "127.0.0.2", "127.0.0.3"
+
+
+def service_check(path, port):
+    env = read_env(path)
+    c = ec2()
+    c.start_instances(InstanceIds=[env["STANDBY_INSTANCE_ID"]])
+    proxy = os.environ["PROXY_URL"]
+    for instance, address in ((env["PRIMARY_INSTANCE_ID"], PRIMARY_SERVICE), (env["STANDBY_INSTANCE_ID"], STANDBY_SERVICE)):
+        body = json.dumps({"instance": instance, "private_ip": address}).encode()
+        with urllib.request.urlopen(urllib.request.Request(f"{proxy}/_proxy/network", data=body, method="POST")) as r:
+            r.read()
+    instances = c.describe_instances(InstanceIds=[env["PRIMARY_INSTANCE_ID"]])["Reservations"][0]["Instances"]
+    vpc, subnet = instances[0]["VpcId"], instances[0]["SubnetId"]
+    standby = c.describe_instances(InstanceIds=[env["STANDBY_INSTANCE_ID"]])["Reservations"][0]["Instances"][0]
+    deploy("template.yaml", {"PrimaryInstanceId": env["PRIMARY_INSTANCE_ID"], "StandbyInstanceId": env["STANDBY_INSTANCE_ID"],
+                             "ElasticIpAllocationId": env["EIP_ALLOCATION_ID"], "VpcId": vpc, "FenceMode": "stop",
+                             "ServiceCheck": "probe", "ServiceCheckProtocol": "http", "ServiceCheckPort": int(port),
+                             "ServiceCheckThreshold": 2, "ServiceCheckSubnetIds": f"{subnet},{standby['SubnetId']}"})
+
+
+def a_minute_passes(path):
+    env = read_env(path)
+    c = ec2()
+    address = c.describe_addresses(AllocationIds=[env["EIP_ALLOCATION_ID"]])["Addresses"][0]
+    tag = next((t["Value"] for t in address.get("Tags", []) if t["Key"] == "ec2-failover:health"), None)
+    if tag is None:
+        return
+    at, _, rest = tag.partition(" ")
+    value = f"{int(at) - 60} {rest}".strip()
+    c.create_tags(Resources=[env["EIP_ALLOCATION_ID"]], Tags=[{"Key": "ec2-failover:health", "Value": value}])
 
 
 def event(path, src, dst):
@@ -381,6 +424,10 @@ def main(argv):
         ec2().stop_instances(InstanceIds=args)
     elif command == "event":
         event(*args)
+    elif command == "service-check":
+        service_check(*args)
+    elif command == "a-minute-passes":
+        a_minute_passes(*args)
     elif command == "create-group":
         create_group(*args)
     elif command == "show-group":
