@@ -18,6 +18,9 @@ Figures:
                 longest chain of requests in which each starts after the previous one ended
   memory        the function's peak RSS (VmHWM) across the failover; stripped binary size
   scale         the same failover with --scale unrelated instances and Elastic IPs in the account
+  service check a reconcile of a hot pair without the check, then with HEALTH_CHECK (HTTP, both
+                services answering on loopback): the first reconcile probes and records the
+                results, the next (within 30 s) probes only; the difference is the probe's cost
 
 Usage: bench.py --venv .venv [--runs 7] [--latency-ms 50] [--scale 1000] [--out target/bench/results.json]
 """
@@ -495,6 +498,73 @@ def failover_run(local, bootstrap, scenario, fresh=True):
     return results
 
 
+SERVICE_ADDRESSES = ("127.0.0.2", "127.0.0.3")  # the primary's and the standby's service
+SERVICE_SCENARIOS = {
+    # name: (HEALTH_CHECK or None, [(event file, expected verdict), ...])
+    "reconcile, hot pair, no service check": (None, [("scheduled-reconcile.json", "no_change")]),
+    "reconcile, hot pair, service check (http, both answer)": ("http", [
+        ("scheduled-reconcile.json", "no_change"),  # probes both, records the results
+        ("scheduled-reconcile.json", "no_change"),  # within 30 s: probes both, records nothing
+    ]),
+}
+
+
+class Services:
+    """Each member's service: an HTTP server on its loopback address, answering 200."""
+
+    def __init__(self):
+        class Answer(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        while True:
+            self.port = free_port()
+            try:
+                self.servers = [ThreadingHTTPServer((a, self.port), Answer) for a in SERVICE_ADDRESSES]
+                break
+            except OSError:
+                continue
+        for server in self.servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self):
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def service_run(local, bootstrap, services, scenario):
+    """One run of a service-check scenario in a fresh process on a fresh hot pair."""
+    check, steps = SERVICE_SCENARIOS[scenario]
+    local.reset()
+    pair = local.pair(True)
+    for instance, address in zip((pair["PRIMARY_INSTANCE_ID"], pair["STANDBY_INSTANCE_ID"]), SERVICE_ADDRESSES):
+        local.control("/_proxy/network", {"instance": instance, "private_ip": address})
+    extra = {**pair, "AWS_ENDPOINT_URL": local.proxy_url}
+    if check:
+        extra["HEALTH_CHECK"] = f"{check}:{services.port}/"
+    api = RuntimeApi()
+    results = []
+    try:
+        process, _ = spawn(bootstrap, api, extra)
+        try:
+            for file, verdict in steps:
+                local.start_log()
+                kind, seconds, body = api.invoke(event(file, pair))
+                results.append(measure(local, process, kind, seconds, body, verdict))
+        finally:
+            stop(process)
+    finally:
+        api.close()
+    return results
+
+
 def collect_steps(scenario, runs, steps=None):
     """{row name: figures} for a scenario's runs, one row per invocation."""
     steps = steps if steps is not None else SCENARIOS[scenario][2]
@@ -576,6 +646,13 @@ def main():
         for scenario, (_, steps) in GROUP_SCENARIOS.items():
             runs = [group_run(local, binaries["ec2-failover"], scenario) for _ in range(args.runs)]
             results["failover"].update(collect_steps(scenario, runs, steps))
+        services = Services()
+        try:
+            for scenario, (_, steps) in SERVICE_SCENARIOS.items():
+                runs = [service_run(local, binaries["ec2-failover"], services, scenario) for _ in range(args.runs)]
+                results["failover"].update(collect_steps(scenario, runs, steps))
+        finally:
+            services.close()
         results["scale"] = {"unrelated_instances": args.scale, "unrelated_addresses": args.scale}
         if args.scale:
             local.reset()

@@ -48,6 +48,9 @@ def problems(line):
             value = line.get(name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 found.append(f"metric {name} is not a top-level number: {value!r}")
+    # A decision that read the world made requests: a zero says the clients count nothing.
+    if line.get("observed") is not None and line.get("AwsRequests") == 0:
+        found.append("AwsRequests is 0 although the world was read")
     return found
 
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::{Mode, Settings};
 use crate::error::Error;
+use crate::record::RequestCounter;
 use crate::{group, pair};
 
 /// The handler of the configured mode.
@@ -32,15 +33,25 @@ pub enum Response {
 impl Handler {
     /// Builds the mode's handler and its AWS clients from the settings and the SDK configuration.
     pub fn new(settings: Settings, sdk: &SdkConfig) -> Self {
-        let ec2 = aws_sdk_ec2::Client::new(sdk);
+        // Each client counts its requests for the decision line's metrics, built so once.
+        let requests = RequestCounter::default();
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(sdk).interceptor(requests.clone()).build(),
+        );
         match settings.mode {
             Mode::Pair(config) => {
-                let clients = pair::Clients { ec2, cloudwatch: aws_sdk_cloudwatch::Client::new(sdk) };
-                Handler::Pair(pair::Handler::new(config, clients, settings.dry_run))
+                let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+                    aws_sdk_cloudwatch::config::Builder::from(sdk).interceptor(requests.clone()).build(),
+                );
+                let clients = pair::Clients { ec2, cloudwatch };
+                Handler::Pair(pair::Handler::counting(config, clients, requests, settings.dry_run))
             }
             Mode::Group(config) => {
-                let clients = group::Clients { ec2, autoscaling: aws_sdk_autoscaling::Client::new(sdk) };
-                Handler::Group(group::Handler::new(clients, config, settings.dry_run))
+                let autoscaling = aws_sdk_autoscaling::Client::from_conf(
+                    aws_sdk_autoscaling::config::Builder::from(sdk).interceptor(requests.clone()).build(),
+                );
+                let clients = group::Clients { ec2, autoscaling };
+                Handler::Group(group::Handler::counting(clients, requests, config, settings.dry_run))
             }
         }
     }

@@ -197,6 +197,11 @@ impl Frame {
         Self { dry_run, ..Self::default() }
     }
 
+    /// The same, measuring the requests `requests` counts (the mode's clients').
+    pub fn counting(dry_run: bool, requests: RequestCounter) -> Self {
+        Self { dry_run, requests, ..Self::default() }
+    }
+
     /// Reads the payload, then waits for this invocation's turn. A payload that cannot be read is
     /// logged and rejected before any AWS call, without waiting.
     pub async fn start(&self, payload: &Value) -> Result<(Trigger, Turn<'_>), Error> {

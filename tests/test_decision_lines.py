@@ -47,6 +47,9 @@ def test_each_broken_rule_fails(tmp_path):
         "metric Failovers": broken(lambda l: l.update(Failovers="1")),
         "Timestamp": broken(lambda l: l["_aws"].update(Timestamp=1_790_000_000)),
         "unit": broken(lambda l: l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0].update(Unit="Things")),
+        "AwsRequests is 0": broken(lambda l: (l.update(observed={"now": 1}, AwsRequests=0),
+                                              l["_aws"]["CloudWatchMetrics"][1]["Metrics"].append(
+                                                  {"Name": "AwsRequests", "Unit": "Count"}))),
     }
     for problem, line in cases.items():
         result = run(tmp_path, [line])

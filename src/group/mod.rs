@@ -78,8 +78,14 @@ pub struct Handler {
 impl Handler {
     /// A handler for the groups tagged `ec2-failover:group`; with `dry_run` it only plans.
     pub fn new(clients: Clients, config: Config, dry_run: bool) -> Self {
-        let frame = Frame::new(dry_run);
-        let clients = clients.counted(&frame.requests);
+        let requests = crate::record::RequestCounter::default();
+        let clients = clients.counted(&requests);
+        Self::counting(clients, requests, config, dry_run)
+    }
+
+    /// A handler whose clients already count their requests on `requests` (built so at init).
+    pub fn counting(clients: Clients, requests: crate::record::RequestCounter, config: Config, dry_run: bool) -> Self {
+        let frame = Frame::counting(dry_run, requests);
         Self { clients, config, sweep_budget: SWEEP_BUDGET, frame, last_sweep: Arc::default() }
     }
 

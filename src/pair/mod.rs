@@ -202,8 +202,15 @@ pub struct Handler {
 impl Handler {
     /// A handler for one pair; with `dry_run` it only plans.
     pub fn new(config: Config, clients: Clients, dry_run: bool) -> Self {
-        let frame = Frame::new(dry_run);
-        let clients = clients.counted(&frame.requests);
+        let requests = RequestCounter::default();
+        let clients = clients.counted(&requests);
+        Self::counting(config, clients, requests, dry_run)
+    }
+
+    /// A handler whose clients already count their requests on `requests` (built so at init,
+    /// rather than built twice).
+    pub fn counting(config: Config, clients: Clients, requests: RequestCounter, dry_run: bool) -> Self {
+        let frame = Frame::counting(dry_run, requests);
         // CloudWatch in each other region whose alarms ALARM_NAMES names by ARN (a Route 53 health
         // check's alarm lives in us-east-1): the same client, another region.
         let regional = alarms::regions(&config)
