@@ -20,7 +20,7 @@ Figures:
   scale         the same failover with --scale unrelated instances and Elastic IPs in the account
   service check a reconcile of a hot pair without the check, then with HEALTH_CHECK (HTTP, both
                 services answering on loopback): the first reconcile probes and records the
-                results, the next (within 30 s) probes only; the difference is the probe's cost
+                results, the next (within 50 s) probes only; the difference is the probe's cost
 
 Usage: bench.py --venv .venv [--runs 7] [--latency-ms 50] [--scale 1000] [--out target/bench/results.json]
 """
@@ -504,7 +504,7 @@ SERVICE_SCENARIOS = {
     "reconcile, hot pair, no service check": (None, [("scheduled-reconcile.json", "no_change")]),
     "reconcile, hot pair, service check (http, both answer)": ("http", [
         ("scheduled-reconcile.json", "no_change"),  # probes both, records the results
-        ("scheduled-reconcile.json", "no_change"),  # within 30 s: probes both, records nothing
+        ("scheduled-reconcile.json", "no_change"),  # within 50 s: probes both, records nothing
     ]),
 }
 

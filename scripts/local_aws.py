@@ -18,7 +18,7 @@ The service check (make demo MODE=health):
                                      re-registers the deployment with ServiceCheck=probe
   local_aws.py a-minute-passes ENV_FILE
                                      the service check's last counted probes are dated a minute
-                                     earlier (probes 30 s apart or less count once)
+                                     earlier (probes 50 s apart or less count once)
 
 Group mode (make demo MODE=group):
   local_aws.py create-group ENV_FILE  a single-instance Auto Scaling group over two AZs, tagged

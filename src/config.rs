@@ -175,13 +175,15 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
 }
 
 /// Pair mode's service check: `HEALTH_CHECK` (unset: none), `HEALTH_EXPECT`, `HEALTH_THRESHOLD`,
-/// `HEALTH_WINDOW` (default: the threshold, i.e. that many failures in a row) and
+/// `HEALTH_WINDOW` (default, and at least: the threshold, i.e. that many failures in a row) and
 /// `HEALTH_TIMEOUT_MS`.
 fn health_check(get: &impl Fn(&str) -> Option<String>) -> Result<Option<HealthCheck>, ConfigError> {
     let Some(spec) = get("HEALTH_CHECK") else { return Ok(None) };
     let max = i64::try_from(health::MAX_WINDOW).unwrap_or(10);
     let threshold = number(get, "HEALTH_THRESHOLD", 3, 1, max)?;
-    let window = number(get, "HEALTH_WINDOW", threshold, threshold, max)?;
+    // A window below the threshold could never fail: it is the threshold (the template's 0 says
+    // so too). Failing init instead would stop every failover over a setting of the check.
+    let window = number(get, "HEALTH_WINDOW", threshold, 0, max)?.max(threshold);
     let timeout_ms = number(get, "HEALTH_TIMEOUT_MS", 2_000, 100, 10_000)?;
     let as_usize = |n: i64| usize::try_from(n).unwrap_or(1);
     let expect = get("HEALTH_EXPECT");
@@ -326,16 +328,14 @@ mod tests {
         assert_eq!((check.threshold, check.window, check.timeout_ms, check.expect), (3, 3, 2000, (200, 299)));
         let c = pair(with(&[("HEALTH_CHECK", "tcp:5432"), ("HEALTH_THRESHOLD", "2"), ("HEALTH_WINDOW", "4")]).unwrap());
         assert_eq!(c.health.map(|h| (h.threshold, h.window)), Some((2, 4)));
+        let c = pair(with(&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_THRESHOLD", "3"), ("HEALTH_WINDOW", "2")]).unwrap());
+        assert_eq!(c.health.map(|h| h.window), Some(3), "a window below the threshold is the threshold");
         type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
         let cases: &[Case] = &[
             (&[("HEALTH_CHECK", "ping")], "HEALTH_CHECK", "tcp:PORT"),
             (&[("HEALTH_CHECK", "http:80/"), ("HEALTH_EXPECT", "ok")], "HEALTH_EXPECT", "HTTP statuses"),
             (&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_THRESHOLD", "0")], "HEALTH_THRESHOLD", "from 1 to 10"),
-            (
-                &[("HEALTH_CHECK", "tcp:80"), ("HEALTH_THRESHOLD", "3"), ("HEALTH_WINDOW", "2")],
-                "HEALTH_WINDOW",
-                "from 3 to 10",
-            ),
+            (&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_WINDOW", "11")], "HEALTH_WINDOW", "from 0 to 10"),
             (&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_TIMEOUT_MS", "60000")], "HEALTH_TIMEOUT_MS", "from 100 to 10000"),
         ];
         for (vars, variable, hint) in cases {

@@ -58,6 +58,10 @@ pub struct Facts {
     /// The instance a lifecycle action holds (group mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Whether the address moved in this decision (its move action is `done`): a failover counts
+    /// only then, not when it only starts the standby, plans, or fails.
+    #[serde(skip)]
+    pub moved: bool,
 }
 
 /// The facts of an outcome; each mode says how to read them from its world and actions.
@@ -120,9 +124,9 @@ pub struct Metrics {
     /// 1 for each decision, by verdict (dimensions `function`, `verdict`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decisions: Option<u64>,
-    /// 1 when the service moved because the instance serving it failed or went: pair mode's
-    /// `fail_over`, group mode's `follow` (a new instance of the group took the IP). A dry run
-    /// moves nothing and counts 0.
+    /// 1 when the address moved because the instance serving it failed or went: pair mode's
+    /// `fail_over` and `finish` (a failover carried on), group mode's `follow` (a new instance of
+    /// the group took the IP), each only once its move is `done`. A dry run moves nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failovers: Option<u64>,
     /// 1 for a refusal: a person is needed.
@@ -166,7 +170,9 @@ impl Metrics {
         let counted = match scope {
             Scope::Whole(_) | Scope::Part => Metrics {
                 decisions: Some(1),
-                failovers: flag(matches!(verdict, Verdict::FailOver | Verdict::Follow) && !dry_run),
+                failovers: flag(
+                    facts.moved && matches!(verdict, Verdict::FailOver | Verdict::Finish | Verdict::Follow) && !dry_run,
+                ),
                 refusals: flag(verdict == Verdict::Refuse),
                 holds: flag(verdict == Verdict::Hold),
                 failed_actions: Some(failed_actions),
@@ -245,6 +251,9 @@ impl Emf {
 pub struct Line<'a, W, A> {
     level: &'static str,
     message: &'static str,
+    /// RFC 3339, which Lambda's log-level filtering reads ("Log-level filtering": a line without a
+    /// valid timestamp is assigned one, and the level INFO).
+    timestamp: String,
     verdict: &'static str,
     reason: &'a str,
     #[serde(flatten)]
@@ -295,9 +304,13 @@ impl<W: Serialize, A: Serialize> Said<'_, W, A> {
         let failed = self.actions.iter().filter(|r| r.status == "failed").count();
         let failed = u64::try_from(failed).unwrap_or(u64::MAX);
         let metrics = Metrics::of(self.verdict, self.dry_run, failed, &facts, scope);
+        let timestamp = aws_sdk_ec2::primitives::DateTime::from_millis(timestamp_ms)
+            .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+            .unwrap_or_default();
         let mut line = Line {
             level: level.as_str(),
             message,
+            timestamp,
             verdict: self.verdict.name(),
             reason: self.reason,
             facts,

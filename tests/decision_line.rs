@@ -100,6 +100,7 @@ async fn a_failover_line_names_who_served_and_who_serves_and_counts_every_reques
 
     let line = line_of(&outcome, Scope::Whole(Totals { aws_requests: counted, duration_ms: 42 }));
     assert_eq!(line["level"], "INFO");
+    assert_eq!(line["timestamp"], "2026-09-21T14:13:20Z");
     assert_eq!(line["verdict"], "fail_over");
     assert_eq!(line["active"], p.primary.as_str());
     assert_eq!(line["target"], p.standby.as_str());
@@ -164,20 +165,23 @@ fn said<'a>(
 fn each_verdict_counts_where_it_should_and_a_dry_run_moves_nothing() {
     let trigger = Trigger::Schedule;
     let none: [Report<Value>; 0] = [];
-    let active = Facts { active: Some("i-0123".into()), ..Facts::default() };
+    let active = |moved| Facts { active: Some("i-0123".into()), moved, ..Facts::default() };
     let whole = Scope::Whole(Totals { aws_requests: 3, duration_ms: 9 });
-    // (verdict, dry run, level, Failovers, Refusals, Holds)
+    // (verdict, dry run, the address moved, level, Failovers, Refusals, Holds)
     let rows = [
-        (Verdict::FailOver, false, "INFO", 1.0, 0.0, 0.0),
-        (Verdict::FailOver, true, "INFO", 0.0, 0.0, 0.0),
-        (Verdict::Follow, false, "INFO", 1.0, 0.0, 0.0),
-        (Verdict::Switchover, false, "INFO", 0.0, 0.0, 0.0),
-        (Verdict::Refuse, false, "ERROR", 0.0, 1.0, 0.0),
-        (Verdict::Hold, false, "WARN", 0.0, 0.0, 1.0),
-        (Verdict::Paused, false, "WARN", 0.0, 0.0, 0.0),
+        (Verdict::FailOver, false, true, "INFO", 1.0, 0.0, 0.0),
+        (Verdict::FailOver, false, false, "INFO", 0.0, 0.0, 0.0), // only started the standby
+        (Verdict::FailOver, true, false, "INFO", 0.0, 0.0, 0.0),
+        (Verdict::Finish, false, true, "INFO", 1.0, 0.0, 0.0), // carried on: the move happens now
+        (Verdict::Follow, false, true, "INFO", 1.0, 0.0, 0.0),
+        (Verdict::Switchover, false, true, "INFO", 0.0, 0.0, 0.0),
+        (Verdict::Heal, false, true, "INFO", 0.0, 0.0, 0.0),
+        (Verdict::Refuse, false, false, "ERROR", 0.0, 1.0, 0.0),
+        (Verdict::Hold, false, false, "WARN", 0.0, 0.0, 1.0),
+        (Verdict::Paused, false, false, "WARN", 0.0, 0.0, 0.0),
     ];
-    for (verdict, dry_run, level, failovers, refusals, holds) in rows {
-        let (_, text) = said(verdict, dry_run, &trigger, &none).line(active.clone(), whole, "f", 1_790_000_000_000);
+    for (verdict, dry_run, moved, level, failovers, refusals, holds) in rows {
+        let (_, text) = said(verdict, dry_run, &trigger, &none).line(active(moved), whole, "f", 1_790_000_000_000);
         let line = parse(&text);
         let metrics = emf_metrics(&line);
         let row = format!("{verdict:?} dry_run={dry_run}: {line}");
@@ -205,9 +209,8 @@ fn a_sweep_counts_each_decision_on_its_own_line_and_its_cost_on_the_summary() {
     let trigger = Trigger::Schedule;
     let none: [Report<Value>; 0] = [];
     let totals = Totals { aws_requests: 12, duration_ms: 300 };
-    let part = parse(
-        &said(Verdict::Follow, false, &trigger, &none).line(Facts::default(), Scope::Part, "f", 1_790_000_000_000).1,
-    );
+    let moved = Facts { moved: true, ..Facts::default() };
+    let part = parse(&said(Verdict::Follow, false, &trigger, &none).line(moved, Scope::Part, "f", 1_790_000_000_000).1);
     let part = emf_metrics(&part);
     assert_eq!(metric(&part, "Decisions"), Some(1.0));
     assert_eq!(metric(&part, "Failovers"), Some(1.0));

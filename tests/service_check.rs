@@ -106,7 +106,7 @@ async fn kept(ec2: &Client, p: &Pair) -> Option<String> {
 }
 
 /// A minute passes for the check: its last counted probes are dated a minute earlier (probes
-/// closer together than 30 s count once; AWS's clock is not the test's to move).
+/// closer together than 50 s count once; AWS's clock is not the test's to move).
 async fn a_minute_passes(ec2: &Client, p: &Pair) {
     let Some(tag) = kept(ec2, p).await else { return };
     let (at, rest) = tag.split_once(' ').unwrap_or((tag.as_str(), ""));

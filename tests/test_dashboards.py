@@ -85,12 +85,13 @@ def test_the_dashboard_graphs_what_the_function_publishes_and_what_an_operator_n
     for metric, dimensions in ours:
         assert tuple(dimensions) == METRICS[metric][1], metric
         assert dimensions[FUNCTION_DIMENSION] == function
-    # SEARCH('{namespace,dimension,...} MetricName="X" function="F"', ...)
+    # SEARCH('{"namespace",dimension,...} MetricName="X" function="F"', ...): a namespace with a
+    # character other than letters and digits is quoted (CloudWatch, "Search expression syntax").
     for expression in searched:
         schema = re.search(r"SEARCH\('\{([^}]+)\} MetricName=\"(\w+)\" function=\"(\w+)\"'", expression)
         assert schema, expression
         keys, metric, named = schema.group(1).split(","), schema.group(2), schema.group(3)
-        assert keys[0] == NAMESPACE and tuple(keys[1:]) == METRICS[metric][1], expression
+        assert keys[0] == f'"{NAMESPACE}"' and tuple(keys[1:]) == METRICS[metric][1], expression
         assert named == function
     assert {re.search(r'MetricName="(\w+)"', e).group(1) for e in searched} == {"Serving", "Decisions"}
     # Each member's CPU and status checks.

@@ -362,7 +362,8 @@ fn group_facts(
         GroupAction::MoveAddress { instance_id, .. } => Some(instance_id.clone()),
         _ => None,
     });
-    Facts { active, target, group, instance, ..Facts::default() }
+    let moved = actions.iter().any(|r| matches!(r.action, GroupAction::MoveAddress { .. }) && r.status == "done");
+    Facts { active, target, group, instance, moved, ..Facts::default() }
 }
 
 impl HasFacts for Outcome<GroupWorld, GroupAction> {

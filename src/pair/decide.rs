@@ -289,6 +289,7 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
             && standing.is_none()
             && about_active.is_none()
             && due_event(config, world, active).is_none()
+            && health::failure(config, world, active).is_none()
             && recovered_since(world, active, r.at);
         if alarm_passed {
             let reason = format!(
@@ -606,6 +607,10 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
 fn heal(config: &Config, world: &World) -> Decision {
     let members = [config.primary.as_str(), config.standby.as_str()];
     let first = |state: InstanceState| members.into_iter().find(|id| world.state_of(id) == state);
+    // A running member whose service answers before one whose probe fails.
+    let serving = members
+        .into_iter()
+        .find(|id| world.state_of(id) == InstanceState::Running && health::probe_failure(world, id).is_none());
     if first(InstanceState::Running).is_none() {
         if let Some(id) = first(InstanceState::Pending) {
             let reason =
@@ -613,7 +618,7 @@ fn heal(config: &Config, world: &World) -> Decision {
             return decision(Verdict::Wait, reason, Vec::new());
         }
     }
-    let Some(id) = first(InstanceState::Running).or_else(|| first(InstanceState::Stopped)) else {
+    let Some(id) = serving.or_else(|| first(InstanceState::Running)).or_else(|| first(InstanceState::Stopped)) else {
         let reason = format!(
             "the Elastic IP is associated with nothing, and neither {} ({}) nor {} ({}) can take it",
             config.primary,

@@ -49,8 +49,9 @@ pub struct HealthCheck {
 }
 
 /// Probes closer than this to the last counted one are not counted: the reconcile runs once a
-/// minute, and a duplicated or retried delivery must not count one failure twice.
-pub const MIN_GAP_SECONDS: i64 = 30;
+/// minute, and neither a duplicated or retried delivery nor an alarm or state change between two
+/// reconciles may count a failure twice (EventBridge's schedule may run a few seconds early).
+pub const MIN_GAP_SECONDS: i64 = 50;
 
 /// The most results kept per member (the tag holds 256 characters).
 pub const MAX_WINDOW: usize = 10;

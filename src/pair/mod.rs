@@ -184,7 +184,11 @@ impl HasFacts for PairOutcome {
             Action::StopInstance { instance_id, .. } => Some(instance_id.clone()),
             _ => None,
         });
-        Facts { active, target: moved.or(started), fenced, ..Facts::default() }
+        let moved_now = self
+            .actions
+            .iter()
+            .any(|report| matches!(report.action, Action::MoveAddress { .. }) && report.status == "done");
+        Facts { active, target: moved.or(started), fenced, moved: moved_now, ..Facts::default() }
     }
 }
 
