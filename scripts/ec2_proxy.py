@@ -102,6 +102,10 @@ a test or demo stands up listens on loopback instead. The proxy plays the VPC's 
   POST /_proxy/network  {"instance": "i-...", "private_ip": "127.0.0.2"}   ("private_ip": null clears)
 and DescribeInstances shows that address as the instance's privateIpAddress (kept across
 /_proxy/config, like the network it stands for).
+AssignPrivateIpAddresses honours AllowReassignment, which moto ignores: with it an address held by
+another interface is unassigned there first; without it the request is refused
+(InvalidIPAddress.InUse). DescribeNetworkInterfaces' addresses.private-ip-address filter matches
+secondary addresses too, as EC2's does (moto's, the primary one only).
 AWS takes its time; the tests need not. Where AWS would simply take time, tests call
   POST /_proxy/settle    {"instances": ["i-...", "vol-..."]} ({} for all)   ends their transitions
                        now: pending -> running, stopping -> stopped, initializing -> ok, kms ->
@@ -160,7 +164,7 @@ proxy appends one JSON line per request it serves to DIR/<pid>-<port>.jsonl:
    "fault", "emulated", "state"}
 "state" is what the request acts on, read from moto before the request is forwarded (nothing for
 Describe, Get and List actions): for each resource it names ({"instance", "volume", "snapshot",
-"address", "network_interface", "autoscaling_group"}: {id: facts}) its tags and what IAM conditions
+"address", "network_interface", "route_table", "autoscaling_group"}: {id: facts}) its tags and what IAM conditions
 use: an instance's VPC, subnet, zone, type and network interfaces (for StartInstances also its
 volumes); a volume's zone, encryption, KMS key (and the key's aliases: alias/aws/ebs is the AWS
 managed key), snapshot, type, size, IOPS, throughput and attachments; a snapshot's volume,
@@ -1096,6 +1100,8 @@ class Proxy(BaseHTTPRequestHandler):
             "StopInstances": self.stop_instances,
             "TerminateInstances": self.terminate_instances,
             "AssociateAddress": self.associate_address,
+            "AssignPrivateIpAddresses": self.assign_private_ip_addresses,
+            "DescribeNetworkInterfaces": self.describe_network_interfaces,
             "CreateVolume": self.create_volume,
             "AttachVolume": self.attach_volume,
             "DescribeVolumes": self.describe_volumes,
@@ -1261,6 +1267,65 @@ class Proxy(BaseHTTPRequestHandler):
                                        f"The pending instance to which '{interface}' is attached is not in a valid "
                                        "state for this operation")
         return (*self.upstream(body), False)
+
+    def assign_private_ip_addresses(self, pairs, body):
+        """AllowReassignment, which moto ignores (the address stays on its old interface too): with
+        it, an address another interface holds moves to this one; without it, EC2 refuses an
+        address in use (InvalidIPAddress.InUse, as EC2 names it for an address in use)."""
+        params = dict(pairs)
+        interface = params.get("NetworkInterfaceId")
+        allowed = params.get("AllowReassignment", "").lower() == "true"
+        for address in members(pairs, "PrivateIpAddress"):
+            others = sorted(h for h in self.interfaces_holding(pairs, [address]) if h != interface)
+            if others and not allowed:
+                return self.refuse(400, "InvalidIPAddress.InUse", f"Address {address} is in use.")
+            for other in others:
+                self.ask(pairs, "UnassignPrivateIpAddresses", [("NetworkInterfaceId", other), ("PrivateIpAddress.1", address)])
+        return (*self.upstream(body), False)
+
+    def interfaces_holding(self, pairs, addresses):
+        """The interfaces that hold any of these private IPv4 addresses, primary or secondary."""
+        status, _, payload = self.ask(pairs, "DescribeNetworkInterfaces", [])
+        found = []
+
+        def keep(item):
+            held = re.findall(r"<privateIpAddress>([^<]+)</privateIpAddress>", item)
+            if any(a in held for a in addresses):
+                found.append(own(item, "networkInterfaceId"))
+            return item
+
+        if status == 200:
+            rewrite_set(payload.decode(), "networkInterfaceSet", keep)
+        return found
+
+    def describe_network_interfaces(self, pairs, body):
+        """The addresses.private-ip-address filter as EC2 applies it, to every private IPv4 address of
+        an interface (EC2 API reference, DescribeNetworkInterfaces); moto matches the primary one only."""
+        filters, others = {}, []
+        for key, value in pairs:
+            if m := re.fullmatch(r"Filter\.(\d+)\.(Name|Value\.\d+)", key):
+                filters.setdefault(m.group(1), {}).setdefault("values" if m.group(2) != "Name" else "name", [])
+                filters[m.group(1)]["values" if m.group(2) != "Name" else "name"].append(value)
+            else:
+                others.append((key, value))
+        wanted = [v for f in filters.values() if f.get("name") == ["addresses.private-ip-address"] for v in f.get("values", [])]
+        if not wanted:
+            return (*self.upstream(body), False)
+        kept, n = list(others), 0
+        for f in filters.values():
+            if f.get("name") != ["addresses.private-ip-address"]:
+                n += 1
+                kept.append((f"Filter.{n}.Name", f["name"][0]))
+                kept += [(f"Filter.{n}.Value.{i + 1}", v) for i, v in enumerate(f.get("values", []))]
+        status, headers, payload = self.upstream(urllib.parse.urlencode(kept).encode())
+        if status != 200:
+            return status, headers, payload, False
+
+        def holds(item):
+            held = re.findall(r"<privateIpAddress>([^<]+)</privateIpAddress>", item)
+            return item if any(a in held for a in wanted) else None
+
+        return status, headers, rewrite_set(payload.decode(), "networkInterfaceSet", holds).encode(), False
 
     def create_volume(self, pairs, body):
         """CreateVolume's parameter rules, which moto does not check (EC2 API reference,
@@ -1655,9 +1720,9 @@ READ_ONLY = re.compile(r"(Describe|Get|List)[A-Z]")
 TEMPLATES = ("template.yaml", "template-group.yaml")
 # The ids a request may name, by the parameter that names them; CreateTags names them by prefix.
 NAMED = {"InstanceId": "instance", "VolumeId": "volume", "SnapshotId": "snapshot", "AllocationId": "address",
-         "PublicIp": "public_ip", "NetworkInterfaceId": "network_interface"}
+         "PublicIp": "public_ip", "NetworkInterfaceId": "network_interface", "RouteTableId": "route_table"}
 ID_PREFIXES = {"i-": "instance", "vol-": "volume", "snap-": "snapshot", "eipalloc-": "address",
-               "eni-": "network_interface"}
+               "eni-": "network_interface", "rtb-": "route_table"}
 
 
 class Recorder:
@@ -1762,6 +1827,10 @@ def acted_on(proxy, recorder, service, action, params):
         state.setdefault("network_interface", {})[interface] = one(
             proxy, pairs, "DescribeNetworkInterfaces", "NetworkInterfaceId.1", interface, "networkInterfaceSet/item",
             interface_facts)
+    for table in ids.get("route_table", []):
+        state.setdefault("route_table", {})[table] = one(
+            proxy, pairs, "DescribeRouteTables", "RouteTableId.1", table, "routeTableSet/item",
+            lambda item: {"vpc_id": text_of(item, "vpcId"), "tags": ec2_tags(item)})
     for instance in ids.get("instance", []):
         facts = one(proxy, pairs, "DescribeInstances", "InstanceId.1", instance, "reservationSet/item/instancesSet/item",
                     instance_facts)

@@ -56,6 +56,9 @@ pub struct Instance {
     pub network_interface_id: Option<String>,
     /// Its primary private IPv4 address, which the service check probes.
     pub private_ip: Option<String>,
+    /// Whether EC2 drops traffic not addressed to it (on by default); a route pointed at an
+    /// instance needs it off.
+    pub source_dest_check: Option<bool>,
     /// When it was last started, in seconds since the Unix epoch.
     pub launch_time: Option<i64>,
     /// Why EC2 last changed its state, when it says (`Client.InternalError: Client error on
@@ -171,6 +174,7 @@ impl Instance {
             availability_zone: instance.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
             network_interface_id: primary_interface(instance),
             private_ip: instance.private_ip_address().map(str::to_owned),
+            source_dest_check: instance.source_dest_check(),
             launch_time: instance.launch_time().map(DateTime::secs),
             state_reason: instance.state_reason().and_then(|r| r.message()).map(str::to_owned),
             detailed_monitoring: instance

@@ -96,15 +96,27 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         return Err(bad("STANDBY_INSTANCE_ID", &standby, "must differ from PRIMARY_INSTANCE_ID"));
     }
     let allocation_id = match get("EIP_ALLOCATION_ID") {
-        Some(v) if is_aws_id(&v, "eipalloc-") => v,
-        v => {
+        None => None,
+        Some(v) if is_aws_id(&v, "eipalloc-") => Some(v),
+        Some(v) => {
             return Err(bad(
                 "EIP_ALLOCATION_ID",
-                &v.unwrap_or_default(),
-                "required: the Elastic IP's allocation id, eipalloc- followed by hex digits",
+                &v,
+                "the Elastic IP's allocation id, eipalloc- followed by hex digits",
             ))
         }
     };
+    let (routes, private_ips) = private_endpoints(get)?;
+    if allocation_id.is_none() && routes.is_empty() {
+        let problem = if private_ips.is_empty() {
+            "required: the pair needs an endpoint to move, an Elastic IP (EIP_ALLOCATION_ID) or route-table entries \
+             (ROUTE_TABLE_IDS and ROUTE_DESTINATIONS), with or without PRIVATE_IPS"
+        } else {
+            "required with PRIVATE_IPS: the failover record lives on the Elastic IP, or else on the first route \
+             table (ROUTE_TABLE_IDS and ROUTE_DESTINATIONS)"
+        };
+        return Err(bad("EIP_ALLOCATION_ID", "", problem));
+    }
     let fence_mode = match get("FENCE_MODE").map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("stop") => FenceMode::Stop,
         Some("force") => FenceMode::Force,
@@ -162,6 +174,8 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         primary,
         standby,
         allocation_id,
+        routes,
+        private_ips,
         fence_mode,
         cooldown_seconds,
         standby_ready,
@@ -172,6 +186,56 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         fence_escalate_seconds,
         health,
     })
+}
+
+/// Pair mode's private endpoints: every `ROUTE_DESTINATIONS` entry in every `ROUTE_TABLE_IDS`
+/// table, and `PRIVATE_IPS`, each a comma-separated list.
+fn private_endpoints(get: &impl Fn(&str) -> Option<String>) -> Result<(Vec<pair::Route>, Vec<String>), ConfigError> {
+    let list = |name: &str| -> Vec<String> {
+        get(name)
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let (tables, destinations, private_ips) =
+        (list("ROUTE_TABLE_IDS"), list("ROUTE_DESTINATIONS"), list("PRIVATE_IPS"));
+    if let Some(t) = tables.iter().find(|t| !is_aws_id(t, "rtb-")) {
+        return Err(bad("ROUTE_TABLE_IDS", t, "comma-separated route table ids, rtb- followed by hex digits"));
+    }
+    let destination_ok = |d: &str| {
+        is_aws_id(d, "pl-")
+            || d.split_once('/').is_some_and(|(address, length)| {
+                let length = length.parse::<u8>().ok();
+                match address.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(_)) => length.is_some_and(|l| l <= 32),
+                    Ok(std::net::IpAddr::V6(_)) => length.is_some_and(|l| l <= 128),
+                    Err(_) => false,
+                }
+            })
+    };
+    if let Some(d) = destinations.iter().find(|d| !destination_ok(d)) {
+        return Err(bad(
+            "ROUTE_DESTINATIONS",
+            d,
+            "comma-separated IPv4 CIDRs (10.1.0.10/32), IPv6 CIDRs (2001:db8::/64) or managed prefix lists (pl-...)",
+        ));
+    }
+    if tables.is_empty() != destinations.is_empty() {
+        let (variable, value) =
+            if tables.is_empty() { ("ROUTE_TABLE_IDS", String::new()) } else { ("ROUTE_DESTINATIONS", String::new()) };
+        return Err(bad(
+            variable,
+            &value,
+            "route tables and destinations go together: every destination in every table",
+        ));
+    }
+    if let Some(ip) = private_ips.iter().find(|ip| ip.parse::<std::net::Ipv4Addr>().is_err()) {
+        return Err(bad("PRIVATE_IPS", ip, "comma-separated secondary private IPv4 addresses"));
+    }
+    let routes = tables
+        .iter()
+        .flat_map(|table| destinations.iter().map(|d| pair::Route { table: table.clone(), destination: d.clone() }))
+        .collect();
+    Ok((routes, private_ips))
 }
 
 /// Pair mode's service check: `HEALTH_CHECK` (unset: none), `HEALTH_EXPECT`, `HEALTH_THRESHOLD`,
@@ -317,6 +381,57 @@ mod tests {
             assert_eq!(err.variable, *var, "{var}={value}");
             let message = err.to_string();
             assert!(message.contains(var) && message.contains(hint), "{message}");
+        }
+    }
+
+    #[test]
+    fn private_endpoints_are_read_and_an_elastic_ip_is_optional_with_them() {
+        let without_eip = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs: Vec<(&str, &str)> =
+                BASE.iter().copied().filter(|(k, _)| *k != "EIP_ALLOCATION_ID").collect();
+            pairs.extend_from_slice(extra);
+            Settings::from_lookup(env(&pairs))
+        };
+        let routes = [
+            ("ROUTE_TABLE_IDS", "rtb-0123456789abcdef0, rtb-12345678"),
+            ("ROUTE_DESTINATIONS", "10.1.0.10/32,2001:db8::/64,pl-63a5400a"),
+        ];
+        let c = pair(without_eip(&routes).unwrap());
+        assert_eq!(c.allocation_id, None);
+        assert_eq!(c.routes.len(), 6, "every destination in every table");
+        assert_eq!(c.anchor(), "rtb-0123456789abcdef0", "the record lives on the first table");
+        let kinds: Vec<_> = c.routes[..3].iter().map(|r| r.kind()).collect();
+        assert_eq!(
+            kinds,
+            [pair::RouteDestination::Ipv4, pair::RouteDestination::Ipv6, pair::RouteDestination::PrefixList]
+        );
+        let c = pair(with(&[("PRIVATE_IPS", "10.0.1.200")]).unwrap());
+        assert_eq!((c.private_ips.len(), c.anchor()), (1, "eipalloc-0123456789abcdef0"));
+        type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
+        let cases: &[Case] = &[
+            (&[], "EIP_ALLOCATION_ID", "an endpoint to move"),
+            (&[("PRIVATE_IPS", "10.0.1.200")], "EIP_ALLOCATION_ID", "the failover record lives"),
+            (&[("ROUTE_TABLE_IDS", "rtb-0123456789abcdef0")], "ROUTE_DESTINATIONS", "go together"),
+            (&[("ROUTE_TABLE_IDS", "table"), ("ROUTE_DESTINATIONS", "10.0.0.0/8")], "ROUTE_TABLE_IDS", "rtb-"),
+            (
+                &[("ROUTE_TABLE_IDS", "rtb-12345678"), ("ROUTE_DESTINATIONS", "10.0.0.0/33")],
+                "ROUTE_DESTINATIONS",
+                "CIDR",
+            ),
+            (
+                &[
+                    ("ROUTE_TABLE_IDS", "rtb-12345678"),
+                    ("ROUTE_DESTINATIONS", "10.0.0.0/8"),
+                    ("PRIVATE_IPS", "10.0.0.x"),
+                ],
+                "PRIVATE_IPS",
+                "IPv4",
+            ),
+        ];
+        for (vars, variable, hint) in cases {
+            let err = without_eip(vars).unwrap_err();
+            assert_eq!(err.variable, *variable, "{vars:?}");
+            assert!(err.to_string().contains(hint), "{err}");
         }
     }
 

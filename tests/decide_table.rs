@@ -12,7 +12,9 @@ use ec2_failover::pair::decide::{decide, Action};
 use ec2_failover::pair::health::{HealthCheck, History, Probed};
 use ec2_failover::pair::world::PauseNote;
 use ec2_failover::pair::world::ScheduledEvent;
-use ec2_failover::pair::world::{Address, AlarmSeen, FailoverRecord, Holder, Instance, InstanceState, Phase, World};
+use ec2_failover::pair::world::{
+    Address, AlarmSeen, Endpoint, EndpointSeen, FailoverRecord, Holder, Instance, InstanceState, Phase, World,
+};
 use ec2_failover::pair::{Config, FenceMode, Readiness, Rebalance};
 use ec2_failover::trigger::Trigger::{self, Schedule};
 use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Command, Health, Source, Warning};
@@ -29,7 +31,9 @@ fn config() -> Config {
     Config {
         primary: P.into(),
         standby: S.into(),
-        allocation_id: "eipalloc-0123456789abcdef0".into(),
+        allocation_id: Some("eipalloc-0123456789abcdef0".into()),
+        routes: Vec::new(),
+        private_ips: Vec::new(),
         fence_mode: FenceMode::Stop,
         cooldown_seconds: 300,
         standby_ready: Readiness::Checks,
@@ -54,6 +58,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         availability_zone: None,
         network_interface_id: Some(eni(id)),
         private_ip: None,
+        source_dest_check: None,
         launch_time: Some(NOW - 3600),
         state_reason: None,
         detailed_monitoring: false,
@@ -64,7 +69,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
     World {
         now: NOW,
         address: Address {
-            allocation_id: "eipalloc-0123456789abcdef0".into(),
+            resource: "eipalloc-0123456789abcdef0".into(),
             public_ip: Some("198.51.100.7".into()),
             holder: holder.into().map_or(Holder::Nobody, |id| Holder::Member { instance_id: id.into() }),
             record: None,
@@ -74,6 +79,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         members: [(P, p), (S, s)].into_iter().filter(|(_, st)| *st != Gone).map(|(id, st)| member(id, st)).collect(),
         alarms: None,
         probes: Vec::new(),
+        endpoints: Vec::new(),
     }
 }
 
@@ -728,4 +734,62 @@ fn the_service_check_is_read_and_written_back_as_its_tag() {
     // The longest tag: two members, ten results each.
     let full = History { at: NOW, members: vec![(P.into(), vec![true; 10]), (S.into(), vec![false; 10])] };
     assert!(full.to_tag().len() <= 256);
+}
+
+/// Endpoints besides the Elastic IP: a route and a private IP, each pointing at `route` / `ip`.
+fn endpoints(mut world: World, route: Option<&str>, ip: Option<&str>) -> World {
+    let holder = |id: Option<&str>| id.map_or(Holder::Nobody, |i| Holder::Member { instance_id: i.into() });
+    let eip = world.address.holder.clone();
+    world.endpoints = vec![
+        EndpointSeen {
+            endpoint: Endpoint::ElasticIp { allocation_id: "eipalloc-0123456789abcdef0".into() },
+            holder: eip,
+        },
+        EndpointSeen {
+            endpoint: Endpoint::Route { table: "rtb-0123456789abcdef0".into(), destination: "10.1.0.10/32".into() },
+            holder: holder(route),
+        },
+        EndpointSeen { endpoint: Endpoint::PrivateIp { address: "10.0.1.200".into() }, holder: holder(ip) },
+    ];
+    world
+}
+
+fn routed() -> Config {
+    Config {
+        routes: vec![ec2_failover::pair::Route {
+            table: "rtb-0123456789abcdef0".into(),
+            destination: "10.1.0.10/32".into(),
+        }],
+        private_ips: vec!["10.0.1.200".into()],
+        ..config()
+    }
+}
+
+fn converge(id: &str, which: &[Endpoint]) -> Action {
+    Action::Converge { instance_id: id.into(), network_interface_id: Some(eni(id)), endpoints: which.to_vec() }
+}
+
+fn source_dest(mut world: World, id: &str, on: bool) -> World {
+    for m in world.members.iter_mut() {
+        m.source_dest_check = Some(if m.instance_id == id { on } else { false });
+    }
+    world
+}
+
+#[test]
+#[rustfmt::skip]
+fn every_endpoint_follows_the_active_instance() {
+    let c = &routed();
+    let route = Endpoint::Route { table: "rtb-0123456789abcdef0".into(), destination: "10.1.0.10/32".into() };
+    let ip = Endpoint::PrivateIp { address: "10.0.1.200".into() };
+    let checks_off = |w| source_dest(w, S, false);
+    //    name                                                     config trigger     world                                                                         verdict   actions                                      reason
+    check("all in place: nothing to do",                            c,     Schedule,   checks_off(endpoints(w(P, Running, Running), Some(P), Some(P))),             NoChange, &[],                                         "the Elastic IP is on");
+    check("a route left on the old holder: pointed at the active",  c,     Schedule,   checks_off(endpoints(w(S, Stopped, Running).rec(P, S, 600, Done), Some(P), Some(S))), Heal, &[converge(S, std::slice::from_ref(&route))], "points at i-0123456789abcdef0: pointing it at the active instance i-0fedcba9876543210");
+    check("a missing route and a private IP nowhere: both",         c,     Schedule,   checks_off(endpoints(w(P, Running, Running), None, None)),                   Heal,     &[converge(P, &[route.clone(), ip.clone()])], "points at nothing");
+    check("a failover moves them all with the IP (one action)",     c,     stopped(P), checks_off(endpoints(w(P, Stopped, Running), Some(P), Some(P))),             FailOver, &[mv(S), record(P, S, Done)],              "is stopped");
+    check("while a failover waits, they stay with the active",      c,     Schedule,   checks_off(endpoints(w(P, Running, Pending).rec(P, S, 30, Started), Some(S), Some(P))), Wait, &[converge(P, std::slice::from_ref(&route))], "pointing it at the active instance i-0123456789abcdef0");
+    check("a route never goes to an instance that drops routed traffic", c, stopped(P), source_dest(endpoints(w(P, Stopped, Running), Some(P), Some(P)), S, true), Refuse, &[],                  "source/destination check is on");
+    check("... nor is one repaired onto it",                         c,     Schedule,   source_dest(endpoints(w(S, Stopped, Running).rec(P, S, 600, Done), Some(P), Some(S)), S, true), Refuse, &[],      "i-0fedcba9876543210, whose source/destination check is on");
+    check("paused: nothing is repaired",                             c,     Schedule,   checks_off(endpoints(w(P, Running, Running), None, None)).paused("maintenance"), Paused, &[],                         "paused");
 }

@@ -197,7 +197,7 @@ async fn an_ip_detached_by_hand_is_given_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_elastic_ip_surfaces_the_ec2_error_code() {
     let (_moto, proxy, p) = local(false).await;
-    let config = Config { allocation_id: "eipalloc-0000000000000000f".into(), ..p.config() };
+    let config = Config { allocation_id: Some("eipalloc-0000000000000000f".into()), ..p.config() };
     let error = p.handler(&proxy, config).handle(&p.event("scheduled-reconcile.json")).await.unwrap_err();
     assert_eq!(error.error_type(), "AwsError");
     assert!(error.to_string().contains("InvalidAllocationID.NotFound"), "{error}");

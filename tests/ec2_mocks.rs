@@ -31,7 +31,9 @@ fn config() -> Config {
     Config {
         primary: P.into(),
         standby: S.into(),
-        allocation_id: ALLOC.into(),
+        allocation_id: Some(ALLOC.into()),
+        routes: Vec::new(),
+        private_ips: Vec::new(),
         fence_mode: FenceMode::Stop,
         cooldown_seconds: 300,
         standby_ready: Readiness::Checks,

@@ -46,7 +46,9 @@ fn config() -> Config {
     Config {
         primary: P.into(),
         standby: S.into(),
-        allocation_id: ALLOC.into(),
+        allocation_id: Some(ALLOC.into()),
+        routes: Vec::new(),
+        private_ips: Vec::new(),
         fence_mode: FenceMode::Stop,
         cooldown_seconds: 300,
         standby_ready: Readiness::Checks,
@@ -268,6 +270,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             availability_zone: Some("us-east-1b".into()),
             network_interface_id: Some("eni-new".into()),
             private_ip: None,
+            source_dest_check: None,
             launch_time: Some(1_799_999_000),
             state_reason: None,
             detailed_monitoring: false,
@@ -314,6 +317,7 @@ fn healthy_world() -> World {
         availability_zone: Some("us-east-1a".into()),
         network_interface_id: Some(format!("eni-{}", &id[2..])),
         private_ip: None,
+        source_dest_check: None,
         launch_time: Some(1_700_000_000),
         state_reason: None,
         detailed_monitoring: false,
@@ -323,7 +327,7 @@ fn healthy_world() -> World {
     World {
         now: 1_800_000_000,
         address: Address {
-            allocation_id: ALLOC.into(),
+            resource: ALLOC.into(),
             public_ip: Some("203.0.113.10".into()),
             holder: Holder::Member { instance_id: P.into() },
             record: None,
@@ -333,6 +337,7 @@ fn healthy_world() -> World {
         members: vec![member(P), member(S)],
         alarms: None,
         probes: Vec::new(),
+        endpoints: Vec::new(),
     }
 }
 

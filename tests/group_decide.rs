@@ -51,6 +51,7 @@ fn instance(state: InstanceState) -> Option<Instance> {
         availability_zone: Some("us-east-1b".into()),
         network_interface_id: Some("eni-new".into()),
         private_ip: None,
+        source_dest_check: None,
         launch_time: Some(1_800_000_000),
         state_reason: None,
         detailed_monitoring: false,

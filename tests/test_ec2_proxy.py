@@ -392,6 +392,28 @@ def test_the_network_shows_where_the_function_reaches_an_instance(local):
         local.control("/_proxy/network", {"instance": instance, "private_ip": "not an address"})
 
 
+def test_a_private_ip_moves_between_interfaces_only_with_allow_reassignment(local):
+    one, two = local.launch(), local.launch()
+    eni = {i: local.describe(i)["NetworkInterfaces"][0]["NetworkInterfaceId"] for i in (one, two)}
+    subnet_cidr = local.moto.describe_subnets(SubnetIds=[local.describe(one)["SubnetId"]])["Subnets"][0]["CidrBlock"]
+    base = subnet_cidr.split("/")[0].rsplit(".", 1)[0]
+    address = f"{base}.200"
+    local.ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[one], PrivateIpAddresses=[address])
+
+    def holders():
+        # Through the emulator: its filter matches secondary addresses, as EC2's does.
+        found = local.ec2.describe_network_interfaces(
+            Filters=[{"Name": "addresses.private-ip-address", "Values": [address]}])["NetworkInterfaces"]
+        return sorted(n["NetworkInterfaceId"] for n in found)
+
+    assert holders() == [eni[one]]
+    assert refused(local.ec2.assign_private_ip_addresses, NetworkInterfaceId=eni[two], PrivateIpAddresses=[address]) == (
+        400, "InvalidIPAddress.InUse", f"Address {address} is in use.")
+    assert holders() == [eni[one]]
+    local.ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[two], PrivateIpAddresses=[address], AllowReassignment=True)
+    assert holders() == [eni[two]]
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

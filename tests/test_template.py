@@ -125,6 +125,9 @@ def test_the_environment_carries_every_setting_the_function_reads():
     env = PROPS["Environment"]["Variables"]
     expected = {
         "PRIMARY_INSTANCE_ID": "PrimaryInstanceId",
+        "ROUTE_TABLE_IDS": "RouteTableIds",
+        "ROUTE_DESTINATIONS": "RouteDestinations",
+        "PRIVATE_IPS": "PrivateIps",
         "STANDBY_INSTANCE_ID": "StandbyInstanceId",
         "EIP_ALLOCATION_ID": "ElasticIpAllocationId",
         "FENCE_MODE": "FenceMode",
@@ -138,8 +141,11 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "SCHEDULED_LEAD_SECONDS": "ScheduledLeadSeconds",
     }
     health = {"HEALTH_CHECK", "HEALTH_EXPECT", "HEALTH_THRESHOLD", "HEALTH_WINDOW"}
-    refs = {k: v.get("Ref") for k, v in env.items() if k not in health | {"ALARM_NAMES"}}
-    assert refs == {k: v for k, v in expected.items() if k != "ALARM_NAMES"}
+    lists = {"ROUTE_TABLE_IDS", "ROUTE_DESTINATIONS", "PRIVATE_IPS"}
+    refs = {k: v.get("Ref") for k, v in env.items() if k not in health | lists | {"ALARM_NAMES"}}
+    assert refs == {k: v for k, v in expected.items() if k not in lists | {"ALARM_NAMES"}}
+    for name in lists:
+        assert env[name] == {"Fn::Join": [",", {"Ref": expected[name]}]}, name
     # The service check's settings are set for the probe only, empty (unset) otherwise.
     for name in health:
         condition, _, otherwise = env[name]["Fn::If"]
@@ -163,8 +169,9 @@ def test_the_environment_carries_every_setting_the_function_reads():
     # Every variable pair mode reads in src/config.rs (its own, and DRY_RUN for every mode) is set,
     # and no other; MODE is left unset, which means pair.
     config_rs = (ROOT / "src" / "config.rs").read_text()
-    readers = [config_rs.split(f"fn {f}(", 1)[1].split("\nfn ", 1)[0] for f in ("pair_config", "health_check")]
-    read = {v for r in readers for v in re.findall(r'(?:get|number)\((?:get, )?"([A-Z_]+)"', r)} | {"DRY_RUN"}
+    readers = [config_rs.split(f"fn {f}(", 1)[1].split("\nfn ", 1)[0]
+               for f in ("pair_config", "health_check", "private_endpoints")]
+    read = {v for r in readers for v in re.findall(r'(?:get|number|list)\((?:get, )?"([A-Z_]+)"', r)} | {"DRY_RUN"}
     assert "DRY_RUN" in re.findall(r'get\("([A-Z_]+)"\)', config_rs)
     assert read == set(expected) | health | {"HEALTH_TIMEOUT_MS"}
     # HEALTH_TIMEOUT_MS keeps its default (2 s): not a parameter.
@@ -259,6 +266,12 @@ def test_no_changing_action_has_a_wildcard_resource():
     for s, actions, resources in statements():
         if s.get("Sid") in LAMBDAS_OWN:
             continue
+        if any(a.startswith(("ec2:ReplaceRoute", "ec2:CreateRoute", "ec2:AssignPrivateIpAddresses")) for a in actions) or (
+                any(":route-table/*" in resource_text(r) for r in resources)):
+            # The route tables given (ec2:RouteTableID), the interfaces of the pair's VPC (ec2:Vpc).
+            keys = {key for block in s["Condition"].values() for key in block}
+            assert keys & {"ec2:RouteTableID", "ec2:Vpc"}, s["Sid"]
+            continue
         if any(a.startswith(CHANGING) for a in actions):
             for r in resources:
                 text = resource_text(r)
@@ -287,8 +300,15 @@ def test_start_stop_and_tags_are_bound_to_the_pair_and_the_address():
         assert sorted(by_action[a]) == sorted([
             "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${PrimaryInstanceId}",
             "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${StandbyInstanceId}"])
-    assert by_action["ec2:CreateTags"] == [
-        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:elastic-ip/${ElasticIpAllocationId}"]
+    # The record's resource: the Elastic IP, or without one the first route table.
+    assert sorted(by_action["ec2:CreateTags"]) == sorted([
+        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:elastic-ip/${ElasticIpAllocationId}",
+        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:route-table/*"])
+    [(condition, on_table)] = [(c, p) for c, p in conditional_policies()
+                               if any(s.get("Sid") == "RecordTheFailoverOnTheRouteTable" for s in p["Statement"])]
+    assert condition == "RecordsOnARouteTable"
+    for statement in on_table["Statement"]:
+        assert statement["Condition"]["StringEquals"] == {"ec2:RouteTableID": {"Fn::Select": [0, {"Ref": "RouteTableIds"}]}}
 
 
 def test_failed_invocations_are_retried_then_kept_and_alarmed():

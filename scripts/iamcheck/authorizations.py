@@ -31,11 +31,12 @@ from .template import ACCOUNT, PARTITION
 SERVICES = {"ec2": "ec2", "autoscaling": "autoscaling", "monitoring": "cloudwatch"}  # SigV4 scope -> IAM
 # What a request names, by parameter (ResourceId.N by the id's prefix), per EC2 resource type.
 EC2_PARAMS = {"instance": ("InstanceId",), "volume": ("VolumeId",), "snapshot": ("SnapshotId",),
-              "elastic-ip": ("AllocationId", "PublicIp"), "network-interface": ("NetworkInterfaceId",)}
+              "elastic-ip": ("AllocationId", "PublicIp"), "network-interface": ("NetworkInterfaceId",),
+              "route-table": ("RouteTableId",)}
 EC2_PREFIXES = {"i-": "instance", "vol-": "volume", "snap-": "snapshot", "eipalloc-": "elastic-ip",
-                "eni-": "network-interface"}
+                "eni-": "network-interface", "rtb-": "route-table"}
 STATE_KIND = {"instance": "instance", "volume": "volume", "snapshot": "snapshot", "elastic-ip": "address",
-              "network-interface": "network_interface"}
+              "network-interface": "network_interface", "route-table": "route_table"}
 KMS_ACTIONS = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext",
                "kms:ReEncryptFrom", "kms:ReEncryptTo")
 # Global keys the checker supplies; the other global keys are unmodelled (an error if a policy uses one).
@@ -200,6 +201,8 @@ def resource_keys(prefix, type_name, facts, request, resource):
         values.update({"ec2:Vpc": ec2_arn("vpc", facts.get("vpc_id")), "ec2:Subnet": ec2_arn("subnet", facts.get("subnet_id")),
                        "ec2:AvailabilityZone": facts.get("availability_zone"),
                        "ec2:NetworkInterfaceID": resource.rsplit("/", 1)[-1]})
+    elif type_name == "route-table":
+        values.update({"ec2:RouteTableID": resource.rsplit("/", 1)[-1], "ec2:Vpc": ec2_arn("vpc", facts.get("vpc_id"))})
     elif type_name == "elastic-ip":
         values.update({"ec2:AllocationId": resource.rsplit("/", 1)[-1], "ec2:PublicIpAddress": facts.get("public_ip"),
                        "ec2:Domain": facts.get("domain")})

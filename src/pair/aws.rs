@@ -13,8 +13,11 @@ use futures_util::future::join_all;
 use super::alarms::AlarmReads;
 use super::decide::Action;
 use super::health::History;
-use super::world::{resolve_holder, Address, AlarmSeen, FailoverRecord, Instance, PauseNote, Phase, World};
-use super::{Clients, Config};
+use super::world::{
+    resolve_holder, Address, AlarmSeen, Endpoint, EndpointSeen, FailoverRecord, Holder, Instance, PauseNote, Phase,
+    World,
+};
+use super::{Clients, Config, RouteDestination};
 use crate::aws::{associate, aws_error, ec2_tag, tag, CheckStatus, Checks, ScheduledEvent};
 use crate::error::Error;
 use crate::invocation::Report;
@@ -42,7 +45,37 @@ pub async fn observe_with(
         .describe_instances()
         .filters(Filter::builder().name("instance-id").values(&config.primary).values(&config.standby).build())
         .send();
-    let addresses = client.describe_addresses().allocation_ids(&config.allocation_id).send();
+    // The endpoints, each read only if configured: the Elastic IP, the route tables (their routes
+    // and tags), and the interfaces that hold the private IPs, whoever they belong to.
+    let addresses = async {
+        match &config.allocation_id {
+            Some(id) => client.describe_addresses().allocation_ids(id).send().await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let tables = async {
+        let mut ids: Vec<&str> = config.routes.iter().map(|r| r.table.as_str()).collect();
+        ids.dedup();
+        match ids.is_empty() {
+            true => Ok(None),
+            false => client
+                .describe_route_tables()
+                .set_route_table_ids(Some(ids.iter().map(|t| (*t).to_owned()).collect()))
+                .send()
+                .await
+                .map(Some),
+        }
+    };
+    let interfaces = async {
+        match config.private_ips.is_empty() {
+            true => Ok(None),
+            false => {
+                let filter =
+                    Filter::builder().name("addresses.private-ip-address").set_values(Some(config.private_ips.clone()));
+                client.describe_network_interfaces().filters(filter.build()).send().await.map(Some)
+            }
+        }
+    };
     // Without IncludeAllInstances, EC2 lists running instances only. DescribeInstanceStatus has no
     // instance-id filter, so the ids are named, and an instance EC2 no longer knows fails the call
     // (InvalidInstanceID.NotFound): the checks then stay unknown, which only delays a make-before-
@@ -54,7 +87,8 @@ pub async fn observe_with(
         .include_all_instances(true)
         .send();
     let alarms = read_all_alarms(&clients.cloudwatch, regional, alarms);
-    let (instances, addresses, statuses, alarms) = tokio::join!(instances, addresses, statuses, alarms);
+    let (instances, addresses, tables, interfaces, statuses, alarms) =
+        tokio::join!(instances, addresses, tables, interfaces, statuses, alarms);
     // An alarm that cannot be read is not believed: a payload's ALARM then changes nothing, and the
     // next reconcile reads again. A dead primary does not need it.
     let alarms = alarms
@@ -63,6 +97,8 @@ pub async fn observe_with(
         .flatten();
     let instances = instances.map_err(|e| aws_error("DescribeInstances", e))?;
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
+    let tables = tables.map_err(|e| aws_error("DescribeRouteTables", e))?;
+    let interfaces = interfaces.map_err(|e| aws_error("DescribeNetworkInterfaces", e))?;
     let statuses = match statuses {
         Ok(statuses) => statuses.instance_statuses().to_vec(),
         Err(e) => {
@@ -87,19 +123,84 @@ pub async fn observe_with(
         })
         .collect();
 
-    let address =
-        addresses.addresses().iter().find(|a| a.allocation_id() == Some(config.allocation_id.as_str())).ok_or_else(
-            || Error::Aws {
-                operation: "DescribeAddresses",
-                code: "InvalidAllocationID.NotFound".into(),
-                message: format!("the Elastic IP {} was not returned", config.allocation_id),
-            },
-        )?;
-    let tag = |key: &str| tag(address.tags(), key);
+    let mut endpoints = Vec::new();
+    let mut anchor_tags: &[aws_sdk_ec2::types::Tag] = &[];
+    let mut public_ip = None;
+    if let (Some(id), Some(addresses)) = (&config.allocation_id, &addresses) {
+        let address =
+            addresses.addresses().iter().find(|a| a.allocation_id() == Some(id.as_str())).ok_or_else(|| {
+                Error::Aws {
+                    operation: "DescribeAddresses",
+                    code: "InvalidAllocationID.NotFound".into(),
+                    message: format!("the Elastic IP {id} was not returned"),
+                }
+            })?;
+        anchor_tags = address.tags();
+        public_ip = address.public_ip().map(str::to_owned);
+        endpoints.push(EndpointSeen {
+            endpoint: Endpoint::ElasticIp { allocation_id: id.clone() },
+            holder: resolve_holder(address.instance_id(), address.network_interface_id(), &members),
+        });
+    }
+    if let Some(tables) = &tables {
+        for route in &config.routes {
+            let table =
+                tables.route_tables().iter().find(|t| t.route_table_id() == Some(route.table.as_str())).ok_or_else(
+                    || Error::Aws {
+                        operation: "DescribeRouteTables",
+                        code: "InvalidRouteTableID.NotFound".into(),
+                        message: format!("the route table {} was not returned", route.table),
+                    },
+                )?;
+            if config.allocation_id.is_none()
+                && Some(route.table.as_str()) == config.routes.first().map(|r| r.table.as_str())
+            {
+                anchor_tags = table.tags();
+            }
+            let found = table.routes().iter().find(|r| match route.kind() {
+                RouteDestination::Ipv4 => r.destination_cidr_block() == Some(route.destination.as_str()),
+                RouteDestination::Ipv6 => r.destination_ipv6_cidr_block() == Some(route.destination.as_str()),
+                RouteDestination::PrefixList => r.destination_prefix_list_id() == Some(route.destination.as_str()),
+            });
+            let holder = match found {
+                None => Holder::Nobody,
+                Some(r) if r.network_interface_id().is_none() && r.instance_id().is_none() => {
+                    // Another target (a gateway, a peering...): outside the pair.
+                    let other = r
+                        .gateway_id()
+                        .or(r.nat_gateway_id())
+                        .or(r.transit_gateway_id())
+                        .or(r.vpc_peering_connection_id());
+                    Holder::Outsider { instance_id: None, network_interface_id: other.map(str::to_owned) }
+                }
+                Some(r) => resolve_holder(r.instance_id(), r.network_interface_id(), &members),
+            };
+            endpoints.push(EndpointSeen {
+                endpoint: Endpoint::Route { table: route.table.clone(), destination: route.destination.clone() },
+                holder,
+            });
+        }
+    }
+    if let Some(interfaces) = &interfaces {
+        for ip in &config.private_ips {
+            let holding = interfaces
+                .network_interfaces()
+                .iter()
+                .find(|n| n.private_ip_addresses().iter().any(|a| a.private_ip_address() == Some(ip.as_str())));
+            let holder = match holding {
+                None => Holder::Nobody,
+                Some(n) => {
+                    resolve_holder(n.attachment().and_then(|a| a.instance_id()), n.network_interface_id(), &members)
+                }
+            };
+            endpoints.push(EndpointSeen { endpoint: Endpoint::PrivateIp { address: ip.clone() }, holder });
+        }
+    }
+    let tag = |key: &str| tag(anchor_tags, key);
     let address = Address {
-        allocation_id: config.allocation_id.clone(),
-        public_ip: address.public_ip().map(str::to_owned),
-        holder: resolve_holder(address.instance_id(), address.network_interface_id(), &members),
+        resource: config.anchor().to_owned(),
+        public_ip,
+        holder: endpoints.first().map_or(Holder::Nobody, |e| e.holder.clone()),
         record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config),
         pause: tag(tags::PAUSED).map(|reason| PauseNote {
             reason: reason.to_owned(),
@@ -109,7 +210,7 @@ pub async fn observe_with(
         }),
         health: tag(tags::HEALTH).and_then(History::parse),
     };
-    Ok(World { now, address, members, alarms, probes: Vec::new() })
+    Ok(World { now, address, members, alarms, probes: Vec::new(), endpoints })
 }
 
 /// Reads the alarms of the function's region and of every other region named, all at once. An
@@ -252,6 +353,98 @@ pub fn read_record(
     Some(FailoverRecord { from: from.into(), to: to.into(), at, phase: Phase::from_name(phase?)? })
 }
 
+/// Every endpoint the configuration names, in order.
+pub fn endpoints_of(config: &Config) -> Vec<Endpoint> {
+    let eip = config.allocation_id.iter().map(|id| Endpoint::ElasticIp { allocation_id: id.clone() });
+    let routes =
+        config.routes.iter().map(|r| Endpoint::Route { table: r.table.clone(), destination: r.destination.clone() });
+    let ips = config.private_ips.iter().map(|ip| Endpoint::PrivateIp { address: ip.clone() });
+    eip.chain(routes).chain(ips).collect()
+}
+
+/// Points every endpoint at `instance_id`, through its primary network interface when known,
+/// all at once; the first failure is the result (the others are still tried: the next
+/// invocation converges what is left).
+async fn point(client: &Client, endpoints: &[Endpoint], instance_id: &str, eni: Option<&str>) -> Result<(), Error> {
+    let results = join_all(endpoints.iter().map(|e| point_one(client, e, instance_id, eni))).await;
+    results.into_iter().collect::<Result<Vec<()>, Error>>().map(|_| ())
+}
+
+async fn point_one(client: &Client, endpoint: &Endpoint, instance_id: &str, eni: Option<&str>) -> Result<(), Error> {
+    match endpoint {
+        Endpoint::ElasticIp { allocation_id } => associate(client, allocation_id, instance_id, eni).await,
+        Endpoint::Route { table, destination } => route(client, table, destination, instance_id, eni).await,
+        // AllowReassignment takes the address from whichever interface holds it (EC2 API
+        // reference, AssignPrivateIpAddresses); without it EC2 refuses an address in use.
+        Endpoint::PrivateIp { address } => {
+            let eni = eni.ok_or_else(|| Error::Aws {
+                operation: "AssignPrivateIpAddresses",
+                code: "none".into(),
+                message: format!("no network interface is known for {instance_id}"),
+            })?;
+            client
+                .assign_private_ip_addresses()
+                .network_interface_id(eni)
+                .private_ip_addresses(address)
+                .allow_reassignment(true)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("AssignPrivateIpAddresses", e))
+        }
+    }
+}
+
+/// Points a route at the instance's interface (or the instance, if its interface is unknown):
+/// ReplaceRoute, or CreateRoute when the table has no such route. EC2 answers ReplaceRoute for a
+/// missing route with InvalidParameterValue ("There is no route defined for ..."; the API
+/// reference lists no code of its own, moto's tests record AWS's).
+async fn route(
+    client: &Client,
+    table: &str,
+    destination: &str,
+    instance_id: &str,
+    eni: Option<&str>,
+) -> Result<(), Error> {
+    let kind = super::Route { table: table.into(), destination: destination.into() }.kind();
+    let (cidr, ipv6, list) = match kind {
+        RouteDestination::Ipv4 => (Some(destination.to_owned()), None, None),
+        RouteDestination::Ipv6 => (None, Some(destination.to_owned()), None),
+        RouteDestination::PrefixList => (None, None, Some(destination.to_owned())),
+    };
+    let (interface, instance) = match eni {
+        Some(eni) => (Some(eni.to_owned()), None),
+        None => (None, Some(instance_id.to_owned())),
+    };
+    let replaced = client
+        .replace_route()
+        .route_table_id(table)
+        .set_destination_cidr_block(cidr.clone())
+        .set_destination_ipv6_cidr_block(ipv6.clone())
+        .set_destination_prefix_list_id(list.clone())
+        .set_network_interface_id(interface.clone())
+        .set_instance_id(instance.clone())
+        .send()
+        .await
+        .map_err(|e| aws_error("ReplaceRoute", e));
+    match replaced {
+        Ok(_) => Ok(()),
+        Err(Error::Aws { code, .. }) if code == "InvalidParameterValue" => client
+            .create_route()
+            .route_table_id(table)
+            .set_destination_cidr_block(cidr)
+            .set_destination_ipv6_cidr_block(ipv6)
+            .set_destination_prefix_list_id(list)
+            .set_network_interface_id(interface)
+            .set_instance_id(instance)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("CreateRoute", e)),
+        Err(e) => Err(e),
+    }
+}
+
 /// What became of one planned action.
 pub type ActionReport = Report<Action>;
 
@@ -292,9 +485,10 @@ pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (V
 async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'static str, Error> {
     match action {
         Action::MoveAddress { instance_id, network_interface_id } => {
-            associate(client, &config.allocation_id, instance_id, network_interface_id.as_deref())
-                .await
-                .map(|()| "done")
+            point(client, &endpoints_of(config), instance_id, network_interface_id.as_deref()).await.map(|()| "done")
+        }
+        Action::Converge { instance_id, network_interface_id, endpoints } => {
+            point(client, endpoints, instance_id, network_interface_id.as_deref()).await.map(|()| "done")
         }
         Action::StartInstance { instance_id } => client
             .start_instances()
@@ -318,7 +512,7 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
             let at = DateTime::from_secs(*at).fmt(DateTimeFormat::DateTime).unwrap_or_default();
             client
                 .create_tags()
-                .resources(&config.allocation_id)
+                .resources(config.anchor())
                 .tags(ec2_tag(tags::PAUSED, reason))
                 .tags(ec2_tag(tags::PAUSED_AT, &at))
                 .send()
@@ -329,7 +523,7 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
         // DeleteTags with keys only deletes them whatever their values.
         Action::Resume => client
             .delete_tags()
-            .resources(&config.allocation_id)
+            .resources(config.anchor())
             .tags(aws_sdk_ec2::types::Tag::builder().key(tags::PAUSED).build())
             .tags(aws_sdk_ec2::types::Tag::builder().key(tags::PAUSED_AT).build())
             .send()
@@ -338,7 +532,7 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
             .map_err(|e| aws_error("DeleteTags", e)),
         Action::RecordHealth(history) => client
             .create_tags()
-            .resources(&config.allocation_id)
+            .resources(config.anchor())
             .tags(ec2_tag(tags::HEALTH, &history.to_tag()))
             .send()
             .await
@@ -349,7 +543,7 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
             let at = DateTime::from_secs(record.at).fmt(DateTimeFormat::DateTime).unwrap_or_default();
             client
                 .create_tags()
-                .resources(&config.allocation_id)
+                .resources(config.anchor())
                 .tags(tag(tags::FROM, &record.from))
                 .tags(tag(tags::TO, &record.to))
                 .tags(tag(tags::AT, &at))

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::alarms::{confirm, recovered_since, standing_alarm};
 use super::health::{self, History};
-use super::world::{FailoverRecord, Holder, InstanceState, PauseNote, Phase, ScheduledEvent, World};
+use super::world::{Endpoint, FailoverRecord, Holder, InstanceState, PauseNote, Phase, ScheduledEvent, World};
 use super::{Config, FenceMode, Monitoring, Readiness, Rebalance};
 use crate::invocation::Verdict;
 use crate::trigger::{AlarmState, Command, Source, Trigger, Warning};
@@ -19,13 +19,24 @@ pub type Decision = crate::invocation::Decision<Action>;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// Associate the Elastic IP with an instance, through its primary network interface when known
-    /// (an interface can take the address whatever state its instance is in).
+    /// Point every endpoint at an instance (the Elastic IP, the route-table entries, the private
+    /// IPs), through its primary network interface when known (an interface can take them whatever
+    /// state its instance is in).
     MoveAddress {
         /// The new holder.
         instance_id: String,
         /// Its primary network interface.
         network_interface_id: Option<String>,
+    },
+    /// Point the endpoints that point elsewhere at the active instance (the reconcile's repair
+    /// of a move that was left partial, or of a hand that moved an endpoint).
+    Converge {
+        /// The active instance.
+        instance_id: String,
+        /// Its primary network interface.
+        network_interface_id: Option<String>,
+        /// The endpoints to point at it.
+        endpoints: Vec<Endpoint>,
     },
     /// Start a stopped instance.
     StartInstance {
@@ -100,8 +111,12 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
             self::decision(Verdict::Paused, reason, Vec::new())
         }
         // The service check's results are kept with whatever else is done (first, so that a move
-        // that fails does not lose them).
+        // that fails does not lose them); every endpoint follows the active instance.
         _ if decision.verdict != Verdict::Ignore => {
+            converge(world, &mut decision);
+            if let Some(refusal) = routes_refused(config, world, &decision) {
+                return refusal;
+            }
             if let Some(record) = health::record(config, world) {
                 decision.actions.insert(0, record);
             }
@@ -109,6 +124,76 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
         }
         _ => decision,
     }
+}
+
+/// Every endpoint follows the active instance (the one the first endpoint points at): one that
+/// points elsewhere (a move left partial, a hand) is pointed at it, and the decision says so. A
+/// decision that moves the endpoints, refuses, or has no active member leaves them to that.
+fn converge(world: &World, decision: &mut Decision) {
+    if decision.verdict == Verdict::Refuse || decision.actions.iter().any(|a| matches!(a, Action::MoveAddress { .. })) {
+        return;
+    }
+    let Holder::Member { instance_id: active } = &world.address.holder else { return };
+    let drifted: Vec<_> = world
+        .endpoints
+        .iter()
+        .filter(|e| !matches!(&e.holder, Holder::Member { instance_id } if instance_id == active))
+        .collect();
+    if drifted.is_empty() {
+        return;
+    }
+    let told: Vec<String> =
+        drifted.iter().map(|e| format!("{} points at {}", e.endpoint, holder_name(&e.holder))).collect();
+    let repair = format!("{}: pointing it at the active instance {active}", told.join(", "));
+    decision.actions.push(Action::Converge {
+        instance_id: active.clone(),
+        network_interface_id: world.member(active).and_then(|m| m.network_interface_id.clone()),
+        endpoints: drifted.iter().map(|e| e.endpoint.clone()).collect(),
+    });
+    decision.reason = format!("{}; {repair}", decision.reason);
+    if decision.verdict == Verdict::NoChange {
+        decision.verdict = Verdict::Heal;
+    }
+}
+
+fn holder_name(holder: &Holder) -> String {
+    match holder {
+        Holder::Nobody => "nothing".into(),
+        Holder::Member { instance_id } => instance_id.clone(),
+        Holder::Outsider { instance_id, network_interface_id } => instance_id
+            .clone()
+            .or_else(|| network_interface_id.clone())
+            .unwrap_or_else(|| "something outside the pair".into()),
+    }
+}
+
+/// A route pointed at an instance whose source/destination check is on carries nothing: EC2 drops
+/// the traffic not addressed to the instance itself (VPC User Guide, "Route tables": route to an
+/// instance or network interface; EC2 User Guide, "Source/destination checks"). Refused loudly,
+/// rather than move the routes into a black hole.
+fn routes_refused(config: &crate::pair::Config, world: &World, decision: &Decision) -> Option<Decision> {
+    if config.routes.is_empty() {
+        return None;
+    }
+    let target = decision.actions.iter().find_map(|a| match a {
+        Action::MoveAddress { instance_id, .. } => Some(instance_id),
+        Action::Converge { instance_id, endpoints, .. }
+            if endpoints.iter().any(|e| matches!(e, Endpoint::Route { .. })) =>
+        {
+            Some(instance_id)
+        }
+        _ => None,
+    })?;
+    let on = world.member(target).and_then(|m| m.source_dest_check) == Some(true);
+    on.then(|| {
+        let reason = format!(
+            "{}; but the route tables would point at {target}, whose source/destination check is on: EC2 would drop \
+             the traffic routed to it; turn the check off on both members (ModifyInstanceAttribute \
+             --no-source-dest-check)",
+            decision.reason
+        );
+        self::decision(Verdict::Refuse, reason, Vec::new())
+    })
 }
 
 fn since(pause: &PauseNote) -> String {
@@ -254,7 +339,7 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
                 Verdict::Refuse,
                 format!(
                     "the Elastic IP {} is associated with {who}, outside the pair; refusing to take it",
-                    world.address.allocation_id
+                    world.address.resource
                 ),
                 Vec::new(),
             );

@@ -41,8 +41,14 @@ pub struct Config {
     pub primary: String,
     /// The instance that takes over; may live in another Availability Zone.
     pub standby: String,
-    /// The allocation id (`eipalloc-...`) of the Elastic IP the pair shares.
-    pub allocation_id: String,
+    /// The allocation id (`eipalloc-...`) of the Elastic IP the pair shares, if it has one.
+    pub allocation_id: Option<String>,
+    /// Route-table entries that point at the active instance (`ROUTE_TABLE_IDS` x
+    /// `ROUTE_DESTINATIONS`): a private "overlay" address, or a NAT instance's default route.
+    pub routes: Vec<Route>,
+    /// Secondary private IPv4 addresses that follow the active instance (`PRIVATE_IPS`), for a
+    /// pair in one subnet.
+    pub private_ips: Vec<String>,
     /// What to do with the old active instance after a failover.
     pub fence_mode: FenceMode,
     /// A new failover is held while the last one is younger than this.
@@ -65,6 +71,47 @@ pub struct Config {
     pub fence_escalate_seconds: i64,
     /// The service check the function runs on each member (`HEALTH_CHECK`), if any.
     pub health: Option<health::HealthCheck>,
+}
+
+/// One route-table entry the pair moves: `destination` in `table`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Route {
+    /// The route table (`rtb-...`).
+    pub table: String,
+    /// An IPv4 CIDR, an IPv6 CIDR or a managed prefix list (`pl-...`).
+    pub destination: String,
+}
+
+impl Route {
+    /// The kind of destination, as EC2's route parameters name it.
+    pub fn kind(&self) -> RouteDestination {
+        if self.destination.starts_with("pl-") {
+            RouteDestination::PrefixList
+        } else if self.destination.contains(':') {
+            RouteDestination::Ipv6
+        } else {
+            RouteDestination::Ipv4
+        }
+    }
+}
+
+/// Which of EC2's destination parameters a route's destination goes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteDestination {
+    /// `DestinationCidrBlock`.
+    Ipv4,
+    /// `DestinationIpv6CidrBlock`.
+    Ipv6,
+    /// `DestinationPrefixListId`.
+    PrefixList,
+}
+
+impl Config {
+    /// The resource the failover record, the pause and the service check's results are tagged
+    /// on: the Elastic IP, else the first route table.
+    pub fn anchor(&self) -> &str {
+        self.allocation_id.as_deref().or_else(|| self.routes.first().map(|r| r.table.as_str())).unwrap_or_default()
+    }
 }
 
 /// The default `FENCE_ESCALATE_SECONDS`: a graceful stop that takes ten minutes is a hung one.

@@ -1,6 +1,8 @@
 //! The observed world: what EC2 said about the pair and its Elastic IP at the start of an
 //! invocation. Plain data, built by the AWS layer and read by `decide`.
 
+use std::fmt;
+
 use serde::Serialize;
 
 use super::health::{History, Probed};
@@ -23,6 +25,9 @@ pub struct World {
     /// This invocation's service-check probes (`HEALTH_CHECK`): one per running member with a
     /// private address; empty without a check.
     pub probes: Vec<Probed>,
+    /// Every endpoint the pair moves, in order (the Elastic IP, the route-table entries, the
+    /// private IPs) and where each points; the first one decides who is active.
+    pub endpoints: Vec<EndpointSeen>,
 }
 
 /// An alarm as CloudWatch reports it now (not as a payload said it was).
@@ -41,14 +46,15 @@ pub struct AlarmSeen {
     pub actions_enabled: bool,
 }
 
-/// The Elastic IP and what it carries.
+/// The pair's deciding endpoint (its Elastic IP, else its first route-table entry, else its first
+/// private IP) and what the resource of the record carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Address {
-    /// Its allocation id.
-    pub allocation_id: String,
-    /// The public address, for the log.
+    /// The resource the record lives on: the Elastic IP's allocation id, or the first route table.
+    pub resource: String,
+    /// The Elastic IP's public address, for the log.
     pub public_ip: Option<String>,
-    /// Who holds it now.
+    /// Who the deciding endpoint points at now: the active instance.
     pub holder: Holder,
     /// The last failover decision, kept as tags on the address.
     pub record: Option<FailoverRecord>,
@@ -56,6 +62,49 @@ pub struct Address {
     pub pause: Option<PauseNote>,
     /// The service check's recent results, kept as a tag on the address.
     pub health: Option<History>,
+}
+
+/// One endpoint clients reach the pair by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Endpoint {
+    /// The Elastic IP.
+    ElasticIp {
+        /// Its allocation id.
+        allocation_id: String,
+    },
+    /// A route-table entry, pointed at the active instance's network interface.
+    Route {
+        /// The route table.
+        table: String,
+        /// The destination.
+        destination: String,
+    },
+    /// A secondary private IPv4 address on the active instance's network interface.
+    PrivateIp {
+        /// The address.
+        address: String,
+    },
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::ElasticIp { allocation_id } => write!(f, "the Elastic IP {allocation_id}"),
+            Endpoint::Route { table, destination } => write!(f, "the route to {destination} in {table}"),
+            Endpoint::PrivateIp { address } => write!(f, "the private IP {address}"),
+        }
+    }
+}
+
+/// An endpoint and what it points at now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EndpointSeen {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// What it points at: a member, nothing (no route, the address on no interface), or
+    /// something outside the pair.
+    pub holder: Holder,
 }
 
 /// An operator's pause of the pair: nothing changes until it is resumed.
@@ -184,6 +233,7 @@ mod tests {
             availability_zone: None,
             network_interface_id: Some(eni.into()),
             private_ip: None,
+            source_dest_check: None,
             launch_time: None,
             state_reason: None,
             detailed_monitoring: false,

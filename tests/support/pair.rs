@@ -37,6 +37,26 @@ pub async fn local(standby_running: bool) -> (Moto, Proxy, Pair) {
     (moto, proxy, p)
 }
 
+/// The function's default configuration for a pair of these instances, with no endpoint yet.
+pub fn pair_config(primary: &str, standby: &str) -> Config {
+    Config {
+        primary: primary.to_owned(),
+        standby: standby.to_owned(),
+        allocation_id: None,
+        routes: Vec::new(),
+        private_ips: Vec::new(),
+        fence_mode: FenceMode::Stop,
+        cooldown_seconds: 300,
+        standby_ready: Readiness::Checks,
+        monitoring: None,
+        alarm_names: Vec::new(),
+        rebalance: Default::default(),
+        scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
+        fence_escalate_seconds: ec2_failover::pair::DEFAULT_FENCE_ESCALATE_SECONDS,
+        health: None,
+    }
+}
+
 /// Builds a pair: the primary running with the IP, the standby stopped (cold) or running (hot).
 pub async fn pair(client: &Client, standby_running: bool) -> Pair {
     pair_with(client, standby_running, None).await
@@ -92,20 +112,7 @@ pub async fn pair_with(client: &Client, standby_running: bool, ebs_key: Option<&
 impl Pair {
     /// The function's configuration for this pair.
     pub fn config(&self) -> Config {
-        Config {
-            primary: self.primary.clone(),
-            standby: self.standby.clone(),
-            allocation_id: self.allocation_id.clone(),
-            fence_mode: FenceMode::Stop,
-            cooldown_seconds: 300,
-            standby_ready: Readiness::Checks,
-            monitoring: None,
-            alarm_names: Vec::new(),
-            rebalance: Default::default(),
-            scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
-            fence_escalate_seconds: ec2_failover::pair::DEFAULT_FENCE_ESCALATE_SECONDS,
-            health: None,
-        }
+        Config { allocation_id: Some(self.allocation_id.clone()), ..pair_config(&self.primary, &self.standby) }
     }
 
     /// The function, in process, against the strict local EC2 (the proxy in front of moto),
