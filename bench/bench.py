@@ -18,6 +18,8 @@ Figures:
                 longest chain of requests in which each starts after the previous one ended
   memory        the function's peak RSS (VmHWM) across the failover; stripped binary size
   scale         the same failover with --scale unrelated instances and Elastic IPs in the account
+  endpoints    a dead primary's failover with the Elastic IP only, with a route and a private IP as
+                well, and with 100 route entries and no Elastic IP: the same sequential round trips
   service check a reconcile of a hot pair without the check, then with HEALTH_CHECK (HTTP, both
                 services answering on loopback): the first reconcile probes and records the
                 results, the next (within 50 s) probes only; the difference is the probe's cost
@@ -279,6 +281,34 @@ class LocalEc2:
         self.ec2.associate_address(AllocationId=alloc, InstanceId=primary)
         return {"PRIMARY_INSTANCE_ID": primary, "STANDBY_INSTANCE_ID": standby, "EIP_ALLOCATION_ID": alloc}
 
+    def private_pair(self, eip, destinations, private_ip):
+        """A hot pair in one subnet with the endpoints asked for: the Elastic IP, one route table
+        with `destinations` routes to the primary's interface, and a secondary private IP."""
+        subnet = self.subnets()[0]
+        vpc = self.ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+        ids = [self.ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                      SubnetId=subnet)["Instances"][0]["InstanceId"] for _ in range(2)]
+        for instance in ids:
+            self.ec2.modify_instance_attribute(InstanceId=instance, SourceDestCheck={"Value": False})
+        primary, standby = ids
+        eni = self.ec2.describe_instances(InstanceIds=[primary])["Reservations"][0]["Instances"][0][
+            "NetworkInterfaces"][0]["NetworkInterfaceId"]
+        env = {"PRIMARY_INSTANCE_ID": primary, "STANDBY_INSTANCE_ID": standby}
+        if eip:
+            alloc = self.ec2.allocate_address(Domain="vpc")["AllocationId"]
+            self.ec2.associate_address(AllocationId=alloc, InstanceId=primary)
+            env["EIP_ALLOCATION_ID"] = alloc
+        if destinations:
+            table = self.ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+            cidrs = [f"10.{100 + i // 250}.{i % 250}.0/24" for i in range(destinations)]
+            for cidr in cidrs:
+                self.ec2.create_route(RouteTableId=table, DestinationCidrBlock=cidr, NetworkInterfaceId=eni)
+            env.update(ROUTE_TABLE_IDS=table, ROUTE_DESTINATIONS=",".join(cidrs))
+        if private_ip:
+            self.ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, PrivateIpAddresses=["10.0.1.200"])
+            env["PRIVATE_IPS"] = "10.0.1.200"
+        return env
+
     def alarm_in_alarm(self, name, instance):
         """The alarm an alarm payload names, in ALARM about `instance` in CloudWatch: the function
         reads it again before it acts on the payload."""
@@ -498,6 +528,33 @@ def failover_run(local, bootstrap, scenario, fresh=True):
     return results
 
 
+ENDPOINT_SCENARIOS = {
+    # name: (Elastic IP, route destinations, a private IP); a dead primary, a hot standby.
+    "dead primary, hot standby: Elastic IP only": (True, 0, False),
+    "dead primary, hot standby: Elastic IP, a route, a private IP": (True, 1, True),
+    "dead primary, hot standby: 100 route entries, no Elastic IP": (False, 100, False),
+}
+
+
+def endpoint_run(local, bootstrap, scenario):
+    """One failover of a pair with these endpoints, in a fresh process."""
+    eip, destinations, private_ip = ENDPOINT_SCENARIOS[scenario]
+    local.reset()
+    pair = local.private_pair(eip, destinations, private_ip)
+    local.ec2.stop_instances(InstanceIds=[pair["PRIMARY_INSTANCE_ID"]])
+    api = RuntimeApi()
+    try:
+        process, _ = spawn(bootstrap, api, {**pair, "AWS_ENDPOINT_URL": local.proxy_url})
+        try:
+            local.start_log()
+            kind, seconds, body = api.invoke(event("ec2-state-change-primary-stopped.json", pair))
+            return [measure(local, process, kind, seconds, body, "fail_over")]
+        finally:
+            stop(process)
+    finally:
+        api.close()
+
+
 SERVICE_ADDRESSES = ("127.0.0.2", "127.0.0.3")  # the primary's and the standby's service
 SERVICE_SCENARIOS = {
     # name: (HEALTH_CHECK or None, [(event file, expected verdict), ...])
@@ -646,6 +703,9 @@ def main():
         for scenario, (_, steps) in GROUP_SCENARIOS.items():
             runs = [group_run(local, binaries["ec2-failover"], scenario) for _ in range(args.runs)]
             results["failover"].update(collect_steps(scenario, runs, steps))
+        for scenario in ENDPOINT_SCENARIOS:
+            runs = [endpoint_run(local, binaries["ec2-failover"], scenario) for _ in range(args.runs)]
+            results["failover"].update(collect_steps(scenario, runs, [("ec2-state-change-primary-stopped.json", "fail_over")]))
         services = Services()
         try:
             for scenario, (_, steps) in SERVICE_SCENARIOS.items():

@@ -10,6 +10,14 @@ Usage:
   local_aws.py event   ENV_FILE SRC DST
                                      copy events/SRC to DST with the example ids replaced by the pair's
 
+Private endpoints (make demo MODE=private):
+  local_aws.py create-private ENV_FILE
+                                     a hot pair in one subnet, no Elastic IP: a route table whose
+                                     route to 10.1.0.10/32 points at the primary's interface, and
+                                     the secondary private IP 10.0.1.200 on it; writes the ids and
+                                     ROUTE_TABLE_IDS, ROUTE_DESTINATIONS, PRIVATE_IPS
+  local_aws.py show-private ENV_FILE  the pair, where the route points and who holds the private IP
+
 The service check (make demo MODE=health):
   local_aws.py service-check ENV_FILE PORT
                                      a hot pair (the standby started too) whose members' services
@@ -159,6 +167,57 @@ def show(path):
     tags = {t["Key"]: t["Value"] for t in address.get("Tags", []) if t["Key"].startswith("ec2-failover:")}
     if tags:
         print("  failover record on the Elastic IP: " + ", ".join(f"{k.split(':')[1]}={v}" for k, v in sorted(tags.items())))
+
+
+PRIVATE_DESTINATION, PRIVATE_IP = "10.1.0.10/32", "10.0.1.200"
+
+
+def create_private(path):
+    c = ec2()
+    vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = c.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    ids = [c.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                           SubnetId=subnet)["Instances"][0]["InstanceId"] for _ in range(2)]
+    for instance in ids:
+        # A route to an instance carries traffic only with its source/destination check off.
+        c.modify_instance_attribute(InstanceId=instance, SourceDestCheck={"Value": False})
+    primary, standby = ids
+    eni = c.describe_instances(InstanceIds=[primary])["Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]
+    table = c.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    c.create_route(RouteTableId=table, DestinationCidrBlock=PRIVATE_DESTINATION,
+                   NetworkInterfaceId=eni["NetworkInterfaceId"])
+    c.assign_private_ip_addresses(NetworkInterfaceId=eni["NetworkInterfaceId"], PrivateIpAddresses=[PRIVATE_IP])
+    with open(path, "w") as f:
+        f.write(f"PRIMARY_INSTANCE_ID={primary}\nSTANDBY_INSTANCE_ID={standby}\nROUTE_TABLE_IDS={table}\n"
+                f"ROUTE_DESTINATIONS={PRIVATE_DESTINATION}\nPRIVATE_IPS={PRIVATE_IP}\n")
+    deploy("template.yaml", {"PrimaryInstanceId": primary, "StandbyInstanceId": standby, "RouteTableIds": table,
+                             "RouteDestinations": PRIVATE_DESTINATION, "PrivateIps": PRIVATE_IP, "VpcId": vpc,
+                             "FenceMode": "stop"})
+
+
+def show_private(path):
+    env = read_env(path)
+    c = ec2()
+    roles = {env["PRIMARY_INSTANCE_ID"]: "primary", env["STANDBY_INSTANCE_ID"]: "standby"}
+    instances = [i for r in c.describe_instances(InstanceIds=list(roles))["Reservations"] for i in r["Instances"]]
+    eni = {i["NetworkInterfaces"][0]["NetworkInterfaceId"]: i["InstanceId"] for i in instances}
+    table = c.describe_route_tables(RouteTableIds=[env["ROUTE_TABLE_IDS"]])["RouteTables"][0]
+    route = next((r for r in table["Routes"] if r.get("DestinationCidrBlock") == env["ROUTE_DESTINATIONS"]), {})
+    holders = c.describe_network_interfaces(
+        Filters=[{"Name": "addresses.private-ip-address", "Values": [env["PRIVATE_IPS"]]}])["NetworkInterfaces"]
+    held = {eni.get(n["NetworkInterfaceId"]) for n in holders}
+    for i in sorted(instances, key=lambda i: roles[i["InstanceId"]]):
+        iid = i["InstanceId"]
+        marks = []
+        if eni.get(route.get("NetworkInterfaceId")) == iid:
+            marks.append(f"route {env['ROUTE_DESTINATIONS']} in {env['ROUTE_TABLE_IDS']}")
+        if iid in held:
+            marks.append(f"private IP {env['PRIVATE_IPS']}")
+        where = f"  <- {', '.join(marks)}" if marks else ""
+        print(f"  {roles[iid]:8} {iid}  {i['State']['Name']:10}{where}")
+    tags = {t["Key"]: t["Value"] for t in table.get("Tags", []) if t["Key"].startswith("ec2-failover:")}
+    if tags:
+        print("  failover record on the route table: " + ", ".join(f"{k.split(':')[1]}={v}" for k, v in sorted(tags.items())))
 
 
 PRIMARY_SERVICE, STANDBY_SERVICE = "127.0.0.2", "127.0.0.3"
@@ -424,6 +483,10 @@ def main(argv):
         ec2().stop_instances(InstanceIds=args)
     elif command == "event":
         event(*args)
+    elif command == "create-private":
+        create_private(*args)
+    elif command == "show-private":
+        show_private(*args)
     elif command == "service-check":
         service_check(*args)
     elif command == "a-minute-passes":

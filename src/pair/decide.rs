@@ -96,6 +96,15 @@ pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
 /// While the pair is paused every trigger but a command is decided as usual and nothing is done:
 /// the decision says what would have been done, as `paused`.
 pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
+    let mut decision = decide_endpoints(config, trigger, world);
+    // A pair without an Elastic IP moves its private endpoints: the reasons say "the address".
+    if config.allocation_id.is_none() {
+        decision.reason = decision.reason.replace("the Elastic IP", "the address").replace("Elastic IP", "address");
+    }
+    decision
+}
+
+fn decide_endpoints(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     if let Trigger::Command(command) = trigger {
         return command_decision(config, command, world);
     }
@@ -324,7 +333,15 @@ fn status(config: &Config, world: &World) -> String {
         Some(p) => format!("paused{}: {}", since(p), p.reason),
         None => "not paused".into(),
     };
-    format!("{holder}; {}; {record}; {alarms}; {paused}", members.join("; "))
+    // Every endpoint and where it points, when there is more than the Elastic IP.
+    let endpoints = if world.endpoints.len() > 1 {
+        let each: Vec<String> =
+            world.endpoints.iter().map(|e| format!("{} on {}", e.endpoint, holder_name(&e.holder))).collect();
+        format!("; endpoints: {}", each.join(", "))
+    } else {
+        String::new()
+    };
+    format!("{holder}{endpoints}; {}; {record}; {alarms}; {paused}", members.join("; "))
 }
 
 /// Decides about a trigger other than a command.
