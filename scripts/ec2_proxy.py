@@ -1967,8 +1967,13 @@ def main():
     Proxy.state = State(args.upstream, args.latency_ms, args.fault_rate, args.seed)
     if args.record:
         Proxy.state.recorder = Recorder(args.record, args.port)
-    server = ThreadingHTTPServer((args.host, args.port), Proxy)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        # socketserver's listen backlog is 5: a function that sends a hundred requests at once (a
+        # hundred route entries) would see SYN retries of a second that AWS's endpoints do not cause.
+        request_queue_size = 256
+        daemon_threads = True
+
+    server = Server((args.host, args.port), Proxy)
     print(f"ec2_proxy listening on {args.host}:{args.port} -> {args.upstream}", file=sys.stderr, flush=True)
     server.serve_forever()
 
