@@ -201,24 +201,41 @@ fn private_endpoints(get: &impl Fn(&str) -> Option<String>) -> Result<(Vec<pair:
     if let Some(t) = tables.iter().find(|t| !is_aws_id(t, "rtb-")) {
         return Err(bad("ROUTE_TABLE_IDS", t, "comma-separated route table ids, rtb- followed by hex digits"));
     }
-    let destination_ok = |d: &str| {
-        is_aws_id(d, "pl-")
-            || d.split_once('/').is_some_and(|(address, length)| {
-                let length = length.parse::<u8>().ok();
-                match address.parse::<std::net::IpAddr>() {
-                    Ok(std::net::IpAddr::V4(_)) => length.is_some_and(|l| l <= 32),
-                    Ok(std::net::IpAddr::V6(_)) => length.is_some_and(|l| l <= 128),
-                    Err(_) => false,
-                }
-            })
+    // Each destination in the form EC2 lists it (DescribeRouteTables compares as text): an IPv6
+    // CIDR compressed and lowercase; a CIDR with host bits set is no network at all.
+    let canonical = |d: &str| -> Option<String> {
+        if is_aws_id(d, "pl-") {
+            return Some(d.to_owned());
+        }
+        let (address, length) = d.split_once('/')?;
+        let length = length.parse::<u32>().ok()?;
+        match address.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(a) if length <= 32 => {
+                let host = u32::from(a) & u32::MAX.checked_shr(length).unwrap_or(0);
+                (host == 0).then(|| format!("{a}/{length}"))
+            }
+            std::net::IpAddr::V6(a) if length <= 128 => {
+                let host = u128::from(a) & u128::MAX.checked_shr(length).unwrap_or(0);
+                (host == 0).then(|| format!("{a}/{length}"))
+            }
+            _ => None,
+        }
     };
-    if let Some(d) = destinations.iter().find(|d| !destination_ok(d)) {
-        return Err(bad(
-            "ROUTE_DESTINATIONS",
-            d,
-            "comma-separated IPv4 CIDRs (10.1.0.10/32), IPv6 CIDRs (2001:db8::/64) or managed prefix lists (pl-...)",
-        ));
+    let mut canonical_destinations = Vec::new();
+    for d in &destinations {
+        match canonical(d) {
+            Some(c) => canonical_destinations.push(c),
+            None => {
+                return Err(bad(
+                    "ROUTE_DESTINATIONS",
+                    d,
+                    "comma-separated networks: IPv4 CIDRs (10.1.0.10/32), IPv6 CIDRs (2001:db8::/64), no host bits \
+                     set, or managed prefix lists (pl-...)",
+                ))
+            }
+        }
     }
+    let destinations = canonical_destinations;
     if tables.is_empty() != destinations.is_empty() {
         let (variable, value) =
             if tables.is_empty() { ("ROUTE_TABLE_IDS", String::new()) } else { ("ROUTE_DESTINATIONS", String::new()) };
@@ -394,7 +411,7 @@ mod tests {
         };
         let routes = [
             ("ROUTE_TABLE_IDS", "rtb-0123456789abcdef0, rtb-12345678"),
-            ("ROUTE_DESTINATIONS", "10.1.0.10/32,2001:db8::/64,pl-63a5400a"),
+            ("ROUTE_DESTINATIONS", "10.1.0.10/32,2001:DB8:0:0::/64,pl-63a5400a"),
         ];
         let c = pair(without_eip(&routes).unwrap());
         assert_eq!(c.allocation_id, None);
@@ -405,6 +422,7 @@ mod tests {
             kinds,
             [pair::RouteDestination::Ipv4, pair::RouteDestination::Ipv6, pair::RouteDestination::PrefixList]
         );
+        assert_eq!(c.routes[1].destination, "2001:db8::/64", "as EC2 lists it");
         let c = pair(with(&[("PRIVATE_IPS", "10.0.1.200")]).unwrap());
         assert_eq!((c.private_ips.len(), c.anchor()), (1, "eipalloc-0123456789abcdef0"));
         type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
@@ -417,6 +435,11 @@ mod tests {
                 &[("ROUTE_TABLE_IDS", "rtb-12345678"), ("ROUTE_DESTINATIONS", "10.0.0.0/33")],
                 "ROUTE_DESTINATIONS",
                 "CIDR",
+            ),
+            (
+                &[("ROUTE_TABLE_IDS", "rtb-12345678"), ("ROUTE_DESTINATIONS", "10.1.0.10/24")],
+                "ROUTE_DESTINATIONS",
+                "no host bits",
             ),
             (
                 &[

@@ -409,3 +409,38 @@ async fn an_alarm_payload_counts_only_if_cloudwatch_says_alarm_now() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_fence_waits_for_every_endpoint_to_leave_the_instance_it_stops() {
+    use ec2_failover::pair::aws::execute;
+    use ec2_failover::pair::decide::Action;
+    use ec2_failover::pair::world::Endpoint;
+    // A repair that points a route at the active instance, and the fence of the old one: AWS
+    // refuses the route (throttled for good, say); the stop must not run while the route may
+    // still point at the instance it would stop.
+    let refuse = mock!(Client::replace_route)
+        .sequence()
+        .http_status(
+            400,
+            Some(
+                "<Response><Errors><Error><Code>InvalidNetworkInterfaceID.NotFound</Code><Message>The networkInterface \
+                  ID 'eni-x' does not exist</Message></Error></Errors><RequestID>r</RequestID></Response>"
+                    .into(),
+            ),
+        )
+        .build();
+    let never_stop = stop(P);
+    let rules = [refuse, never_stop];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let route = Endpoint::Route { table: "rtb-0123456789abcdef0".into(), destination: "10.1.0.10/32".into() };
+    let actions = [
+        Action::Converge { instance_id: S.into(), network_interface_id: Some(eni(S)), endpoints: vec![route] },
+        Action::StopInstance { instance_id: P.into(), force: false },
+    ];
+    let (reports, error) = execute(&client, &config(), &actions).await;
+    assert!(
+        error.is_some_and(|e| e.to_string().contains("ReplaceRoute failed with InvalidNetworkInterfaceID.NotFound"))
+    );
+    assert_eq!(reports[1].status, "skipped", "{reports:?}");
+    assert_eq!(rules[1].num_calls(), 0, "StopInstances must not be called while a route may point at the instance");
+}

@@ -229,16 +229,27 @@ async fn a_route_is_never_pointed_at_an_instance_whose_source_destination_check_
     let (moto, proxy) = start();
     let ec2 = moto.client();
     let s = scene(&ec2).await;
+    ec2.create_route()
+        .route_table_id(&s.tables[1])
+        .destination_cidr_block(DESTINATION)
+        .network_interface_id(&s.eni[0])
+        .send()
+        .await
+        .unwrap();
     let on = AttributeBooleanValue::builder().value(true).build();
     ec2.modify_instance_attribute().instance_id(&s.standby).source_dest_check(on).send().await.unwrap();
     let handler = s.handler(&proxy, s.config(None));
-    ec2.stop_instances().instance_ids(&s.primary).send().await.unwrap();
-    let error =
-        handler.handle(&event("ec2-state-change-primary-stopped.json", &s.primary, &s.standby)).await.unwrap_err();
+    // A planned move from a primary that serves is refused, the instance named; nothing moves.
+    let error = handler.handle(&json!({"command": "switchover"})).await.unwrap_err();
     assert!(error.to_string().contains("source/destination check is on"), "{error}");
     assert!(error.to_string().contains(&s.standby), "the instance is named: {error}");
-    // Nothing moved.
-    assert_eq!(s.routes(&ec2).await[0], Some(s.eni[0].clone()));
+    assert_eq!(s.routes(&ec2).await, [Some(s.eni[0].clone()), Some(s.eni[0].clone())]);
+    // Away from a dead primary the routes carry nothing either way: everything moves, loudly.
+    ec2.stop_instances().instance_ids(&s.primary).send().await.unwrap();
+    let over = handler.handle(&event("ec2-state-change-primary-stopped.json", &s.primary, &s.standby)).await.unwrap();
+    assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+    assert!(over.reason.contains("WARNING"), "{}", over.reason);
+    assert_eq!(s.routes(&ec2).await, [Some(s.eni[1].clone()), Some(s.eni[1].clone())]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -266,6 +266,10 @@ def test_no_changing_action_has_a_wildcard_resource():
     for s, actions, resources in statements():
         if s.get("Sid") in LAMBDAS_OWN:
             continue
+        if any(r == {"Fn::Sub": [
+                "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:route-table/${Table}",
+                {"Table": {"Fn::Select": [0, {"Ref": "RouteTableIds"}]}}]} for r in resources):
+            continue  # the first route table, named exactly
         if any(a.startswith(("ec2:ReplaceRoute", "ec2:CreateRoute", "ec2:AssignPrivateIpAddresses")) for a in actions) or (
                 any(":route-table/*" in resource_text(r) for r in resources)):
             # The route tables given (ec2:RouteTableID), the interfaces of the pair's VPC (ec2:Vpc).
@@ -300,15 +304,18 @@ def test_start_stop_and_tags_are_bound_to_the_pair_and_the_address():
         assert sorted(by_action[a]) == sorted([
             "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${PrimaryInstanceId}",
             "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${StandbyInstanceId}"])
-    # The record's resource: the Elastic IP, or without one the first route table.
-    assert sorted(by_action["ec2:CreateTags"]) == sorted([
-        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:elastic-ip/${ElasticIpAllocationId}",
-        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:route-table/*"])
+    # The record's resource: the Elastic IP, or without one the first route table, named by its
+    # ARN (DeleteTags has no ec2:RouteTableID key to hold a pattern to it).
+    assert by_action["ec2:CreateTags"][0] == (
+        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:elastic-ip/${ElasticIpAllocationId}")
     [(condition, on_table)] = [(c, p) for c, p in conditional_policies()
                                if any(s.get("Sid") == "RecordTheFailoverOnTheRouteTable" for s in p["Statement"])]
     assert condition == "RecordsOnARouteTable"
     for statement in on_table["Statement"]:
-        assert statement["Condition"]["StringEquals"] == {"ec2:RouteTableID": {"Fn::Select": [0, {"Ref": "RouteTableIds"}]}}
+        assert statement["Resource"] == {"Fn::Sub": [
+            "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:route-table/${Table}",
+            {"Table": {"Fn::Select": [0, {"Ref": "RouteTableIds"}]}}]}
+        assert "StringEquals" not in statement["Condition"]
 
 
 def test_failed_invocations_are_retried_then_kept_and_alarmed():

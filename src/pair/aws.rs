@@ -54,8 +54,12 @@ pub async fn observe_with(
         }
     };
     let tables = async {
-        let mut ids: Vec<&str> = config.routes.iter().map(|r| r.table.as_str()).collect();
-        ids.dedup();
+        let mut ids: Vec<&str> = Vec::new();
+        for table in config.routes.iter().map(|r| r.table.as_str()) {
+            if !ids.contains(&table) {
+                ids.push(table);
+            }
+        }
         match ids.is_empty() {
             true => Ok(None),
             false => client
@@ -173,7 +177,11 @@ pub async fn observe_with(
                         .or(r.vpc_peering_connection_id());
                     Holder::Outsider { instance_id: None, network_interface_id: other.map(str::to_owned) }
                 }
-                Some(r) => resolve_holder(r.instance_id(), r.network_interface_id(), &members),
+                // A blackhole route whose target is gone (no member's interface) points at nothing.
+                Some(r) => match resolve_holder(r.instance_id(), r.network_interface_id(), &members) {
+                    Holder::Outsider { .. } if r.state().is_some_and(|s| s.as_str() == "blackhole") => Holder::Nobody,
+                    holder => holder,
+                },
             };
             endpoints.push(EndpointSeen {
                 endpoint: Endpoint::Route { table: route.table.clone(), destination: route.destination.clone() },
@@ -183,10 +191,20 @@ pub async fn observe_with(
     }
     if let Some(interfaces) = &interfaces {
         for ip in &config.private_ips {
+            // The filter matches every VPC of the region, where addresses may overlap: a member's
+            // interface first.
+            let holds = |n: &&aws_sdk_ec2::types::NetworkInterface| {
+                n.private_ip_addresses().iter().any(|a| a.private_ip_address() == Some(ip.as_str()))
+            };
+            let of_member = |n: &&aws_sdk_ec2::types::NetworkInterface| {
+                members.iter().any(|m| m.network_interface_id.as_deref() == n.network_interface_id())
+            };
             let holding = interfaces
                 .network_interfaces()
                 .iter()
-                .find(|n| n.private_ip_addresses().iter().any(|a| a.private_ip_address() == Some(ip.as_str())));
+                .filter(holds)
+                .find(of_member)
+                .or_else(|| interfaces.network_interfaces().iter().find(holds));
             let holder = match holding {
                 None => Holder::Nobody,
                 Some(n) => {
@@ -429,18 +447,22 @@ async fn route(
         .map_err(|e| aws_error("ReplaceRoute", e));
     match replaced {
         Ok(_) => Ok(()),
-        Err(Error::Aws { code, .. }) if code == "InvalidParameterValue" => client
-            .create_route()
-            .route_table_id(table)
-            .set_destination_cidr_block(cidr)
-            .set_destination_ipv6_cidr_block(ipv6)
-            .set_destination_prefix_list_id(list)
-            .set_network_interface_id(interface)
-            .set_instance_id(instance)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("CreateRoute", e)),
+        Err(Error::Aws { code, message, .. })
+            if code == "InvalidParameterValue" && message.to_ascii_lowercase().contains("no route") =>
+        {
+            client
+                .create_route()
+                .route_table_id(table)
+                .set_destination_cidr_block(cidr)
+                .set_destination_ipv6_cidr_block(ipv6)
+                .set_destination_prefix_list_id(list)
+                .set_network_interface_id(interface)
+                .set_instance_id(instance)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("CreateRoute", e))
+        }
         Err(e) => Err(e),
     }
 }
@@ -466,7 +488,8 @@ pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (V
     let results = join_all(first.iter().map(|a| run(client, config, a))).await;
     let mut move_failed = false;
     for (action, result) in first.iter().zip(results) {
-        move_failed |= result.is_err() && matches!(action, Action::MoveAddress { .. });
+        // A fence never runs while an endpoint may still point at the instance it stops.
+        move_failed |= result.is_err() && matches!(action, Action::MoveAddress { .. } | Action::Converge { .. });
         reports.push(Report::of(*action, result, &mut first_error));
     }
     if move_failed {

@@ -106,7 +106,8 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
 
 fn decide_endpoints(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     if let Trigger::Command(command) = trigger {
-        return command_decision(config, command, world);
+        let decision = command_decision(config, command, world);
+        return routes_refused(config, world, &decision).unwrap_or(decision);
     }
     let mut decision = decide_trigger(config, trigger, world);
     match &world.address.pause {
@@ -126,6 +127,9 @@ fn decide_endpoints(config: &Config, trigger: &Trigger, world: &World) -> Decisi
             if let Some(refusal) = routes_refused(config, world, &decision) {
                 return refusal;
             }
+            if let Some(warning) = routes_warning(config, world, &decision) {
+                decision.reason = format!("{}; {warning}", decision.reason);
+            }
             if let Some(record) = health::record(config, world) {
                 decision.actions.insert(0, record);
             }
@@ -143,10 +147,25 @@ fn converge(world: &World, decision: &mut Decision) {
         return;
     }
     let Holder::Member { instance_id: active } = &world.address.holder else { return };
+    // An endpoint something outside the pair holds (a NAT gateway's route, another instance's
+    // address) is not taken: it is reported.
+    let outside: Vec<String> = world
+        .endpoints
+        .iter()
+        .filter(|e| matches!(e.holder, Holder::Outsider { .. }))
+        .map(|e| format!("{} points at {}, outside the pair: left alone", e.endpoint, holder_name(&e.holder)))
+        .collect();
+    if !outside.is_empty() {
+        decision.reason = format!("{}; {}", decision.reason, outside.join("; "));
+    }
     let drifted: Vec<_> = world
         .endpoints
         .iter()
-        .filter(|e| !matches!(&e.holder, Holder::Member { instance_id } if instance_id == active))
+        .filter(|e| match &e.holder {
+            Holder::Member { instance_id } => instance_id != active,
+            Holder::Nobody => true,
+            Holder::Outsider { .. } => false,
+        })
         .collect();
     if drifted.is_empty() {
         return;
@@ -194,6 +213,15 @@ fn routes_refused(config: &crate::pair::Config, world: &World, decision: &Decisi
         _ => None,
     })?;
     let on = world.member(target).and_then(|m| m.source_dest_check) == Some(true);
+    // Away from a dead instance the routes carry nothing either way, and the Elastic IP and the
+    // private IPs would: the move goes on, and the decision says loudly what the routes need.
+    let active = match &world.address.holder {
+        Holder::Member { instance_id } => Some(instance_id.as_str()),
+        _ => None,
+    };
+    if on && active.is_some_and(|a| a != target && world.state_of(a).is_down()) {
+        return None;
+    }
     on.then(|| {
         let reason = format!(
             "{}; but the route tables would point at {target}, whose source/destination check is on: EC2 would drop \
@@ -202,6 +230,24 @@ fn routes_refused(config: &crate::pair::Config, world: &World, decision: &Decisi
             decision.reason
         );
         self::decision(Verdict::Refuse, reason, Vec::new())
+    })
+}
+
+/// What a move that goes on onto an instance dropping routed traffic must say (see
+/// [`routes_refused`]: away from a dead instance).
+fn routes_warning(config: &crate::pair::Config, world: &World, decision: &Decision) -> Option<String> {
+    if config.routes.is_empty() {
+        return None;
+    }
+    let target = decision.actions.iter().find_map(|a| match a {
+        Action::MoveAddress { instance_id, .. } => Some(instance_id),
+        _ => None,
+    })?;
+    (world.member(target).and_then(|m| m.source_dest_check) == Some(true)).then(|| {
+        format!(
+            "WARNING: the route tables now point at {target}, whose source/destination check is on: EC2 drops the \
+             traffic routed to it until the check is turned off (ModifyInstanceAttribute --no-source-dest-check)"
+        )
     })
 }
 
