@@ -296,7 +296,13 @@ pub fn log<W: Serialize, A: Serialize>(outcome: &Outcome<W, A>, error: Option<&E
 where
     Outcome<W, A>: HasFacts,
 {
-    let said = Said {
+    let (level, line) = said(outcome, error).line(outcome.facts(), scope, record::function_name(), now_ms());
+    record::write(level, &line);
+}
+
+/// What an outcome's decision line says, with the error the decision ends in.
+pub fn said<'a, W, A>(outcome: &'a Outcome<W, A>, error: Option<&Error>) -> Said<'a, W, A> {
+    Said {
         verdict: outcome.verdict,
         reason: &outcome.reason,
         dry_run: outcome.dry_run,
@@ -304,9 +310,7 @@ where
         observed: outcome.observed.as_ref(),
         actions: &outcome.actions,
         error: error.map(ToString::to_string),
-    };
-    let (level, line) = said.line(outcome.facts(), scope, record::function_name(), now_ms());
-    record::write(level, &line);
+    }
 }
 
 /// Milliseconds since the Unix epoch, for the metrics' timestamp.

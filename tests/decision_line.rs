@@ -68,16 +68,12 @@ fn line_of<W: serde::Serialize, A: serde::Serialize>(
 where
     ec2_failover::invocation::Outcome<W, A>: HasFacts,
 {
-    let said = Said {
-        verdict: outcome.verdict,
-        reason: &outcome.reason,
-        dry_run: outcome.dry_run,
-        trigger: &outcome.trigger,
-        observed: outcome.observed.as_ref(),
-        actions: &outcome.actions,
-        error: None,
-    };
-    let (_, text) = said.line(outcome.facts(), scope, "ec2-failover-test", 1_790_000_000_000);
+    let (_, text) = ec2_failover::invocation::said(outcome, None).line(
+        outcome.facts(),
+        scope,
+        "ec2-failover-test",
+        1_790_000_000_000,
+    );
     assert!(!text.contains('\n'), "one line");
     parse(&text)
 }

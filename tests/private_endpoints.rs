@@ -147,6 +147,27 @@ impl Scene {
         out.network_interfaces().iter().filter_map(|n| n.network_interface_id()).map(str::to_owned).collect()
     }
 
+    /// The second table's route too, to the primary's interface.
+    async fn second_route_on_the_primary(&self, ec2: &Client) {
+        ec2.create_route()
+            .route_table_id(&self.tables[1])
+            .destination_cidr_block(DESTINATION)
+            .network_interface_id(&self.eni[0])
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// An Elastic IP on the primary, and both routes: every endpoint in place before a failure.
+    /// Returns the Elastic IP's allocation id.
+    async fn every_endpoint_on_the_primary(&self, ec2: &Client) -> String {
+        let alloc = ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
+        let alloc = alloc.allocation_id().unwrap().to_owned();
+        ec2.associate_address().allocation_id(&alloc).instance_id(&self.primary).send().await.unwrap();
+        self.second_route_on_the_primary(ec2).await;
+        alloc
+    }
+
     async fn tags_of_first_table(&self, ec2: &Client) -> Vec<(String, String)> {
         let out = ec2.describe_route_tables().route_table_ids(&self.tables[0]).send().await.unwrap();
         let mut tags: Vec<(String, String)> = out.route_tables()[0]
@@ -229,13 +250,7 @@ async fn a_route_is_never_pointed_at_an_instance_whose_source_destination_check_
     let (moto, proxy) = start();
     let ec2 = moto.client();
     let s = scene(&ec2).await;
-    ec2.create_route()
-        .route_table_id(&s.tables[1])
-        .destination_cidr_block(DESTINATION)
-        .network_interface_id(&s.eni[0])
-        .send()
-        .await
-        .unwrap();
+    s.second_route_on_the_primary(&ec2).await;
     let on = AttributeBooleanValue::builder().value(true).build();
     ec2.modify_instance_attribute().instance_id(&s.standby).source_dest_check(on).send().await.unwrap();
     let handler = s.handler(&proxy, s.config(None));
@@ -258,23 +273,16 @@ async fn with_an_elastic_ip_every_endpoint_moves_in_the_same_round_trip() {
     let ec2 = moto.client();
     let through = Moto::client_at(&proxy.endpoint);
     let s = scene(&ec2).await;
-    let alloc = ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
-    let alloc = alloc.allocation_id().unwrap().to_owned();
-    ec2.associate_address().allocation_id(&alloc).instance_id(&s.primary).send().await.unwrap();
-    // Both routes in place: nothing to repair before the failure.
-    ec2.create_route()
-        .route_table_id(&s.tables[1])
-        .destination_cidr_block(DESTINATION)
-        .network_interface_id(&s.eni[0])
-        .send()
-        .await
-        .unwrap();
+    let alloc = s.every_endpoint_on_the_primary(&ec2).await;
     let handler = s.handler(&proxy, s.config(Some(alloc.clone())));
     ec2.stop_instances().instance_ids(&s.primary).send().await.unwrap();
-    proxy.configure(&json!({}));
+    // Each request a second long, as if EC2 were far away: requests made at once overlap whatever
+    // the machine's load, and requests made one after the other do not.
+    proxy.configure(&json!({"latency_ms": 1000}));
     let over = handler.handle(&event("ec2-state-change-primary-stopped.json", &s.primary, &s.standby)).await.unwrap();
     assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
     let log = proxy.log();
+    proxy.configure(&json!({}));
     let address = ec2.describe_addresses().allocation_ids(&alloc).send().await.unwrap();
     assert_eq!(address.addresses()[0].network_interface_id(), Some(s.eni[1].as_str()));
     assert_eq!(s.routes(&ec2).await, [Some(s.eni[1].clone()), Some(s.eni[1].clone())]);
@@ -300,16 +308,7 @@ async fn a_failover_left_partial_by_faults_converges_on_the_next_reconciles() {
         let ec2 = moto.client();
         let through = Moto::client_at(&proxy.endpoint);
         let s = scene(&ec2).await;
-        let alloc = ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
-        let alloc = alloc.allocation_id().unwrap().to_owned();
-        ec2.associate_address().allocation_id(&alloc).instance_id(&s.primary).send().await.unwrap();
-        ec2.create_route()
-            .route_table_id(&s.tables[1])
-            .destination_cidr_block(DESTINATION)
-            .network_interface_id(&s.eni[0])
-            .send()
-            .await
-            .unwrap();
+        let alloc = s.every_endpoint_on_the_primary(&ec2).await;
         let handler = s.handler(&proxy, s.config(Some(alloc.clone())));
         ec2.stop_instances().instance_ids(&s.primary).send().await.unwrap();
         proxy

@@ -249,15 +249,10 @@ async fn an_https_check_passes_a_self_signed_service_and_fails_one_that_speaks_n
     assert!(standby.result.as_ref().is_err_and(|why| why.contains("TLS")), "{:?}", standby.result);
 }
 
-/// The Route 53 way: its health check's alarm (AWS/Route53 HealthCheckStatus, no InstanceId) in
-/// ALARM, delivered as the alarm's Lambda action: the service behind the Elastic IP is down, so
-/// the active instance fails over, once CloudWatch confirms the alarm.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_route53_health_check_alarm_fails_over_the_instance_holding_the_ip() {
-    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
-    let (moto, proxy, p) = local(true).await;
-    let ec2 = moto.client();
-    let cloudwatch = proxy.cloudwatch_client("setup");
+/// The alarm template.yaml puts on a Route 53 health check (AWS/Route53 HealthCheckStatus below 1,
+/// no InstanceId), with `action`.
+async fn route53_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, action: &str) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
     cloudwatch
         .put_metric_alarm()
         .alarm_name("ec2-failover-service")
@@ -269,10 +264,22 @@ async fn a_route53_health_check_alarm_fails_over_the_instance_holding_the_ip() {
         .evaluation_periods(1)
         .threshold(1.0)
         .comparison_operator(ComparisonOperator::LessThanThreshold)
-        .alarm_actions("arn:aws:lambda:us-east-1:123456789012:function:ec2-failover")
+        .alarm_actions(action)
         .send()
         .await
         .unwrap();
+}
+
+/// The Route 53 way: its health check's alarm (AWS/Route53 HealthCheckStatus, no InstanceId) in
+/// ALARM, delivered as the alarm's Lambda action: the service behind the Elastic IP is down, so
+/// the active instance fails over, once CloudWatch confirms the alarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route53_health_check_alarm_fails_over_the_instance_holding_the_ip() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let cloudwatch = proxy.cloudwatch_client("setup");
+    route53_alarm(&cloudwatch, "arn:aws:lambda:us-east-1:123456789012:function:ec2-failover").await;
     let handler = p.handler(&proxy, p.config());
     let event = p.event("alarm-action-route53-health-check.json");
 
@@ -305,28 +312,14 @@ async fn a_route53_health_check_alarm_fails_over_the_instance_holding_the_ip() {
 /// and the alarm in us-west-2: the same rule, the other way round.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_of_another_region_named_by_its_arn_is_confirmed_there() {
-    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+    use aws_sdk_cloudwatch::types::StateValue;
     let (moto, proxy, p) = local(true).await;
     let ec2 = moto.client();
     let base = proxy.cloudwatch_client("setup");
     let there = aws_sdk_cloudwatch::Client::from_conf(
         base.config().to_builder().region(aws_sdk_cloudwatch::config::Region::new("us-west-2")).build(),
     );
-    there
-        .put_metric_alarm()
-        .alarm_name("ec2-failover-service")
-        .namespace("AWS/Route53")
-        .metric_name("HealthCheckStatus")
-        .dimensions(Dimension::builder().name("HealthCheckId").value("abcdef12-3456-7890-abcd-ef1234567890").build())
-        .statistic(Statistic::Minimum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(1.0)
-        .comparison_operator(ComparisonOperator::LessThanThreshold)
-        .alarm_actions("arn:aws:sns:us-west-2:123456789012:ec2-failover-service-alarm")
-        .send()
-        .await
-        .unwrap();
+    route53_alarm(&there, "arn:aws:sns:us-west-2:123456789012:ec2-failover-service-alarm").await;
     there
         .set_alarm_state()
         .alarm_name("ec2-failover-service")
