@@ -18,6 +18,9 @@ pub struct Settings {
 }
 
 /// Which way the deployed function keeps a server available (`MODE`).
+// One value for the process's life, read at init and never moved again: the size of its larger
+// variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// `MODE=pair` (the default): a primary and a standby instance share an Elastic IP.
@@ -256,8 +259,8 @@ fn private_endpoints(get: &impl Fn(&str) -> Option<String>) -> Result<(Vec<pair:
 }
 
 /// Pair mode's service check: `HEALTH_CHECK` (unset: none), `HEALTH_EXPECT`, `HEALTH_THRESHOLD`,
-/// `HEALTH_WINDOW` (default, and at least: the threshold, i.e. that many failures in a row) and
-/// `HEALTH_TIMEOUT_MS`.
+/// `HEALTH_WINDOW` (default, and at least: the threshold, i.e. that many failures in a row),
+/// `HEALTH_TIMEOUT_MS` and `HEALTH_HOST`.
 fn health_check(get: &impl Fn(&str) -> Option<String>) -> Result<Option<HealthCheck>, ConfigError> {
     let Some(spec) = get("HEALTH_CHECK") else { return Ok(None) };
     let max = i64::try_from(health::MAX_WINDOW).unwrap_or(10);
@@ -268,12 +271,30 @@ fn health_check(get: &impl Fn(&str) -> Option<String>) -> Result<Option<HealthCh
     let timeout_ms = number(get, "HEALTH_TIMEOUT_MS", 2_000, 100, 10_000)?;
     let as_usize = |n: i64| usize::try_from(n).unwrap_or(1);
     let expect = get("HEALTH_EXPECT");
-    HealthCheck::parse(&spec, expect.as_deref(), as_usize(threshold), as_usize(window), timeout_ms.unsigned_abs())
-        .map(Some)
-        .map_err(|problem| match problem.starts_with("HTTP statuses") {
-            true => bad("HEALTH_EXPECT", &expect.unwrap_or_default(), problem),
-            false => bad("HEALTH_CHECK", &spec, problem),
-        })
+    let mut check =
+        HealthCheck::parse(&spec, expect.as_deref(), as_usize(threshold), as_usize(window), timeout_ms.unsigned_abs())
+            .map_err(|problem| match problem.starts_with("HTTP statuses") {
+                true => bad("HEALTH_EXPECT", &expect.unwrap_or_default(), problem),
+                false => bad("HEALTH_CHECK", &spec, problem),
+            })?;
+    // A DNS name: labels of letters, digits and hyphens, 253 characters at most.
+    if let Some(host) = get("HEALTH_HOST") {
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+        };
+        if host.len() > 253 || !host.split('.').all(label_ok) {
+            return Err(bad(
+                "HEALTH_HOST",
+                &host,
+                "a DNS name (the virtual host the service answers for), such as app.internal",
+            ));
+        }
+        check.host = Some(host.to_ascii_lowercase());
+    }
+    Ok(Some(check))
 }
 
 /// Group mode: `GROUP_KEY` (the one group this deployment serves; unset: every tagged group),
@@ -466,6 +487,8 @@ mod tests {
         assert_eq!((check.threshold, check.window, check.timeout_ms, check.expect), (3, 3, 2000, (200, 299)));
         let c = pair(with(&[("HEALTH_CHECK", "tcp:5432"), ("HEALTH_THRESHOLD", "2"), ("HEALTH_WINDOW", "4")]).unwrap());
         assert_eq!(c.health.map(|h| (h.threshold, h.window)), Some((2, 4)));
+        let c = pair(with(&[("HEALTH_CHECK", "https:443/"), ("HEALTH_HOST", "App.Internal")]).unwrap());
+        assert_eq!(c.health.and_then(|h| h.host).as_deref(), Some("app.internal"));
         let c = pair(with(&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_THRESHOLD", "3"), ("HEALTH_WINDOW", "2")]).unwrap());
         assert_eq!(c.health.map(|h| h.window), Some(3), "a window below the threshold is the threshold");
         type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
@@ -475,6 +498,7 @@ mod tests {
             (&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_THRESHOLD", "0")], "HEALTH_THRESHOLD", "from 1 to 10"),
             (&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_WINDOW", "11")], "HEALTH_WINDOW", "from 0 to 10"),
             (&[("HEALTH_CHECK", "tcp:80"), ("HEALTH_TIMEOUT_MS", "60000")], "HEALTH_TIMEOUT_MS", "from 100 to 10000"),
+            (&[("HEALTH_CHECK", "http:80/"), ("HEALTH_HOST", "app internal")], "HEALTH_HOST", "a DNS name"),
         ];
         for (vars, variable, hint) in cases {
             let err = with(vars).unwrap_err();

@@ -32,13 +32,16 @@ struct Service {
     mode: Arc<AtomicU8>,
     stop: Arc<AtomicU8>,
     address: String,
+    /// The `Host` header of each request it got.
+    hosts: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Service {
     fn start(ip: &str, port: u16) -> Service {
         let listener = TcpListener::bind((ip, port)).unwrap_or_else(|e| panic!("bind {ip}:{port}: {e}"));
         let (mode, stop) = (Arc::new(AtomicU8::new(ANSWERS)), Arc::new(AtomicU8::new(0)));
-        let (m, s) = (mode.clone(), stop.clone());
+        let hosts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (m, s, h) = (mode.clone(), stop.clone(), hosts.clone());
         std::thread::spawn(move || {
             let mut hung = Vec::new();
             for stream in listener.incoming() {
@@ -47,7 +50,11 @@ impl Service {
                 }
                 let Ok(mut stream) = stream else { continue };
                 let mut request = [0u8; 1024];
-                let _ = stream.read(&mut request);
+                let read = stream.read(&mut request).unwrap_or(0);
+                let text = String::from_utf8_lossy(&request[..read]).to_string();
+                if let Some(host) = text.lines().find_map(|l| l.strip_prefix("Host: ")) {
+                    h.lock().unwrap().push(host.to_owned());
+                }
                 match m.load(Ordering::SeqCst) {
                     ANSWERS => {
                         let _ =
@@ -60,7 +67,7 @@ impl Service {
                 }
             }
         });
-        Service { mode, stop, address: format!("{ip}:{port}") }
+        Service { mode, stop, address: format!("{ip}:{port}"), hosts }
     }
 
     fn set(&self, mode: u8) {
@@ -344,4 +351,20 @@ async fn an_alarm_of_another_region_named_by_its_arn_is_confirmed_there() {
     // The reconcile reads it there too.
     let status = handler.handle(&serde_json::json!({"command": "status"})).await.unwrap();
     assert!(status.reason.contains("in ALARM: ec2-failover-service"), "{}", status.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_probe_asks_for_the_virtual_host_the_check_names() {
+    let (_moto, proxy, p) = local(true).await;
+    let port = port();
+    route(&proxy, &p);
+    let (primary, _standby) = (Service::start(PRIMARY_IP, port), Service::start(STANDBY_IP, port));
+    let mut config = checked(&p, &format!("http:{port}/healthz"), 3);
+    if let Some(check) = config.health.as_mut() {
+        check.host = Some("app.internal".into());
+    }
+    let handler = p.handler(&proxy, config);
+    let outcome = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::NoChange, "{}", outcome.reason);
+    assert_eq!(primary.hosts.lock().unwrap().as_slice(), [format!("app.internal:{port}")]);
 }

@@ -140,7 +140,7 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "REBALANCE": "Rebalance",
         "SCHEDULED_LEAD_SECONDS": "ScheduledLeadSeconds",
     }
-    health = {"HEALTH_CHECK", "HEALTH_EXPECT", "HEALTH_THRESHOLD", "HEALTH_WINDOW"}
+    health = {"HEALTH_CHECK", "HEALTH_EXPECT", "HEALTH_THRESHOLD", "HEALTH_WINDOW", "HEALTH_HOST"}
     lists = {"ROUTE_TABLE_IDS", "ROUTE_DESTINATIONS", "PRIVATE_IPS"}
     refs = {k: v.get("Ref") for k, v in env.items() if k not in health | lists | {"ALARM_NAMES"}}
     assert refs == {k: v for k, v in expected.items() if k not in lists | {"ALARM_NAMES"}}
@@ -152,6 +152,7 @@ def test_the_environment_carries_every_setting_the_function_reads():
         assert (condition, otherwise) == ("ProbesTheService", ""), name
     assert env["HEALTH_EXPECT"]["Fn::If"][1] == {"Ref": "ServiceCheckExpect"}
     assert env["HEALTH_THRESHOLD"]["Fn::If"][1] == {"Ref": "ServiceCheckThreshold"}
+    assert env["HEALTH_HOST"]["Fn::If"][1] == {"Ref": "ServiceCheckHostName"}
     assert env["HEALTH_WINDOW"]["Fn::If"][1] == {"Fn::If": ["WindowIsThreshold", "", {"Ref": "ServiceCheckWindow"}]}
     tcp, other = env["HEALTH_CHECK"]["Fn::If"][1]["Fn::If"][1:]
     assert tcp == {"Fn::Sub": "tcp:${ServiceCheckPort}"}

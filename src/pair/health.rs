@@ -46,6 +46,9 @@ pub struct HealthCheck {
     pub window: usize,
     /// How long one probe may take, in milliseconds, before it counts as failed.
     pub timeout_ms: u64,
+    /// The name an HTTP(S) probe asks for (`Host`, and the TLS server name), for a server that
+    /// answers by virtual host (`HEALTH_HOST`); none: the instance's address.
+    pub host: Option<String>,
 }
 
 /// Probes closer than this to the last counted one are not counted: the reconcile runs once a
@@ -99,7 +102,7 @@ impl HealthCheck {
         if !(1..=MAX_WINDOW).contains(&window) || !(1..=window).contains(&threshold) {
             return Err(format!("a threshold from 1 to the window, a window from 1 to {MAX_WINDOW}"));
         }
-        Ok(Self { protocol, port, path, expect, threshold, window, timeout_ms })
+        Ok(Self { protocol, port, path, expect, threshold, window, timeout_ms, host: None })
     }
 }
 

@@ -43,10 +43,12 @@ async fn attempt(check: &HealthCheck, address: SocketAddr) -> Result<(), String>
         Protocol::Tcp => Ok(()),
         Protocol::Http => get(check, address, stream).await,
         Protocol::Https => {
-            let tls = tls_connector()
-                .connect(rustls::pki_types::ServerName::from(address.ip()), stream)
-                .await
-                .map_err(|e| format!("{address}: TLS: {e}"))?;
+            // The virtual host's name when the check names one (SNI), else the address.
+            let name = match check.host.as_deref().map(|h| rustls::pki_types::ServerName::try_from(h.to_owned())) {
+                Some(Ok(name)) => name,
+                _ => rustls::pki_types::ServerName::from(address.ip()),
+            };
+            let tls = tls_connector().connect(name, stream).await.map_err(|e| format!("{address}: TLS: {e}"))?;
             get(check, address, tls).await
         }
     }
@@ -58,8 +60,17 @@ async fn get(
     address: SocketAddr,
     mut stream: impl AsyncRead + AsyncWrite + Unpin,
 ) -> Result<(), String> {
+    // Host: the virtual host the check names (with the port unless it is the scheme's own), else
+    // the address.
+    let host = match &check.host {
+        Some(name) if matches!((check.protocol, check.port), (Protocol::Http, 80) | (Protocol::Https, 443)) => {
+            name.clone()
+        }
+        Some(name) => format!("{name}:{}", check.port),
+        None => address.to_string(),
+    };
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: ec2-failover-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ec2-failover-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         check.path
     );
     stream.write_all(request.as_bytes()).await.map_err(|e| format!("{address}: {e}"))?;

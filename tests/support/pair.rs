@@ -151,6 +151,9 @@ impl Pair {
             parameters["ServiceCheckThreshold"] = json!(check.threshold);
             parameters["ServiceCheckWindow"] = json!(check.window);
             parameters["ServiceCheckSubnetIds"] = json!(self.subnets.join(","));
+            if let Some(host) = &check.host {
+                parameters["ServiceCheckHostName"] = json!(host);
+            }
         }
         proxy.deploy(PAIR_FUNCTION, "template.yaml", parameters, None);
     }
