@@ -424,8 +424,7 @@ async fn route(
     instance_id: &str,
     eni: Option<&str>,
 ) -> Result<(), Error> {
-    let kind = super::Route { table: table.into(), destination: destination.into() }.kind();
-    let (cidr, ipv6, list) = match kind {
+    let (cidr, ipv6, list) = match RouteDestination::of(destination) {
         RouteDestination::Ipv4 => (Some(destination.to_owned()), None, None),
         RouteDestination::Ipv6 => (None, Some(destination.to_owned()), None),
         RouteDestination::PrefixList => (None, None, Some(destination.to_owned())),

@@ -107,7 +107,7 @@ pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
 fn decide_endpoints(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     if let Trigger::Command(command) = trigger {
         let decision = command_decision(config, command, world);
-        return routes_refused(config, world, &decision).unwrap_or(decision);
+        return routes_checked(config, world, decision);
     }
     let mut decision = decide_trigger(config, trigger, world);
     match &world.address.pause {
@@ -124,11 +124,9 @@ fn decide_endpoints(config: &Config, trigger: &Trigger, world: &World) -> Decisi
         // that fails does not lose them); every endpoint follows the active instance.
         _ if decision.verdict != Verdict::Ignore => {
             converge(world, &mut decision);
-            if let Some(refusal) = routes_refused(config, world, &decision) {
-                return refusal;
-            }
-            if let Some(warning) = routes_warning(config, world, &decision) {
-                decision.reason = format!("{}; {warning}", decision.reason);
+            decision = routes_checked(config, world, decision);
+            if decision.verdict == Verdict::Refuse {
+                return decision;
             }
             if let Some(record) = health::record(config, world) {
                 decision.actions.insert(0, record);
@@ -197,58 +195,45 @@ fn holder_name(holder: &Holder) -> String {
 
 /// A route pointed at an instance whose source/destination check is on carries nothing: EC2 drops
 /// the traffic not addressed to the instance itself (VPC User Guide, "Route tables": route to an
-/// instance or network interface; EC2 User Guide, "Source/destination checks"). Refused loudly,
-/// rather than move the routes into a black hole.
-fn routes_refused(config: &crate::pair::Config, world: &World, decision: &Decision) -> Option<Decision> {
+/// instance or network interface; EC2 User Guide, "Source/destination checks"). Such a move is
+/// refused loudly, rather than move the routes into a black hole; but away from a dead instance the
+/// routes carry nothing either way, and the Elastic IP and the private IPs would: that move goes
+/// on, and the decision says loudly what the routes need.
+fn routes_checked(config: &crate::pair::Config, world: &World, mut decision: Decision) -> Decision {
     if config.routes.is_empty() {
-        return None;
+        return decision;
     }
     let target = decision.actions.iter().find_map(|a| match a {
-        Action::MoveAddress { instance_id, .. } => Some(instance_id),
+        Action::MoveAddress { instance_id, .. } => Some(instance_id.clone()),
         Action::Converge { instance_id, endpoints, .. }
             if endpoints.iter().any(|e| matches!(e, Endpoint::Route { .. })) =>
         {
-            Some(instance_id)
+            Some(instance_id.clone())
         }
         _ => None,
-    })?;
-    let on = world.member(target).and_then(|m| m.source_dest_check) == Some(true);
-    // Away from a dead instance the routes carry nothing either way, and the Elastic IP and the
-    // private IPs would: the move goes on, and the decision says loudly what the routes need.
-    let active = match &world.address.holder {
-        Holder::Member { instance_id } => Some(instance_id.as_str()),
-        _ => None,
+    });
+    let Some(target) = target.filter(|t| world.member(t).and_then(|m| m.source_dest_check) == Some(true)) else {
+        return decision;
     };
-    if on && active.is_some_and(|a| a != target && world.state_of(a).is_down()) {
-        return None;
-    }
-    on.then(|| {
-        let reason = format!(
-            "{}; but the route tables would point at {target}, whose source/destination check is on: EC2 would drop \
-             the traffic routed to it; turn the check off on both members (ModifyInstanceAttribute \
-             --no-source-dest-check)",
+    let away_from_dead = match &world.address.holder {
+        Holder::Member { instance_id } => *instance_id != target && world.state_of(instance_id).is_down(),
+        _ => false,
+    };
+    if away_from_dead {
+        decision.reason = format!(
+            "{}; WARNING: the route tables now point at {target}, whose source/destination check is on: EC2 drops \
+             the traffic routed to it until the check is turned off (ModifyInstanceAttribute --no-source-dest-check)",
             decision.reason
         );
-        self::decision(Verdict::Refuse, reason, Vec::new())
-    })
-}
-
-/// What a move that goes on onto an instance dropping routed traffic must say (see
-/// [`routes_refused`]: away from a dead instance).
-fn routes_warning(config: &crate::pair::Config, world: &World, decision: &Decision) -> Option<String> {
-    if config.routes.is_empty() {
-        return None;
+        return decision;
     }
-    let target = decision.actions.iter().find_map(|a| match a {
-        Action::MoveAddress { instance_id, .. } => Some(instance_id),
-        _ => None,
-    })?;
-    (world.member(target).and_then(|m| m.source_dest_check) == Some(true)).then(|| {
-        format!(
-            "WARNING: the route tables now point at {target}, whose source/destination check is on: EC2 drops the \
-             traffic routed to it until the check is turned off (ModifyInstanceAttribute --no-source-dest-check)"
-        )
-    })
+    let reason = format!(
+        "{}; but the route tables would point at {target}, whose source/destination check is on: EC2 would drop \
+         the traffic routed to it; turn the check off on both members (ModifyInstanceAttribute \
+         --no-source-dest-check)",
+        decision.reason
+    );
+    self::decision(Verdict::Refuse, reason, Vec::new())
 }
 
 fn since(pause: &PauseNote) -> String {

@@ -85,9 +85,16 @@ pub struct Route {
 impl Route {
     /// The kind of destination, as EC2's route parameters name it.
     pub fn kind(&self) -> RouteDestination {
-        if self.destination.starts_with("pl-") {
+        RouteDestination::of(&self.destination)
+    }
+}
+
+impl RouteDestination {
+    /// The kind of a destination (a CIDR or a prefix list id, as `ROUTE_DESTINATIONS` holds them).
+    pub fn of(destination: &str) -> Self {
+        if destination.starts_with("pl-") {
             RouteDestination::PrefixList
-        } else if self.destination.contains(':') {
+        } else if destination.contains(':') {
             RouteDestination::Ipv6
         } else {
             RouteDestination::Ipv4
