@@ -100,15 +100,19 @@ FUZZ_CASES ?= 200000
 fuzz:
 	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --test fuzz_events -- --nocapture
 
-## template-check: sam validate --lint, cfn-lint, checkov, the wiring tests of both templates, and
-## the tag names of src/tags.rs against the templates' IAM conditions
+## template-check: sam validate --lint, cfn-lint (with the project's own rules, .cfnlintrc), checkov,
+## the deploy gate (scripts/cfngate: what CloudFormation refuses and the linters pass, over every
+## documented parameter set), the wiring tests of the templates, and the tag names of src/tags.rs
+## against the templates' IAM conditions
 TEMPLATES := template.yaml template-group.yaml template-service-alarm.yaml
 template-check: $(STAMP)
 	for t in $(TEMPLATES); do $(TOOLS) sam validate --lint -t $$t || exit 1; done
 	$(TOOLS) cfn-lint $(TEMPLATES)
+	PYTHONPATH=scripts $(PY) -m cfngate
 	for t in $(TEMPLATES); do \
 	  $(TOOLS) checkov -f $$t --framework cloudformation --skip-download --quiet --compact || exit 1; done
-	$(TOOLS) python -m pytest -q tests/test_template.py tests/test_template_group.py tests/test_tags.py tests/test_dashboards.py
+	$(TOOLS) python -m pytest -q tests/test_template.py tests/test_template_group.py tests/test_tags.py tests/test_dashboards.py \
+	  tests/test_cfn_gate.py
 
 ## events-check: the built bootstrap handles every file in events/ behind cargo-lambda, against moto,
 ## in the mode the file belongs to (scripts/local_aws.py MODES): pair mode against a pair; group
