@@ -66,7 +66,7 @@ iam-check: $(STAMP)
 ## and the decision lines the bootstrap wrote in each are valid CloudWatch metrics (EMF) and say
 ## what the demo did (scripts/decision_lines.py)
 DEMOS := pair group asg-ebs health private
-EXPECT_pair := fail_over finish
+EXPECT_pair := fail_over finish hold
 EXPECT_group := follow
 EXPECT_asg-ebs := preserve follow
 EXPECT_health := no_change fail_over
@@ -79,10 +79,12 @@ demo-check: $(STAMP)
 	  echo "demo MODE=$$m: ok (target/demo-$$m.log)"; done
 
 ## emulator-check: the strict local EC2 (scripts/ec2_proxy.py) refuses and delays what AWS does, and
-## records what it serves; the IAM checker (scripts/iamcheck) denies what IAM denies; the instance's
+## records what it serves; a template deployed into the local AWS (scripts/local_stack.py) is the
+## template's; the IAM checker (scripts/iamcheck) denies what IAM denies; the instance's
 ## boot script (instance/wait-for-data-volume) against a fake metadata service
 emulator-check: $(STAMP)
-	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py tests/test_iam_check.py tests/test_wait_for_data_volume.py tests/test_decision_lines.py
+	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py tests/test_iam_check.py tests/test_wait_for_data_volume.py tests/test_decision_lines.py \
+	  tests/test_local_stack.py
 
 ## bench: cold start against two floors, failover round trips and duration with EC2 50 ms away,
 ## peak memory, binary size, and the same failover in a crowded account. Reports, never fails on

@@ -9,7 +9,9 @@
 
 start_group_aws
 GROUP_ENV="$LOCAL_DIR/group.env"
+deploy_from_stack
 py create-group "$GROUP_ENV" data
+stack_env >>"$LOCAL_DIR/function.env"  # KeepData=true
 deliver() {  # deliver EVENT_FILE: what EventBridge would do
   invoke_function "$1" | py result
 }

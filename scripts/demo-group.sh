@@ -7,8 +7,9 @@
 . "$(dirname "$0")/local-session.sh"
 
 start_group_aws
-echo "KEEP_DATA=false" >>"$LOCAL_DIR/function.env"  # the IP only, as the template's default deploys it
+deploy_from_stack
 py create-group "$LOCAL_DIR/group.env"
+stack_env >>"$LOCAL_DIR/function.env"  # KeepData=false: the IP only, as the template's default deploys it
 
 echo "== The group demo-group (min = max = desired = 1), before (local AWS at $AWS_ENDPOINT_URL)"
 py show-group "$LOCAL_DIR/group.env"

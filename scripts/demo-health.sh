@@ -9,13 +9,14 @@
 
 start_strict_aws pair
 export AWS_ENDPOINT_URL=$PROXY_URL
+deploy_from_stack
 py create "$LOCAL_DIR/pair.env"
 settle
 port=$(free_port)
+# Deployed again with ServiceCheck=probe on that port, a threshold of 2 (HEALTH_CHECK=http:PORT/).
 py service-check "$LOCAL_DIR/pair.env" "$port"
 settle
-{ cat "$LOCAL_DIR/pair.env"; echo "FENCE_MODE=stop"; echo "HEALTH_CHECK=http:${port}/"; echo "HEALTH_THRESHOLD=2"; } \
-  >>"$LOCAL_DIR/function.env"
+stack_env >>"$LOCAL_DIR/function.env"
 
 # Each member's service: Python's HTTP server on the member's loopback address.
 serve() {

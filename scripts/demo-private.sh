@@ -9,9 +9,10 @@
 
 start_strict_aws pair
 export AWS_ENDPOINT_URL=$PROXY_URL
+deploy_from_stack
 py create-private "$LOCAL_DIR/private.env"
 settle
-{ cat "$LOCAL_DIR/private.env"; echo "FENCE_MODE=stop"; } >>"$LOCAL_DIR/function.env"
+stack_env >>"$LOCAL_DIR/function.env"
 
 echo "== The pair, before: the route and the private IP on the primary"
 py show-private "$LOCAL_DIR/private.env"

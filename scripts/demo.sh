@@ -9,9 +9,10 @@
 start_strict_aws pair
 # local_aws.py reads the world through the emulator, so it shows what AWS would.
 export AWS_ENDPOINT_URL=$PROXY_URL
+deploy_from_stack
 py create "$LOCAL_DIR/pair.env"
 settle
-{ cat "$LOCAL_DIR/pair.env"; echo "FENCE_MODE=stop"; echo "COOLDOWN_SECONDS=300"; } >>"$LOCAL_DIR/function.env"
+stack_env >>"$LOCAL_DIR/function.env"  # the defaults: FENCE_MODE=stop, COOLDOWN_SECONDS=300
 
 echo "== The pair, before (local EC2 API at $MOTO_URL, through the strict emulator at $PROXY_URL)"
 py show "$LOCAL_DIR/pair.env"
@@ -55,5 +56,12 @@ invoke_function "$LOCAL_DIR/event.json" | answer
 echo
 echo "== The pair, after"
 py show "$LOCAL_DIR/pair.env"
+
+echo
+echo "== CloudWatch: the standby, now active, fails its status checks; the stack's StandbyStatusCheckAlarm"
+echo "   goes to ALARM and invokes the function, which reads the alarm and holds (a failover back to the"
+echo "   stopped primary waits for the cooldown):"
+"$VENV/bin/python" scripts/local_stack.py alarm "$STACK_FILE" StandbyStatusCheckAlarm "$LOCAL_DIR/event.json"
+invoke_function "$LOCAL_DIR/event.json" | answer
 echo
 echo "The function's log lines are in $LOCAL_DIR/function.log."

@@ -8,9 +8,10 @@
 
 start_strict_aws pair
 export AWS_ENDPOINT_URL=$PROXY_URL
+deploy_from_stack
 py create "$LOCAL_DIR/pair.env"
 settle
-{ cat "$LOCAL_DIR/pair.env"; echo "FENCE_MODE=stop"; echo "COOLDOWN_SECONDS=300"; } >>"$LOCAL_DIR/function.env"
+stack_env >>"$LOCAL_DIR/function.env"  # the defaults: FENCE_MODE=stop, COOLDOWN_SECONDS=300
 . "$LOCAL_DIR/pair.env"
 
 echo "== The pair (local EC2 API at $MOTO_URL, through the strict emulator at $PROXY_URL)"

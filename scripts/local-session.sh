@@ -26,10 +26,17 @@ start_strict_aws() {
   CLEANUP_PIDS="${CLEANUP_PIDS:-} $!"
   wait_for_port "$port"
   export PROXY_URL="http://127.0.0.1:${port}"
-  MOTO_URL=$AWS_ENDPOINT_URL
+  export MOTO_URL=$AWS_ENDPOINT_URL
+  rm -f "$LOCAL_DIR/stack.json"
   { echo "MODE=$1"; env | grep -E '^(AWS_|NO_PROXY)' | grep -v -E '^AWS_(ENDPOINT_URL|ACCESS_KEY_ID)=';
     echo "AWS_ENDPOINT_URL=$PROXY_URL"; echo "AWS_ACCESS_KEY_ID=$FUNCTION_ACCESS_KEY_ID"; } >"$LOCAL_DIR/function.env"
 }
+
+# deploy_from_stack: the pair-mode demos deploy template.yaml into the local AWS (`py create...`
+# with STACK_FILE set; scripts/local_stack.py), and the function runs with the environment the
+# stack gave it; invoke_function then sends an event only if a rule or alarm of the stack would.
+deploy_from_stack() { export STACK_FILE="$LOCAL_DIR/stack.json"; }
+stack_env() { "$VENV/bin/python" scripts/local_stack.py env "$STACK_FILE"; }
 
 # Group mode's local AWS (see start_strict_aws).
 start_group_aws() { start_strict_aws group; }

@@ -116,7 +116,22 @@ def read_env(path):
 
 
 def deploy(template, parameters, stack_name=None):
-    """Tells the proxy which deployed function FUNCTION_ACCESS_KEY_ID signs for (POST /_proxy/deployment)."""
+    """With STACK_FILE (the pair-mode demos), deploys the template into the local AWS as
+    CloudFormation would (scripts/local_stack.py) and describes the stack in STACK_FILE: the demo
+    runs the function with the stack's environment and delivers only what its rules and alarms
+    would. Then tells the proxy which deployed function FUNCTION_ACCESS_KEY_ID signs for (POST
+    /_proxy/deployment), for the IAM checker."""
+    stack_file = os.environ.get("STACK_FILE")
+    if stack_file and template in ("template.yaml", "template-group.yaml"):
+        import local_stack
+
+        try:
+            description = local_stack.deploy(template, {k: str(v) for k, v in parameters.items()},
+                                              stack_name or "ec2-failover", os.environ["AWS_REGION"])
+        except local_stack.Refused as e:
+            sys.exit(str(e))
+        with open(stack_file, "w") as f:
+            json.dump(description, f, indent=2)
     proxy, key = os.environ.get("PROXY_URL"), os.environ.get("FUNCTION_ACCESS_KEY_ID")
     if not proxy or not key:
         return
@@ -271,30 +286,43 @@ def autoscaling():
 
 
 def create_group(path, data=None):
+    """The group's world; with STACK_FILE, template-group.yaml deployed into the local AWS makes the
+    group (named after the stack, over both subnets), its Elastic IP and its lifecycle hooks, as a
+    real deployment does; without, they are made here as the template would make them."""
     c, a = ec2(), autoscaling()
     vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [c.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
                for cidr, az in (("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b"))]
     template = c.create_launch_template(LaunchTemplateName="demo", LaunchTemplateData={
         "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
-    a.create_auto_scaling_group(AutoScalingGroupName="demo-group", MinSize=1, MaxSize=1, DesiredCapacity=1,
-                                VPCZoneIdentifier=subnets[0], LaunchTemplate={"LaunchTemplateId": template},
-                                Tags=[{"Key": GROUP_TAG, "Value": "demo", "PropagateAtLaunch": False}])
+    # The data volume is encrypted with the account's default EBS key (aws/ebs): no DataKmsKeyId.
+    parameters = {"LaunchTemplateId": template, "SubnetIds": ",".join(subnets), "GroupKey": "demo",
+                  "KeepData": str(data == "data").lower()}
+    if os.environ.get("STACK_FILE"):
+        deploy("template-group.yaml", parameters, stack_name="demo-group")
+        ours = [{"Name": f"tag:{GROUP_TAG}", "Values": ["demo"]}]
+        alloc = c.describe_addresses(Filters=ours)["Addresses"][0]["AllocationId"]
+    else:
+        a.create_auto_scaling_group(AutoScalingGroupName="demo-group", MinSize=1, MaxSize=1, DesiredCapacity=1,
+                                    VPCZoneIdentifier=subnets[0], LaunchTemplate={"LaunchTemplateId": template},
+                                    Tags=[{"Key": GROUP_TAG, "Value": "demo", "PropagateAtLaunch": False}])
+        alloc = c.allocate_address(Domain="vpc", TagSpecifications=[
+            {"ResourceType": "elastic-ip", "Tags": [{"Key": GROUP_TAG, "Value": "demo"}]}])["AllocationId"]
+        deploy("template-group.yaml", parameters, stack_name="demo-group")
+        if data == "data":
+            for name, transition in (("ec2-failover-launch", "LAUNCHING"), ("ec2-failover-terminate", "TERMINATING")):
+                a.put_lifecycle_hook(AutoScalingGroupName="demo-group", LifecycleHookName=name, HeartbeatTimeout=300,
+                                     LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}")
     instance = group_instances()[0]["InstanceId"]
-    alloc = c.allocate_address(Domain="vpc", TagSpecifications=[
-        {"ResourceType": "elastic-ip", "Tags": [{"Key": GROUP_TAG, "Value": "demo"}]}])["AllocationId"]
+    placed = c.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    zone, other = placed["Placement"]["AvailabilityZone"], next(s for s in subnets if s != placed["SubnetId"])
+    # The group's first launch has been served: its address is on its instance.
     c.associate_address(AllocationId=alloc, InstanceId=instance)
     with open(path, "w") as f:
-        f.write(f"GROUP_NAME=demo-group\nALLOCATION_ID={alloc}\nINSTANCE_ID={instance}\nSUBNET_B={subnets[1]}\n")
-    # The data volume is encrypted with the account's default EBS key (aws/ebs): no DataKmsKeyId.
-    deploy("template-group.yaml", {"LaunchTemplateId": template, "SubnetIds": ",".join(subnets), "GroupKey": "demo",
-                                   "KeepData": str(data == "data").lower()}, stack_name="demo-group")
+        f.write(f"GROUP_NAME=demo-group\nALLOCATION_ID={alloc}\nINSTANCE_ID={instance}\nSUBNET_B={other}\n")
     if data != "data":
         return
-    for name, transition in (("ec2-failover-launch", "LAUNCHING"), ("ec2-failover-terminate", "TERMINATING")):
-        a.put_lifecycle_hook(AutoScalingGroupName="demo-group", LifecycleHookName=name, HeartbeatTimeout=300,
-                             LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}")
-    volume = c.create_volume(AvailabilityZone="us-east-1a", Size=20, VolumeType="gp3", Iops=3000, Throughput=125,
+    volume = c.create_volume(AvailabilityZone=zone, Size=20, VolumeType="gp3", Iops=3000, Throughput=125,
                              Encrypted=True, TagSpecifications=[{"ResourceType": "volume", "Tags": [
                                  {"Key": GROUP_TAG, "Value": "demo"},
                                  {"Key": "ec2-failover:device", "Value": "/dev/xvdf"}]}])["VolumeId"]

@@ -35,8 +35,12 @@ wait_for_port() {
   return 1
 }
 
-# invoke_function EVENT_FILE: sends one event and prints the function's result (or error).
+# invoke_function EVENT_FILE: sends one event and prints the function's result (or error). With a
+# deployed stack (STACK_FILE), only an event one of its rules or alarms delivers to the function.
 invoke_function() {
+  if [ -n "${STACK_FILE:-}" ] && [ -f "$STACK_FILE" ]; then
+    "$VENV/bin/python" scripts/local_stack.py delivers "$STACK_FILE" "$1" >&2 || return 1
+  fi
   timeout "${INVOKE_TIMEOUT:-60}" "$VENV/bin/cargo-lambda" lambda invoke -A 127.0.0.1 -P "$INVOKE_PORT" --data-file "$1" _
 }
 
