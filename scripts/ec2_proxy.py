@@ -174,7 +174,9 @@ a volume restored from one; AWS keeps its source's, and so does the record. {"mi
 what moto does not know.
   POST /_proxy/deployment  {"access_key": "AKIDFUNCTION...", "template": "template.yaml" |
                        "template-group.yaml", "parameters": {template parameter: value},
-                       "stack_name": "...", "source": "tests/e2e.rs some_test"}   says which deployed
+                       "stack_name": "...", "source": "tests/e2e.rs some_test",
+                       "deployed_policies": [{PolicyName, PolicyDocument}] (optional: the
+                       role's policies as a deployed stack holds them)}   says which deployed
                        function signs with that key: one {"kind": "deployment", ...} line, which
                        holds for that key's later requests in the same file. Answers {"recorded":
                        true | false}. Requests signed by other keys (the set-up's `testing`) are
@@ -1943,13 +1945,17 @@ def register_deployment(proxy):
             raise ValueError(f"a deployment's template is one of {list(TEMPLATES)}")
         if not isinstance(deployment.get("parameters", {}), dict):
             raise ValueError("a deployment's parameters are an object of template parameter values")
+        if not isinstance(deployment.get("deployed_policies", []), list):
+            raise ValueError("a deployment's deployed_policies are a list of {PolicyName, PolicyDocument}")
     except (ValueError, TypeError) as e:
         return proxy.reply(400, str(e).encode(), "text/plain")
     recorder = proxy.state.recorder
     if recorder is not None:
         recorder.write({"kind": "deployment", "access_key": deployment["access_key"],
                         "template": deployment["template"], "parameters": deployment.get("parameters", {}),
-                        "stack_name": deployment.get("stack_name"), "source": deployment.get("source")})
+                        "stack_name": deployment.get("stack_name"), "source": deployment.get("source"),
+                        **({"deployed_policies": deployment["deployed_policies"]}
+                           if "deployed_policies" in deployment else {})})
     return proxy.reply(200, json.dumps({"recorded": recorder is not None}).encode(), "application/json")
 
 

@@ -132,11 +132,17 @@ def deploy(template, parameters, stack_name=None):
             sys.exit(str(e))
         with open(stack_file, "w") as f:
             json.dump(description, f, indent=2)
+        deployed = description["function"]["policies"]
+    else:
+        deployed = None
     proxy, key = os.environ.get("PROXY_URL"), os.environ.get("FUNCTION_ACCESS_KEY_ID")
     if not proxy or not key:
         return
-    body = json.dumps({"access_key": key, "template": template, "parameters": parameters, "stack_name": stack_name,
-                       "source": os.environ.get("DEPLOYMENT_SOURCE", "scripts")}).encode()
+    registration = {"access_key": key, "template": template, "parameters": parameters, "stack_name": stack_name,
+                    "source": os.environ.get("DEPLOYMENT_SOURCE", "scripts")}
+    if deployed is not None:
+        registration["deployed_policies"] = deployed  # the stack's role, as IAM holds it
+    body = json.dumps(registration).encode()
     request = urllib.request.Request(f"{proxy}/_proxy/deployment", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request) as r:

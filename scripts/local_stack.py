@@ -277,6 +277,24 @@ def resolve_with_stack(node, values, made, region):
     return {k: resolve_with_stack(v, values, made, region) for k, v in node.items()}
 
 
+def role_policies(role, region):
+    """The role's inline policies as IAM holds them: [{"PolicyName", "PolicyDocument"}] (moto keeps
+    a document given through CloudFormation as the text of a Python dict)."""
+    import ast
+
+    iam = client("iam", region)
+    out = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(document, str):
+            try:
+                document = json.loads(document)
+            except ValueError:
+                document = ast.literal_eval(document)
+        out.append({"PolicyName": name, "PolicyDocument": document})
+    return out
+
+
 def describe(stack_name, made, known, outside, region):
     """What the demos need of the stack: the function, its environment and role, the rules that
     target it and the alarms that invoke it."""
@@ -301,7 +319,8 @@ def describe(stack_name, made, known, outside, region):
                "dimensions": a.get("Dimensions", []), "metric": a.get("MetricName")}
               for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]] if names else []
     return {"stack": stack_name, "region": region, "function": {"name": function["FunctionName"], "arn": arn,
-            "role": function["Role"], "environment": function.get("Environment", {}).get("Variables", {})},
+            "role": function["Role"], "environment": function.get("Environment", {}).get("Variables", {}),
+            "policies": role_policies(function["Role"].rsplit("/", 1)[-1], region)},
             "rules": rules, "alarms": alarms, "resources": {k: list(v) for k, v in made.items()},
             "outside": {k: r["Type"] for k, r in outside.items()}}
 

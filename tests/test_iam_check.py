@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from iamcheck import check, report  # noqa: E402
 from iamcheck.authorizations import authorizations  # noqa: E402
 from iamcheck.evaluate import Context, Unsupported, condition, decide  # noqa: E402
-from iamcheck.template import load, statements_of  # noqa: E402
+from iamcheck.template import Deployment, load, statements_of  # noqa: E402
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 PRIMARY, STANDBY = "i-0123456789abcdef0", "i-0fedcba9876543210"
@@ -315,6 +315,25 @@ def test_the_checker_fails_on_a_denial_and_warns_of_unused_statements(tmp_path):
     lines = []
     assert report(check([str(path)], {"template.yaml": str(changed)}), {"template.yaml": str(changed)},
                   out=lines.append) == 0, "\n".join(lines)
+
+
+def test_a_request_is_checked_against_the_deployed_stack_s_role_too(tmp_path):
+    # The role as the demos' stacks hold it (scripts/local_stack.py): the template's statements,
+    # here all but the one that lets the function move the Elastic IP onto the pair.
+    statements = Deployment("template.yaml", PAIR).statements
+    whole = [{"PolicyName": "Deployed", "PolicyDocument": {"Statement": [s.body for s in statements]}}]
+    without = [{"PolicyName": "Deployed", "PolicyDocument": {"Statement": [
+        s.body for s in statements if s.sid != "MoveTheElasticIp"]}}]
+    assert len(without[0]["PolicyDocument"]["Statement"]) < len(whole[0]["PolicyDocument"]["Statement"])
+    for deployed, status in ((whole, 0), (without, 1)):
+        deployment = {"kind": "deployment", "access_key": "AKIDFUNCTIONTEST", "template": "template.yaml",
+                      "parameters": PAIR, "source": "scripts/demo.sh", "deployed_policies": deployed}
+        records(tmp_path, [deployment, ASSOCIATE_PAIR])
+        lines = []
+        assert report(check([str(tmp_path)]), out=lines.append) == status, "\n".join(lines)
+        text = "\n".join(lines)
+        assert "1 also against a deployed stack's role" in text
+        assert ("by the deployed stack's role" in text) == bool(status), text
 
 
 def test_a_function_key_without_a_deployment_is_an_error(tmp_path):

@@ -9,7 +9,7 @@ import re
 
 from .authorizations import authorizations
 from .evaluate import Unsupported, decide
-from .template import Deployment, TemplateError, load
+from .template import MANAGED, Deployment, TemplateError, load, policy_statements
 
 # The function's access keys in the tests and scripts start so; such a key with no registered
 # deployment is an error rather than a set-up request that goes unchecked.
@@ -36,7 +36,7 @@ class Finding:
 
 class Result:
     def __init__(self):
-        self.checked = self.unchecked = self.files = 0
+        self.checked = self.unchecked = self.files = self.stack_checked = 0
         self.findings = {}
         self.used = {}  # template -> {statement label}
         self.deployed = {}  # template -> {statement label: Statement}
@@ -118,6 +118,13 @@ def check(paths, templates=None):
     return result
 
 
+def managed(deployment):
+    """The AWS managed policies' statements of a deployment's role (moto attaches none to a role its
+    CloudFormation makes; AWS would, from the template's ManagedPolicyArns)."""
+    names = {arn.rsplit("/", 1)[-1] for arn in MANAGED}
+    return [s for s in deployment.statements if s.policy in names]
+
+
 def check_request(result, record, registered, where, templates):
     key = record.get("access_key") or ""
     deployment_record = registered.get(key)
@@ -143,19 +150,29 @@ def check_request(result, record, registered, where, templates):
     result.deployments.add(deployment.describe())
     deployed = result.deployed.setdefault(template, {})
     deployed.update({s.label: s for s in deployment.statements})
+    # A deployment made from a stack also carries its role's policies as IAM holds them: a request
+    # must be allowed by those too (the template resolved here and the stack agree, or one is wrong).
+    stack = [s for p in deployment_record.get("deployed_policies", [])
+             for s in policy_statements(p["PolicyName"], p["PolicyDocument"])]
+    if stack:
+        result.stack_checked += 1
     try:
         found = authorizations(record)
         decisions = [(a, decide(deployment.statements, a)) for a in found]
+        decisions += [(a, decide(stack + managed(deployment), a), "the deployed stack's role") for a in found] \
+            if stack else []
     except Unsupported as e:
         result.add(Finding("error", action, f"{record.get('action')} cannot be checked: {e}",
                            [request_line(record), f"from {source}"], f"{where} ({template})"))
         return
-    for authorization, decision in decisions:
+    for authorization, decision, *by in decisions:
         if decision.allowed:
-            result.used.setdefault(template, set()).update(s.label for s in decision.by)
+            if not by:
+                result.used.setdefault(template, set()).update(s.label for s in decision.by)
             continue
         lines = [request_line(record), f"deployment: {deployment.describe()}, signed {key}, from {source}",
-                 f"denied: {authorization.action} on {authorization.resource} ({authorization.why})"]
+                 f"denied: {authorization.action} on {authorization.resource} ({authorization.why})"
+                 + (f", by {by[0]}" if by else "")]
         lines += explain(decision)
         lines.append(f"needs: an Allow of {authorization.action} on {authorization.resource} with {facts(authorization)}")
         result.add(Finding("denied", authorization.action, f"{authorization.action} for {record.get('action')}",
@@ -202,7 +219,7 @@ def report(result, templates=None, out=print):
     errors = sum(f.count for f in result.findings.values() if f.kind == "error")
     out(f"iam-check: {result.checked} requests by the function checked in {result.files} record files against "
         f"{len(result.deployments)} deployments: {denied} denied, {errors} not checkable; "
-        f"{result.unchecked} set-up requests not checked")
+        f"{result.unchecked} set-up requests not checked; {result.stack_checked} also against a deployed stack's role")
     if not result.checked and not result.failed:
         out("iam-check: no request by the function was recorded")
         return 1
