@@ -37,7 +37,7 @@ import boto3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cfngate import check, parameters, resolve  # noqa: E402
+ACCOUNT = "123456789012"  # moto's
 
 NOT_IN_MOTO = ("AWS::CloudWatch::Alarm", "AWS::Lambda::EventInvokeConfig", "AWS::SNS::Subscription",
                "AWS::SNS::TopicPolicy", "AWS::CloudFormation::WaitConditionHandle")
@@ -58,6 +58,10 @@ def client(service, region):
 
 
 def resolved_for(template, given, stack_name, region):
+    # The gate's tools load cfn-lint and samtranslator (most of a second): `env` and `delivers`,
+    # which run for every event a demo sends, do without them.
+    from cfngate import check, parameters, resolve
+
     transformed = resolve.cloudformation(template)
     findings = check.set_findings(transformed, given, region, stack_name)
     if findings:
@@ -69,7 +73,7 @@ def resolved_for(template, given, stack_name, region):
 
 def outside_names(resolved, stack_name, region):
     """{logical: {"Ref": ..., attribute: ...}} for the resources created outside moto's stack."""
-    account, out = resolve.ACCOUNT, {}
+    account, out = ACCOUNT, {}
     for logical, resource in resolved["Resources"].items():
         kind, props = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::CloudWatch::Alarm":
@@ -360,7 +364,7 @@ def alarm_action(description, logical, reason):
     alarm = cloudwatch.describe_alarms(AlarmNames=[entry["name"]])["MetricAlarms"][0]
     now = alarm["StateUpdatedTimestamp"].strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     return {
-        "source": "aws.cloudwatch", "alarmArn": alarm["AlarmArn"], "accountId": resolve.ACCOUNT, "time": now,
+        "source": "aws.cloudwatch", "alarmArn": alarm["AlarmArn"], "accountId": ACCOUNT, "time": now,
         "region": region,
         "alarmData": {
             "alarmName": alarm["AlarmName"],
