@@ -91,23 +91,25 @@ def test_a_rule_pattern_that_misses_the_pair_delivers_nothing(pair, tmp_path):
     assert local_stack.delivers(stack, state_change(pair["PrimaryInstanceId"])) is None
 
 
-def test_an_alarm_whose_action_is_not_the_function_delivers_nothing(pair, tmp_path):
-    text = PAIR_TEXT
-    start = text.index("  StandbyStatusCheckAlarm:")
-    end = text.index("AlarmActions: [!GetAtt FailoverFunction.Arn]", start)
+def standby_alarm_edited(tmp_path, old, new):
+    """template.yaml with `old` replaced by `new` in StandbyStatusCheckAlarm only."""
+    start = PAIR_TEXT.index("  StandbyStatusCheckAlarm:")
+    at = PAIR_TEXT.index(old, start)
     path = tmp_path / "template.yaml"
-    path.write_text(text[:end] + "AlarmActions: [!GetAtt FailureQueue.Arn]" + text[end + len("AlarmActions: [!GetAtt FailoverFunction.Arn]"):])
-    stack = local_stack.deploy(str(path), pair, "wrong-action", REGION)
+    path.write_text(PAIR_TEXT[:at] + new + PAIR_TEXT[at + len(old):])
+    return str(path)
+
+
+def test_an_alarm_whose_action_is_not_the_function_delivers_nothing(pair, tmp_path):
+    path = standby_alarm_edited(tmp_path, "AlarmActions: [!GetAtt FailoverFunction.Arn]",
+                                "AlarmActions: [!GetAtt FailureQueue.Arn]")
+    stack = local_stack.deploy(path, pair, "wrong-action", REGION)
     assert local_stack.delivers(stack, local_stack.alarm_action(stack, "StandbyStatusCheckAlarm", "test")) is None
 
 
 def test_an_alarm_on_the_wrong_instance_shows_in_what_its_action_sends(pair, tmp_path):
-    text = PAIR_TEXT
-    start = text.index("  StandbyStatusCheckAlarm:")
-    end = text.index("Value: !Ref StandbyInstanceId", start)
-    path = tmp_path / "template.yaml"
-    path.write_text(text[:end] + "Value: !Ref PrimaryInstanceId" + text[end + len("Value: !Ref StandbyInstanceId"):])
-    stack = local_stack.deploy(str(path), pair, "wrong-dimension", REGION)
+    path = standby_alarm_edited(tmp_path, "Value: !Ref StandbyInstanceId", "Value: !Ref PrimaryInstanceId")
+    stack = local_stack.deploy(path, pair, "wrong-dimension", REGION)
     payload = local_stack.alarm_action(stack, "StandbyStatusCheckAlarm", "test")
     # The function decides from this dimension: the demo's hold becomes "not about the active instance".
     assert payload["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] == \

@@ -6,7 +6,8 @@ default that breaks its own constraints when it creates the change set."""
 
 import re
 
-LISTS = ("CommaDelimitedList",)
+from iamcheck.template import typed
+
 # AWS-specific types whose values have a documented id form (what is checked without an account).
 ID_PATTERNS = {
     "AWS::EC2::VPC::Id": r"vpc-[0-9a-f]+",
@@ -14,11 +15,6 @@ ID_PATTERNS = {
     "AWS::EC2::SecurityGroup::Id": r"sg-[0-9a-f]+",
     "AWS::EC2::Instance::Id": r"i-[0-9a-f]+",
 }
-
-
-def is_list(spec):
-    kind = spec.get("Type", "String")
-    return kind in LISTS or kind.startswith("List<")
 
 
 def member_type(spec):
@@ -30,14 +26,6 @@ def text(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def typed(spec, value):
-    """The value as CloudFormation hands it to the template: a list for list types (split on commas,
-    as CloudFormation does, without trimming), else a string."""
-    if is_list(spec):
-        return [text(v) for v in value] if isinstance(value, list) else text(value).split(",")
-    return text(value)
 
 
 def problems(name, spec, value):

@@ -7,7 +7,7 @@ stays an intrinsic function (its value exists only once the stack does)."""
 
 import copy
 
-from iamcheck.template import Resolver, TemplateError, load, transform  # noqa: F401 (TemplateError: for callers)
+from iamcheck.template import Resolver, TemplateError, load, sub_pieces, transform  # noqa: F401 (TemplateError: for callers)
 
 ACCOUNT = "123456789012"
 PARTITION = "aws"
@@ -33,14 +33,8 @@ def concrete(value):
 class Partial(Resolver):
     """Resolver that keeps references to resources as intrinsic functions."""
 
-    def ref(self, name):
-        if name == "AWS::NoValue":
-            return self.NO_VALUE
-        if name in self.values:
-            return copy.deepcopy(self.values[name])
-        if name in self.document.get("Resources", {}):
-            return {"Ref": name}
-        raise TemplateError(f"Ref to {name}, which is no parameter, pseudo parameter or resource")
+    def resource_ref(self, name):
+        return {"Ref": name}
 
     def get_att(self, arg):
         name, attribute = arg.split(".", 1) if isinstance(arg, str) else (self._resolve(arg[0]), self._resolve(arg[1]))
@@ -48,13 +42,11 @@ class Partial(Resolver):
 
     def sub(self, arg):
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self._resolve(arg[1]))
-        kept, out, pos, open_refs = {}, [], 0, False
-        while (start := text.find("${", pos)) >= 0:
-            end = text.find("}", start)
-            if end < 0:
+        kept, out, open_refs = {}, [], False
+        for literal, name in sub_pieces(text):
+            out.append(literal)
+            if name is None:
                 break
-            name = text[start + 2:end]
-            out.append(text[pos:start])
             if name.startswith("!"):
                 value = "${" + name + "}"
             elif name in variables:
@@ -70,8 +62,7 @@ class Partial(Resolver):
             else:
                 raise TemplateError(f"Fn::Sub names {name}, which is no parameter, variable or resource")
             out.append(str(value))
-            pos = end + 1
-        result = "".join(out) + text[pos:]
+        result = "".join(out)
         if kept:
             return {"Fn::Sub": [result, kept]}
         # "${!Literal}" is CloudFormation's escape for the text "${Literal}".
@@ -93,7 +84,7 @@ class Partial(Resolver):
         separator, text = arg[0], self._resolve(arg[1])
         return text.split(separator) if isinstance(text, str) else {"Fn::Split": [separator, text]}
 
-    FUNCTIONS = dict(Resolver.FUNCTIONS, **{"Ref": ref, "Fn::GetAtt": get_att, "Fn::Sub": sub, "Fn::Join": join,
+    FUNCTIONS = dict(Resolver.FUNCTIONS, **{"Fn::GetAtt": get_att, "Fn::Sub": sub, "Fn::Join": join,
                                             "Fn::Select": select, "Fn::Split": split})
 
 

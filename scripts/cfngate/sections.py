@@ -22,6 +22,9 @@ Sources (CloudFormation User Guide and Template Reference):
 
 import re
 
+from cfnlint_rules.RuleFunctions import findings as rule_findings
+from cfnlint_rules.RuleFunctions import function_of
+
 PROPERTY_FUNCTIONS = frozenset([
     "Ref", "Fn::Base64", "Fn::Cidr", "Fn::FindInMap", "Fn::GetAtt", "Fn::GetAZs", "Fn::If", "Fn::ImportValue",
     "Fn::Join", "Fn::Select", "Fn::Split", "Fn::Sub", "Fn::Transform",
@@ -38,15 +41,6 @@ PSEUDO = frozenset(["AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "
                     "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"])
 LIMITS = {"Parameters": 200, "Resources": 500, "Outputs": 200, "Mappings": 200}
 LOGICAL_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")
-
-
-def function_of(node):
-    """The intrinsic function a node calls, or None."""
-    if isinstance(node, dict) and len(node) == 1:
-        (key,) = node
-        if isinstance(key, str) and (key.startswith("Fn::") or key in ("Ref", "Condition")):
-            return key
-    return None
 
 
 def functions_in(node, path):
@@ -76,8 +70,6 @@ def only(node, path, allowed, why):
 
 def check(template):
     """Findings (strings naming the place) about where the template's functions stand."""
-    from cfnlint_rules.RuleFunctions import findings as rule_findings
-
     out = [f"{where(path)}: {message}" for path, message in rule_findings(template)]
     resources = template.get("Resources", {})
     conditions = template.get("Conditions", {})

@@ -151,14 +151,33 @@ def parameter_values(document, given, stack_name):
             value = spec["Default"]
         else:
             raise TemplateError(f"parameter {name} has no default and no value")
-        kind = spec.get("Type", "String")
-        if kind == "CommaDelimitedList" or kind.startswith("List<"):
-            value = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
-        else:
-            value = value if isinstance(value, str) else json.dumps(value) if isinstance(value, bool) else str(value)
-            value = value.lower() if value in ("True", "False") else value
-        values[name] = value
+        values[name] = typed(spec, value)
     return values
+
+
+def sub_pieces(text):
+    """Fn::Sub's text as [(literal, name)]: each run of literal text and the ${name} after it (None
+    after the last)."""
+    pieces, pos = [], 0
+    while (start := text.find("${", pos)) >= 0:
+        end = text.find("}", start)
+        if end < 0:
+            break
+        pieces.append((text[pos:start], text[start + 2:end]))
+        pos = end + 1
+    return pieces + [(text[pos:], None)]
+
+
+def typed(spec, value):
+    """A parameter's value as CloudFormation hands it to the template: for a list type, a list of
+    its members (split on commas, each member space-trimmed: User Guide, "Parameters",
+    CommaDelimitedList); else a string ("true" / "false" for a YAML boolean)."""
+    kind = spec.get("Type", "String")
+    if kind == "CommaDelimitedList" or kind.startswith("List<"):
+        members = value if isinstance(value, list) else str(value).split(",")
+        return [str(v).strip() for v in members]
+    value = json.dumps(value) if isinstance(value, bool) else str(value)
+    return value.lower() if value in ("True", "False") else value
 
 
 class Resolver:
@@ -206,8 +225,12 @@ class Resolver:
         if name in self.values:
             return copy.deepcopy(self.values[name])
         if name in self.document.get("Resources", {}):
-            return f"<Ref {name}>"
+            return self.resource_ref(name)
         raise TemplateError(f"Ref to unknown {name}")
+
+    def resource_ref(self, name):
+        """What a Ref of a resource resolves to (a placeholder: no request names one)."""
+        return f"<Ref {name}>"
 
     def sub(self, arg):
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self._resolve(arg[1]))
@@ -224,14 +247,7 @@ class Resolver:
                 raise TemplateError(f"Fn::Sub of the list parameter {name}")
             return str(value)
 
-        out, pos = [], 0
-        while (start := text.find("${", pos)) >= 0:
-            end = text.find("}", start)
-            if end < 0:
-                break
-            out += [text[pos:start], one(text[start + 2:end])]
-            pos = end + 1
-        return "".join(out) + text[pos:]
+        return "".join(literal + ("" if name is None else one(name)) for literal, name in sub_pieces(text))
 
     def if_(self, arg):
         name, then, otherwise = arg
