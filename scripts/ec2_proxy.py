@@ -47,7 +47,8 @@ moto is kinder than EC2: a started instance is running at once (never pending), 
 stopped at once (never stopping), nothing refuses to act on a pending instance, capacity never
 runs out and status checks are ok at once. Strict mode (on by default) makes EC2 as AWS is:
   POST /_proxy/config  also takes {"strict": true, "pending_seconds": 2, "stopping_seconds": 2,
-                       "initializing_seconds": 4, "attaching_seconds": 2}, these defaults when absent
+                       "initializing_seconds": 4, "attaching_seconds": 2, "tag_write_seconds": 0.1},
+                       these defaults when absent
   StartInstances     each named instance that was not running is pending for pending_seconds
                      (from the answer), then running with status checks (instance and system)
                      initializing for initializing_seconds, then ok; its answer says pending
@@ -80,6 +81,9 @@ and refuses, with AWS's HTTP 400 and words, without forwarding (logged like any 
   AttachVolume of a volume in another   InvalidVolume.ZoneMismatch "The volume 'vol-...' is not in
     zone (moto attaches across zones)   the same availability zone as instance 'i-...'"
   AttachVolume of a volume attached     VolumeInUse "vol-... is already attached to an instance"
+  CreateTags or DeleteTags on a         ConcurrentTagAccess "You can't run simultaneous commands to
+    resource whose tags another one is    modify a tag for <id>. ..." (a tag write takes
+    changing (moto applies both)          tag_write_seconds, default 0.1, as AWS takes its time)
 and an accepted AttachVolume leaves the attachment `attaching` (DescribeVolumes; moto: `attached` at
 once) for attaching_seconds (config, default 2), as AWS takes seconds before the instance sees it.
 Starts that fail as on AWS, strict or not, until cleared:
@@ -231,7 +235,7 @@ START_FAILURES = ("insufficient", "kms")
 # EC2 User Guide, "Scheduled events for Amazon EC2 instances": the event types.
 SCHEDULED_CODES = ("instance-reboot", "system-reboot", "system-maintenance", "instance-retirement", "instance-stop")
 STRICT_DEFAULTS = {"strict": True, "pending_seconds": 2.0, "stopping_seconds": 2.0, "initializing_seconds": 4.0,
-                   "attaching_seconds": 2.0}
+                   "attaching_seconds": 2.0, "tag_write_seconds": 0.1}
 STATE_FILTERS = ("instance-state-name", "instance-state-code")
 ITEM_TAG = re.compile(r"<item>|</item>|<item/>")
 
@@ -652,7 +656,8 @@ class State:
         if not isinstance(strict, bool):
             raise ValueError("strict is true or false")
         seconds = []
-        for name in ("pending_seconds", "stopping_seconds", "initializing_seconds", "attaching_seconds"):
+        for name in ("pending_seconds", "stopping_seconds", "initializing_seconds", "attaching_seconds",
+                     "tag_write_seconds"):
             value = float(settings.get(name, STRICT_DEFAULTS[name]))
             if not value >= 0:
                 raise ValueError(f"{name} is a number of seconds, 0 or more")
@@ -665,7 +670,10 @@ class State:
             self.counts = {}
             self.log = []
             self.strict = strict
-            self.pending_seconds, self.stopping_seconds, self.initializing_seconds, self.attaching_seconds = seconds
+            (self.pending_seconds, self.stopping_seconds, self.initializing_seconds, self.attaching_seconds,
+             self.tag_write_seconds) = seconds
+            # resources whose tags a CreateTags or DeleteTags is changing now
+            self.tagging = set()
             if not settings.get("keep_lifecycle") or not hasattr(self, "holds"):
                 self.completions = []
                 self.holds = []
@@ -1109,6 +1117,8 @@ class Proxy(BaseHTTPRequestHandler):
             "DescribeVolumes": self.describe_volumes,
             "DescribeInstances": self.describe_instances,
             "DescribeInstanceStatus": self.describe_instance_status,
+            "CreateTags": self.tag_write,
+            "DeleteTags": self.tag_write,
         }.get(action)
         pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         if handler is None or dict(pairs).get("DryRun", "").lower() == "true":
@@ -1125,6 +1135,29 @@ class Proxy(BaseHTTPRequestHandler):
         request_id = f"proxy-{random.getrandbits(32):08x}"
         xml = ERROR_XML.format(code=code, message=escape(message), request_id=request_id)
         return status, [("Content-Type", "text/xml;charset=UTF-8")], xml.encode(), True
+
+    def tag_write(self, pairs, body):
+        """CreateTags, DeleteTags: EC2 refuses a tag change on a resource whose tags another request
+        is changing ("ConcurrentTagAccess", EC2 API Reference, "Error codes for the Amazon EC2
+        API"); moto applies both. A write holds its resources for tag_write_seconds."""
+        resources = members(pairs, "ResourceId")
+        with self.state.lock:
+            strict, hold = self.state.strict, self.state.tag_write_seconds
+            busy = [r for r in resources if r in self.state.tagging]
+            if strict and not busy:
+                self.state.tagging.update(resources)
+        if not strict:
+            return (*self.upstream(body), False)
+        if busy:
+            return self.refuse(400, "ConcurrentTagAccess",
+                               f"You can't run simultaneous commands to modify a tag for {busy[0]}. Allow sufficient "
+                               "wait time for the previous request to complete, then retry your request.")
+        try:
+            time.sleep(hold)
+            return (*self.upstream(body), False)
+        finally:
+            with self.state.lock:
+                self.state.tagging.difference_update(resources)
 
     def start_instances(self, pairs, body):
         ids = members(pairs, "InstanceId")

@@ -205,7 +205,7 @@ fn start(id: &str) -> Action {
     Action::StartInstance { instance_id: id.into() }
 }
 fn stop(id: &str) -> Action {
-    Action::StopInstance { instance_id: id.into(), force: false }
+    Action::StopInstance { instance_id: id.into(), force: false, skip_os_shutdown: false }
 }
 fn record(from: &str, to: &str, phase: Phase) -> Action {
     record_at(from, to, phase, 0)
@@ -430,8 +430,13 @@ fn operators_steer() {
     check("resume when not paused changes nothing",                   c,     resume,                      w(P, Running, Stopped),                            NoChange,   &[],                                    "not paused");
 }
 
+/// FENCE_MODE=force: Force and no OS shutdown.
 fn force_stop(id: &str) -> Action {
-    Action::StopInstance { instance_id: id.into(), force: true }
+    Action::StopInstance { instance_id: id.into(), force: true, skip_os_shutdown: true }
+}
+/// A graceful stop that hangs, escalated: Force, the OS shutdown still tried.
+fn escalated(id: &str) -> Action {
+    Action::StopInstance { instance_id: id.into(), force: true, skip_os_shutdown: false }
 }
 
 #[test]
@@ -445,8 +450,9 @@ fn a_fence_that_hangs_is_forced() {
     check("FENCE_MODE=force: the old primary is stopped with Force",    force, alarm(&[P]), w(P, Running, Running),                         FailOver, &[mv(S), record(P, S, Done), force_stop(P)], "then stopping");
     check("FENCE_MODE=force: a late fence is forced too",               force, Schedule,    w(S, Running, Running).rec(P, S, 60, Done),     Fence,    &[force_stop(P)],                             "with Force");
     check("stopping for less than FENCE_ESCALATE_SECONDS: wait",        c,     Schedule,    w(S, Stopping, Running).rec(P, S, 599, Done),   NoChange, &[],                                          "which is running");
-    check("stopping past FENCE_ESCALATE_SECONDS: forced",               c,     Schedule,    w(S, Stopping, Running).rec(P, S, 600, Done),   Fence,    &[force_stop(P)],                             "has been stopping for 600s");
-    check("... inside the cooldown, with a failure: held, still forced", quick, alarm(&[S]), w(S, Stopping, Running).rec(P, S, 120, Done).cw(&[("cpu", AlarmState::Alarm, &[S])]), Hold, &[force_stop(P)], "cooldown");
+    check("stopping past FENCE_ESCALATE_SECONDS: forced, the OS shutdown kept", c, Schedule, w(S, Stopping, Running).rec(P, S, 600, Done), Fence, &[escalated(P)],                          "has been stopping for 600s");
+    check("... with FENCE_MODE=force: without the OS shutdown",         force, Schedule,    w(S, Stopping, Running).rec(P, S, 600, Done),   Fence,    &[force_stop(P)],                             "has been stopping for 600s");
+    check("... inside the cooldown, with a failure: held, still forced", quick, alarm(&[S]), w(S, Stopping, Running).rec(P, S, 120, Done).cw(&[("cpu", AlarmState::Alarm, &[S])]), Hold, &[escalated(P)], "cooldown");
     let mut restarted = w(S, Stopping, Running).rec(P, S, 3600, Done);
     restarted.members[0].launch_time = Some(NOW - 60);
     check("an old primary restarted since, stopping now: left alone",   c,     Schedule,    restarted,                                      NoChange, &[],                                          "which is running");

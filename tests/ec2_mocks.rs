@@ -435,7 +435,7 @@ async fn a_fence_waits_for_every_endpoint_to_leave_the_instance_it_stops() {
     let route = Endpoint::Route { table: "rtb-0123456789abcdef0".into(), destination: "10.1.0.10/32".into() };
     let actions = [
         Action::Converge { instance_id: S.into(), network_interface_id: Some(eni(S)), endpoints: vec![route] },
-        Action::StopInstance { instance_id: P.into(), force: false },
+        Action::StopInstance { instance_id: P.into(), force: false, skip_os_shutdown: false },
     ];
     let (reports, error) = execute(&client, &config(), &actions).await;
     assert!(

@@ -14,7 +14,7 @@ use aws_sdk_ec2::Client;
 use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::health::HealthCheck;
 use ec2_failover::pair::Config;
-use ec2_failover::tags::HEALTH;
+use ec2_failover::tags::{self, HEALTH};
 use support::Pair;
 use support::{http, local, look, Proxy};
 
@@ -150,12 +150,28 @@ async fn a_dead_service_on_a_healthy_instance_fails_the_pair_over_and_one_failed
     // A minute later it fails again: the threshold is reached and the IP goes to the standby,
     // whose own service answers; the old primary, running but serving nothing, is fenced.
     a_minute_passes(&ec2, &p).await;
+    let before = proxy.log().len();
     let over = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
     assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
     assert!(over.reason.contains("HTTP 503"), "{}", over.reason);
     let seen = look(&ec2, &p).await;
     assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()));
     assert_eq!(proxy.shown(&p.primary).as_deref(), Some("stopping"));
+    // The health results and the failover record are both tags on the address: one CreateTags
+    // carries them (EC2 refuses a second, simultaneous one with ConcurrentTagAccess), and the
+    // record of the failover the service check started is there.
+    let tagging: Vec<_> = proxy.log()[before..].iter().filter(|r| r.action == "CreateTags").cloned().collect();
+    assert_eq!(tagging.len(), 1, "{tagging:?}");
+    assert!(tagging[0].status == Some(200), "{tagging:?}");
+    let keys: Vec<&String> = tagging[0].params.iter().filter(|(k, _)| k.ends_with(".Key")).map(|(_, v)| v).collect();
+    for key in [HEALTH, tags::FROM, tags::TO, tags::AT, tags::PHASE] {
+        assert!(keys.iter().any(|k| k.as_str() == key), "{key} in {keys:?}");
+    }
+    assert!(
+        seen.tags.iter().any(|(k, v)| k == tags::TO && v == &p.standby),
+        "the failover is recorded: {:?}",
+        seen.tags
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

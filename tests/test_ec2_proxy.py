@@ -414,6 +414,31 @@ def test_a_private_ip_moves_between_interfaces_only_with_allow_reassignment(loca
     assert holders() == [eni[two]]
 
 
+def test_simultaneous_tag_writes_to_one_resource_are_refused(local):
+    import concurrent.futures
+
+    address = local.ec2.allocate_address(Domain="vpc")["AllocationId"]
+    other = local.ec2.allocate_address(Domain="vpc")["AllocationId"]
+    local.control("/_proxy/config", {"tag_write_seconds": 0.5})
+
+    def write(resource, key):
+        try:
+            local.ec2.create_tags(Resources=[resource], Tags=[{"Key": key, "Value": "v"}])
+            return "ok"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        first = pool.submit(write, address, "a")
+        time.sleep(0.2)  # the first write is under way
+        second, elsewhere = pool.submit(write, address, "b"), pool.submit(write, other, "c")
+        results = (first.result(), second.result(), elsewhere.result())
+    assert results == ("ok", "ConcurrentTagAccess", "ok")
+    tags = {t["Key"] for t in local.moto.describe_addresses(AllocationIds=[address])["Addresses"][0].get("Tags", [])}
+    assert tags == {"a"}, "the refused write changed nothing"
+    assert write(address, "b") == "ok", "one after the other is fine"
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

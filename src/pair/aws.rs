@@ -484,7 +484,19 @@ pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (V
     let mut reports = Vec::with_capacity(actions.len());
     let mut first_error = None;
 
-    let results = join_all(first.iter().map(|a| run(client, config, a))).await;
+    // The record, the health results and a pause are tags on the anchor: one CreateTags carries
+    // them all. EC2 refuses simultaneous tag changes on one resource (ConcurrentTagAccess), which
+    // the SDK does not retry, so two in parallel could lose the record of the failover they belong to.
+    let (tagging, rest): (Vec<&Action>, Vec<&Action>) = first.iter().copied().partition(|a| writes_anchor_tags(a));
+    let (mut rest_results, mut tag_results) =
+        tokio::join!(join_all(rest.iter().map(|a| run(client, config, a))), tag_anchor(client, config, &tagging));
+    let results: Vec<Result<&'static str, Error>> = first
+        .iter()
+        .map(|a| match writes_anchor_tags(a) {
+            true => tag_results.remove(0),
+            false => rest_results.remove(0),
+        })
+        .collect();
     let mut move_failed = false;
     for (action, result) in first.iter().zip(results) {
         // A fence never runs while an endpoint may still point at the instance it stops.
@@ -504,6 +516,66 @@ pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (V
     (reports, first_error)
 }
 
+/// Whether an action changes the anchor's tags (the record, the health results, a pause, a resume).
+fn writes_anchor_tags(action: &Action) -> bool {
+    matches!(action, Action::RecordFailover(_) | Action::RecordHealth(_) | Action::Pause { .. } | Action::Resume)
+}
+
+/// The anchor's tag changes of one plan, one request at a time: every tag written in one
+/// CreateTags, then a resume's DeleteTags. A result per action, in their order.
+async fn tag_anchor(client: &Client, config: &Config, actions: &[&Action]) -> Vec<Result<&'static str, Error>> {
+    let mut written = Vec::new();
+    for action in actions {
+        written.extend(anchor_tags(action));
+    }
+    let created = match written.is_empty() {
+        true => Ok("done"),
+        false => client
+            .create_tags()
+            .resources(config.anchor())
+            .set_tags(Some(written))
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("CreateTags", e)),
+    };
+    let mut results = Vec::with_capacity(actions.len());
+    for action in actions {
+        results.push(match (action, &created) {
+            (Action::Resume, _) => run(client, config, action).await,
+            (_, Ok(status)) => Ok(*status),
+            (_, Err(e)) => Err(same_error(e)),
+        });
+    }
+    results
+}
+
+/// An error again, for each action a shared request failed.
+fn same_error(e: &Error) -> Error {
+    match e {
+        Error::Aws { operation, code, message } => {
+            Error::Aws { operation, code: code.clone(), message: message.clone() }
+        }
+        other => Error::Refused(other.to_string()),
+    }
+}
+
+/// The tags an action writes on the anchor (none for the others).
+fn anchor_tags(action: &Action) -> Vec<aws_sdk_ec2::types::Tag> {
+    let time = |at: i64| DateTime::from_secs(at).fmt(DateTimeFormat::DateTime).unwrap_or_default();
+    match action {
+        Action::Pause { reason, at } => vec![ec2_tag(tags::PAUSED, reason), ec2_tag(tags::PAUSED_AT, &time(*at))],
+        Action::RecordHealth(history) => vec![ec2_tag(tags::HEALTH, &history.to_tag())],
+        Action::RecordFailover(record) => vec![
+            ec2_tag(tags::FROM, &record.from),
+            ec2_tag(tags::TO, &record.to),
+            ec2_tag(tags::AT, &time(record.at)),
+            ec2_tag(tags::PHASE, record.phase.name()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'static str, Error> {
     match action {
         Action::MoveAddress { instance_id, network_interface_id } => {
@@ -521,27 +593,23 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
             .map_err(|e| aws_error("StartInstances", e)),
         // Force: a graceful shutdown first, then a forced one if that does not end in time; with
         // SkipOsShutdown, none at all (EC2 API reference, StopInstances).
-        Action::StopInstance { instance_id, force } => client
+        Action::StopInstance { instance_id, force, skip_os_shutdown } => client
             .stop_instances()
             .instance_ids(instance_id)
             .set_force(force.then_some(true))
-            .set_skip_os_shutdown(force.then_some(true))
+            .set_skip_os_shutdown(skip_os_shutdown.then_some(true))
             .send()
             .await
             .map(|_| "done")
             .map_err(|e| aws_error("StopInstances", e)),
-        Action::Pause { reason, at } => {
-            let at = DateTime::from_secs(*at).fmt(DateTimeFormat::DateTime).unwrap_or_default();
-            client
-                .create_tags()
-                .resources(config.anchor())
-                .tags(ec2_tag(tags::PAUSED, reason))
-                .tags(ec2_tag(tags::PAUSED_AT, &at))
-                .send()
-                .await
-                .map(|_| "done")
-                .map_err(|e| aws_error("CreateTags", e))
-        }
+        Action::Pause { .. } | Action::RecordHealth(_) | Action::RecordFailover(_) => client
+            .create_tags()
+            .resources(config.anchor())
+            .set_tags(Some(anchor_tags(action)))
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("CreateTags", e)),
         // DeleteTags with keys only deletes them whatever their values.
         Action::Resume => client
             .delete_tags()
@@ -552,28 +620,5 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
             .await
             .map(|_| "done")
             .map_err(|e| aws_error("DeleteTags", e)),
-        Action::RecordHealth(history) => client
-            .create_tags()
-            .resources(config.anchor())
-            .tags(ec2_tag(tags::HEALTH, &history.to_tag()))
-            .send()
-            .await
-            .map(|_| "done")
-            .map_err(|e| aws_error("CreateTags", e)),
-        Action::RecordFailover(record) => {
-            let tag = ec2_tag;
-            let at = DateTime::from_secs(record.at).fmt(DateTimeFormat::DateTime).unwrap_or_default();
-            client
-                .create_tags()
-                .resources(config.anchor())
-                .tags(tag(tags::FROM, &record.from))
-                .tags(tag(tags::TO, &record.to))
-                .tags(tag(tags::AT, &at))
-                .tags(tag(tags::PHASE, record.phase.name()))
-                .send()
-                .await
-                .map(|_| "done")
-                .map_err(|e| aws_error("CreateTags", e))
-        }
     }
 }

@@ -45,10 +45,13 @@ pub enum Action {
     },
     /// Stop the old active instance so that it cannot serve or write any more (fencing).
     StopInstance {
+        /// With `Force`: `FENCE_MODE=force`, or a graceful stop that hangs.
+        force: bool,
+        /// Without the OS shutdown (`SkipOsShutdown`, which may lose data the OS has not written):
+        /// `FENCE_MODE=force` only, never a mere escalation.
+        skip_os_shutdown: bool,
         /// The instance to stop.
         instance_id: String,
-        /// With `Force` and without the OS shutdown (`FENCE_MODE=force`, or a stop that hangs).
-        force: bool,
     },
     /// Write the failover record onto the Elastic IP's tags.
     RecordFailover(FailoverRecord),
@@ -457,7 +460,7 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
                 "{other} still runs since before the failover to {active}; stopping it{} so that only {active} serves",
                 if force { " with Force" } else { "" }
             );
-            (vec![Action::StopInstance { instance_id: other.to_owned(), force }], why)
+            (vec![Action::StopInstance { instance_id: other.to_owned(), force, skip_os_shutdown: force }], why)
         }
         (Some(r), Some(old))
             if config.fence_mode != FenceMode::None
@@ -465,13 +468,16 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
                 && old.launch_time.is_some_and(|launched| launched <= r.at)
                 && world.now.saturating_sub(r.at) >= config.fence_escalate_seconds =>
         {
+            // Force lets EC2 end a shutdown that hangs; skipping the OS shutdown as well may lose
+            // data, and is FENCE_MODE=force's choice alone.
+            let skip_os_shutdown = config.fence_mode == FenceMode::Force;
             let why = format!(
                 "{other} has been stopping for {}s since the failover to {active} (FENCE_ESCALATE_SECONDS {}): \
                  stopping it with Force",
                 world.now.saturating_sub(r.at),
                 config.fence_escalate_seconds
             );
-            (vec![Action::StopInstance { instance_id: other.to_owned(), force: true }], why)
+            (vec![Action::StopInstance { instance_id: other.to_owned(), force: true, skip_os_shutdown }], why)
         }
         _ => (Vec::new(), String::new()),
     };
@@ -709,7 +715,7 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
         InstanceState::Running => {
             let mut actions = vec![move_address, record(Phase::Done)];
             if fence {
-                actions.push(Action::StopInstance { instance_id: from.to_owned(), force });
+                actions.push(Action::StopInstance { instance_id: from.to_owned(), force, skip_os_shutdown: force });
                 (actions, format!("moving the Elastic IP to {to}, which can serve, then stopping {from}"))
             } else {
                 (actions, format!("moving the Elastic IP to {to}, which can serve"))
