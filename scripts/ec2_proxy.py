@@ -17,6 +17,11 @@ Faults are seeded and deterministic: whether the n-th request for an action fail
 depends only on (seed, action, n), not on timing or on how parallel requests interleave.
 
 Control API (JSON), never proxied:
+  POST /_proxy/outage  {"service": "monitoring", "region": "us-west-2", "action": "DescribeAlarms",
+                        "fault": "throttle"}   every request it covers (any field left out
+                       covers all; service and region as the request's credential scope says)
+                       fails with that fault, until {"clear": true} or /_proxy/config: one
+                       region's CloudWatch throttled, a service unavailable
   POST /_proxy/config  {"latency_ms": 50, "fault_rate": 0.3, "seed": 7,
                         "faults": ["throttle", ...]}   applies settings, clears the log, and
                        forgets lifecycle completions, holds, snapshot states, transitions
@@ -674,6 +679,8 @@ class State:
              self.tag_write_seconds) = seconds
             # resources whose tags a CreateTags or DeleteTags is changing now
             self.tagging = set()
+            # [{"service", "region", "action", "fault"}]: every request they cover fails (POST /_proxy/outage)
+            self.outages = []
             if not settings.get("keep_lifecycle") or not hasattr(self, "holds"):
                 self.completions = []
                 self.holds = []
@@ -687,11 +694,17 @@ class State:
                 # instance -> [{"code", "not_before", "description"}]: EC2's scheduled events
                 self.scheduled = {}
 
-    def fault_for(self, action):
-        """The fault for the next request of this action, or None."""
+    def fault_for(self, action, headers=None):
+        """The fault for the next request of this action, or None: an outage that covers it (its
+        service and region read from the request's credential scope), else the seeded faults."""
+        region, service = credential_scope(headers)
         with self.lock:
             n = self.counts.get(action, 0)
             self.counts[action] = n + 1
+            for outage in self.outages:
+                if all(outage.get(k) in (None, v) for k, v in (("service", service), ("region", region),
+                                                               ("action", action))):
+                    return outage["fault"]
             if not self.faults or self.fault_rate <= 0:
                 return None
             rng = random.Random(f"{self.seed}/{action}/{n}")
@@ -876,6 +889,23 @@ class Proxy(BaseHTTPRequestHandler):
             return self.reply(200, json.dumps({"settled": settled}).encode(), "application/json")
         if self.path == "/_proxy/deployment":
             return register_deployment(self)
+        if self.path == "/_proxy/outage":
+            try:
+                outage = json.loads(self.read_body() or b"{}")
+                if outage.get("clear"):
+                    with self.state.lock:
+                        self.state.outages = []
+                    return self.reply(200, b"{}", "application/json")
+                if outage.get("fault") not in ("throttle", "unavailable", "drop-before"):
+                    raise ValueError("an outage's fault is throttle, unavailable or drop-before")
+                unknown = set(outage) - {"service", "region", "action", "fault"}
+                if unknown:
+                    raise ValueError(f"an outage names service, region, action and fault, not {sorted(unknown)}")
+            except (ValueError, TypeError, AttributeError) as e:
+                return self.reply(400, str(e).encode(), "text/plain")
+            with self.state.lock:
+                self.state.outages.append(outage)
+            return self.reply(200, b"{}", "application/json")
         if self.path == "/_proxy/config":
             try:
                 self.state.configure(json.loads(self.read_body() or b"{}"))
@@ -911,7 +941,7 @@ class Proxy(BaseHTTPRequestHandler):
         body = self.read_body()
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
         action = (form.get("Action") or ["?"])[0]
-        fault = self.state.fault_for(action)
+        fault = self.state.fault_for(action, self.headers)
         params = {k: v[0] for k, v in form.items() if k not in ("Action", "Version")}
         recorded = record_before(self, "ec2", action, params)
         entry = {"action": action, "params": params, "start": start, "fault": fault}
@@ -989,7 +1019,7 @@ class Proxy(BaseHTTPRequestHandler):
             problem = "an RPC v2 CBOR request needs the header Smithy-Protocol: rpc-v2-cbor"
         elif self.headers.get("X-Amz-Target") or self.headers.get("X-Amzn-Target"):
             problem = "an RPC v2 CBOR request must not have an X-Amz-Target header"
-        fault = self.state.fault_for(operation)
+        fault = self.state.fault_for(operation, self.headers)
         entry = {"action": operation, "params": params, "start": start, "fault": fault, "bridged": True}
         recorded = record_before(self, "monitoring", operation, params)
         time.sleep(self.state.latency)
@@ -1544,6 +1574,13 @@ def from_json(operation, request, status, headers, payload):
     text = payload[:200].decode("utf-8", "replace")
     return cbor_error(status if status >= 400 else 500, "InternalServiceFault", "InternalServiceError;Receiver",
                       f"ec2_proxy: moto answered HTTP {status} without a JSON document: {text}", request_id)
+
+
+def credential_scope(headers):
+    """(region, service) of a SigV4 request's credential scope (Credential=KEY/DATE/REGION/SERVICE/
+    aws4_request), or (None, None)."""
+    found = re.search(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/", (headers or {}).get("Authorization", "") or "")
+    return (found.group(1), found.group(2)) if found else (None, None)
 
 
 def members(pairs, name):

@@ -78,6 +78,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         },
         members: [(P, p), (S, s)].into_iter().filter(|(_, st)| *st != Gone).map(|(id, st)| member(id, st)).collect(),
         alarms: None,
+        unread_alarms: Vec::new(),
         probes: Vec::new(),
         endpoints: Vec::new(),
     }

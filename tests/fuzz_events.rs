@@ -336,6 +336,7 @@ fn healthy_world() -> World {
         },
         members: vec![member(P), member(S)],
         alarms: None,
+        unread_alarms: Vec::new(),
         probes: Vec::new(),
         endpoints: Vec::new(),
     }

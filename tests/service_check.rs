@@ -384,3 +384,30 @@ async fn an_http_probe_asks_for_the_virtual_host_the_check_names() {
     assert_eq!(outcome.verdict, Verdict::NoChange, "{}", outcome.reason);
     assert_eq!(primary.hosts.lock().unwrap().as_slice(), [format!("app.internal:{port}")]);
 }
+
+/// One region's alarm reads failing does not blind the reconcile to the others: CloudWatch in
+/// us-west-2 (where ALARM_NAMES names an alarm by ARN, as the Route 53 alarm lives in us-east-1
+/// for a pair elsewhere) is throttled, and a home alarm in ALARM whose invocation was lost still
+/// fails the pair over; status names the region it could not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_region_does_not_hide_the_home_region_s_alarms() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    support::alarm(&proxy.cloudwatch_client("setup"), "ec2-failover-primary-cpu", &p.primary, StateValue::Alarm).await;
+    let arn = "arn:aws:cloudwatch:us-west-2:123456789012:alarm:ec2-failover-service";
+    let handler = p.handler(&proxy, Config { alarm_names: vec![arn.into()], ..p.config() });
+    proxy.outage(&serde_json::json!({"service": "monitoring", "region": "us-west-2", "fault": "throttle"}));
+    let function = "arn:aws:lambda:us-east-1:123456789012:function:ec2-failover";
+
+    let status = handler.handle_for(&serde_json::json!({"command": "status"}), Some(function)).await.unwrap();
+    assert!(status.reason.contains("in ALARM: ec2-failover-primary-cpu"), "{}", status.reason);
+    assert!(status.reason.contains("not read: us-west-2"), "{}", status.reason);
+
+    let over = handler.handle_for(&p.event("scheduled-reconcile.json"), Some(function)).await.unwrap();
+    assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+    assert!(over.reason.contains("alarm ec2-failover-primary-cpu is in ALARM"), "{}", over.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+    let throttled = proxy.log().iter().filter(|r| r.action == "DescribeAlarms" && r.fault.is_some()).count();
+    assert!(throttled > 0, "us-west-2's reads were throttled");
+}

@@ -439,6 +439,22 @@ def test_simultaneous_tag_writes_to_one_resource_are_refused(local):
     assert write(address, "b") == "ok", "one after the other is fine"
 
 
+def test_an_outage_fails_what_it_covers_until_cleared(local):
+    local.control("/_proxy/outage", {"service": "ec2", "region": "us-east-1", "action": "DescribeAddresses",
+                                     "fault": "unavailable"})
+    with pytest.raises(ClientError) as raised:
+        local.ec2.describe_addresses()
+    assert raised.value.response["Error"]["Code"] == "Unavailable"
+    local.ec2.describe_vpcs()  # another action is not covered
+    elsewhere = boto3.client("ec2", endpoint_url=local.ec2.meta.endpoint_url, region_name="us-west-2",
+                             aws_access_key_id="testing", aws_secret_access_key="testing")
+    elsewhere.describe_addresses()  # nor another region
+    assert local.control("/_proxy/outage", {"clear": True}) == {}
+    local.ec2.describe_addresses()
+    with pytest.raises(urllib.error.HTTPError):
+        local.control("/_proxy/outage", {"fault": "melted"})
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

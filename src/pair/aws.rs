@@ -91,14 +91,8 @@ pub async fn observe_with(
         .include_all_instances(true)
         .send();
     let alarms = read_all_alarms(&clients.cloudwatch, regional, alarms);
-    let (instances, addresses, tables, interfaces, statuses, alarms) =
+    let (instances, addresses, tables, interfaces, statuses, (alarms, unread_alarms)) =
         tokio::join!(instances, addresses, tables, interfaces, statuses, alarms);
-    // An alarm that cannot be read is not believed: a payload's ALARM then changes nothing, and the
-    // next reconcile reads again. A dead primary does not need it.
-    let alarms = alarms
-        .inspect_err(|e| tracing::warn!(error = %e, "could not read the alarms; an alarm payload is not acted on"))
-        .ok()
-        .flatten();
     let instances = instances.map_err(|e| aws_error("DescribeInstances", e))?;
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
     let tables = tables.map_err(|e| aws_error("DescribeRouteTables", e))?;
@@ -228,29 +222,42 @@ pub async fn observe_with(
         }),
         health: tag(tags::HEALTH).and_then(History::parse),
     };
-    Ok(World { now, address, members, alarms, probes: Vec::new(), endpoints })
+    Ok(World { now, address, members, alarms, unread_alarms, probes: Vec::new(), endpoints })
 }
 
-/// Reads the alarms of the function's region and of every other region named, all at once. An
-/// alarm of a region without a client (not named by ARN in `ALARM_NAMES`) is not read.
+/// Reads the alarms of the function's region and of every other region named, all at once, each
+/// region on its own: one whose read fails (DescribeAlarms allows 9 requests a second per account
+/// and region, shared with every monitoring tool) is named in the second list with its error, and
+/// the others' alarms are kept, so that a throttled us-east-1 does not hide a home alarm in ALARM
+/// from the reconcile. An alarm that cannot be read is not believed: a payload's ALARM then changes
+/// nothing, and the next reconcile reads again; a dead primary does not need it. None: nothing was
+/// read. An alarm of a region without a client (not named by ARN in `ALARM_NAMES`) is not read.
 async fn read_all_alarms(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     regional: &[(String, aws_sdk_cloudwatch::Client)],
     reads: &AlarmReads,
-) -> Result<Option<Vec<AlarmSeen>>, Error> {
+) -> (Option<Vec<AlarmSeen>>, Vec<String>) {
     let here = AlarmReads { elsewhere: Vec::new(), ..reads.clone() };
     let there = reads.elsewhere.iter().filter_map(|(region, names)| {
         let client = regional.iter().find(|(r, _)| r == region).map(|(_, c)| c)?;
-        Some(read_alarms(client, AlarmReads { names: names.clone(), ..AlarmReads::default() }))
+        let read = read_alarms(client, AlarmReads { names: names.clone(), ..AlarmReads::default() });
+        Some(async move { (Some(region.as_str()), read.await) })
     });
-    let (here, there) = tokio::join!(read_alarms(cloudwatch, here), join_all(there));
-    let mut seen = here?;
-    for found in there {
-        if let Some(found) = found? {
-            seen.get_or_insert_with(Vec::new).extend(found);
+    let here = async { (None, read_alarms(cloudwatch, here).await) };
+    let (here, there) = tokio::join!(here, join_all(there));
+    let (mut seen, mut unread): (Option<Vec<AlarmSeen>>, Vec<String>) = (None, Vec::new());
+    for (region, found) in std::iter::once(here).chain(there) {
+        match found {
+            Ok(Some(found)) => seen.get_or_insert_with(Vec::new).extend(found),
+            Ok(None) => {}
+            Err(e) => {
+                let region = region.map_or_else(|| "the function's region".to_owned(), str::to_owned);
+                tracing::warn!(region = %region, error = %e, "could not read the alarms of one region; the others count");
+                unread.push(format!("{region}: {e}"));
+            }
         }
     }
-    Ok(seen)
+    (seen, unread)
 }
 
 /// Reads the alarms: by name and by action, both at once, every page. None: nothing to read.

@@ -363,6 +363,10 @@ fn status(config: &Config, world: &World) -> String {
         }
         None => "alarms not read".into(),
     };
+    let alarms = match world.unread_alarms.is_empty() {
+        true => alarms,
+        false => format!("{alarms} (not read: {})", world.unread_alarms.join("; ")),
+    };
     let paused = match &world.address.pause {
         Some(p) => format!("paused{}: {}", since(p), p.reason),
         None => "not paused".into(),

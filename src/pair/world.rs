@@ -22,6 +22,10 @@ pub struct World {
     /// and on a reconcile those that invoke the function or that `ALARM_NAMES` names. None: not
     /// read (other triggers), or CloudWatch could not be read.
     pub alarms: Option<Vec<AlarmSeen>>,
+    /// The regions whose alarms could not be read, each with its error (the others' are in
+    /// `alarms`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unread_alarms: Vec<String>,
     /// This invocation's service-check probes (`HEALTH_CHECK`): one per running member with a
     /// private address; empty without a check.
     pub probes: Vec<Probed>,

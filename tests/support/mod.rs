@@ -213,6 +213,14 @@ impl Proxy {
         assert_eq!(status, 200, "proxy config: {body}");
     }
 
+    /// Every request `outage` covers ({"service", "region", "action", "fault"}, any left out
+    /// covering all) fails with its fault until the next [`Proxy::configure`]: one region's
+    /// CloudWatch throttled, a service unavailable.
+    pub fn outage(&self, outage: &Value) {
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/outage", &outage.to_string());
+        assert_eq!(status, 200, "proxy outage: {body}");
+    }
+
     /// Ends the transitions of these instances (all, if none is named): pending ones run, stopping
     /// ones stop, initializing status checks pass, as AWS would after a while.
     pub fn settle(&self, instances: &[&str]) {
