@@ -10,7 +10,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sns::SnsEvent;
-use aws_sdk_ec2::primitives::DateTimeFormat;
+use aws_sdk_ec2::primitives::{DateTime, DateTimeFormat};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -124,6 +124,11 @@ pub struct Warning {
     /// The instances it names. Empty for a warning that names none (a composite alarm, say),
     /// which is then about the active instance.
     pub instance_ids: Vec<String>,
+    /// When AWS sent it (the EventBridge event's `time`, seconds since the Unix epoch), if it says
+    /// so readably: Lambda retries an asynchronous event for up to six hours, so a warning older
+    /// than the failover that made its instance active again is about the past.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<i64>,
 }
 
 /// Where a warning comes from.
@@ -154,6 +159,10 @@ pub struct Health {
     pub category: String,
     /// `open`, `upcoming` or `closed`, when the event says.
     pub status: Option<String>,
+    /// When the change begins (`startTime`, seconds since the Unix epoch), if readable: AWS posts a
+    /// scheduled retirement or stop weeks ahead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
 }
 
 impl Health {
@@ -316,7 +325,7 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
     let at = payload
         .get("time")
         .and_then(Value::as_str)
-        .and_then(|t| aws_sdk_ec2::primitives::DateTime::from_str(t, DateTimeFormat::DateTime).ok())
+        .and_then(|t| DateTime::from_str(t, DateTimeFormat::DateTime).ok())
         .map(|t| t.secs());
     let mut untimed = payload.clone();
     if let Some(object) = untimed.as_object_mut() {
@@ -338,14 +347,14 @@ fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> {
             let detail: SpotDetail = serde_json::from_value(event.detail)
                 .map_err(|e| problem(format!("EC2 Spot Instance Interruption Warning (instance-id): {e}")))?;
             let action = detail.instance_action.unwrap_or_else(|| "interrupt".into());
-            Ok(warning(Source::SpotInterruption { action }, vec![detail.instance_id]))
+            Ok(warning(Source::SpotInterruption { action }, vec![detail.instance_id], at))
         }
         ("aws.ec2", "EC2 Instance Rebalance Recommendation") => {
             let detail: SpotDetail = serde_json::from_value(event.detail)
                 .map_err(|e| problem(format!("EC2 Instance Rebalance Recommendation (instance-id): {e}")))?;
-            Ok(warning(Source::RebalanceRecommendation, vec![detail.instance_id]))
+            Ok(warning(Source::RebalanceRecommendation, vec![detail.instance_id], at))
         }
-        ("aws.health", "AWS Health Event") => health(event.detail, event.resources.unwrap_or_default()),
+        ("aws.health", "AWS Health Event") => health(event.detail, event.resources.unwrap_or_default(), at),
         ("aws.ec2", "EBS Snapshot Notification" | "EBS Volume Notification") => {
             let detail: EbsDetail =
                 serde_json::from_value(event.detail).map_err(|e| problem(format!("{}: {e}", event.detail_type)))?;
@@ -391,13 +400,13 @@ fn parse_command(command: &Value, object: &serde_json::Map<String, Value>) -> Re
     }
 }
 
-fn warning(source: Source, instance_ids: Vec<String>) -> Trigger {
-    Trigger::Warning(Warning { source, instance_ids })
+fn warning(source: Source, instance_ids: Vec<String>, at: Option<i64>) -> Trigger {
+    Trigger::Warning(Warning { source, instance_ids, at })
 }
 
 /// An AWS Health event: a warning about the EC2 instances among its affected entities (and its
 /// `resources`). One of another service, or naming no instance, is not about a pair or group.
-fn health(detail: Value, resources: Vec<String>) -> Result<Trigger, ParseError> {
+fn health(detail: Value, resources: Vec<String>, at: Option<i64>) -> Result<Trigger, ParseError> {
     let detail: HealthDetail = serde_json::from_value(detail)
         .map_err(|e| problem(format!("AWS Health Event (service, eventTypeCode, eventTypeCategory): {e}")))?;
     if !detail.service.eq_ignore_ascii_case("EC2") {
@@ -423,12 +432,20 @@ fn health(detail: Value, resources: Vec<String>) -> Result<Trigger, ParseError> 
             what: format!("aws.health AWS Health Event {} naming no instance", detail.event_type_code),
         });
     }
+    // AWS Health writes times as HTTP dates ("Wed, 09 Dec 2026 15:10:09 GMT"); read leniently, as
+    // a documented example may hold a placeholder: unreadable is unknown.
+    let start = detail.start_time.as_deref().and_then(|t| {
+        DateTime::from_str(t, DateTimeFormat::HttpDate)
+            .or_else(|_| DateTime::from_str(t, DateTimeFormat::DateTime))
+            .ok()
+    });
     let source = Source::Health(Health {
         type_code: detail.event_type_code,
         category: detail.event_type_category,
         status: detail.status_code,
+        start: start.map(|t| t.secs()),
     });
-    Ok(warning(source, instance_ids))
+    Ok(warning(source, instance_ids, at))
 }
 
 fn lifecycle(detail: Value, transition: Transition) -> Result<Trigger, ParseError> {
@@ -458,6 +475,7 @@ struct HealthDetail {
     event_type_code: String,
     event_type_category: String,
     status_code: Option<String>,
+    start_time: Option<String>,
     #[serde(default)]
     affected_entities: Vec<HealthEntity>,
 }
@@ -523,7 +541,7 @@ fn sns_alarm(message: &str) -> Result<Warning, ParseError> {
         }
     }
     let alarm = Alarm { name: message.alarm_name, state: alarm_state(&message.new_state_value)?, via: AlarmVia::Sns };
-    Ok(Warning { source: Source::Alarm(alarm), instance_ids })
+    Ok(Warning { source: Source::Alarm(alarm), instance_ids, at: None })
 }
 
 fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Warning, ParseError> {
@@ -543,7 +561,7 @@ fn alarm_from_data(data: &Value, via: AlarmVia) -> Result<Warning, ParseError> {
         }
     }
     let alarm = Alarm { name: data.alarm_name, state: alarm_state(&data.state.value)?, via };
-    Ok(Warning { source: Source::Alarm(alarm), instance_ids })
+    Ok(Warning { source: Source::Alarm(alarm), instance_ids, at: None })
 }
 
 fn alarm_state(value: &str) -> Result<AlarmState, ParseError> {

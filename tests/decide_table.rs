@@ -163,6 +163,7 @@ fn alarm_in(state: AlarmState, ids: &[&str]) -> Trigger {
     Trigger::Warning(Warning {
         source: Source::Alarm(Alarm { name: "cpu".into(), state, via: AlarmVia::AlarmAction }),
         instance_ids: ids.iter().map(|s| s.to_string()).collect(),
+        at: None,
     })
 }
 
@@ -180,7 +181,7 @@ fn insufficient_data(ids: &[&str]) -> Trigger {
 }
 
 fn warn(source: Source, ids: &[&str]) -> Trigger {
-    Trigger::Warning(Warning { source, instance_ids: ids.iter().map(|s| s.to_string()).collect() })
+    Trigger::Warning(Warning { source, instance_ids: ids.iter().map(|s| s.to_string()).collect(), at: None })
 }
 
 /// EC2 will interrupt the Spot instance `id` in two minutes.
@@ -193,9 +194,29 @@ fn rebalance(id: &str) -> Trigger {
     warn(Source::RebalanceRecommendation, &[id])
 }
 
+/// A warning as EventBridge sent it `ago` seconds before NOW.
+fn sent(trigger: Trigger, ago: i64) -> Trigger {
+    match trigger {
+        Trigger::Warning(w) => Trigger::Warning(Warning { at: Some(NOW - ago), ..w }),
+        other => other,
+    }
+}
+
+/// AWS Health announces `code` (category `category`) for `id`, beginning `in_` seconds from NOW.
+fn health_from(code: &str, category: &str, id: &str, in_: i64) -> Trigger {
+    let health = Health {
+        type_code: code.into(),
+        category: category.into(),
+        status: Some("upcoming".into()),
+        start: Some(NOW + in_),
+    };
+    warn(Source::Health(health), &[id])
+}
+
 /// AWS Health announces `code` (category `category`) for `id`.
 fn health(code: &str, category: &str, id: &str) -> Trigger {
-    let health = Health { type_code: code.into(), category: category.into(), status: Some("upcoming".into()) };
+    let health =
+        Health { type_code: code.into(), category: category.into(), status: Some("upcoming".into()), start: None };
     warn(Source::Health(health), &[id])
 }
 
@@ -218,7 +239,9 @@ fn record_at(from: &str, to: &str, phase: Phase, ago: i64) -> Action {
 
 /// Unless a case says what CloudWatch reports (`.cw(..)`), it agrees with an alarm payload.
 fn cloudwatch_agrees(trigger: &Trigger, mut world: World) -> World {
-    if let (None, Trigger::Warning(Warning { source: Source::Alarm(alarm), instance_ids })) = (&world.alarms, trigger) {
+    if let (None, Trigger::Warning(Warning { source: Source::Alarm(alarm), instance_ids, .. })) =
+        (&world.alarms, trigger)
+    {
         world.alarms = Some(vec![AlarmSeen {
             name: alarm.name.clone(),
             state: alarm.state,
@@ -359,6 +382,24 @@ fn records_tell_what_happened_and_keep_the_time_of_the_move() {
 
 #[test]
 #[rustfmt::skip]
+fn warnings_act_in_their_time_not_weeks_early_nor_replayed() {
+    let c = &config(); // SCHEDULED_LEAD_SECONDS 3600
+    const RETIRE: &str = "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED";
+    const DAYS: i64 = 14 * 86400;
+    //    name                                                          config trigger                                                    world                                           verdict   actions                                  reason
+    check("a retirement two weeks ahead is logged, not acted on",       c,     health_from(RETIRE, "scheduledChange", P, DAYS),          w(P, Running, Running),                         NoChange, &[],                                     "beyond the 3600s lead time");
+    check("a retirement inside the lead time fails over",               c,     health_from(RETIRE, "scheduledChange", P, 600),           w(P, Running, Running),                         FailOver, &[mv(S), record(P, S, Done), stop(P)], RETIRE);
+    check("a retirement under way fails over",                          c,     health_from(RETIRE, "scheduledChange", P, -60),           w(P, Running, Running),                         FailOver, &[mv(S), record(P, S, Done), stop(P)], RETIRE);
+    check("an issue is about now, whatever its start",                  c,     health_from("AWS_EC2_OPERATIONAL_ISSUE", "issue", P, DAYS), w(P, Running, Stopped),                     FailOver, &[start(S), record(P, S, Started)],    "issue");
+    // P was fenced (stopped) after the failover to S 300 s ago.
+    check("a Spot warning sent before the failover to S: replayed",     c,     sent(spot(S), 600),                                        w(S, Stopped, Running).rec(P, S, 300, Done),    NoChange, &[],                                     "before the failover to");
+    check("a Spot warning sent after the failover to S: acted on",      c,     sent(spot(S), 60),                                         w(S, Stopped, Running).rec(P, S, 300, Done),    FailOver, &[start(P), record(S, P, Started)],    "the Spot instance");
+    check("a Health notice sent before the failover to S: replayed",    c,     sent(health(RETIRE, "scheduledChange", S), 900),           w(S, Stopped, Running).rec(P, S, 300, Done),    NoChange, &[],                                     "replayed or late");
+    check("one sent before, about the other instance: as before",       c,     sent(spot(P), 900),                                        w(S, Stopped, Running).rec(P, S, 300, Done),    NoChange, &[],                                     "does not hold the IP");
+}
+
+#[test]
+#[rustfmt::skip]
 fn warnings_before_failure_fail_over_ahead_make_before_break() {
     let c = &config();
     let rebalancing = &Config { rebalance: Rebalance::Failover, ..config() };
@@ -385,7 +426,7 @@ fn warnings_before_failure_fail_over_ahead_make_before_break() {
     check("scheduled stop inside the cooldown: not held",             c,           Schedule,                                 w(S, Running, Running).rec(P, S, 60, Done).sched(S, "instance-stop", 600), FailOver, &[mv(P), record(S, P, Done), stop(S)], "instance-stop");
     check("scheduled reboot inside the cooldown: held",               c,           Schedule,                                 w(S, Stopped, Running).rec(P, S, 60, Done).sched(S, "instance-reboot", 600), Hold, &[],                            "cooldown");
     check("both have events due: no ping-pong",                       c,           Schedule,                                 w(P, Running, Running).sched(P, "system-maintenance", 60).sched(S, "instance-retirement", 60), Hold, &[],          "as well: not moving");
-    let both = warn(Source::Health(Health { type_code: RETIRE.into(), category: "scheduledChange".into(), status: None }), &[P, S]);
+    let both = warn(Source::Health(Health { type_code: RETIRE.into(), category: "scheduledChange".into(), status: None, start: None }), &[P, S]);
     check("a warning naming both instances: no ping-pong",            c,           both,                                     w(P, Running, Running),                                     Hold,     &[],                                    "names i-0fedcba9876543210 too");
     check("retirement here, a reboot there: fail over",               c,           Schedule,                                 w(P, Running, Running).sched(P, "instance-retirement", 60).sched(S, "system-reboot", 60), FailOver, &[mv(S), record(P, S, Done), stop(P)], "instance-retirement");
     check("a reboot listed before a retirement: the retirement counts", c,         Schedule,                                 w(S, Stopped, Running).rec(P, S, 60, Done).sched(S, "system-reboot", 60).sched(S, "instance-retirement", 60), FailOver, &[start(P), record(S, P, Started)], "instance-retirement");
@@ -504,6 +545,7 @@ fn an_alarm_named_by_its_arn_is_read_in_its_own_region() {
         Trigger::Warning(Warning {
             source: Source::Alarm(Alarm { name: name.into(), state: AlarmState::Alarm, via: AlarmVia::Sns }),
             instance_ids: vec![],
+            at: None,
         })
     };
     let reads = alarm_reads(&c, &payload("ec2-failover-service"), None);

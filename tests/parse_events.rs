@@ -22,6 +22,7 @@ fn alarm(name: &str, state: AlarmState, ids: &[&str], via: AlarmVia) -> Trigger 
     Trigger::Warning(Warning {
         source: Source::Alarm(Alarm { name: name.into(), state, via }),
         instance_ids: ids.iter().map(|s| s.to_string()).collect(),
+        at: None,
     })
 }
 
@@ -35,8 +36,9 @@ fn lifecycle(transition: Transition, group: &str, hook: &str, instance_id: &str,
     })
 }
 
-fn warning(source: Source, ids: &[&str]) -> Trigger {
-    Trigger::Warning(Warning { source, instance_ids: ids.iter().map(|i| (*i).to_owned()).collect() })
+/// A warning about `ids` that EventBridge sent at `at` (its `time`, in seconds).
+fn warning(source: Source, ids: &[&str], at: i64) -> Trigger {
+    Trigger::Warning(Warning { source, instance_ids: ids.iter().map(|i| (*i).to_owned()).collect(), at: Some(at) })
 }
 
 fn state_change(id: &str, state: &str) -> Trigger {
@@ -91,9 +93,12 @@ fn every_file_in_events_parses_to_its_trigger() {
             ("sns-alarm-route53-health-check.json", alarm("ec2-failover-service", Alarm, &[], Sns)),
             (
                 "ec2-spot-interruption-warning-primary.json",
-                warning(Source::SpotInterruption { action: "terminate".into() }, &[PRIMARY]),
+                warning(Source::SpotInterruption { action: "terminate".into() }, &[PRIMARY], 1795612800),
             ),
-            ("ec2-rebalance-recommendation-primary.json", warning(Source::RebalanceRecommendation, &[PRIMARY])),
+            (
+                "ec2-rebalance-recommendation-primary.json",
+                warning(Source::RebalanceRecommendation, &[PRIMARY], 1795612680),
+            ),
             (
                 "health-ec2-retirement-scheduled-primary.json",
                 warning(
@@ -101,8 +106,10 @@ fn every_file_in_events_parses_to_its_trigger() {
                         type_code: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
                         category: "scheduledChange".into(),
                         status: Some("upcoming".into()),
+                        start: Some(1796829009), // Wed, 09 Dec 2026 15:10:09 GMT
                     }),
                     &[PRIMARY],
+                    1795588077, // 2026-11-25T06:27:57Z
                 ),
             ),
             ("ec2-state-change-primary-stopping.json", state_change(PRIMARY, "stopping")),

@@ -138,7 +138,7 @@ pub(super) fn confirm(trigger: &Trigger, world: &World, since: Option<i64>) -> (
             )),
         ),
         Some(seen) if seen.state == AlarmState::Alarm => {
-            (Some(Warning { source: warning.source.clone(), instance_ids: seen.instance_ids.clone() }), None)
+            (Some(Warning { instance_ids: seen.instance_ids.clone(), ..warning.clone() }), None)
         }
         Some(seen) => (
             None,

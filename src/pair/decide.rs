@@ -413,7 +413,13 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
     // what happened before: they do not count against the instance that took over.
     let completed = record.filter(|r| r.to == active && r.from == other && r.phase != Phase::Started);
     let holder_since = completed.map(|r| r.at);
-    let (warning, doubt) = confirm(trigger, world, holder_since);
+    let (warning, doubt) = match confirm(trigger, world, holder_since) {
+        (Some(w), doubt) => match out_of_time(config, world, &w) {
+            Some(why) => (None, Some(why)),
+            None => (Some(w), doubt),
+        },
+        unconfirmed => unconfirmed,
+    };
     let standing = standing_alarm(world, active, holder_since);
 
     // A failover decided earlier whose address has not moved yet is carried on, whatever this
@@ -619,6 +625,37 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         return decision(Verdict::Hold, reason, actions);
     }
     move_to(config, world, active, other, Verdict::FailOver, failure)
+}
+
+/// Why a warning that stands is not acted on now, if it is not. An AWS Health scheduled change
+/// (a retirement, a stop, maintenance) is posted weeks before its `startTime`: beyond
+/// `SCHEDULED_LEAD_SECONDS` it is logged, and EC2's scheduled event for the same change, which the
+/// reconcile reads, fails the pair over when the lead time comes (an `issue` is about now). A
+/// warning AWS sent before the failover that made the instance it names active (Lambda retries an
+/// asynchronous event for up to six hours, and a failback may have come since) is about the past.
+fn out_of_time(config: &Config, world: &World, warning: &Warning) -> Option<String> {
+    if let Source::Health(health) = &warning.source {
+        let lead = config.scheduled_lead_seconds;
+        if let Some(start) =
+            health.start.filter(|s| health.category == "scheduledChange" && *s > world.now.saturating_add(lead))
+        {
+            return Some(format!(
+                "{} begins at {start}, in {}s, beyond the {lead}s lead time (SCHEDULED_LEAD_SECONDS): logged; EC2's \
+                 scheduled event for it fails the pair over when the lead time comes",
+                warning.says(),
+                start - world.now
+            ));
+        }
+    }
+    let (Some(sent), Some(record)) = (warning.at, world.address.record.as_ref()) else { return None };
+    (warning.names(&record.to) && sent < record.at && record.phase != Phase::Started).then(|| {
+        format!(
+            "{} was sent at {sent}, before the failover to {} at {}: replayed or late, it changes nothing",
+            warning.raised_by(),
+            record.to,
+            record.at
+        )
+    })
 }
 
 /// Whether a warning is only logged: a rebalance recommendation while `REBALANCE=log`.
