@@ -111,6 +111,12 @@ a test or demo stands up listens on loopback instead. The proxy plays the VPC's 
   POST /_proxy/network  {"instance": "i-...", "private_ip": "127.0.0.2"}   ("private_ip": null clears)
 and DescribeInstances shows that address as the instance's privateIpAddress (kept across
 /_proxy/config, like the network it stands for).
+A Spot instance (moto shows none as such):
+  POST /_proxy/spot  {"instance": "i-...", "type": "one-time" | "persistent"}   ("type": null clears)
+and DescribeInstances shows its instanceLifecycle spot and spotInstanceRequestId, DescribeSpotInstanceRequests
+answers its request (by id or instance-id filter), and StopInstances naming an instance of a one-time
+request is refused: UnsupportedOperation "You can't stop the Spot Instance 'i-...' because it is
+associated with a one-time Spot Instance request. ..." (kept across /_proxy/config).
 AssignPrivateIpAddresses honours AllowReassignment, which moto ignores: with it an address held by
 another interface is unassigned there first; without it the request is refused
 (InvalidIPAddress.InUse). DescribeNetworkInterfaces' addresses.private-ip-address filter matches
@@ -650,6 +656,8 @@ class State:
         self.lock = threading.Lock()
         # instance -> the private address DescribeInstances shows (POST /_proxy/network)
         self.network = {}
+        # instance -> {"request": "sir-...", "type": "one-time" | "persistent"} (POST /_proxy/spot)
+        self.spot = {}
         self.configure({"latency_ms": latency_ms, "fault_rate": fault_rate, "seed": seed, "faults": list(faults)})
 
     def configure(self, settings):
@@ -861,6 +869,20 @@ class Proxy(BaseHTTPRequestHandler):
                     self.state.network.pop(instance, None)
                 else:
                     self.state.network[instance] = address
+            return self.reply(200, b"{}", "application/json")
+        if self.path == "/_proxy/spot":
+            try:
+                change = json.loads(self.read_body() or b"{}")
+                instance, kind = change["instance"], change.get("type")
+                if not str(instance).startswith("i-") or kind not in (None, "one-time", "persistent"):
+                    raise ValueError("a Spot change needs instance (i-...) and type (one-time, persistent or null)")
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                return self.reply(400, str(e).encode(), "text/plain")
+            with self.state.lock:
+                if kind is None:
+                    self.state.spot.pop(instance, None)
+                else:
+                    self.state.spot[instance] = {"request": f"sir-{instance[2:10]}", "type": kind}
             return self.reply(200, b"{}", "application/json")
         if self.path == "/_proxy/capacity":
             try:
@@ -1147,6 +1169,7 @@ class Proxy(BaseHTTPRequestHandler):
             "DescribeVolumes": self.describe_volumes,
             "DescribeInstances": self.describe_instances,
             "DescribeInstanceStatus": self.describe_instance_status,
+            "DescribeSpotInstanceRequests": self.describe_spot_instance_requests,
             "CreateTags": self.tag_write,
             "DeleteTags": self.tag_write,
         }.get(action)
@@ -1266,6 +1289,14 @@ class Proxy(BaseHTTPRequestHandler):
             now = time.monotonic()
             strict = self.state.strict
             shown = {i: self.state.shown(i, now) for i in ids}
+        with self.state.lock:
+            one_time = [i for i in ids if self.state.spot.get(i, {}).get("type") == "one-time"]
+        if one_time:
+            # EC2 User Guide, "Stop a Spot Instance": only one of a persistent request can be stopped.
+            return self.refuse(400, "UnsupportedOperation",
+                               f"You can't stop the Spot Instance '{one_time[0]}' because it is associated with a "
+                               "one-time Spot Instance request. You can only stop Spot Instances associated with "
+                               "persistent Spot Instance requests.")
         if strict:
             for i in ids:
                 if shown[i] == "pending":
@@ -1472,13 +1503,43 @@ class Proxy(BaseHTTPRequestHandler):
     def describe_instances(self, pairs, body):
         status, headers, payload, emulated = self.describe(pairs, body, "instancesSet", instance_item)
         with self.state.lock:
-            network = dict(self.state.network)
-        if status == 200 and network:
+            network, spot = dict(self.state.network), dict(self.state.spot)
+        if status == 200 and (network or spot):
             def addressed(item):
-                address = network.get(own(item, "instanceId"))
-                return item if address is None else set_own(item, "privateIpAddress", address)
+                instance = own(item, "instanceId")
+                address = network.get(instance)
+                item = item if address is None else set_own(item, "privateIpAddress", address)
+                if instance in spot:  # moto shows neither for a Spot instance
+                    own_id = f"<instanceId>{instance}</instanceId>"
+                    item = item.replace(own_id, f"{own_id}<instanceLifecycle>spot</instanceLifecycle>"
+                                        f"<spotInstanceRequestId>{spot[instance]['request']}</spotInstanceRequestId>", 1)
+                return item
             payload = rewrite_set(payload.decode(), "instancesSet", addressed).encode()
         return status, headers, payload, emulated
+
+    def describe_spot_instance_requests(self, pairs, body):
+        """The Spot requests of POST /_proxy/spot (moto knows none of them), by id or instance-id
+        filter; every one without either."""
+        with self.state.lock:
+            spot = dict(self.state.spot)
+        ids, filters = members(pairs, "SpotInstanceRequestId"), {}
+        for k, v in pairs:
+            if (m := re.fullmatch(r"Filter\.(\d+)\.Name", k)):
+                filters[v] = [value for key, value in pairs if re.fullmatch(rf"Filter\.{m.group(1)}\.Value\.\d+", key)]
+        unknown = [i for i in ids if i not in {s["request"] for s in spot.values()}]
+        if unknown:
+            return self.refuse(400, "InvalidSpotInstanceRequestID.NotFound",
+                               f"The spot instance request ID '{unknown[0]}' does not exist")
+        items = "".join(
+            f"<item><spotInstanceRequestId>{s['request']}</spotInstanceRequestId><type>{s['type']}</type>"
+            f"<state>active</state><status><code>fulfilled</code></status><instanceId>{instance}</instanceId>"
+            "<productDescription>Linux/UNIX</productDescription></item>"
+            for instance, s in spot.items()
+            if (not ids or s["request"] in ids) and instance in filters.get("instance-id", [instance]))
+        xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<DescribeSpotInstanceRequestsResponse xmlns="{EC2_XMLNS}">'
+               f"<requestId>proxy-{random.getrandbits(32):08x}</requestId>"
+               f"<spotInstanceRequestSet>{items}</spotInstanceRequestSet></DescribeSpotInstanceRequestsResponse>")
+        return 200, [("Content-Type", "text/xml;charset=UTF-8")], xml.encode(), True
 
     def describe_instance_status(self, pairs, body):
         include_all = dict(pairs).get("IncludeAllInstances", "").lower() == "true"

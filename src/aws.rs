@@ -71,6 +71,28 @@ pub struct Instance {
     /// The events EC2 has scheduled for it and not completed or canceled (DescribeInstanceStatus
     /// `Events`; pair mode reads them with the checks).
     pub scheduled_events: Vec<ScheduledEvent>,
+    /// For a Spot instance, its request (`InstanceLifecycle` spot); None for an On-Demand one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spot: Option<SpotRequest>,
+}
+
+/// The Spot request behind a Spot instance. EC2 stops only an instance of a `persistent` request;
+/// stopping one of a `one-time` request is refused with UnsupportedOperation (EC2 User Guide,
+/// "Stop a Spot Instance": "You can only stop a Spot Instance if it was launched from a
+/// persistent Spot Instance request").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SpotRequest {
+    /// Its id (`sir-...`), when EC2 says.
+    pub id: Option<String>,
+    /// `one-time` or `persistent` (DescribeSpotInstanceRequests `Type`); None until read.
+    pub kind: Option<String>,
+}
+
+impl SpotRequest {
+    /// Whether EC2 refuses to stop its instance.
+    pub fn cannot_stop(&self) -> bool {
+        self.kind.as_deref() == Some("one-time")
+    }
 }
 
 /// An event EC2 has scheduled for an instance (EC2 User Guide, "Scheduled events for Amazon EC2
@@ -183,6 +205,10 @@ impl Instance {
                 .is_some_and(|s| matches!(s.as_str(), "enabled" | "pending")),
             checks: None,
             scheduled_events: Vec::new(),
+            spot: instance
+                .instance_lifecycle()
+                .filter(|l| l.as_str() == "spot")
+                .map(|_| SpotRequest { id: instance.spot_instance_request_id().map(str::to_owned), kind: None }),
         })
     }
 }

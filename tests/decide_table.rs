@@ -6,7 +6,7 @@
 //! the members' states (`Gone`: absent); `.rec(from, to, ago, phase)` adds the failover record
 //! written `ago` seconds before now. The tables are laid out by hand, hence `#[rustfmt::skip]`.
 
-use ec2_failover::aws::{CheckStatus, Checks};
+use ec2_failover::aws::{CheckStatus, Checks, SpotRequest};
 use ec2_failover::invocation::Verdict::{self, *};
 use ec2_failover::pair::decide::{decide, Action};
 use ec2_failover::pair::health::{HealthCheck, History, Probed};
@@ -65,6 +65,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         // A running member passes both status checks unless a case says otherwise (`.init`).
         checks: (state == Running).then_some(Checks { instance: CheckStatus::Ok, system: CheckStatus::Ok }),
         scheduled_events: Vec::new(),
+        spot: None,
     };
     World {
         now: NOW,
@@ -94,6 +95,7 @@ trait Recorded {
     fn cw(self, alarms: &[(&str, AlarmState, &[&str])]) -> World;
     fn sched(self, id: &str, code: &str, in_seconds: i64) -> World;
     fn paused(self, reason: &str) -> World;
+    fn spot(self, id: &str, kind: &str) -> World;
 }
 
 impl Recorded for World {
@@ -135,6 +137,14 @@ impl Recorded for World {
     fn sched(mut self, id: &str, code: &str, in_seconds: i64) -> World {
         for m in self.members.iter_mut().filter(|m| m.instance_id == id) {
             m.scheduled_events.push(ScheduledEvent { code: code.into(), not_before: Some(NOW + in_seconds) });
+        }
+        self
+    }
+
+    /// `id` is a Spot instance of a `kind` (one-time, persistent) request.
+    fn spot(mut self, id: &str, kind: &str) -> World {
+        for m in self.members.iter_mut().filter(|m| m.instance_id == id) {
+            m.spot = Some(SpotRequest { id: Some("sir-0123abcd".into()), kind: Some(kind.into()) });
         }
         self
     }
@@ -479,6 +489,16 @@ fn force_stop(id: &str) -> Action {
 /// A graceful stop that hangs, escalated: Force, the OS shutdown still tried.
 fn escalated(id: &str) -> Action {
     Action::StopInstance { instance_id: id.into(), force: true, skip_os_shutdown: false }
+}
+
+#[test]
+#[rustfmt::skip]
+fn an_instance_of_a_one_time_spot_request_is_not_fenced_but_said() {
+    let c = &config();
+    //    name                                                          config trigger      world                                                        verdict   actions                          reason
+    check("one-time Spot primary: the IP moves, no stop, a warning",    c,     alarm(&[P]), w(P, Running, Running).cw(&[("cpu", AlarmState::Alarm, &[P])]).spot(P, "one-time"), FailOver, &[mv(S), record(P, S, Done)], "one-time Spot request");
+    check("... and the reconcile after: no stop either, still said",    c,     Schedule,    w(S, Running, Running).rec(P, S, 600, Done).spot(P, "one-time"), NoChange, &[],                          "WARNING");
+    check("a persistent Spot request's instance is stopped as usual",   c,     Schedule,    w(S, Running, Running).rec(P, S, 600, Done).spot(P, "persistent"), Fence, &[stop(P)],                  "stopping it");
 }
 
 #[test]

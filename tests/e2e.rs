@@ -354,8 +354,8 @@ async fn the_reconcile_fails_over_ahead_of_a_scheduled_retirement() {
 }
 
 /// The old primary hangs in `stopping` after a failover (an OS that will not shut down): once
-/// FENCE_ESCALATE_SECONDS have passed since the move, the reconcile stops it with Force and without
-/// its OS shutdown; FENCE_MODE=force does so from the start.
+/// FENCE_ESCALATE_SECONDS have passed since the move, the reconcile stops it with Force (its OS
+/// shutdown still tried); FENCE_MODE=force stops without the OS shutdown from the start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fence_that_hangs_in_stopping_is_forced_by_the_reconcile() {
     let (moto, proxy, p) = local(true).await;
@@ -448,4 +448,28 @@ async fn operators_pause_resume_switch_over_and_ask_for_status() {
 
     let unknown = run(json!({"command": "failback"})).await.unwrap_err();
     assert!(unknown.to_string().contains("status, switchover"), "{unknown}");
+}
+
+/// A primary launched from a one-time Spot request cannot be stopped (EC2 answers
+/// UnsupportedOperation): the IP still moves, the fence is not tried, not now nor on the reconciles
+/// after (which would fail and page every minute), and the decision says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_time_spot_primary_is_not_fenced_but_said() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    proxy.spot(&p.primary, Some("one-time"));
+    alarm(&proxy.cloudwatch_client("setup"), "ec2-failover-primary-cpu", &p.primary, StateValue::Alarm).await;
+    let handler = p.handler(&proxy, p.config());
+    let over = handler.handle(&p.event("alarm-action-cpu-alarm.json")).await.unwrap();
+    assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+    assert!(over.reason.contains("one-time Spot request"), "{}", over.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+    for _ in 0..2 {
+        let after = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+        assert_eq!(after.verdict, Verdict::NoChange, "{}", after.reason);
+        assert!(after.reason.contains("WARNING") && after.reason.contains("cannot stop"), "{}", after.reason);
+    }
+    let stops = proxy.log().iter().filter(|r| r.action == "StopInstances").count();
+    assert_eq!(stops, 0, "no stop was tried");
+    assert_eq!(look(&ec2, &p).await.primary, "running");
 }

@@ -276,6 +276,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             detailed_monitoring: false,
             checks: None,
             scheduled_events: Vec::new(),
+            spot: None,
         }),
         addresses: vec![GroupAddress {
             allocation_id: ALLOC.into(),
@@ -323,6 +324,7 @@ fn healthy_world() -> World {
         detailed_monitoring: false,
         checks: None,
         scheduled_events: Vec::new(),
+        spot: None,
     };
     World {
         now: 1_800_000_000,

@@ -57,6 +57,7 @@ fn instance(state: InstanceState) -> Option<Instance> {
         detailed_monitoring: false,
         checks: None,
         scheduled_events: Vec::new(),
+        spot: None,
     })
 }
 

@@ -455,6 +455,27 @@ def test_an_outage_fails_what_it_covers_until_cleared(local):
         local.control("/_proxy/outage", {"fault": "melted"})
 
 
+def test_an_instance_of_a_one_time_spot_request_cannot_be_stopped(local):
+    one_time, persistent = local.launch(), local.launch()
+    local.control("/_proxy/spot", {"instance": one_time, "type": "one-time"})
+    local.control("/_proxy/spot", {"instance": persistent, "type": "persistent"})
+    seen = local.describe(one_time)
+    assert seen["InstanceLifecycle"] == "spot" and seen["SpotInstanceRequestId"].startswith("sir-")
+    requests = local.ec2.describe_spot_instance_requests(
+        Filters=[{"Name": "instance-id", "Values": [one_time, persistent]}])["SpotInstanceRequests"]
+    assert sorted((r["InstanceId"], r["Type"]) for r in requests) == sorted([(one_time, "one-time"),
+                                                                            (persistent, "persistent")])
+    by_id = local.ec2.describe_spot_instance_requests(SpotInstanceRequestIds=[seen["SpotInstanceRequestId"]])
+    assert [r["Type"] for r in by_id["SpotInstanceRequests"]] == ["one-time"]
+    code = refused(local.ec2.stop_instances, InstanceIds=[one_time])[1]
+    assert code == "UnsupportedOperation"
+    assert local.state(one_time) == ("running", 16)
+    local.ec2.stop_instances(InstanceIds=[persistent])
+    assert local.state(persistent) == ("stopping", 64)
+    local.control("/_proxy/spot", {"instance": one_time, "type": None})
+    assert "InstanceLifecycle" not in local.describe(one_time)
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

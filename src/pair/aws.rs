@@ -121,6 +121,8 @@ pub async fn observe_with(
         })
         .collect();
 
+    let members = spot_kinds(client, members).await;
+
     let mut endpoints = Vec::new();
     let mut anchor_tags: &[aws_sdk_ec2::types::Tag] = &[];
     let mut public_ip = None;
@@ -223,6 +225,34 @@ pub async fn observe_with(
         health: tag(tags::HEALTH).and_then(History::parse),
     };
     Ok(World { now, address, members, alarms, unread_alarms, probes: Vec::new(), endpoints })
+}
+
+/// Reads the type of the Spot requests behind Spot members (`one-time` ones cannot be stopped):
+/// one more round trip, for a pair with a Spot member only. A failed read leaves the type unknown,
+/// and the fence is then tried as for any instance.
+async fn spot_kinds(client: &Client, mut members: Vec<Instance>) -> Vec<Instance> {
+    let ids: Vec<String> = members.iter().filter_map(|m| m.spot.as_ref()?.id.clone()).collect();
+    if ids.is_empty() {
+        return members;
+    }
+    match client.describe_spot_instance_requests().set_spot_instance_request_ids(Some(ids)).send().await {
+        Ok(out) => {
+            for request in out.spot_instance_requests() {
+                let spot = members
+                    .iter_mut()
+                    .filter_map(|m| m.spot.as_mut())
+                    .find(|s| s.id.as_deref().is_some_and(|id| Some(id) == request.spot_instance_request_id()));
+                if let Some(spot) = spot {
+                    spot.kind = request.r#type().map(|t| t.as_str().to_owned());
+                }
+            }
+        }
+        Err(e) => {
+            let e = aws_error("DescribeSpotInstanceRequests", e);
+            tracing::warn!(error = %e, "could not read the Spot requests; a fence of a Spot member is tried anyway");
+        }
+    }
+    members
 }
 
 /// Reads the alarms of the function's region and of every other region named, all at once, each

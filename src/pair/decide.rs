@@ -459,6 +459,15 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
     // shut down): it is stopped again with `Force` (EC2 API reference, StopInstances: "If your
     // instance appears stuck in the stopping state ... use the Force parameter").
     let (fence, fence_why): (Vec<Action>, String) = match (completed, world.member(other)) {
+        // EC2 refuses to stop an instance of a one-time Spot request: retrying every reconcile
+        // would fail and page every minute. Said, not tried.
+        (Some(_), Some(old))
+            if config.fence_mode != FenceMode::None
+                && matches!(old.state, InstanceState::Running | InstanceState::Stopping)
+                && unstoppable(world, other).is_some() =>
+        {
+            (Vec::new(), unstoppable(world, other).unwrap_or_default())
+        }
         (Some(r), Some(old))
             if config.fence_mode != FenceMode::None
                 && !active_state.is_down()
@@ -571,6 +580,9 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
             return decision(Verdict::Finish, done_why, actions);
         }
         let mut reason = format!("the Elastic IP is on {active}, which is {}", active_state.name());
+        if !fence_why.is_empty() {
+            reason.push_str(&format!("; WARNING: {fence_why}"));
+        }
         if let Some(logged) = logged {
             reason.push_str(&format!("; {logged}"));
         }
@@ -712,6 +724,18 @@ fn checks_of(world: &World, instance_id: &str) -> String {
 /// moves to a booting instance; a stopped instance's interface accepts it, so the IP moves first
 /// and the start follows (the executor runs a start only after the move); only a `running`
 /// instance can be stopped.
+/// Why `id` cannot be fenced, if it cannot: an instance of a one-time Spot request, which EC2
+/// refuses to stop (UnsupportedOperation); its Spot request type was read with the pair.
+fn unstoppable(world: &World, id: &str) -> Option<String> {
+    world.member(id).and_then(|m| m.spot.as_ref()).filter(|s| s.cannot_stop()).map(|s| {
+        format!(
+            "{id} is an instance of the one-time Spot request {}, which EC2 cannot stop: it is not fenced and may \
+             still serve or write; terminate it, or launch the pair from persistent Spot requests (README, Limits)",
+            s.id.as_deref().unwrap_or("(unknown)")
+        )
+    })
+}
+
 fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdict, why: String) -> Decision {
     let from_state = world.state_of(from);
     let to_state = world.state_of(to);
@@ -755,7 +779,9 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
         ),
         InstanceState::Running => {
             let mut actions = vec![move_address, record(Phase::Done)];
-            if fence {
+            if let Some(why) = unstoppable(world, from).filter(|_| fence) {
+                (actions, format!("moving the Elastic IP to {to}, which can serve; WARNING: {why}"))
+            } else if fence {
                 actions.push(Action::StopInstance { instance_id: from.to_owned(), force, skip_os_shutdown: force });
                 (actions, format!("moving the Elastic IP to {to}, which can serve, then stopping {from}"))
             } else {

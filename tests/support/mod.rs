@@ -213,6 +213,13 @@ impl Proxy {
         assert_eq!(status, 200, "proxy config: {body}");
     }
 
+    /// Makes `instance` a Spot instance of a `kind` request (one-time, persistent; None: not Spot).
+    pub fn spot(&self, instance: &str, kind: Option<&str>) {
+        let body = serde_json::json!({"instance": instance, "type": kind});
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/spot", &body.to_string());
+        assert_eq!(status, 200, "proxy spot: {body}");
+    }
+
     /// Every request `outage` covers ({"service", "region", "action", "fault"}, any left out
     /// covering all) fails with its fault until the next [`Proxy::configure`]: one region's
     /// CloudWatch throttled, a service unavailable.
