@@ -86,6 +86,8 @@ and refuses, with AWS's HTTP 400 and words, without forwarding (logged like any 
   AttachVolume of a volume in another   InvalidVolume.ZoneMismatch "The volume 'vol-...' is not in
     zone (moto attaches across zones)   the same availability zone as instance 'i-...'"
   AttachVolume of a volume attached     VolumeInUse "vol-... is already attached to an instance"
+  ModifyInstanceMetadataOptions         changes only the options it names, as EC2 does (moto resets
+                                          the others)
   CreateTags or DeleteTags on a         ConcurrentTagAccess "You can't run simultaneous commands to
     resource whose tags another one is    modify a tag for <id>. ..." (a tag write takes
     changing (moto applies both)          tag_write_seconds, default 0.1, as AWS takes its time)
@@ -1170,6 +1172,7 @@ class Proxy(BaseHTTPRequestHandler):
             "DescribeInstances": self.describe_instances,
             "DescribeInstanceStatus": self.describe_instance_status,
             "DescribeSpotInstanceRequests": self.describe_spot_instance_requests,
+            "ModifyInstanceMetadataOptions": self.modify_instance_metadata_options,
             "CreateTags": self.tag_write,
             "DeleteTags": self.tag_write,
         }.get(action)
@@ -1516,6 +1519,25 @@ class Proxy(BaseHTTPRequestHandler):
                 return item
             payload = rewrite_set(payload.decode(), "instancesSet", addressed).encode()
         return status, headers, payload, emulated
+
+    def modify_instance_metadata_options(self, pairs, body):
+        """EC2 changes only the options a request names (EC2 API Reference,
+        ModifyInstanceMetadataOptions); moto resets the others (HttpTokens required would become
+        optional). The instance's current options fill in what the request leaves out."""
+        given = dict(pairs)
+        status, headers, payload = self.ask(pairs, "DescribeInstances", [("InstanceId.1", given.get("InstanceId", ""))])
+        if status != 200:
+            return status, headers, payload, False
+        text = payload.decode()
+        current = {}
+        for element, param in (("httpTokens", "HttpTokens"), ("httpPutResponseHopLimit", "HttpPutResponseHopLimit"),
+                               ("httpEndpoint", "HttpEndpoint"), ("httpProtocolIpv6", "HttpProtocolIpv6"),
+                               ("instanceMetadataTags", "InstanceMetadataTags")):
+            found = re.search(rf"<metadataOptions>.*?<{element}>([^<]*)</{element}>.*?</metadataOptions>", text, re.S)
+            if found and param not in given:
+                current[param] = found.group(1)
+        merged = urllib.parse.urlencode([*pairs, *current.items()]).encode()
+        return (*self.upstream(merged), False)
 
     def describe_spot_instance_requests(self, pairs, body):
         """The Spot requests of POST /_proxy/spot (moto knows none of them), by id or instance-id

@@ -71,6 +71,10 @@ pub struct Instance {
     /// The events EC2 has scheduled for it and not completed or canceled (DescribeInstanceStatus
     /// `Events`; pair mode reads them with the checks).
     pub scheduled_events: Vec<ScheduledEvent>,
+    /// Whether its instance metadata serves its tags (`MetadataOptions.InstanceMetadataTags`,
+    /// disabled unless the launch template enables it); None when EC2 does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_tags: Option<bool>,
     /// For a Spot instance, its request (`InstanceLifecycle` spot); None for an On-Demand one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spot: Option<SpotRequest>,
@@ -205,6 +209,10 @@ impl Instance {
                 .is_some_and(|s| matches!(s.as_str(), "enabled" | "pending")),
             checks: None,
             scheduled_events: Vec::new(),
+            metadata_tags: instance
+                .metadata_options()
+                .and_then(|m| m.instance_metadata_tags())
+                .map(|t| t.as_str() == "enabled"),
             spot: instance
                 .instance_lifecycle()
                 .filter(|l| l.as_str() == "spot")

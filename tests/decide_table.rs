@@ -65,6 +65,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         // A running member passes both status checks unless a case says otherwise (`.init`).
         checks: (state == Running).then_some(Checks { instance: CheckStatus::Ok, system: CheckStatus::Ok }),
         scheduled_events: Vec::new(),
+        metadata_tags: None,
         spot: None,
     };
     World {

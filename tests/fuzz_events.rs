@@ -276,6 +276,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             detailed_monitoring: false,
             checks: None,
             scheduled_events: Vec::new(),
+            metadata_tags: None,
             spot: None,
         }),
         addresses: vec![GroupAddress {
@@ -324,6 +325,7 @@ fn healthy_world() -> World {
         detailed_monitoring: false,
         checks: None,
         scheduled_events: Vec::new(),
+        metadata_tags: None,
         spot: None,
     };
     World {

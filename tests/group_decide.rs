@@ -57,6 +57,7 @@ fn instance(state: InstanceState) -> Option<Instance> {
         detailed_monitoring: false,
         checks: None,
         scheduled_events: Vec::new(),
+        metadata_tags: None,
         spot: None,
     })
 }
@@ -276,7 +277,17 @@ fn the_data_follows_the_instance() {
     assert_eq!(d.verdict, Verdict::Wait, "{}", d.reason);
     let attach =
         GroupAction::AttachVolume { volume_id: "vol-r".into(), instance_id: NEW.into(), device: "/dev/xvdf".into() };
-    assert_eq!(d.actions, [attach, heartbeat.clone()]);
+    assert_eq!(d.actions, [attach.clone(), heartbeat.clone()]);
+    // An instance that cannot read its tags in its metadata gets them turned on first, or its boot
+    // would never learn which volume is its data.
+    let mut world = data_world(vec![restored("available")], vec![snap("snap-web", "completed", "web")]);
+    if let Some(instance) = world.instance.as_mut() {
+        instance.metadata_tags = Some(false);
+    }
+    let d = decide(&launch(), &world, &settings);
+    assert_eq!(d.verdict, Verdict::Wait, "{}", d.reason);
+    assert_eq!(d.actions, [GroupAction::EnableInstanceTags { instance_id: NEW.into() }, attach, heartbeat.clone()]);
+    assert!(d.reason.contains("could not read its tags"), "{}", d.reason);
 
     // EC2 says `attaching` (the instance may not see the device yet): still waiting.
     let attaching = |state: AttachmentState| DataVolume {

@@ -493,6 +493,24 @@ async fn the_data_volume_follows_the_instance_into_the_other_az() {
     assert_eq!(attachment.state().map(|s| s.as_str()), Some("attaching"));
     let told = scene.instance_tags(&new).await;
     assert_eq!(tag(&told, "ec2-failover:data-volume"), Some(restored_id.clone()));
+    // The launch template leaves tags out of the instance's metadata (EC2's default): the function
+    // turned them on before it tagged the instance and attached the volume, or the instance's boot
+    // (instance/wait-for-data-volume) could never learn which volume is its data.
+    let options = scene.ec2.describe_instances().instance_ids(&new).send().await.unwrap();
+    let tags_on = options.reservations()[0].instances()[0].metadata_options().and_then(|m| m.instance_metadata_tags());
+    assert_eq!(tags_on.map(|t| t.as_str()), Some("enabled"));
+    let order: Vec<String> = proxy
+        .log()
+        .into_iter()
+        .filter(|r| r.status == Some(200))
+        .filter(|r| {
+            r.action == "ModifyInstanceMetadataOptions"
+                || r.action == "AttachVolume"
+                || (r.action == "CreateTags" && r.params.iter().any(|(k, v)| k.starts_with("ResourceId") && v == &new))
+        })
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(order, ["ModifyInstanceMetadataOptions", "CreateTags", "AttachVolume"]);
     assert_eq!(tag(&told, "ec2-failover:data-device").as_deref(), Some("/dev/xvdf"));
     let still = handler.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
     assert_eq!(still.verdict, Verdict::Wait, "{}", still.reason);

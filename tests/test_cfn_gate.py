@@ -145,6 +145,9 @@ def rule_failures(template, **given):
     ({"RouteDestinations": "10.1.0.10/32"}, ["DestinationsHaveRoutes"]),
     ({"ServiceCheck": "probe"}, ["ProbeNeedsSubnets"]),
     ({"ServiceCheck": "route53"}, ["Route53NeedsTheAddress"]),
+    # A Route 53 check tests a public address: the Elastic IP's.
+    ({"ServiceCheck": "route53", "ServiceCheckIpAddress": "203.0.113.10", "ElasticIpAllocationId": "",
+      "RouteTableIds": "rtb-0123456789abcdef0", "RouteDestinations": "10.1.0.10/32"}, ["Route53NeedsTheAddress"]),
     # The function drops empty members: "rtb-a," is one route table, not none.
     ({"ElasticIpAllocationId": "", "RouteTableIds": "rtb-0123456789abcdef0,", "RouteDestinations": "10.1.0.10/32"}, []),
     ({"ElasticIpAllocationId": "", "RouteTableIds": "rtb-0123456789abcdef0", "RouteDestinations": "10.1.0.10/32"}, []),

@@ -476,6 +476,15 @@ def test_an_instance_of_a_one_time_spot_request_cannot_be_stopped(local):
     assert "InstanceLifecycle" not in local.describe(one_time)
 
 
+def test_modifying_one_metadata_option_keeps_the_others(local):
+    instance = local.moto.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1, InstanceType=TYPE,
+                                        MetadataOptions={"HttpTokens": "required"})["Instances"][0]["InstanceId"]
+    assert local.describe(instance)["MetadataOptions"]["InstanceMetadataTags"] == "disabled"
+    local.ec2.modify_instance_metadata_options(InstanceId=instance, InstanceMetadataTags="enabled")
+    options = local.describe(instance)["MetadataOptions"]
+    assert (options["InstanceMetadataTags"], options["HttpTokens"]) == ("enabled", "required")
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

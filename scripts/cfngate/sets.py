@@ -54,6 +54,7 @@ FEATURES = [
     ("make demo MODE=group: a group key", GROUP, "us-east-1", {"GroupKey": "demo", "KeepData": "false"}),
     ("KeepData with a volume of one's own (the seed), under a customer-managed key", GROUP, "us-east-1",
      {"KeepData": "true", "DataKmsKeyId": KEY, "KeepSnapshots": "7"}),
+    ("KeepData under a multi-Region key", GROUP, "us-east-1", {"KeepData": "true", "DataKmsKeyId": MRK}),
     ("KeepData with a volume the stack creates, long hooks, an alert topic, a dry run", GROUP, "eu-west-1",
      {"KeepData": "true", "DataVolumeSizeGiB": "100", "DataVolumeAvailabilityZone": "eu-west-1a",
       "LaunchHookTimeoutSeconds": "600", "MaxWaitSeconds": "28800", "TerminateHookTimeoutSeconds": "1800",

@@ -350,6 +350,15 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .map(|_| "done")
                 .map_err(|e| aws_error("CreateVolume", e))
         }
+        GroupAction::EnableInstanceTags { instance_id } => clients
+            .ec2
+            .modify_instance_metadata_options()
+            .instance_id(instance_id)
+            .instance_metadata_tags(aws_sdk_ec2::types::InstanceMetadataTagsState::Enabled)
+            .send()
+            .await
+            .map(|_| "done")
+            .map_err(|e| aws_error("ModifyInstanceMetadataOptions", e)),
         GroupAction::AttachVolume { volume_id, instance_id, device } => {
             // Marked first: a volume that may ever have been attached is never deleted as unused,
             // and is known to hold data newer than the snapshot it came from. The instance is told

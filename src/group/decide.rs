@@ -90,6 +90,13 @@ pub enum GroupAction {
         #[serde(flatten)]
         spec: VolumeSpec,
     },
+    /// Let the instance read its own tags in its metadata (ModifyInstanceMetadataOptions
+    /// `InstanceMetadataTags=enabled`, which works on a running instance): its boot learns which
+    /// volume is its data from them (`instance/wait-for-data-volume`).
+    EnableInstanceTags {
+        /// The instance.
+        instance_id: String,
+    },
     /// Attach the data volume to the new instance.
     AttachVolume {
         /// The volume.
@@ -363,8 +370,16 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         // next event or sweep finds it so, moves the IP and completes the launch.
         LaunchPlan::Attach { volume_id, device } => {
             let attach = GroupAction::AttachVolume { volume_id, instance_id: instance_id.clone(), device };
-            let why = format!("{data_why}; the launch goes on once it is attached");
-            return decision(Verdict::Wait, why, vec![attach, heartbeat]);
+            let mut why = format!("{data_why}; the launch goes on once it is attached");
+            let mut actions = vec![attach, heartbeat];
+            // Without its tags in its metadata the instance never learns which volume is its data
+            // and serves nothing while holding the IP (EC2 User Guide, "View tags for your EC2
+            // instances using instance metadata": off unless the launch template turns it on).
+            if instance.metadata_tags == Some(false) {
+                actions.insert(0, GroupAction::EnableInstanceTags { instance_id: instance_id.clone() });
+                why = format!("{why}; {instance_id} could not read its tags in its metadata: turning that on first");
+            }
+            return decision(Verdict::Wait, why, actions);
         }
         LaunchPlan::Wait => return decision(Verdict::Wait, data_why, vec![heartbeat]),
         LaunchPlan::Abandon => return abandon(data_why),

@@ -243,6 +243,7 @@ mod tests {
             detailed_monitoring: false,
             checks: None,
             scheduled_events: Vec::new(),
+            metadata_tags: None,
             spot: None,
         }
     }
