@@ -727,9 +727,22 @@ fn probed(mut world: World, primary: Option<bool>, standby: Option<bool>) -> Wor
         .iter()
         .filter_map(|(id, ok)| {
             let result = if (*ok)? { Ok(()) } else { Err("10.0.0.9:8080: Connection refused".to_owned()) };
-            Some(Probed { instance_id: (*id).to_owned(), result })
+            Some(Probed { instance_id: (*id).to_owned(), result, timed_out: false })
         })
         .collect();
+    world
+}
+
+/// This invocation's probes of these members timed out before a TCP connection (packets dropped).
+fn silent(mut world: World, ids: &[&str]) -> World {
+    for id in ids {
+        world.probes.retain(|p| p.instance_id != *id);
+        world.probes.push(Probed {
+            instance_id: (*id).to_owned(),
+            result: Err("no TCP connection to 10.0.0.9:8080 within 2000 ms".into()),
+            timed_out: true,
+        });
+    }
     world
 }
 
@@ -771,6 +784,11 @@ fn a_service_that_stops_answering_fails_the_pair_over_after_its_threshold() {
     let alarm_passed = w(P, Running, Running).init(S).rec(P, S, 120, Started).cw(&[("cpu", AlarmState::Ok, &[P])]);
     check("an alarm's failover whose alarm passed, service fine: dropped",   three,         Schedule, probed(kept(alarm_passed.clone(), 60, "000", "000"), Some(true), Some(true)), NoChange, &[],                                                          "is not carried on");
     check("... the service failing now: carried on",                         three,         Schedule, probed(kept(alarm_passed, 60, "011", "000"), Some(false), Some(true)), Wait, &[kept_now("111", "000")],                                              "carrying on the failover");
+    // Probes that time out before a TCP connection: on the active alone (the standby answers) it is
+    // the active's failure, a zone gone dark; on every member probed, the network drops the probes.
+    check("the active's probes time out, the standby answers: fail over",   three,         Schedule, silent(probed(kept(up.clone(), 60, "011", "000"), None, Some(true)), &[P]), FailOver, &[kept_now("111", "000"), mv(S), record(P, S, Done), stop(P)], "no TCP connection");
+    check("every probe times out, hot standby: refused, nothing moves",     three,         Schedule, silent(kept(up.clone(), 60, "011", "011"), &[P, S]), Refuse, &[],                                                                 "the network drops the function's probes");
+    check("... cold standby: refused, nothing is started",                  three,         Schedule, silent(kept(w(P, Running, Stopped), 60, "011", ""), &[P]), Refuse, &[],                                                                 "security group");
     // The IP on nothing goes to the running member whose service answers.
     check("an IP on nothing goes where the service answers",                 three,         Schedule, probed(kept(w(NOBODY, Running, Running), 60, "000", "000"), Some(false), Some(true)), Heal, &[kept_now("001", "000"), mv(S)],                      "giving it to i-0fedcba9876543210");
 }

@@ -221,7 +221,7 @@ async fn a_hung_service_is_a_failed_probe_after_the_timeout() {
     let started = std::time::Instant::now();
     let outcome = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
-    assert!(outcome.reason.contains("no answer from 127.0.0.2"), "{}", outcome.reason);
+    assert!(outcome.reason.contains("127.0.0.2") && outcome.reason.contains("did not answer"), "{}", outcome.reason);
     // Bounded by the check's timeout, not by the hang.
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
@@ -410,4 +410,70 @@ async fn a_throttled_region_does_not_hide_the_home_region_s_alarms() {
     assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
     let throttled = proxy.log().iter().filter(|r| r.action == "DescribeAlarms" && r.fault.is_some()).count();
     assert!(throttled > 0, "us-west-2's reads were throttled");
+}
+
+/// An address whose packets go nowhere, as a security group or network ACL that drops the probes
+/// (or a zone gone dark) makes it: a listener whose accept queue is full, so that the kernel drops
+/// every further SYN and a connection times out instead of being refused. Until dropped.
+struct Silent(std::process::Child);
+
+impl Silent {
+    fn start(ip: &str, port: u16) -> Silent {
+        use std::io::BufRead;
+        let script = "import socket, sys, time\n\
+                      s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                      s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(0)\n\
+                      fill = []\n\
+                      for _ in range(3):\n    c = socket.socket(); c.setblocking(False)\n    \
+                      c.connect_ex((sys.argv[1], int(sys.argv[2]))); fill.append(c)\n\
+                      time.sleep(0.3); print('ready', flush=True)\n\
+                      time.sleep(600)\n";
+        let mut child = std::process::Command::new(support::venv_python())
+            .args(["-c", script, ip, &port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready");
+        assert_eq!(line.trim(), "ready");
+        Silent(child)
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Probes that time out on every member tell of the network, not the service: the decision is a
+/// refusal that names the path to check, and nothing moves or starts (a cold standby started on
+/// such a check would wait forever for its own probe). The same timeouts on the active alone, with
+/// the standby answering, are the active's failure: its zone has gone dark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_that_time_out_everywhere_are_refused_and_on_the_active_alone_fail_it_over() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    let port = port();
+    route(&proxy, &p);
+    let (_primary, standby) = (Silent::start(PRIMARY_IP, port), Silent::start(STANDBY_IP, port));
+    let handler = p.handler(&proxy, checked(&p, &format!("tcp:{port}"), 1));
+    let refused = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap_err();
+    let why = refused.to_string();
+    assert!(why.contains("the network drops the function's probes") && why.contains("security group"), "{why}");
+    let acted = proxy
+        .log()
+        .iter()
+        .filter(|r| matches!(r.action.as_str(), "AssociateAddress" | "StartInstances" | "StopInstances"))
+        .count();
+    assert_eq!(acted, 0);
+
+    // The standby answers again; the primary's probes still time out: its zone is dark.
+    drop(standby);
+    let _standby = Service::start(STANDBY_IP, port);
+    let over = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+    assert!(over.reason.contains("no TCP connection to 127.0.0.2"), "{}", over.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
 }

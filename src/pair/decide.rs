@@ -550,6 +550,11 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
     } else if let Some(a) = standing {
         Some(format!("alarm {} is in ALARM for the active instance {active}", a.name))
     } else if let Some(service) = health::failure(config, world, active) {
+        // A service check that times out everywhere tells of the path, not the service: refused
+        // loudly, and nothing is started for it.
+        if let Some(blocked) = health::blocked(config, world) {
+            return decision(Verdict::Refuse, format!("{service}; but {blocked}"), Vec::new());
+        }
         Some(service)
     } else {
         due.map(|e| {

@@ -123,6 +123,32 @@ pub struct Probed {
     pub instance_id: String,
     /// Whether it passed, and otherwise why not.
     pub result: Result<(), String>,
+    /// It failed for want of a TCP connection within the timeout: the packets went nowhere (a
+    /// security group or network ACL that drops them, or a zone gone dark), as opposed to a
+    /// service that refused or answered wrong.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+}
+
+/// Why the service check cannot be believed now, if it cannot: every member probed timed out
+/// before a TCP connection. Then the network drops the function's probes (one member's zone going
+/// dark while the other answers is a failure of that member; both silent at once is the path),
+/// and a failover on the probe would start a standby that waits forever for its own probe.
+pub fn blocked(config: &Config, world: &World) -> Option<String> {
+    let check = config.health.as_ref()?;
+    if world.probes.is_empty() || !world.probes.iter().all(|p| p.timed_out) {
+        return None;
+    }
+    let who: Vec<&str> = world.probes.iter().map(|p| p.instance_id.as_str()).collect();
+    Some(format!(
+        "every probe of the service check {check} timed out before a TCP connection ({}): the network drops the \
+         function's probes. Check the path to port {} on the instances' private addresses: the function's \
+         security group (egress), the instances' security groups (ingress from the function's), the subnets' \
+         network ACLs (both ways, ephemeral ports too), and routes between ServiceCheckSubnetIds and the \
+         instances; nothing moves or starts on the service check until a probe connects",
+        who.join(", "),
+        check.port
+    ))
 }
 
 /// The results kept on the Elastic IP.

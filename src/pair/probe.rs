@@ -5,6 +5,7 @@
 //! the pair's subnets when the check is on).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -22,34 +23,72 @@ pub async fn probe_all(check: &HealthCheck, members: &[Instance]) -> Vec<Probed>
         .filter(|m| m.state == InstanceState::Running)
         .filter_map(|m| Some((m.instance_id.as_str(), m.private_ip.as_deref()?)))
         .collect();
-    let results = join_all(targets.iter().map(|(_, ip)| probe(check, ip))).await;
-    targets.iter().zip(results).map(|((id, _), result)| Probed { instance_id: (*id).to_owned(), result }).collect()
+    let results = join_all(targets.iter().map(|(_, ip)| probe_timed(check, ip))).await;
+    targets
+        .iter()
+        .zip(results)
+        .map(|((id, _), (result, timed_out))| Probed { instance_id: (*id).to_owned(), result, timed_out })
+        .collect()
 }
 
 /// One probe of `ip`: `Ok` when the service answered as the check expects in time.
 pub async fn probe(check: &HealthCheck, ip: &str) -> Result<(), String> {
-    let ip: IpAddr = ip.parse().map_err(|_| format!("{ip} is not an IP address"))?;
+    probe_timed(check, ip).await.0
+}
+
+/// One probe of `ip`, and whether it failed for want of a TCP connection within the timeout
+/// (packets that go nowhere), as opposed to a refusal or a wrong answer.
+async fn probe_timed(check: &HealthCheck, ip: &str) -> (Result<(), String>, bool) {
+    let Ok(ip) = ip.parse::<IpAddr>() else { return (Err(format!("{ip} is not an IP address")), false) };
     let address = SocketAddr::new(ip, check.port);
     let timeout = Duration::from_millis(check.timeout_ms);
-    match tokio::time::timeout(timeout, attempt(check, address)).await {
-        Ok(result) => result,
-        Err(_) => Err(format!("no answer from {address} within {} ms", check.timeout_ms)),
+    let connected = AtomicBool::new(false);
+    match tokio::time::timeout(timeout, attempt(check, address, &connected)).await {
+        Ok(Err(e)) if e.kind == std::io::ErrorKind::TimedOut => (Err(e.why), true),
+        Ok(result) => (result.map_err(|e| e.why), false),
+        Err(_) if connected.load(Ordering::Relaxed) => {
+            (Err(format!("{address} took the connection but did not answer within {} ms", check.timeout_ms)), false)
+        }
+        Err(_) => (Err(format!("no TCP connection to {address} within {} ms", check.timeout_ms)), true),
     }
 }
 
-async fn attempt(check: &HealthCheck, address: SocketAddr) -> Result<(), String> {
-    let stream = TcpStream::connect(address).await.map_err(|e| format!("{address}: {e}"))?;
+/// Why a probe failed, and the kind of the I/O error behind it (`Other` for a wrong answer).
+struct Failure {
+    why: String,
+    kind: std::io::ErrorKind,
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Self {
+        Self { why, kind: std::io::ErrorKind::Other }
+    }
+}
+
+async fn attempt(check: &HealthCheck, address: SocketAddr, connected: &AtomicBool) -> Result<(), Failure> {
+    let stream =
+        TcpStream::connect(address).await.map_err(|e| Failure { why: format!("{address}: {e}"), kind: e.kind() })?;
+    connected.store(true, Ordering::Relaxed);
     match check.protocol {
         Protocol::Tcp => Ok(()),
-        Protocol::Http => get(check, address, stream).await,
+        Protocol::Http => get(check, address, stream).await.map_err(Failure::from),
         Protocol::Https => {
             // The virtual host's name when the check names one (SNI), else the address.
             let name = match check.host.as_deref().map(|h| rustls::pki_types::ServerName::try_from(h.to_owned())) {
                 Some(Ok(name)) => name,
                 _ => rustls::pki_types::ServerName::from(address.ip()),
             };
-            let tls = tls_connector().connect(name, stream).await.map_err(|e| format!("{address}: TLS: {e}"))?;
-            get(check, address, tls).await
+            let tls = tls_connector().connect(name, stream).await.map_err(|e| {
+                // rustls speaks TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1).
+                let old = if e.to_string().contains("ProtocolVersion") || e.to_string().contains("PeerIncompatible") {
+                    " (the probe speaks TLS 1.2 and 1.3 only: a service that offers only TLS 1.0 or 1.1 fails every \
+                     probe)"
+                } else {
+                    ""
+                };
+                Failure::from(format!("{address}: TLS: {e}{old}"))
+            })?;
+            get(check, address, tls).await.map_err(Failure::from)
         }
     }
 }
