@@ -121,7 +121,8 @@ request is refused: UnsupportedOperation "You can't stop the Spot Instance 'i-..
 associated with a one-time Spot Instance request. ..." (kept across /_proxy/config).
 AssignPrivateIpAddresses honours AllowReassignment, which moto ignores: with it an address held by
 another interface is unassigned there first; without it the request is refused
-(InvalidIPAddress.InUse). DescribeNetworkInterfaces' addresses.private-ip-address filter matches
+(InvalidIPAddress.InUse). An address outside the interface's subnet is refused
+(InvalidParameterValue "Address ... does not fall within the subnet's address range"), as EC2 does. DescribeNetworkInterfaces' addresses.private-ip-address filter matches
 secondary addresses too, as EC2's does (moto's, the primary one only).
 AWS takes its time; the tests need not. Where AWS would simply take time, tests call
   POST /_proxy/settle    {"instances": ["i-...", "vol-..."]} ({} for all)   ends their transitions
@@ -1374,6 +1375,13 @@ class Proxy(BaseHTTPRequestHandler):
         params = dict(pairs)
         interface = params.get("NetworkInterfaceId")
         allowed = params.get("AllowReassignment", "").lower() == "true"
+        # A secondary address lies in its interface's subnet (EC2 User Guide, "Secondary IP
+        # addresses"); moto assigns any.
+        cidr = self.subnet_cidr_of(pairs, interface)
+        for address in members(pairs, "PrivateIpAddress"):
+            if cidr and ipaddress.ip_address(address) not in ipaddress.ip_network(cidr):
+                return self.refuse(400, "InvalidParameterValue",
+                                   f"Address {address} does not fall within the subnet's address range")
         for address in members(pairs, "PrivateIpAddress"):
             others = sorted(h for h in self.interfaces_holding(pairs, [address]) if h != interface)
             if others and not allowed:
@@ -1381,6 +1389,16 @@ class Proxy(BaseHTTPRequestHandler):
             for other in others:
                 self.ask(pairs, "UnassignPrivateIpAddresses", [("NetworkInterfaceId", other), ("PrivateIpAddress.1", address)])
         return (*self.upstream(body), False)
+
+    def subnet_cidr_of(self, pairs, interface):
+        """The IPv4 CIDR of the subnet an interface is in, as moto knows it (None if unknown)."""
+        status, _, payload = self.ask(pairs, "DescribeNetworkInterfaces", [("NetworkInterfaceId.1", interface or "")])
+        subnet = re.search(r"<subnetId>([^<]+)</subnetId>", payload.decode()) if status == 200 else None
+        if not subnet:
+            return None
+        status, _, payload = self.ask(pairs, "DescribeSubnets", [("SubnetId.1", subnet.group(1))])
+        cidr = re.search(r"<cidrBlock>([^<]+)</cidrBlock>", payload.decode()) if status == 200 else None
+        return cidr.group(1) if cidr else None
 
     def interfaces_holding(self, pairs, addresses):
         """The interfaces that hold any of these private IPv4 addresses, primary or secondary."""

@@ -54,6 +54,9 @@ pub struct Instance {
     pub availability_zone: Option<String>,
     /// Its primary network interface, which an Elastic IP is associated with.
     pub network_interface_id: Option<String>,
+    /// Its subnet: a secondary private IP can move only between interfaces of one subnet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
     /// Its primary private IPv4 address, which the service check probes.
     pub private_ip: Option<String>,
     /// Whether EC2 drops traffic not addressed to it (on by default); a route pointed at an
@@ -199,6 +202,7 @@ impl Instance {
                 .map_or(InstanceState::Gone, |n| InstanceState::from_name(n.as_str())),
             availability_zone: instance.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
             network_interface_id: primary_interface(instance),
+            subnet_id: instance.subnet_id().map(str::to_owned),
             private_ip: instance.private_ip_address().map(str::to_owned),
             source_dest_check: instance.source_dest_check(),
             launch_time: instance.launch_time().map(DateTime::secs),

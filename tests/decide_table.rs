@@ -57,6 +57,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         state,
         availability_zone: None,
         network_interface_id: Some(eni(id)),
+        subnet_id: None,
         private_ip: None,
         source_dest_check: None,
         launch_time: Some(NOW - 3600),
@@ -490,6 +491,33 @@ fn force_stop(id: &str) -> Action {
 /// A graceful stop that hangs, escalated: Force, the OS shutdown still tried.
 fn escalated(id: &str) -> Action {
     Action::StopInstance { instance_id: id.into(), force: true, skip_os_shutdown: false }
+}
+
+#[test]
+fn private_ips_across_two_subnets_are_refused_on_every_invocation_and_shown_in_status() {
+    let c = Config { private_ips: vec!["10.0.1.200".into()], ..config() };
+    let mut across = w(P, Stopped, Running);
+    for (m, subnet) in across.members.iter_mut().zip(["subnet-a", "subnet-b"]) {
+        m.subnet_id = Some(subnet.into());
+    }
+    for trigger in [stopped(P), Schedule] {
+        let d = decide(&c, &trigger, &across);
+        assert_eq!((d.verdict, d.actions.len()), (Refuse, 0), "{}", d.reason);
+        assert!(
+            d.reason.contains("must lie in its interface's subnet") && d.reason.contains("subnet-b"),
+            "{}",
+            d.reason
+        );
+    }
+    let status = decide(&c, &command(Command::Status), &across);
+    assert_eq!(status.verdict, Status);
+    assert!(status.reason.contains("WARNING: the private IPs 10.0.1.200 cannot follow"), "{}", status.reason);
+    // One subnet: as before.
+    let mut one = across.clone();
+    for m in one.members.iter_mut() {
+        m.subnet_id = Some("subnet-a".into());
+    }
+    assert_eq!(decide(&c, &stopped(P), &one).verdict, FailOver);
 }
 
 #[test]

@@ -444,3 +444,37 @@ async fn a_fence_waits_for_every_endpoint_to_leave_the_instance_it_stops() {
     assert_eq!(reports[1].status, "skipped", "{reports:?}");
     assert_eq!(rules[1].num_calls(), 0, "StopInstances must not be called while a route may point at the instance");
 }
+
+#[tokio::test]
+async fn a_private_ip_left_behind_does_not_keep_the_old_instance_unfenced() {
+    use ec2_failover::pair::aws::execute;
+    use ec2_failover::pair::decide::Action;
+    // The Elastic IP moves; the private IP does not (EC2 refuses it, for an address outside the new
+    // interface's subnet, say). The old instance holds no endpoint that carries its traffic any
+    // more: it is fenced all the same, and the next reconcile moves the private IP.
+    let associate = mock!(Client::associate_address)
+        .then_output(|| aws_sdk_ec2::operation::associate_address::AssociateAddressOutput::builder().build());
+    let refuse = mock!(Client::assign_private_ip_addresses)
+        .sequence()
+        .http_status(
+            400,
+            Some(
+                "<Response><Errors><Error><Code>InvalidParameterValue</Code><Message>Address 10.0.2.200 does not \
+                  fall within the subnet's address range</Message></Error></Errors><RequestID>r</RequestID></Response>"
+                    .into(),
+            ),
+        )
+        .build();
+    let fence = stop(P);
+    let rules = [associate, refuse, fence];
+    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+    let config = Config { private_ips: vec!["10.0.2.200".into()], ..config() };
+    let actions = [
+        Action::MoveAddress { instance_id: S.into(), network_interface_id: Some(eni(S)) },
+        Action::StopInstance { instance_id: P.into(), force: false, skip_os_shutdown: false },
+    ];
+    let (reports, error) = execute(&client, &config, &actions).await;
+    assert!(error.is_some_and(|e| e.to_string().contains("AssignPrivateIpAddresses failed")), "{reports:?}");
+    assert_eq!(reports[1].status, "done", "{reports:?}");
+    assert_eq!(rules[2].num_calls(), 1, "the old instance is fenced");
+}

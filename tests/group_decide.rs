@@ -50,6 +50,7 @@ fn instance(state: InstanceState) -> Option<Instance> {
         state,
         availability_zone: Some("us-east-1b".into()),
         network_interface_id: Some("eni-new".into()),
+        subnet_id: None,
         private_ip: None,
         source_dest_check: None,
         launch_time: Some(1_800_000_000),

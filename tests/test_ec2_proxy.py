@@ -13,6 +13,7 @@ CloudWatch; the fixture gives it a copy of the model that lists CBOR only) and w
 import datetime
 import gzip
 import importlib.util
+import ipaddress
 import json
 import math
 import pathlib
@@ -412,6 +413,11 @@ def test_a_private_ip_moves_between_interfaces_only_with_allow_reassignment(loca
     assert holders() == [eni[one]]
     local.ec2.assign_private_ip_addresses(NetworkInterfaceId=eni[two], PrivateIpAddresses=[address], AllowReassignment=True)
     assert holders() == [eni[two]]
+    # An address outside the interface's subnet, as a cross-AZ pair's other member would ask for.
+    network = ipaddress.ip_network(subnet_cidr)
+    outside = str(network.broadcast_address + 200)
+    assert refused(local.ec2.assign_private_ip_addresses, NetworkInterfaceId=eni[two], PrivateIpAddresses=[outside],
+                   AllowReassignment=True)[1] == "InvalidParameterValue"
 
 
 def test_simultaneous_tag_writes_to_one_resource_are_refused(local):

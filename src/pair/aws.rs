@@ -418,11 +418,19 @@ pub fn endpoints_of(config: &Config) -> Vec<Endpoint> {
 }
 
 /// Points every endpoint at `instance_id`, through its primary network interface when known,
-/// all at once; the first failure is the result (the others are still tried: the next
-/// invocation converges what is left).
+/// all at once; a failure is the result (the others are still tried: the next invocation
+/// converges what is left), an Elastic IP's or a route's before a private IP's: the caller fences
+/// the old instance only if nothing but private IPs may still point at it.
 async fn point(client: &Client, endpoints: &[Endpoint], instance_id: &str, eni: Option<&str>) -> Result<(), Error> {
     let results = join_all(endpoints.iter().map(|e| point_one(client, e, instance_id, eni))).await;
-    results.into_iter().collect::<Result<Vec<()>, Error>>().map(|_| ())
+    let (private, others): (Vec<_>, Vec<_>) =
+        endpoints.iter().zip(results).partition(|(e, _)| matches!(e, Endpoint::PrivateIp { .. }));
+    others.into_iter().chain(private).map(|(_, r)| r).collect::<Result<Vec<()>, Error>>().map(|_| ())
+}
+
+/// Whether a failed move leaves only private IPs behind (its error is theirs: see [`point`]).
+fn only_private_ips_failed(error: &Error) -> bool {
+    matches!(error, Error::Aws { operation: "AssignPrivateIpAddresses", .. })
 }
 
 async fn point_one(client: &Client, endpoint: &Endpoint, instance_id: &str, eni: Option<&str>) -> Result<(), Error> {
@@ -536,8 +544,11 @@ pub async fn execute(client: &Client, config: &Config, actions: &[Action]) -> (V
         .collect();
     let mut move_failed = false;
     for (action, result) in first.iter().zip(results) {
-        // A fence never runs while an endpoint may still point at the instance it stops.
-        move_failed |= result.is_err() && matches!(action, Action::MoveAddress { .. } | Action::Converge { .. });
+        // A fence never runs while an endpoint that carries traffic to the instance (the Elastic
+        // IP, a route) may still point at it; a private IP left behind does not keep a running old
+        // instance unfenced (the next reconcile moves it): two servers are worse than one address late.
+        move_failed |= matches!(action, Action::MoveAddress { .. } | Action::Converge { .. })
+            && result.as_ref().is_err_and(|e| !only_private_ips_failed(e));
         reports.push(Report::of(*action, result, &mut first_error));
     }
     if move_failed {

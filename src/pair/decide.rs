@@ -100,6 +100,15 @@ pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
 /// the decision says what would have been done, as `paused`.
 pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     let mut decision = decide_endpoints(config, trigger, world);
+    // A configuration AWS cannot carry out is refused on every invocation (the first reconcile
+    // after the deploy pages), not found out half-way through the first failover; `status` shows it.
+    if let Some(why) = private_ips_cannot_follow(config, world) {
+        if !matches!(decision.verdict, Verdict::Ignore | Verdict::Status) {
+            decision = self::decision(Verdict::Refuse, why, Vec::new());
+        } else if decision.verdict == Verdict::Status {
+            decision.reason.push_str(&format!("; WARNING: {why}"));
+        }
+    }
     // A pair without an Elastic IP moves its private endpoints: the reasons say "the address".
     if config.allocation_id.is_none() {
         decision.reason = decision.reason.replace("the Elastic IP", "the address").replace("Elastic IP", "address");
@@ -729,6 +738,28 @@ fn checks_of(world: &World, instance_id: &str) -> String {
 /// moves to a booting instance; a stopped instance's interface accepts it, so the IP moves first
 /// and the start follows (the executor runs a start only after the move); only a `running`
 /// instance can be stopped.
+/// Why the private IPs cannot follow the active instance, if they cannot: a secondary private IP
+/// must lie in its interface's subnet (EC2 User Guide, "Secondary IP addresses": "the IP address
+/// must be from the IPv4 CIDR block of the subnet"), so `PRIVATE_IPS` needs both members in one
+/// subnet; a cross-AZ pair would fail every move half-way.
+fn private_ips_cannot_follow(config: &Config, world: &World) -> Option<String> {
+    if config.private_ips.is_empty() {
+        return None;
+    }
+    let subnet = |id: &str| world.member(id).and_then(|m| m.subnet_id.as_deref());
+    match (subnet(&config.primary), subnet(&config.standby)) {
+        (Some(a), Some(b)) if a != b => Some(format!(
+            "the private IPs {} cannot follow the active instance: a secondary private IP must lie in its \
+             interface's subnet, and {} is in {a}, {} in {b}; put both in one subnet, or reach the pair by its \
+             Elastic IP or routes only (no PrivateIps)",
+            config.private_ips.join(", "),
+            config.primary,
+            config.standby
+        )),
+        _ => None,
+    }
+}
+
 /// Why `id` cannot be fenced, if it cannot: an instance of a one-time Spot request, which EC2
 /// refuses to stop (UnsupportedOperation); its Spot request type was read with the pair.
 fn unstoppable(world: &World, id: &str) -> Option<String> {

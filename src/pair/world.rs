@@ -236,6 +236,7 @@ mod tests {
             state: InstanceState::Running,
             availability_zone: None,
             network_interface_id: Some(eni.into()),
+            subnet_id: None,
             private_ip: None,
             source_dest_check: None,
             launch_time: None,
