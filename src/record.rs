@@ -52,6 +52,10 @@ pub struct Facts {
     /// The instance the decision stops (pair mode's fencing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fenced: Option<String>,
+    /// What caused the failover the decision records (pair mode: `alarm:NAME`, `probe`,
+    /// `switchover`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// The Auto Scaling group (group mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,

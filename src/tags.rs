@@ -13,6 +13,8 @@ pub const TO: &str = "ec2-failover:to";
 pub const AT: &str = "ec2-failover:at";
 /// Pair mode: `started` (standby booting, IP not moved yet) or `done` (IP moved).
 pub const PHASE: &str = "ec2-failover:phase";
+/// The failover record: what caused it (`alarm:NAME`, `probe`, `switchover`...).
+pub const CAUSE: &str = "ec2-failover:cause";
 /// Pair mode: an operator paused the pair, and why (on the Elastic IP, beside the record).
 pub const PAUSED: &str = "ec2-failover:paused";
 /// Pair mode: when the pair was paused, RFC 3339.

@@ -203,6 +203,16 @@ impl Warning {
         self.instance_ids.iter().any(|i| i == instance_id)
     }
 
+    /// What it is, short, for the failover record: `alarm:NAME`, `spot`, `rebalance`, `health:CODE`.
+    pub fn cause(&self) -> String {
+        match &self.source {
+            Source::Alarm(alarm) => format!("alarm:{}", alarm.name),
+            Source::SpotInterruption { .. } => "spot".into(),
+            Source::RebalanceRecommendation => "rebalance".into(),
+            Source::Health(health) => format!("health:{}", health.type_code),
+        }
+    }
+
     /// Who raised it, for a reason: `alarm NAME`.
     pub fn raised_by(&self) -> String {
         match &self.source {

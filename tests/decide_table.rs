@@ -102,7 +102,8 @@ trait Recorded {
 
 impl Recorded for World {
     fn rec(mut self, from: &str, to: &str, ago: i64, phase: Phase) -> World {
-        self.address.record = Some(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase });
+        self.address.record =
+            Some(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase, cause: None });
         self
     }
 
@@ -246,7 +247,7 @@ fn record(from: &str, to: &str, phase: Phase) -> Action {
 }
 /// A record that keeps the time of a move made `ago` seconds before now.
 fn record_at(from: &str, to: &str, phase: Phase, ago: i64) -> Action {
-    Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase })
+    Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase, cause: None })
 }
 
 /// Unless a case says what CloudWatch reports (`.cw(..)`), it agrees with an alarm payload.
@@ -279,8 +280,99 @@ fn check(
     let world = cloudwatch_agrees(&trigger, world);
     let d = decide(config, &trigger, &world);
     assert_eq!(d.verdict, verdict, "{name}: {}", d.reason);
-    assert_eq!(d.actions, actions, "{name}: {}", d.reason);
+    assert_eq!(without_causes(&d.actions), actions, "{name}: {}", d.reason);
     assert!(d.reason.contains(says), "{name}: reason {:?} should contain {says:?}", d.reason);
+}
+
+/// The actions with the records' causes left out: the tables say what is done, and
+/// `a_failover_record_says_what_caused_it` says why.
+fn without_causes(actions: &[Action]) -> Vec<Action> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::RecordFailover(r) => Action::RecordFailover(FailoverRecord { cause: None, ..r.clone() }),
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// The cause the decision's record carries, if it writes one.
+fn cause_of(d: &ec2_failover::invocation::Decision<Action>) -> Option<String> {
+    d.actions.iter().find_map(|a| match a {
+        Action::RecordFailover(r) => r.cause.clone(),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_failover_record_says_what_caused_it() {
+    let c = &config();
+    let three = &checked(3, 3);
+    let cases: Vec<(&str, &Config, Trigger, World, &str)> = vec![
+        ("a stopped primary", c, stopped(P), w(P, Stopped, Stopped), "state:stopped"),
+        ("an alarm", c, alarm(&[P]), w(P, Running, Running), "alarm:cpu"),
+        ("a Spot warning", c, spot(P), w(P, Running, Running), "spot"),
+        (
+            "an AWS Health notice",
+            c,
+            health("AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", "scheduledChange", P),
+            w(P, Running, Running),
+            "health:AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+        ),
+        (
+            "an EC2 scheduled event",
+            c,
+            Schedule,
+            w(P, Running, Running).sched(P, "instance-stop", 60),
+            "scheduled:instance-stop",
+        ),
+        (
+            "the service check",
+            three,
+            Schedule,
+            probed(kept(w(P, Running, Running), 60, "011", "000"), Some(false), Some(true)),
+            "probe",
+        ),
+        ("a switchover", c, command(Command::Switchover { force: false }), w(P, Running, Running), "switchover"),
+    ];
+    for (name, config, trigger, world, cause) in cases {
+        let d = decide(config, &trigger, &cloudwatch_agrees(&trigger, world));
+        assert_eq!(cause_of(&d).as_deref(), Some(cause), "{name}: {:?} {}", d.verdict, d.reason);
+    }
+    // Carried on, the record keeps its cause.
+    let mut started = w(P, Running, Running).init(S).rec(P, S, 60, Started);
+    if let Some(r) = started.address.record.as_mut() {
+        r.cause = Some("switchover".into());
+    }
+    let ready = {
+        let mut w = started.clone();
+        w.members[1].checks = Some(Checks { instance: CheckStatus::Ok, system: CheckStatus::Ok });
+        w
+    };
+    let d = decide(c, &Schedule, &ready);
+    assert_eq!((d.verdict, cause_of(&d).as_deref()), (Finish, Some("switchover")), "{}", d.reason);
+}
+
+#[test]
+fn an_alarm_that_passed_stops_the_failover_it_started_and_not_a_switchover() {
+    let c = &config();
+    // A make-before-break failover begun 120 s ago; the standby still initializes; the alarm about
+    // the primary has gone back to OK since.
+    let begun = |cause: &str| {
+        let mut w = w(P, Running, Running).init(S).rec(P, S, 120, Started).cw(&[("cpu", AlarmState::Ok, &[P])]);
+        if let Some(r) = w.address.record.as_mut() {
+            r.cause = Some(cause.into());
+        }
+        w
+    };
+    let dropped = decide(c, &Schedule, &begun("alarm:cpu"));
+    assert_eq!(dropped.verdict, NoChange, "{}", dropped.reason);
+    assert!(dropped.reason.contains("is not carried on"), "{}", dropped.reason);
+    for cause in ["switchover", "probe", "health:AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"] {
+        let carried = decide(c, &Schedule, &begun(cause));
+        assert_ne!(carried.verdict, NoChange, "{cause}: {}", carried.reason);
+        assert!(carried.reason.contains("carrying on"), "{cause}: {}", carried.reason);
+    }
 }
 
 #[test]

@@ -215,7 +215,8 @@ pub async fn observe_with(
         resource: config.anchor().to_owned(),
         public_ip,
         holder: endpoints.first().map_or(Holder::Nobody, |e| e.holder.clone()),
-        record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config),
+        record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config)
+            .map(|r| FailoverRecord { cause: tag(tags::CAUSE).map(str::to_owned), ..r }),
         pause: tag(tags::PAUSED).map(|reason| PauseNote {
             reason: reason.to_owned(),
             since: tag(tags::PAUSED_AT)
@@ -405,7 +406,7 @@ pub fn read_record(
         return None;
     }
     let at = DateTime::from_str(at?, DateTimeFormat::DateTime).ok()?.secs();
-    Some(FailoverRecord { from: from.into(), to: to.into(), at, phase: Phase::from_name(phase?)? })
+    Some(FailoverRecord { from: from.into(), to: to.into(), at, phase: Phase::from_name(phase?)?, cause: None })
 }
 
 /// Every endpoint the configuration names, in order.
@@ -614,12 +615,16 @@ fn anchor_tags(action: &Action) -> Vec<aws_sdk_ec2::types::Tag> {
     match action {
         Action::Pause { reason, at } => vec![ec2_tag(tags::PAUSED, reason), ec2_tag(tags::PAUSED_AT, &time(*at))],
         Action::RecordHealth(history) => vec![ec2_tag(tags::HEALTH, &history.to_tag())],
-        Action::RecordFailover(record) => vec![
-            ec2_tag(tags::FROM, &record.from),
-            ec2_tag(tags::TO, &record.to),
-            ec2_tag(tags::AT, &time(record.at)),
-            ec2_tag(tags::PHASE, record.phase.name()),
-        ],
+        Action::RecordFailover(record) => {
+            let mut written = vec![
+                ec2_tag(tags::FROM, &record.from),
+                ec2_tag(tags::TO, &record.to),
+                ec2_tag(tags::AT, &time(record.at)),
+                ec2_tag(tags::PHASE, record.phase.name()),
+            ];
+            written.extend(record.cause.as_deref().map(|c| ec2_tag(tags::CAUSE, c)));
+            written
+        }
         _ => Vec::new(),
     }
 }

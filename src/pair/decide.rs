@@ -316,7 +316,7 @@ fn switchover(config: &Config, world: &World, force: bool) -> Decision {
         ));
     }
     let why = format!("switchover from {active} to {other} requested{}", if force { " (forced)" } else { "" });
-    move_to(config, world, active, other, Verdict::Switchover, why)
+    move_to(config, world, active, other, Verdict::Switchover, why, Some("switchover".into()))
 }
 
 /// Where the pair stands, in one line: who is active, each member's state and checks, the record,
@@ -440,7 +440,10 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         let about_active = warning.as_ref().filter(|w| w.instance_ids.is_empty() || w.names(active));
         // Positive evidence only: an alarm about it has gone back to OK since the failover began
         // (an alarm delivered through SNS and not read here cannot stall the failover).
-        let alarm_passed = !active_state.is_down()
+        // Only for a failover an alarm started (or one recorded before causes were): a switchover
+        // or a probe's failover is not undone because some alarm went back to OK.
+        let alarm_passed = r.cause.as_deref().is_none_or(|c| c.starts_with("alarm:"))
+            && !active_state.is_down()
             && standing.is_none()
             && about_active.is_none()
             && due_event(config, world, active).is_none()
@@ -456,7 +459,7 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
             return decision(Verdict::NoChange, reason, Vec::new());
         }
         let why = format!("carrying on the failover from {active} to {other} begun at {}", r.at);
-        return move_to(config, world, active, other, Verdict::Finish, why);
+        return move_to(config, world, active, other, Verdict::Finish, why, r.cause.clone());
     }
 
     // After a failover, the old active instance is stopped. If it still runs since before the
@@ -531,7 +534,7 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
                  {other} can serve: failing back, whatever the cooldown",
                 r.at
             );
-            return move_to(config, world, active, other, Verdict::FailOver, reason);
+            return move_to(config, world, active, other, Verdict::FailOver, reason, Some("start-failed".into()));
         }
         // Past the cooldown a stopped active instance is an ordinary failure (below).
         if within_cooldown(config, world, r) {
@@ -552,34 +555,39 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         .filter(|w| is_logged_only(config, w))
         .map(|w| format!("{} for the active instance {active}: logged only (REBALANCE=log)", w.says()));
     let due = due_event(config, world, active);
+    // The failure, and its cause as the record keeps it.
     let failure = if active_state.is_down() {
-        Some(format!("the active instance {active} is {}", active_state.name()))
+        Some((
+            format!("the active instance {active} is {}", active_state.name()),
+            format!("state:{}", active_state.name()),
+        ))
     } else if let Some(w) = acting {
-        Some(format!("{} for the active instance {active}", w.says()))
+        Some((format!("{} for the active instance {active}", w.says()), w.cause()))
     } else if let Some(a) = standing {
-        Some(format!("alarm {} is in ALARM for the active instance {active}", a.name))
+        Some((format!("alarm {} is in ALARM for the active instance {active}", a.name), format!("alarm:{}", a.name)))
     } else if let Some(service) = health::failure(config, world, active) {
         // A service check that times out everywhere tells of the path, not the service: refused
         // loudly, and nothing is started for it.
         if let Some(blocked) = health::blocked(config, world) {
             return decision(Verdict::Refuse, format!("{service}; but {blocked}"), Vec::new());
         }
-        Some(service)
+        Some((service, "probe".to_owned()))
     } else {
         due.map(|e| {
-            format!(
+            let why = format!(
                 "EC2 has scheduled {} for the active instance {active}{}, within the {}s lead time",
                 e.code,
                 e.not_before.map(|t| format!(" from {t}")).unwrap_or_default(),
                 config.scheduled_lead_seconds
-            )
+            );
+            (why, format!("scheduled:{}", e.code))
         })
     };
     // The instance goes whatever is done (a Spot interruption, a retirement or stop, announced or
     // scheduled): no cooldown holds the failover back.
     let certain = acting.is_some_and(|w| w.is_certain_loss()) || due.is_some_and(|e| e.takes_the_instance());
 
-    let Some(failure) = failure else {
+    let Some((failure, cause)) = failure else {
         let done_why = format!("{active} runs with the Elastic IP: the failover from {other} is done");
         let mut actions = done.clone();
         if !fence.is_empty() {
@@ -650,7 +658,7 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         actions.extend(fence);
         return decision(Verdict::Hold, reason, actions);
     }
-    move_to(config, world, active, other, Verdict::FailOver, failure)
+    move_to(config, world, active, other, Verdict::FailOver, failure, Some(cause))
 }
 
 /// Why a warning that stands is not acted on now, if it is not. An AWS Health scheduled change
@@ -772,7 +780,15 @@ fn unstoppable(world: &World, id: &str) -> Option<String> {
     })
 }
 
-fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdict, why: String) -> Decision {
+fn move_to(
+    config: &Config,
+    world: &World,
+    from: &str,
+    to: &str,
+    verdict: Verdict,
+    why: String,
+    cause: Option<String>,
+) -> Decision {
     let from_state = world.state_of(from);
     let to_state = world.state_of(to);
     let target = world.member(to);
@@ -780,8 +796,15 @@ fn move_to(config: &Config, world: &World, from: &str, to: &str, verdict: Verdic
         instance_id: to.to_owned(),
         network_interface_id: target.and_then(|m| m.network_interface_id.clone()),
     };
-    let record =
-        |phase| Action::RecordFailover(FailoverRecord { from: from.into(), to: to.into(), at: world.now, phase });
+    let record = |phase| {
+        Action::RecordFailover(FailoverRecord {
+            from: from.into(),
+            to: to.into(),
+            at: world.now,
+            phase,
+            cause: cause.clone(),
+        })
+    };
     let fence = config.fence_mode != FenceMode::None && from_state == InstanceState::Running;
     let force = config.fence_mode == FenceMode::Force;
     // A new decision is written down before anything waits on it; a carried-on one already was.

@@ -242,7 +242,11 @@ impl HasFacts for PairOutcome {
             .actions
             .iter()
             .any(|report| matches!(report.action, Action::MoveAddress { .. }) && report.status == "done");
-        Facts { active, target: moved.or(started), fenced, moved: moved_now, ..Facts::default() }
+        let cause = planned.clone().find_map(|a| match a {
+            Action::RecordFailover(record) => record.cause.clone(),
+            _ => None,
+        });
+        Facts { active, target: moved.or(started), fenced, cause, moved: moved_now, ..Facts::default() }
     }
 }
 

@@ -152,6 +152,11 @@ pub struct FailoverRecord {
     pub at: i64,
     /// How far it got.
     pub phase: Phase,
+    /// What caused it, short: `state:stopped`, `alarm:NAME`, `spot`, `rebalance`, `health:CODE`,
+    /// `probe`, `scheduled:CODE`, `switchover`, `start-failed` (tag `ec2-failover:cause`; none on a
+    /// record an older version wrote).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// How far a failover got.
