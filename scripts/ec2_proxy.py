@@ -86,6 +86,8 @@ and refuses, with AWS's HTTP 400 and words, without forwarding (logged like any 
   AttachVolume of a volume in another   InvalidVolume.ZoneMismatch "The volume 'vol-...' is not in
     zone (moto attaches across zones)   the same availability zone as instance 'i-...'"
   AttachVolume of a volume attached     VolumeInUse "vol-... is already attached to an instance"
+  DescribeAddresses after a move        shows the address where it was for stale_read_seconds
+                                          (config, default 0): EC2's reads are eventually consistent
   ModifyInstanceMetadataOptions         changes only the options it names, as EC2 does (moto resets
                                           the others)
   CreateTags or DeleteTags on a         ConcurrentTagAccess "You can't run simultaneous commands to
@@ -249,7 +251,7 @@ START_FAILURES = ("insufficient", "kms")
 # EC2 User Guide, "Scheduled events for Amazon EC2 instances": the event types.
 SCHEDULED_CODES = ("instance-reboot", "system-reboot", "system-maintenance", "instance-retirement", "instance-stop")
 STRICT_DEFAULTS = {"strict": True, "pending_seconds": 2.0, "stopping_seconds": 2.0, "initializing_seconds": 4.0,
-                   "attaching_seconds": 2.0, "tag_write_seconds": 0.1}
+                   "attaching_seconds": 2.0, "tag_write_seconds": 0.1, "stale_read_seconds": 0.0}
 STATE_FILTERS = ("instance-state-name", "instance-state-code")
 ITEM_TAG = re.compile(r"<item>|</item>|<item/>")
 
@@ -673,7 +675,7 @@ class State:
             raise ValueError("strict is true or false")
         seconds = []
         for name in ("pending_seconds", "stopping_seconds", "initializing_seconds", "attaching_seconds",
-                     "tag_write_seconds"):
+                     "tag_write_seconds", "stale_read_seconds"):
             value = float(settings.get(name, STRICT_DEFAULTS[name]))
             if not value >= 0:
                 raise ValueError(f"{name} is a number of seconds, 0 or more")
@@ -687,7 +689,9 @@ class State:
             self.log = []
             self.strict = strict
             (self.pending_seconds, self.stopping_seconds, self.initializing_seconds, self.attaching_seconds,
-             self.tag_write_seconds) = seconds
+             self.tag_write_seconds, self.stale_read_seconds) = seconds
+            # allocation id -> (its DescribeAddresses item before the last move, until when it shows)
+            self.stale = {}
             # resources whose tags a CreateTags or DeleteTags is changing now
             self.tagging = set()
             # [{"service", "region", "action", "fault"}]: every request they cover fails (POST /_proxy/outage)
@@ -1173,6 +1177,7 @@ class Proxy(BaseHTTPRequestHandler):
             "DescribeInstances": self.describe_instances,
             "DescribeInstanceStatus": self.describe_instance_status,
             "DescribeSpotInstanceRequests": self.describe_spot_instance_requests,
+            "DescribeAddresses": self.describe_addresses,
             "ModifyInstanceMetadataOptions": self.modify_instance_metadata_options,
             "CreateTags": self.tag_write,
             "DeleteTags": self.tag_write,
@@ -1366,7 +1371,41 @@ class Proxy(BaseHTTPRequestHandler):
                     return self.refuse(400, "IncorrectInstanceState",
                                        f"The pending instance to which '{interface}' is attached is not in a valid "
                                        "state for this operation")
-        return (*self.upstream(body), False)
+        with self.state.lock:
+            stale_for = self.state.stale_read_seconds
+        allocation = params.get("AllocationId")
+        before = None
+        if stale_for and allocation:
+            status, _, payload = self.ask(pairs, "DescribeAddresses", [("AllocationId.1", allocation)])
+            before = payload.decode() if status == 200 else None
+        status, headers, payload = self.upstream(body)
+        if status == 200 and before:
+            item = re.search(r"<addressesSet>\s*(<item>.*?</item>)\s*</addressesSet>", before, re.S)
+            if item and (own(item.group(1), "instanceId") or own(item.group(1), "networkInterfaceId")):
+                with self.state.lock:
+                    self.state.stale[allocation] = (item.group(1), time.monotonic() + stale_for)
+        return status, headers, payload, False
+
+    def describe_addresses(self, pairs, body):
+        """EC2's reads are eventually consistent: for stale_read_seconds after an AssociateAddress,
+        DescribeAddresses still shows the address associated where it was (as the first reads after
+        a move may on AWS; its tags as they are now); moto shows every write at once."""
+        status, headers, payload = self.upstream(body)
+        with self.state.lock:
+            now = time.monotonic()
+            stale = {a: item for a, (item, until) in self.state.stale.items() if until > now}
+        if status != 200 or not stale:
+            return status, headers, payload, False
+        def as_before(item):
+            # The association as it was; the tags as they are (the record written with the move).
+            before = stale.get(own(item, "allocationId"))
+            if before is None:
+                return item
+            for field in ("instanceId", "networkInterfaceId", "privateIpAddress", "associationId"):
+                if re.search(rf"<{field}>", item):
+                    item = set_own(item, field, own(before, field))
+            return item
+        return status, headers, rewrite_set(payload.decode(), "addressesSet", as_before).encode(), False
 
     def assign_private_ip_addresses(self, pairs, body):
         """AllowReassignment, which moto ignores (the address stays on its old interface too): with

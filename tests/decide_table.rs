@@ -1005,4 +1005,12 @@ fn every_endpoint_follows_the_active_instance() {
     nat.endpoints[1].holder = Holder::Outsider { instance_id: None, network_interface_id: Some("nat-0123456789abcdef0".into()) };
     check("a route something outside the pair holds is reported, not taken", c, Schedule, nat,                                                         NoChange, &[],                                         "points at nat-0123456789abcdef0, outside the pair: left alone");
     check("paused: nothing is repaired",                             c,     Schedule,   checks_off(endpoints(w(P, Running, Running), None, None)).paused("maintenance"), Paused, &[],                         "paused");
+    // Right after a move, EC2's reads may still show the old holder (eventual consistency): the
+    // Elastic IP read on P, the route and the private IP already on S. Within the window the
+    // record is believed and nothing is pointed back at P; past it the reads are.
+    // (FENCE_MODE=none: both keep running, as after a switchover without a fence.)
+    let unfenced = &Config { fence_mode: FenceMode::None, ..routed() };
+    let stale = |ago| checks_off(endpoints(w(P, Running, Running).rec(P, S, ago, Done), Some(S), Some(S)));
+    check("a stale read right after a move points nothing back",     unfenced, Schedule, stale(5),                                                                      NoChange, &[],                                         "the Elastic IP is on i-0fedcba9876543210");
+    check("... past the window the reads are believed",              unfenced, Schedule, stale(120),                                                                    Heal,     &[converge(P, &[route.clone(), ip.clone()])], "pointing it at the active instance i-0123456789abcdef0");
 }

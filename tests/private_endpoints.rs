@@ -337,3 +337,32 @@ async fn a_failover_left_partial_by_faults_converges_on_the_next_reconciles() {
     // The faults did leave some failovers partial: the convergence above was tested, not assumed.
     assert!(partial > 0, "no trial was left partial");
 }
+
+/// EC2's reads are eventually consistent: right after a switchover (both instances still running,
+/// FENCE_MODE=none), the Elastic IP may still read as associated with the old instance while the
+/// routes read as moved. The record, fresh, says where the endpoints went: no reconcile within the
+/// window points the routes back at the old instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_read_right_after_a_move_points_nothing_back() {
+    use ec2_failover::pair::FenceMode;
+    let (moto, proxy) = start();
+    let ec2 = moto.client();
+    let s = scene(&ec2).await;
+    let alloc = s.every_endpoint_on_the_primary(&ec2).await;
+    ec2.start_instances().instance_ids(&s.standby).send().await.ok();
+    proxy.settle(&[]);
+    let handler = s.handler(&proxy, Config { fence_mode: FenceMode::None, ..s.config(Some(alloc.clone())) });
+    proxy.configure(&json!({"stale_read_seconds": 20}));
+    let moved = handler.handle(&json!({"command": "switchover"})).await.unwrap();
+    assert_eq!(moved.verdict, Verdict::Switchover, "{}", moved.reason);
+    assert_eq!(s.routes(&ec2).await, [Some(s.eni[1].clone()), Some(s.eni[1].clone())]);
+    // Through the proxy the address still reads as on the primary.
+    let through = Moto::client_at(&proxy.endpoint);
+    let read = through.describe_addresses().allocation_ids(&alloc).send().await.unwrap();
+    assert_eq!(read.addresses()[0].network_interface_id(), Some(s.eni[0].as_str()), "the read is stale");
+    let reconcile = handler.handle(&event("scheduled-reconcile.json", &s.primary, &s.standby)).await.unwrap();
+    assert_ne!(reconcile.verdict, Verdict::Heal, "{}", reconcile.reason);
+    assert_eq!(s.routes(&ec2).await, [Some(s.eni[1].clone()), Some(s.eni[1].clone())], "{}", reconcile.reason);
+    let pointed = proxy.log().iter().filter(|r| matches!(r.action.as_str(), "ReplaceRoute" | "CreateRoute")).count();
+    assert_eq!(pointed, 2, "only the switchover's two routes were written");
+}

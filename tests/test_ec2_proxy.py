@@ -491,6 +491,20 @@ def test_modifying_one_metadata_option_keeps_the_others(local):
     assert (options["InstanceMetadataTags"], options["HttpTokens"]) == ("enabled", "required")
 
 
+def test_reads_right_after_a_move_may_show_the_old_association(local):
+    one, two = local.launch(), local.launch()
+    address = local.ec2.allocate_address(Domain="vpc")["AllocationId"]
+    local.ec2.associate_address(AllocationId=address, InstanceId=one)
+    local.control("/_proxy/config", {"stale_read_seconds": 1})
+    local.ec2.associate_address(AllocationId=address, InstanceId=two, AllowReassociation=True)
+    local.ec2.create_tags(Resources=[address], Tags=[{"Key": "k", "Value": "v"}])
+    seen = local.ec2.describe_addresses(AllocationIds=[address])["Addresses"][0]
+    assert seen["InstanceId"] == one, "stale for a moment"
+    assert {t["Key"] for t in seen.get("Tags", [])} == {"k"}, "the tags are not"
+    time.sleep(1.1)
+    assert local.ec2.describe_addresses(AllocationIds=[address])["Addresses"][0]["InstanceId"] == two
+
+
 def test_stopping_a_pending_instance_is_refused(local):
     instance = local.launch(stopped=True)
     local.ec2.start_instances(InstanceIds=[instance])

@@ -99,6 +99,8 @@ pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
 /// While the pair is paused every trigger but a command is decided as usual and nothing is done:
 /// the decision says what would have been done, as `paused`.
 pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
+    let trusted = trust_a_fresh_move(world);
+    let world = trusted.as_ref().unwrap_or(world);
     let mut decision = decide_endpoints(config, trigger, world);
     // A configuration AWS cannot carry out is refused on every invocation (the first reconcile
     // after the deploy pages), not found out half-way through the first failover; `status` shows it.
@@ -746,6 +748,39 @@ fn checks_of(world: &World, instance_id: &str) -> String {
 /// moves to a booting instance; a stopped instance's interface accepts it, so the IP moves first
 /// and the start follows (the executor runs a start only after the move); only a `running`
 /// instance can be stopped.
+/// How long after a move its own reads may still show the old holder: EC2's reads are eventually
+/// consistent (EC2 API Reference, "Eventual consistency in the EC2 API": a change "might not be
+/// immediately visible to all subsequent API commands"), typically for seconds.
+pub const STALE_READ_SECONDS: i64 = 30;
+
+/// The world with a fresh move believed over reads that disagree: within [`STALE_READ_SECONDS`]
+/// of a move the record says reached `to` (`moved` or `done`), when the reads are split (some
+/// endpoints on `to`, some still on `from`), those on `from` are taken to be on `to`, so that a
+/// repair never points the moved ones back (an Elastic IP read stale on the old instance would
+/// otherwise make the routes that moved be "repaired" onto it). Reads that all say `from` are
+/// believed: the move failed, or moving again is harmless. None: nothing to correct. After the
+/// window the reads are believed again, and a move left partial is repaired then.
+fn trust_a_fresh_move(world: &World) -> Option<World> {
+    let r = world.address.record.as_ref()?;
+    let fresh = matches!(r.phase, Phase::Moved | Phase::Done) && (0..STALE_READ_SECONDS).contains(&(world.now - r.at));
+    let on = |h: &Holder, id: &str| matches!(h, Holder::Member { instance_id } if instance_id == id);
+    let split = world.endpoints.iter().any(|e| on(&e.holder, &r.to))
+        && (on(&world.address.holder, &r.from) || world.endpoints.iter().any(|e| on(&e.holder, &r.from)));
+    if !fresh || !split {
+        return None;
+    }
+    let on_from = |h: &Holder| on(h, &r.from);
+    let mut trusted = world.clone();
+    let to = Holder::Member { instance_id: r.to.clone() };
+    if on_from(&trusted.address.holder) {
+        trusted.address.holder = to.clone();
+    }
+    for seen in trusted.endpoints.iter_mut().filter(|e| on_from(&e.holder)) {
+        seen.holder = to.clone();
+    }
+    Some(trusted)
+}
+
 /// Why the private IPs cannot follow the active instance, if they cannot: a secondary private IP
 /// must lie in its interface's subnet (EC2 User Guide, "Secondary IP addresses": "the IP address
 /// must be from the IPv4 CIDR block of the subnet"), so `PRIVATE_IPS` needs both members in one
