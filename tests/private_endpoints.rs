@@ -220,7 +220,20 @@ async fn without_an_elastic_ip_the_routes_and_the_private_ip_follow_the_active_i
     let tags = s.tags_of_first_table(&ec2).await;
     assert!(tags.contains(&("ec2-failover:to".into(), s.standby.clone())), "{tags:?}");
 
-    // A hand points the second route back at the old primary: the reconcile repairs that drift.
+    // A minute later (past the window in which a fresh record is believed over reads that
+    // disagree: EC2's reads are eventually consistent) a hand points the second route back at the
+    // old primary: the reconcile repairs that drift.
+    let a_minute_ago = aws_sdk_ec2::primitives::DateTime::from_secs(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 60,
+    )
+    .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+    .unwrap();
+    ec2.create_tags()
+        .resources(&s.tables[0])
+        .tags(aws_sdk_ec2::types::Tag::builder().key("ec2-failover:at").value(a_minute_ago).build())
+        .send()
+        .await
+        .unwrap();
     ec2.replace_route()
         .route_table_id(&s.tables[1])
         .destination_cidr_block(DESTINATION)
