@@ -473,3 +473,23 @@ async fn a_one_time_spot_primary_is_not_fenced_but_said() {
     assert_eq!(stops, 0, "no stop was tried");
     assert_eq!(look(&ec2, &p).await.primary, "running");
 }
+
+/// A member gone for good (EC2 no longer knows its id) makes DescribeInstanceStatus fail for both
+/// (InvalidInstanceID.NotFound): asked again for the member EC2 lists, the primary's status checks
+/// are still read, and the standby shows as gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_gone_for_good_does_not_hide_the_other_s_status_checks() {
+    let (_moto, proxy, p) = local(true).await;
+    proxy.settle(&[]);
+    let gone = "i-00000000000000000";
+    let handler = p.handler(&proxy, Config { standby: gone.into(), ..p.config() });
+    let status = handler.handle(&json!({"command": "status"})).await.unwrap();
+    assert!(
+        status.reason.contains(&format!("primary {} running (checks instance ok, system ok", p.primary)),
+        "{}",
+        status.reason
+    );
+    assert!(status.reason.contains(&format!("standby {gone} gone")), "{}", status.reason);
+    let reads = proxy.log().iter().filter(|r| r.action == "DescribeInstanceStatus").count();
+    assert_eq!(reads, 2, "the second read names the member EC2 knows");
+}

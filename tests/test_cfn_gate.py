@@ -166,3 +166,11 @@ def test_the_group_rules_keep_max_wait_below_the_hook_s_global_timeout():
 def test_readme_overrides_are_documented_sets():
     text = "```sh\nsam deploy -t template-group.yaml --parameter-overrides KeepData=true \\\n  GroupKey=web\n```\n"
     assert sets.overrides(text) == [(sets.GROUP, {"KeepData": "true", "GroupKey": "web"})]
+
+
+def test_an_environment_over_lambda_s_4_kb_fails_naming_the_set():
+    transformed = resolve.cloudformation(sets.PAIR)
+    names = ",".join(f"an-alarm-of-our-own-with-a-long-name-{i:03d}" for i in range(95))
+    found = check.set_findings(transformed, dict(sets.BASE[sets.PAIR], ExtraAlarmNames=names), "us-east-1")
+    assert any("Environment/Variables" in f and "4096" in f for f in found), found
+    assert check.set_findings(transformed, sets.BASE[sets.PAIR], "us-east-1") == []

@@ -35,6 +35,7 @@ def set_findings(transformed, given, region, stack_name="ec2-failover"):
     except (resolve.TemplateError, KeyError, IndexError, TypeError, ValueError) as e:
         return out + [f"does not resolve: {e}"]
     out += references.dangling(resolved, transformed, conditions)
+    out += lambda_environment(resolved)
     out += [f"{path}: {rule} {message}" for path, rule, message in schemas.errors(resolved, region)]
     return out
 
@@ -49,4 +50,20 @@ def run(documented=None, templates=(sets.PAIR, sets.GROUP, sets.SERVICE_ALARM)):
         for name, of, region, given in documented:
             if of == template:
                 out += [(template, f"{name} in {region}", f) for f in set_findings(transformed, given, region)]
+    return out
+
+
+def lambda_environment(resolved):
+    """Lambda refuses a function whose environment variables total more than 4 KB (Lambda
+    Developer Guide, "Lambda quotas": "Function environment variables: 4 KB, for all environment
+    variables associated with the function, in aggregate"); CloudFormation then fails the stack.
+    A long ExtraAlarmNames list is the way there."""
+    out = []
+    for name, resource in resolved.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Lambda::Function":
+            continue
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in variables.items() if not isinstance(v, dict))
+        if size > 4096:
+            out.append(f"Resources/{name}/Properties/Environment/Variables: {size} bytes in all, Lambda's limit is 4096")
     return out

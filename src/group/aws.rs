@@ -348,7 +348,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .send()
                 .await
                 .map(|_| "done")
-                .map_err(|e| aws_error("CreateVolume", e))
+                .map_err(|e| with_kms_hint(aws_error("CreateVolume", e), snapshot_id))
         }
         GroupAction::EnableInstanceTags { instance_id } => clients
             .ec2
@@ -385,7 +385,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .send()
                 .await
                 .map(|_| "done")
-                .map_err(|e| aws_error("AttachVolume", e))
+                .map_err(|e| with_kms_hint(aws_error("AttachVolume", e), volume_id))
         }
         GroupAction::DeleteVolume { volume_id } => clients
             .ec2
@@ -434,4 +434,44 @@ where
 {
     use aws_sdk_autoscaling::error::ProvideErrorMetadata as _;
     error.code() == Some("ValidationError") && error.message().is_some_and(|m| m.contains("No active Lifecycle Action"))
+}
+
+/// An EBS call that failed for the data's KMS key says what to do: the function may use only the
+/// key the template names (DataKmsKeyId), and an account whose EBS default key is a
+/// customer-managed key encrypts new volumes and snapshots under it.
+fn with_kms_hint(error: Error, what: &str) -> Error {
+    match error {
+        Error::Aws { operation, code, message }
+            if code.to_ascii_lowercase().contains("kms") || message.to_ascii_lowercase().contains("kms") =>
+        {
+            let message = format!(
+                "{message} ({what} is encrypted under a KMS key this function may not use: set DataKmsKeyId to that \
+                 key, which must also be the key of an account whose EBS default key is customer-managed)"
+            );
+            tracing::error!(operation, code = %code, resource = what, "{message}");
+            Error::Aws { operation, code, message }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ebs_failure_for_the_kms_key_says_to_set_data_kms_key_id() {
+        let kms = Error::Aws {
+            operation: "CreateVolume",
+            code: "InvalidVolume.NotFound".into(),
+            message: "The volume was not created: KMS key arn:aws:kms:us-east-1:1:key/x is not accessible".into(),
+        };
+        let hinted = with_kms_hint(kms, "snap-1").to_string();
+        assert!(
+            hinted.contains("snap-1 is encrypted under a KMS key") && hinted.contains("set DataKmsKeyId"),
+            "{hinted}"
+        );
+        let other = Error::Aws { operation: "AttachVolume", code: "VolumeInUse".into(), message: "in use".into() };
+        assert!(!with_kms_hint(other, "vol-1").to_string().contains("DataKmsKeyId"));
+    }
 }
