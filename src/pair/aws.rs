@@ -97,41 +97,34 @@ pub async fn observe_with(
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
     let tables = tables.map_err(|e| aws_error("DescribeRouteTables", e))?;
     let interfaces = interfaces.map_err(|e| aws_error("DescribeNetworkInterfaces", e))?;
+    // The members EC2 lists (a member gone for good is missing).
+    let listed: Vec<String> = instances
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id())
+        .filter(|id| config.is_member(id))
+        .map(str::to_owned)
+        .collect();
     let statuses = match statuses.map_err(|e| aws_error("DescribeInstanceStatus", e)) {
-        Ok(statuses) => statuses.instance_statuses().to_vec(),
+        Ok(statuses) => Ok(statuses.instance_statuses().to_vec()),
         // A member gone for good (terminated long ago) makes the call fail for both: asked again
-        // for the members EC2 still lists (one more round trip, only then), the other's checks and
-        // scheduled events are not lost.
-        Err(Error::Aws { code, .. }) if code == "InvalidInstanceID.NotFound" => {
-            let known: Vec<String> = instances
-                .reservations()
-                .iter()
-                .flat_map(|r| r.instances())
-                .filter_map(|i| i.instance_id())
-                .filter(|id| config.is_member(id))
-                .map(str::to_owned)
-                .collect();
-            let again = match known.is_empty() {
-                true => Ok(Vec::new()),
-                false => client
-                    .describe_instance_status()
-                    .set_instance_ids(Some(known))
-                    .include_all_instances(true)
-                    .send()
-                    .await
-                    .map(|s| s.instance_statuses().to_vec())
-                    .map_err(|e| aws_error("DescribeInstanceStatus", e)),
-            };
-            again.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "could not read the status checks; they count as not passing");
-                Vec::new()
-            })
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the status checks; they count as not passing");
-            Vec::new()
-        }
+        // for the one EC2 still lists (one more round trip, only then), its checks and scheduled
+        // events are not lost.
+        Err(Error::Aws { code, .. }) if code == "InvalidInstanceID.NotFound" && listed.len() == 1 => client
+            .describe_instance_status()
+            .set_instance_ids(Some(listed))
+            .include_all_instances(true)
+            .send()
+            .await
+            .map(|s| s.instance_statuses().to_vec())
+            .map_err(|e| aws_error("DescribeInstanceStatus", e)),
+        Err(e) => Err(e),
     };
+    let statuses = statuses.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not read the status checks; they count as not passing");
+        Vec::new()
+    });
 
     let members: Vec<Instance> = instances
         .reservations()
