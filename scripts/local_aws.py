@@ -302,7 +302,7 @@ def create_group(path, data=None):
     template = c.create_launch_template(LaunchTemplateName="demo", LaunchTemplateData={
         "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
     # The data volume is encrypted with the account's default EBS key (aws/ebs): no DataKmsKeyId.
-    parameters = {"LaunchTemplateId": template, "SubnetIds": ",".join(subnets), "GroupKey": "demo",
+    parameters = {"LaunchTemplateId": template, "SubnetIds": ",".join(subnets), "VpcId": vpc, "GroupKey": "demo",
                   "KeepData": str(data == "data").lower()}
     if os.environ.get("STACK_FILE"):
         deploy("template-group.yaml", parameters, stack_name="demo-group")

@@ -52,6 +52,7 @@ FEATURES = [
       "StandbyReady": "running", "ReconcileSchedule": "rate(2 minutes)", "LogRetentionInDays": "30"}),
     ("defaults", GROUP, "us-east-1", {}),
     ("make demo MODE=group: a group key", GROUP, "us-east-1", {"GroupKey": "demo", "KeepData": "false"}),
+    ("the group's VPC named", GROUP, "us-east-1", {"VpcId": "vpc-0123456789abcdef0"}),
     ("KeepData with a volume of one's own (the seed), under a customer-managed key", GROUP, "us-east-1",
      {"KeepData": "true", "DataKmsKeyId": KEY, "KeepSnapshots": "7"}),
     ("KeepData under a multi-Region key", GROUP, "us-east-1", {"KeepData": "true", "DataKmsKeyId": MRK}),

@@ -46,6 +46,8 @@ pub struct Scene {
     pub ec2: aws_sdk_ec2::Client,
     pub asg: aws_sdk_autoscaling::Client,
     pub subnets: Vec<String>,
+    /// The group's VPC (the template's `VpcId`).
+    pub vpc: String,
     pub allocation_id: String,
     pub first: String,
     /// The group's launch template (the template's `LaunchTemplateId`).
@@ -126,6 +128,7 @@ impl Scene {
             ec2,
             asg,
             subnets,
+            vpc: vpc_id,
             allocation_id,
             first,
             launch_template,
@@ -190,6 +193,7 @@ impl Scene {
         let parameters = json!({
             "LaunchTemplateId": self.launch_template,
             "SubnetIds": self.subnets.join(","),
+            "VpcId": self.vpc,
             "GroupKey": config.key.as_deref().unwrap_or(KEY),
             "KeepData": config.keep_data.to_string(),
             "KeepSnapshots": config.keep_snapshots,
