@@ -223,7 +223,8 @@ def policies():
 
 # What Lambda itself does with the role, not the function: it sends failed events to the queue,
 # and creates the network interfaces of a function in a VPC (the probe way of the service check).
-LAMBDAS_OWN = ("LambdaKeepsFailedEvents", "LambdaFindsTheSubnets", "LambdaManagesTheFunctionsInterfaces")
+LAMBDAS_OWN = ("LambdaKeepsFailedEvents", "LambdaFindsTheSubnets", "LambdaManagesTheFunctionsInterfaces",
+               "LambdaAssignsAddressesInTheProbeSubnets")
 
 
 def test_the_role_is_the_functions_own_with_what_lambda_itself_needs():
@@ -244,6 +245,23 @@ def test_the_role_is_the_functions_own_with_what_lambda_itself_needs():
     assert as_list(sids["LambdaFindsTheSubnets"]["Action"]) == ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
     assert sids["LambdaManagesTheFunctionsInterfaces"]["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"}
+    assert as_list(sids["LambdaManagesTheFunctionsInterfaces"]["Action"]) == ["ec2:CreateNetworkInterface",
+                                                                               "ec2:DeleteNetworkInterface"]
+    # The address actions only on interfaces in the probe subnets: resolved, one ARN pattern each.
+    assign = sids["LambdaAssignsAddressesInTheProbeSubnets"]
+    assert as_list(assign["Action"]) == ["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    import sys
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from cfngate import parameters, resolve, sets
+    transformed = resolve.cloudformation("template.yaml")
+    values, _ = parameters.values(transformed, dict(sets.BASE[sets.PAIR], ServiceCheck="probe",
+                                                    ServiceCheckSubnetIds="subnet-0123456789abcdef0,subnet-0fedcba9876543210"))
+    values.update(resolve.pseudo("us-east-1", "s"))
+    resolved, _ = resolve.resolved(transformed, values)
+    role = resolved["Resources"]["FailoverFunctionRole"]["Properties"]
+    [subnets] = [st["Condition"]["ArnLike"]["ec2:Subnet"] for p in role["Policies"]
+                 for st in p["PolicyDocument"]["Statement"] if st.get("Sid") == "LambdaAssignsAddressesInTheProbeSubnets"]
+    assert subnets == ["arn:*:ec2:*:*:subnet/subnet-0123456789abcdef0", "arn:*:ec2:*:*:subnet/subnet-0fedcba9876543210"]
 
 
 def as_list(value):
