@@ -227,29 +227,38 @@ async fn a_hung_service_is_a_failed_probe_after_the_timeout() {
     assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
 }
 
-/// An HTTPS service with a self-signed certificate (`tests/support/tls_service.py`), until dropped.
-struct TlsService(std::process::Child);
+/// A Python helper process that prints `ready` once it serves, killed when dropped.
+struct Helper(std::process::Child);
 
-impl TlsService {
-    fn start(ip: &str, port: u16) -> TlsService {
+impl Helper {
+    fn start(args: &[&str], ready: &str) -> Helper {
         use std::io::BufRead;
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/tls_service.py");
         let mut child = std::process::Command::new(support::venv_python())
-            .args([script, ip, &port.to_string()])
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .expect("start tls_service.py");
+            .expect("start a Python helper");
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "listening", "tls_service.py did not start");
-        TlsService(child)
+        std::io::BufReader::new(child.stdout.take().expect("its stdout")).read_line(&mut line).expect("its first line");
+        assert_eq!(line.trim(), ready, "{args:?} did not start");
+        Helper(child)
     }
 }
 
-impl Drop for TlsService {
+impl Drop for Helper {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// An HTTPS service with a self-signed certificate (`tests/support/tls_service.py`), until dropped.
+struct TlsService;
+
+impl TlsService {
+    fn start(ip: &str, port: u16) -> Helper {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/tls_service.py");
+        Helper::start(&[script, ip, &port.to_string()], "listening")
     }
 }
 
@@ -415,11 +424,10 @@ async fn a_throttled_region_does_not_hide_the_home_region_s_alarms() {
 /// An address whose packets go nowhere, as a security group or network ACL that drops the probes
 /// (or a zone gone dark) makes it: a listener whose accept queue is full, so that the kernel drops
 /// every further SYN and a connection times out instead of being refused. Until dropped.
-struct Silent(std::process::Child);
+struct Silent;
 
 impl Silent {
-    fn start(ip: &str, port: u16) -> Silent {
-        use std::io::BufRead;
+    fn start(ip: &str, port: u16) -> Helper {
         let script = "import socket, sys, time\n\
                       s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
                       s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(0)\n\
@@ -428,22 +436,7 @@ impl Silent {
                       c.connect_ex((sys.argv[1], int(sys.argv[2]))); fill.append(c)\n\
                       time.sleep(0.3); print('ready', flush=True)\n\
                       time.sleep(600)\n";
-        let mut child = std::process::Command::new(support::venv_python())
-            .args(["-c", script, ip, &port.to_string()])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready");
-        assert_eq!(line.trim(), "ready");
-        Silent(child)
-    }
-}
-
-impl Drop for Silent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        Helper::start(&["-c", script, ip, &port.to_string()], "ready")
     }
 }
 
