@@ -13,7 +13,7 @@ TOOLS := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
 EVENT ?= events/ec2-state-change-primary-stopped.json
 BOOTSTRAP ?= target/debug/bootstrap
 
-.PHONY: help demo drill test bench fuzz fmt-check clippy template-check emulator-check events-check demo-check iam-check \
+.PHONY: help demo drill test rust-tests bench fuzz fmt-check clippy template-check emulator-check events-check demo-check iam-check \
 	invoke sam-build venv clean-local
 
 ## help: this list (the Makefile's ## lines)
@@ -50,11 +50,17 @@ drill: $(STAMP)
 ## through the real bootstrap, the three demos; then the IAM check of every request the function
 ## made in all of them (the proxy records them in target/iam-requests)
 IAM_RECORDS := $(abspath target/iam-requests)
-test: $(STAMP) fmt-check clippy template-check emulator-check
+# The Python checks (templates, emulator) run beside the Rust tests: independent suites, each with
+# servers on ports of its own; their output is kept apart (--output-sync).
+test: $(STAMP) fmt-check clippy
 	rm -rf $(IAM_RECORDS)
-	EC2_PROXY_RECORD_DIR=$(IAM_RECORDS) $(CARGO) test --all-targets
+	$(CARGO) test --all-targets --no-run
+	$(MAKE) -j3 --output-sync=target template-check emulator-check rust-tests
 	EC2_PROXY_RECORD_DIR=$(IAM_RECORDS) $(MAKE) events-check demo-check
 	$(MAKE) iam-check
+
+rust-tests:
+	EC2_PROXY_RECORD_DIR=$(IAM_RECORDS) $(CARGO) test --all-targets
 
 ## iam-check: every request the function made in the last `make test` (target/iam-requests) is allowed
 ## by its deployment's policy, read from the templates as they are now: after a template change, run
