@@ -236,7 +236,7 @@ pub async fn observe_with(
         public_ip,
         holder: endpoints.first().map_or(Holder::Nobody, |e| e.holder.clone()),
         record: read_record(tag(tags::FROM), tag(tags::TO), tag(tags::AT), tag(tags::PHASE), config)
-            .map(|r| FailoverRecord { cause: tag(tags::CAUSE).map(str::to_owned), ..r }),
+            .map(|r| FailoverRecord { cause: tag(tags::CAUSE).filter(|c| !c.is_empty()).map(str::to_owned), ..r }),
         pause: tag(tags::PAUSED).map(|reason| PauseNote {
             reason: reason.to_owned(),
             since: tag(tags::PAUSED_AT)
@@ -611,7 +611,7 @@ async fn tag_anchor(client: &Client, config: &Config, actions: &[&Action]) -> Ve
     let mut results = Vec::with_capacity(actions.len());
     for action in actions {
         results.push(match (action, &created) {
-            (Action::Resume, _) => run(client, config, action).await,
+            (Action::Resume, _) => resume(client, config).await,
             (_, Ok(status)) => Ok(*status),
             (_, Err(e)) => Err(same_error(e)),
         });
@@ -642,7 +642,10 @@ fn anchor_tags(action: &Action) -> Vec<aws_sdk_ec2::types::Tag> {
                 ec2_tag(tags::AT, &time(record.at)),
                 ec2_tag(tags::PHASE, record.phase.name()),
             ];
-            written.extend(record.cause.as_deref().map(|c| ec2_tag(tags::CAUSE, c)));
+            // Always written (empty for none), so that no older record's cause outlives it; at most
+            // 256 characters, EC2's limit for a tag value (an alarm's name alone may take 255).
+            let cause: String = record.cause.as_deref().unwrap_or_default().chars().take(256).collect();
+            written.push(ec2_tag(tags::CAUSE, &cause));
             written
         }
         _ => Vec::new(),
@@ -675,23 +678,22 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<&'stat
             .await
             .map(|_| "done")
             .map_err(|e| aws_error("StopInstances", e)),
-        Action::Pause { .. } | Action::RecordHealth(_) | Action::RecordFailover(_) => client
-            .create_tags()
-            .resources(config.anchor())
-            .set_tags(Some(anchor_tags(action)))
-            .send()
-            .await
-            .map(|_| "done")
-            .map_err(|e| aws_error("CreateTags", e)),
-        // DeleteTags with keys only deletes them whatever their values.
-        Action::Resume => client
-            .delete_tags()
-            .resources(config.anchor())
-            .tags(aws_sdk_ec2::types::Tag::builder().key(tags::PAUSED).build())
-            .tags(aws_sdk_ec2::types::Tag::builder().key(tags::PAUSED_AT).build())
-            .send()
-            .await
-            .map(|_| "done")
-            .map_err(|e| aws_error("DeleteTags", e)),
+        // The anchor's tags, one request (see `tag_anchor`, which `execute` gives them all to).
+        Action::Pause { .. } | Action::RecordHealth(_) | Action::RecordFailover(_) | Action::Resume => {
+            tag_anchor(client, config, &[action]).await.pop().unwrap_or(Ok("done"))
+        }
     }
+}
+
+/// Ends a pause: DeleteTags with keys only deletes them whatever their values.
+async fn resume(client: &Client, config: &Config) -> Result<&'static str, Error> {
+    client
+        .delete_tags()
+        .resources(config.anchor())
+        .tags(aws_sdk_ec2::types::Tag::builder().key(tags::PAUSED).build())
+        .tags(aws_sdk_ec2::types::Tag::builder().key(tags::PAUSED_AT).build())
+        .send()
+        .await
+        .map(|_| "done")
+        .map_err(|e| aws_error("DeleteTags", e))
 }

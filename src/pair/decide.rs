@@ -100,8 +100,36 @@ pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
 /// the decision says what would have been done, as `paused`.
 pub fn decide(config: &Config, trigger: &Trigger, world: &World) -> Decision {
     let trusted = trust_a_fresh_move(world);
+    let mut decision = decide_endpoints(config, trigger, trusted.as_ref().unwrap_or(world));
+    // While the reads disagree, the record is believed for what it protects (no endpoint pointed
+    // back), not for what it cannot prove: the move may have failed, so nothing is stopped and
+    // nothing moves back towards the old holder until the reads agree.
+    if let (Some(_), Some(r)) = (&trusted, world.address.record.as_ref()) {
+        let back = decision.actions.iter().any(|a| match a {
+            Action::MoveAddress { instance_id, .. } | Action::Converge { instance_id, .. } => *instance_id == r.from,
+            _ => false,
+        });
+        decision.actions.retain(|a| !matches!(a, Action::StopInstance { .. }));
+        if back
+            || (decision.actions.is_empty()
+                && matches!(decision.verdict, Verdict::Fence | Verdict::FailOver | Verdict::Finish | Verdict::Heal))
+        {
+            decision = self::decision(
+                Verdict::NoChange,
+                format!(
+                    "the reads disagree right after the move from {} to {} at {} (EC2's reads are eventually \
+                     consistent): nothing is stopped or moved back until they agree (would have been {}: {})",
+                    r.from,
+                    r.to,
+                    r.at,
+                    decision.verdict.name(),
+                    decision.reason
+                ),
+                Vec::new(),
+            );
+        }
+    }
     let world = trusted.as_ref().unwrap_or(world);
-    let mut decision = decide_endpoints(config, trigger, world);
     // A configuration AWS cannot carry out is refused on every invocation (the first reconcile
     // after the deploy pages), not found out half-way through the first failover; `status` shows it.
     if let Some(why) = private_ips_cannot_follow(config, world) {
@@ -445,6 +473,8 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         // Only for a failover an alarm started (or one recorded before causes were): a switchover
         // or a probe's failover is not undone because some alarm went back to OK.
         let alarm_passed = r.cause.as_deref().is_none_or(|c| c.starts_with("alarm:"))
+            // Every region's alarms read: one unread may hold the alarm that started it.
+            && world.unread_alarms.is_empty()
             && !active_state.is_down()
             && standing.is_none()
             && about_active.is_none()
@@ -478,7 +508,7 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
         (Some(_), Some(old))
             if config.fence_mode != FenceMode::None
                 && matches!(old.state, InstanceState::Running | InstanceState::Stopping)
-                && unstoppable(world, other).is_some() =>
+                && old.spot.as_ref().is_some_and(|s| s.cannot_stop()) =>
         {
             (Vec::new(), unstoppable(world, other).unwrap_or_default())
         }
@@ -663,6 +693,10 @@ fn decide_trigger(config: &Config, trigger: &Trigger, world: &World) -> Decision
     move_to(config, world, active, other, Verdict::FailOver, failure, Some(cause))
 }
 
+/// How long a certain loss (a Spot interruption two minutes ahead, with some delivery delay)
+/// stands whatever failover came after it was sent.
+const CERTAIN_LOSS_SECONDS: i64 = 150;
+
 /// Why a warning that stands is not acted on now, if it is not. An AWS Health scheduled change
 /// (a retirement, a stop, maintenance) is posted weeks before its `startTime`: beyond
 /// `SCHEDULED_LEAD_SECONDS` it is logged, and EC2's scheduled event for the same change, which the
@@ -684,6 +718,11 @@ fn out_of_time(config: &Config, world: &World, warning: &Warning) -> Option<Stri
         }
     }
     let (Some(sent), Some(record)) = (warning.at, world.address.record.as_ref()) else { return None };
+    // A certain loss announced moments ago (a Spot interruption comes two minutes ahead) may have
+    // raced the failover onto its instance and been delivered after it: it still stands.
+    if warning.is_certain_loss() && world.now.saturating_sub(sent) < CERTAIN_LOSS_SECONDS {
+        return None;
+    }
     (warning.names(&record.to) && sent < record.at && record.phase != Phase::Started).then(|| {
         format!(
             "{} was sent at {sent}, before the failover to {} at {}: replayed or late, it changes nothing",

@@ -130,13 +130,15 @@ pub struct Probed {
     pub timed_out: bool,
 }
 
-/// Why the service check cannot be believed now, if it cannot: every member probed timed out
-/// before a TCP connection. Then the network drops the function's probes (one member's zone going
-/// dark while the other answers is a failure of that member; both silent at once is the path),
-/// and a failover on the probe would start a standby that waits forever for its own probe.
+/// Why the service check cannot be believed now, if it cannot: both members were probed and both
+/// timed out before a TCP connection. Then the network drops the function's probes (one member's
+/// zone going dark while the other answers is a failure of that member; both silent at once is
+/// the path), and a failover on the probe would only trade one silent member for the other. With
+/// one member probed (a cold standby) a timeout is that member's failure: it cannot be told from
+/// a dark zone, and the started standby's own probe tells the path apart next.
 pub fn blocked(config: &Config, world: &World) -> Option<String> {
     let check = config.health.as_ref()?;
-    if world.probes.is_empty() || !world.probes.iter().all(|p| p.timed_out) {
+    if world.probes.len() < 2 || !world.probes.iter().all(|p| p.timed_out) {
         return None;
     }
     let who: Vec<&str> = world.probes.iter().map(|p| p.instance_id.as_str()).collect();
