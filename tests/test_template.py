@@ -476,8 +476,9 @@ def test_every_parameter_is_in_exactly_one_parameter_group():
 
 
 def deploy_section():
-    readme = (ROOT / "README.md").read_text()
-    return readme.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+    """docs/deploy.md, which README's Deploy section sends a first deployment to."""
+    assert "docs/deploy.md" in (ROOT / "README.md").read_text().split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+    return (ROOT / "docs" / "deploy.md").read_text()
 
 
 def test_reserved_concurrency_stays_one_and_the_readme_says_what_a_low_quota_account_needs():

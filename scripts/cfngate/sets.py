@@ -92,15 +92,16 @@ def overrides(text):
 
 
 def documented():
-    """[(name, template, region, full parameters)]: the features above, then the README's and
-    samconfig.toml's overrides."""
+    """[(name, template, region, full parameters)]: the features above, then the overrides of the
+    README, docs/ and samconfig.toml."""
     out = [(name, template, region, dict(BASE[template], **given)) for name, template, region, given in FEATURES]
-    for source in ("README.md", "samconfig.toml"):
+    documents = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")), "samconfig.toml"]
+    for source in documents:
         path = ROOT / source
         if not path.exists():
             continue
         text = path.read_text()
-        if source == "README.md":
+        if source.endswith(".md"):
             # The commands in fenced blocks and in inline code spans, not the prose around them.
             blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
             spans = re.findall(r"`([^`\n]*--parameter-overrides[^`\n]*)`", re.sub(r"```.*?```", "", text, flags=re.S))
