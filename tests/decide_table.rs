@@ -28,22 +28,7 @@ use InstanceState::*;
 use Phase::*;
 
 fn config() -> Config {
-    Config {
-        primary: P.into(),
-        standby: S.into(),
-        allocation_id: Some("eipalloc-0123456789abcdef0".into()),
-        routes: Vec::new(),
-        private_ips: Vec::new(),
-        fence_mode: FenceMode::Stop,
-        cooldown_seconds: 300,
-        standby_ready: Readiness::Checks,
-        monitoring: None,
-        alarm_names: Vec::new(),
-        rebalance: Rebalance::Log,
-        scheduled_lead_seconds: 3_600,
-        fence_escalate_seconds: 600,
-        health: None,
-    }
+    Config { allocation_id: Some("eipalloc-0123456789abcdef0".into()), ..Config::with_defaults(P, S) }
 }
 
 fn eni(id: &str) -> String {

@@ -20,7 +20,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::world::{Holder, Phase};
 use ec2_failover::pair::Handler;
-use ec2_failover::pair::{Clients, Config, FenceMode, Readiness};
+use ec2_failover::pair::{Clients, Config, FenceMode};
 use serde_json::json;
 
 const P: &str = "i-0123456789abcdef0";
@@ -28,22 +28,7 @@ const S: &str = "i-0fedcba9876543210";
 const ALLOC: &str = "eipalloc-0123456789abcdef0";
 
 fn config() -> Config {
-    Config {
-        primary: P.into(),
-        standby: S.into(),
-        allocation_id: Some(ALLOC.into()),
-        routes: Vec::new(),
-        private_ips: Vec::new(),
-        fence_mode: FenceMode::Stop,
-        cooldown_seconds: 300,
-        standby_ready: Readiness::Checks,
-        monitoring: None,
-        alarm_names: Vec::new(),
-        rebalance: Default::default(),
-        scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
-        fence_escalate_seconds: ec2_failover::pair::DEFAULT_FENCE_ESCALATE_SECONDS,
-        health: None,
-    }
+    Config { allocation_id: Some(ALLOC.into()), ..Config::with_defaults(P, S) }
 }
 
 fn eni(id: &str) -> String {

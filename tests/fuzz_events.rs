@@ -31,7 +31,7 @@ use ec2_failover::group::world::{
 use ec2_failover::pair::decide::{decide, screen};
 use ec2_failover::pair::world::{Address, Holder, Instance, InstanceState, World};
 use ec2_failover::pair::Handler;
-use ec2_failover::pair::{Clients, Config, FenceMode, Readiness};
+use ec2_failover::pair::{Clients, Config};
 use ec2_failover::trigger::{parse, ACCEPTED};
 use ec2_failover::trigger::{LifecycleAction, Transition};
 use proptest::prelude::*;
@@ -43,22 +43,7 @@ const S: &str = "i-0fedcba9876543210";
 const ALLOC: &str = "eipalloc-0123456789abcdef0";
 
 fn config() -> Config {
-    Config {
-        primary: P.into(),
-        standby: S.into(),
-        allocation_id: Some(ALLOC.into()),
-        routes: Vec::new(),
-        private_ips: Vec::new(),
-        fence_mode: FenceMode::Stop,
-        cooldown_seconds: 300,
-        standby_ready: Readiness::Checks,
-        monitoring: None,
-        alarm_names: Vec::new(),
-        rebalance: Default::default(),
-        scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
-        fence_escalate_seconds: ec2_failover::pair::DEFAULT_FENCE_ESCALATE_SECONDS,
-        health: None,
-    }
+    Config { allocation_id: Some(ALLOC.into()), ..Config::with_defaults(P, S) }
 }
 
 fn runner() -> RunnerConfig {

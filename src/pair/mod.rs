@@ -114,6 +114,28 @@ pub enum RouteDestination {
 }
 
 impl Config {
+    /// The settings a pair of these two instances gets when nothing else is set (the defaults
+    /// `config.rs` applies), with no endpoint yet: the one constructor the tests build on, so that
+    /// a new setting is written once.
+    pub fn with_defaults(primary: &str, standby: &str) -> Self {
+        Config {
+            primary: primary.to_owned(),
+            standby: standby.to_owned(),
+            allocation_id: None,
+            routes: Vec::new(),
+            private_ips: Vec::new(),
+            fence_mode: FenceMode::Stop,
+            cooldown_seconds: 300,
+            standby_ready: Readiness::Checks,
+            monitoring: None,
+            alarm_names: Vec::new(),
+            rebalance: Rebalance::default(),
+            scheduled_lead_seconds: DEFAULT_SCHEDULED_LEAD_SECONDS,
+            fence_escalate_seconds: DEFAULT_FENCE_ESCALATE_SECONDS,
+            health: None,
+        }
+    }
+
     /// The resource the failover record, the pause and the service check's results are tagged
     /// on: the Elastic IP, else the first route table.
     pub fn anchor(&self) -> &str {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use aws_sdk_ec2::Client;
-use ec2_failover::pair::{Config, FenceMode, Handler, Readiness};
+use ec2_failover::pair::{Config, Handler};
 use serde_json::{json, Value};
 
 use super::{Moto, Proxy, PAIR_FUNCTION};
@@ -39,22 +39,7 @@ pub async fn local(standby_running: bool) -> (Moto, Proxy, Pair) {
 
 /// The function's default configuration for a pair of these instances, with no endpoint yet.
 pub fn pair_config(primary: &str, standby: &str) -> Config {
-    Config {
-        primary: primary.to_owned(),
-        standby: standby.to_owned(),
-        allocation_id: None,
-        routes: Vec::new(),
-        private_ips: Vec::new(),
-        fence_mode: FenceMode::Stop,
-        cooldown_seconds: 300,
-        standby_ready: Readiness::Checks,
-        monitoring: None,
-        alarm_names: Vec::new(),
-        rebalance: Default::default(),
-        scheduled_lead_seconds: ec2_failover::pair::DEFAULT_SCHEDULED_LEAD_SECONDS,
-        fence_escalate_seconds: ec2_failover::pair::DEFAULT_FENCE_ESCALATE_SECONDS,
-        health: None,
-    }
+    Config::with_defaults(primary, standby)
 }
 
 /// Builds a pair: the primary running with the IP, the standby stopped (cold) or running (hot).
