@@ -27,6 +27,7 @@ Usage:
                                               its Lambda action sends
 """
 
+import functools
 import io
 import json
 import os
@@ -116,8 +117,10 @@ def substituted(node, known):
     return {k: substituted(v, known) for k, v in node.items()}
 
 
+@functools.lru_cache(maxsize=None)
 def attribute(kind, physical, name, region):
-    """The value of Fn::GetAtt for a resource moto's stack made."""
+    """The value of Fn::GetAtt for a resource moto's stack made (asked once: every Fn::Sub and
+    Fn::Join of the resources made outside the stack looks them up)."""
     if kind == "AWS::Lambda::Function" and name == "Arn":
         return client("lambda", region).get_function_configuration(FunctionName=physical)["FunctionArn"]
     if kind == "AWS::SQS::Queue" and name == "Arn":
