@@ -325,3 +325,16 @@ pub(crate) fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<
 pub(crate) fn ec2_tag(key: &str, value: &str) -> aws_sdk_ec2::types::Tag {
     aws_sdk_ec2::types::Tag::builder().key(key).value(value).build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_state_names_read_as_gone() {
+        assert_eq!(InstanceState::from_name("running"), InstanceState::Running);
+        assert_eq!(InstanceState::from_name("shutting-down"), InstanceState::ShuttingDown);
+        assert_eq!(InstanceState::from_name("exploded"), InstanceState::Gone);
+        assert!(InstanceState::Stopping.is_down() && !InstanceState::Pending.is_down());
+    }
+}

@@ -2,10 +2,10 @@
 //! lent to every invocation. Every error names its variable.
 
 use crate::group;
-use crate::pair::health::{self, HealthCheck};
-use crate::pair::{
-    self, FenceMode, Monitoring, Readiness, Rebalance, DEFAULT_COOLDOWN_SECONDS, DEFAULT_FENCE_ESCALATE_SECONDS,
-    DEFAULT_SCHEDULED_LEAD_SECONDS,
+use crate::pair;
+use crate::pair::config::{
+    self as pair_config, FenceMode, HealthCheck, Monitoring, Readiness, Rebalance, DEFAULT_COOLDOWN_SECONDS,
+    DEFAULT_FENCE_ESCALATE_SECONDS, DEFAULT_SCHEDULED_LEAD_SECONDS,
 };
 
 /// Everything the function is configured with.
@@ -263,7 +263,7 @@ fn private_endpoints(get: &impl Fn(&str) -> Option<String>) -> Result<(Vec<pair:
 /// `HEALTH_TIMEOUT_MS` and `HEALTH_HOST`.
 fn health_check(get: &impl Fn(&str) -> Option<String>) -> Result<Option<HealthCheck>, ConfigError> {
     let Some(spec) = get("HEALTH_CHECK") else { return Ok(None) };
-    let max = i64::try_from(health::MAX_WINDOW).unwrap_or(10);
+    let max = i64::try_from(pair_config::MAX_WINDOW).unwrap_or(10);
     let threshold = number(get, "HEALTH_THRESHOLD", 3, 1, max)?;
     // A window below the threshold could never fail: it is the threshold (the template's 0 says
     // so too). Failing init instead would stop every failover over a setting of the check.

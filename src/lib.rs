@@ -22,9 +22,11 @@
 
 pub mod aws;
 pub mod config;
+pub mod decision;
 pub mod error;
 pub mod group;
 pub mod handler;
+pub mod holder;
 pub mod invocation;
 pub mod pair;
 pub mod record;

@@ -27,7 +27,7 @@ use aws_sdk_ec2::error::BoxError;
 use serde::Serialize;
 use tracing::Level;
 
-use crate::invocation::{Report, Verdict};
+use crate::decision::{Report, Status, Verdict};
 use crate::trigger::Trigger;
 
 /// The CloudWatch namespace of the function's metrics.
@@ -305,7 +305,7 @@ impl<W: Serialize, A: Serialize> Said<'_, W, A> {
             (false, Verdict::Hold | Verdict::Abandon | Verdict::Paused) => (Level::WARN, "decision"),
             (false, _) => (Level::INFO, "decision"),
         };
-        let failed = self.actions.iter().filter(|r| r.status == "failed").count();
+        let failed = self.actions.iter().filter(|r| r.status == Status::Failed).count();
         let failed = u64::try_from(failed).unwrap_or(u64::MAX);
         let metrics = Metrics::of(self.verdict, self.dry_run, failed, &facts, scope);
         let timestamp = aws_sdk_ec2::primitives::DateTime::from_millis(timestamp_ms)

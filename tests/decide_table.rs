@@ -7,14 +7,16 @@
 //! written `ago` seconds before now. The tables are laid out by hand, hence `#[rustfmt::skip]`.
 
 use ec2_failover::aws::{CheckStatus, Checks, SpotRequest};
-use ec2_failover::invocation::Verdict::{self, *};
-use ec2_failover::pair::decide::{decide, Action};
-use ec2_failover::pair::health::{HealthCheck, History, Probed};
+use ec2_failover::decision::Verdict::{self, *};
+use ec2_failover::pair::config::HealthCheck;
+use ec2_failover::pair::decide::decide;
+use ec2_failover::pair::plan::Action;
 use ec2_failover::pair::world::PauseNote;
 use ec2_failover::pair::world::ScheduledEvent;
 use ec2_failover::pair::world::{
-    Address, AlarmSeen, Endpoint, EndpointSeen, FailoverRecord, Holder, Instance, InstanceState, Phase, World,
+    AlarmSeen, Anchor, Endpoint, EndpointSeen, FailoverRecord, Holder, Instance, InstanceState, Phase, World,
 };
+use ec2_failover::pair::world::{History, Probed};
 use ec2_failover::pair::{Config, FenceMode, Readiness, Rebalance};
 use ec2_failover::trigger::Trigger::{self, Schedule};
 use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Command, Health, Source, Warning};
@@ -56,7 +58,7 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
     };
     World {
         now: NOW,
-        address: Address {
+        anchor: Anchor {
             resource: "eipalloc-0123456789abcdef0".into(),
             public_ip: Some("198.51.100.7".into()),
             holder: holder.into().map_or(Holder::Nobody, |id| Holder::Member { instance_id: id.into() }),
@@ -87,7 +89,7 @@ trait Recorded {
 
 impl Recorded for World {
     fn rec(mut self, from: &str, to: &str, ago: i64, phase: Phase) -> World {
-        self.address.record =
+        self.anchor.record =
             Some(FailoverRecord { from: from.into(), to: to.into(), at: NOW - ago, phase, cause: None });
         self
     }
@@ -117,7 +119,7 @@ impl Recorded for World {
 
     /// An operator paused the pair a minute ago.
     fn paused(mut self, reason: &str) -> World {
-        self.address.pause = Some(PauseNote { reason: reason.into(), since: Some(NOW - 60) });
+        self.anchor.pause = Some(PauseNote { reason: reason.into(), since: Some(NOW - 60) });
         self
     }
 
@@ -219,7 +221,7 @@ fn health(code: &str, category: &str, id: &str) -> Trigger {
 }
 
 fn mv(id: &str) -> Action {
-    Action::MoveAddress { instance_id: id.into(), network_interface_id: Some(eni(id)) }
+    Action::MoveEndpoints { instance_id: id.into(), network_interface_id: Some(eni(id)) }
 }
 fn start(id: &str) -> Action {
     Action::StartInstance { instance_id: id.into() }
@@ -282,7 +284,7 @@ fn without_causes(actions: &[Action]) -> Vec<Action> {
 }
 
 /// The cause the decision's record carries, if it writes one.
-fn cause_of(d: &ec2_failover::invocation::Decision<Action>) -> Option<String> {
+fn cause_of(d: &ec2_failover::decision::Decision<Action>) -> Option<String> {
     d.actions.iter().find_map(|a| match a {
         Action::RecordFailover(r) => r.cause.clone(),
         _ => None,
@@ -326,7 +328,7 @@ fn a_failover_record_says_what_caused_it() {
     }
     // Carried on, the record keeps its cause.
     let mut started = w(P, Running, Running).init(S).rec(P, S, 60, Started);
-    if let Some(r) = started.address.record.as_mut() {
+    if let Some(r) = started.anchor.record.as_mut() {
         r.cause = Some("switchover".into());
     }
     let ready = {
@@ -345,7 +347,7 @@ fn an_alarm_that_passed_stops_the_failover_it_started_and_not_a_switchover() {
     // the primary has gone back to OK since.
     let begun = |cause: &str| {
         let mut w = w(P, Running, Running).init(S).rec(P, S, 120, Started).cw(&[("cpu", AlarmState::Ok, &[P])]);
-        if let Some(r) = w.address.record.as_mut() {
+        if let Some(r) = w.anchor.record.as_mut() {
             r.cause = Some(cause.into());
         }
         w
@@ -715,7 +717,7 @@ fn the_cooldown_holds_a_new_failover() {
 fn it_refuses_rather_than_move_the_ip_to_nowhere() {
     let c = &config();
     let mut outsider = w(P, Stopped, Stopped);
-    outsider.address.holder =
+    outsider.anchor.holder =
         Holder::Outsider { instance_id: Some("i-0a1b2c3d4e5f67890".into()), network_interface_id: None };
     //    name                                 config trigger      world                        verdict actions reason
     check("standby terminated",                c,     stopped(P),  w(P, Stopped, Terminated),   Refuse, &[],    "cannot take");
@@ -791,7 +793,7 @@ fn the_ip_is_never_associated_again_with_the_instance_that_holds_it() {
                                 let world = cloudwatch_agrees(trigger, world.clone());
                                 let d = decide(&config(), trigger, &world);
                                 for action in &d.actions {
-                                    if let Action::MoveAddress { instance_id, .. } = action {
+                                    if let Action::MoveEndpoints { instance_id, .. } = action {
                                         plans += 1;
                                         assert_ne!(Some(instance_id.as_str()), holder, "{}", d.reason);
                                     }
@@ -823,7 +825,7 @@ fn kept(mut world: World, ago: i64, primary: &str, standby: &str) -> World {
         .filter(|(_, b)| !b.is_empty())
         .map(|(id, b)| ((*id).to_owned(), bits(b)))
         .collect();
-    world.address.health = Some(History { at: NOW - ago, members });
+    world.anchor.health = Some(History { at: NOW - ago, members });
     world
 }
 
@@ -933,7 +935,7 @@ fn the_service_check_is_read_and_written_back_as_its_tag() {
 /// Endpoints besides the Elastic IP: a route and a private IP, each pointing at `route` / `ip`.
 fn endpoints(mut world: World, route: Option<&str>, ip: Option<&str>) -> World {
     let holder = |id: Option<&str>| id.map_or(Holder::Nobody, |i| Holder::Member { instance_id: i.into() });
-    let eip = world.address.holder.clone();
+    let eip = world.anchor.holder.clone();
     world.endpoints = vec![
         EndpointSeen {
             endpoint: Endpoint::ElasticIp { allocation_id: "eipalloc-0123456789abcdef0".into() },

@@ -5,8 +5,8 @@
 
 mod support;
 
+use ec2_failover::decision::{Report, Status, Verdict};
 use ec2_failover::group::Config as GroupConfig;
-use ec2_failover::invocation::{Report, Verdict};
 use ec2_failover::record::{Facts, HasFacts, Metrics, Said, Scope, Totals, MAX_LINE_BYTES, METRICS, NAMESPACE};
 use ec2_failover::trigger::Trigger;
 use serde_json::{json, Value};
@@ -62,11 +62,11 @@ fn parse(line: &str) -> Value {
 
 /// The line of an outcome, as `invocation::log` writes it.
 fn line_of<W: serde::Serialize, A: serde::Serialize>(
-    outcome: &ec2_failover::invocation::Outcome<W, A>,
+    outcome: &ec2_failover::decision::Outcome<W, A>,
     scope: Scope,
 ) -> Value
 where
-    ec2_failover::invocation::Outcome<W, A>: HasFacts,
+    ec2_failover::decision::Outcome<W, A>: HasFacts,
 {
     let (_, text) = ec2_failover::invocation::said(outcome, None).line(
         outcome.facts(),
@@ -190,7 +190,8 @@ fn each_verdict_counts_where_it_should_and_a_dry_run_moves_nothing() {
     }
 
     // A failed action is counted, and its line is an error line.
-    let failed = [Report { action: json!({"kind": "move_address"}), status: "failed", error: Some("boom".into()) }];
+    let failed =
+        [Report { action: json!({"kind": "move_endpoints"}), status: Status::Failed, error: Some("boom".into()) }];
     let mut with_error = said(Verdict::FailOver, false, &trigger, &failed);
     with_error.error = Some("EC2 AssociateAddress failed".into());
     let line = parse(&with_error.line(Facts::default(), whole, "f", 1_790_000_000_000).1);

@@ -6,8 +6,8 @@
 mod support;
 
 use aws_sdk_cloudwatch::types::StateValue;
+use ec2_failover::decision::{Status, Verdict};
 use ec2_failover::error::Error;
-use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::{Config, FenceMode, Handler};
 use serde_json::json;
 use support::{alarm, local, look, Seen};
@@ -25,7 +25,7 @@ async fn a_stopped_primary_hands_the_ip_to_the_cold_standby_then_starts_it() {
 
     let outcome = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
-    assert!(outcome.actions.iter().all(|a| a.status == "done"), "{:?}", outcome.actions);
+    assert!(outcome.actions.iter().all(|a| a.status == Status::Done), "{:?}", outcome.actions);
     // The IP went to the stopped standby's interface first (AWS refuses a pending one), then the
     // start: the standby boots with the IP. The record says `moved` until it is seen running.
     let seen = look(&ec2, &p).await;
@@ -138,7 +138,7 @@ async fn a_dry_run_reports_the_plan_and_changes_nothing() {
     assert_eq!(outcome.verdict, Verdict::FailOver);
     assert!(outcome.dry_run);
     let statuses: Vec<_> = outcome.actions.iter().map(|a| a.status).collect();
-    assert_eq!(statuses, ["planned", "planned", "planned"]);
+    assert_eq!(statuses, [Status::Planned; 3]);
     assert_eq!(look(&ec2, &p).await, before);
 }
 

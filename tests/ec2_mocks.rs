@@ -17,7 +17,7 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use ec2_failover::invocation::Verdict;
+use ec2_failover::decision::{Status, Verdict};
 use ec2_failover::pair::world::{Holder, Phase};
 use ec2_failover::pair::Handler;
 use ec2_failover::pair::{Clients, Config, FenceMode};
@@ -188,8 +188,8 @@ async fn an_association_made_through_an_interface_is_read_back_with_its_record()
         .await
         .unwrap();
     let world = outcome.observed.unwrap();
-    assert_eq!(world.address.holder, Holder::Member { instance_id: S.into() });
-    let record = world.address.record.unwrap();
+    assert_eq!(world.anchor.holder, Holder::Member { instance_id: S.into() });
+    let record = world.anchor.record.unwrap();
     assert_eq!((record.from.as_str(), record.to.as_str(), record.at, record.phase), (P, S, 1_700_000_000, Phase::Done));
     assert_eq!(outcome.verdict, Verdict::NoChange);
 }
@@ -398,7 +398,7 @@ async fn an_alarm_payload_counts_only_if_cloudwatch_says_alarm_now() {
 #[tokio::test]
 async fn a_fence_waits_for_every_endpoint_to_leave_the_instance_it_stops() {
     use ec2_failover::pair::aws::execute;
-    use ec2_failover::pair::decide::Action;
+    use ec2_failover::pair::plan::Action;
     use ec2_failover::pair::world::Endpoint;
     // A repair that points a route at the active instance, and the fence of the old one: AWS
     // refuses the route (throttled for good, say); the stop must not run while the route may
@@ -426,14 +426,14 @@ async fn a_fence_waits_for_every_endpoint_to_leave_the_instance_it_stops() {
     assert!(
         error.is_some_and(|e| e.to_string().contains("ReplaceRoute failed with InvalidNetworkInterfaceID.NotFound"))
     );
-    assert_eq!(reports[1].status, "skipped", "{reports:?}");
+    assert_eq!(reports[1].status, Status::Skipped, "{reports:?}");
     assert_eq!(rules[1].num_calls(), 0, "StopInstances must not be called while a route may point at the instance");
 }
 
 #[tokio::test]
 async fn a_private_ip_left_behind_does_not_keep_the_old_instance_unfenced() {
     use ec2_failover::pair::aws::execute;
-    use ec2_failover::pair::decide::Action;
+    use ec2_failover::pair::plan::Action;
     // The Elastic IP moves; the private IP does not (EC2 refuses it, for an address outside the new
     // interface's subnet, say). The old instance holds no endpoint that carries its traffic any
     // more: it is fenced all the same, and the next reconcile moves the private IP.
@@ -455,11 +455,11 @@ async fn a_private_ip_left_behind_does_not_keep_the_old_instance_unfenced() {
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
     let config = Config { private_ips: vec!["10.0.2.200".into()], ..config() };
     let actions = [
-        Action::MoveAddress { instance_id: S.into(), network_interface_id: Some(eni(S)) },
+        Action::MoveEndpoints { instance_id: S.into(), network_interface_id: Some(eni(S)) },
         Action::StopInstance { instance_id: P.into(), force: false, skip_os_shutdown: false },
     ];
     let (reports, error) = execute(&client, &config, &actions).await;
     assert!(error.is_some_and(|e| e.to_string().contains("AssignPrivateIpAddresses failed")), "{reports:?}");
-    assert_eq!(reports[1].status, "done", "{reports:?}");
+    assert_eq!(reports[1].status, Status::Done, "{reports:?}");
     assert_eq!(rules[2].num_calls(), 1, "the old instance is fenced");
 }

@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use ec2_failover::invocation::Verdict;
+use ec2_failover::decision::Verdict;
 use ec2_failover::pair::Config;
 use ec2_failover::pair::Handler;
 use serde_json::json;

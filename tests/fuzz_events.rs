@@ -29,7 +29,7 @@ use ec2_failover::group::world::{
     VolumeSpec, VolumeState,
 };
 use ec2_failover::pair::decide::{decide, screen};
-use ec2_failover::pair::world::{Address, Holder, Instance, InstanceState, World};
+use ec2_failover::pair::world::{Anchor, Holder, Instance, InstanceState, World};
 use ec2_failover::pair::Handler;
 use ec2_failover::pair::{Clients, Config};
 use ec2_failover::trigger::{parse, ACCEPTED};
@@ -317,7 +317,7 @@ fn healthy_world() -> World {
     };
     World {
         now: 1_800_000_000,
-        address: Address {
+        anchor: Anchor {
             resource: ALLOC.into(),
             public_ip: Some("203.0.113.10".into()),
             holder: Holder::Member { instance_id: P.into() },

@@ -4,6 +4,7 @@
 //! The decision table reads one case a line: `check(name, group, instance, addresses, verdict, actions)`
 //! for the launch of NEW; the rows are laid out by hand, hence `#[rustfmt::skip]`.
 
+use ec2_failover::decision::Verdict;
 use ec2_failover::group::decide::{
     decide, heal, held_actions, screen, serving, GroupAction, LifecycleResult, Screened,
 };
@@ -12,7 +13,6 @@ use ec2_failover::group::world::{
     LifecycleState, SnapshotState, VolumeSpec, VolumeState,
 };
 use ec2_failover::group::Config;
-use ec2_failover::invocation::Verdict;
 use ec2_failover::pair::world::InstanceState;
 use ec2_failover::tags::GROUP as GROUP_TAG;
 use ec2_failover::trigger::{LifecycleAction, Transition, Trigger};

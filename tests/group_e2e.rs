@@ -5,8 +5,8 @@
 mod support;
 
 use aws_sdk_ec2::types::Tag;
+use ec2_failover::decision::Verdict;
 use ec2_failover::group::Config;
-use ec2_failover::invocation::Verdict;
 use ec2_failover::tags::GROUP as GROUP_TAG;
 use serde_json::{json, Value};
 use support::group::{event_file, start, tag, Scene, GROUP, KEY, LAUNCH_HOOK, TERMINATE_HOOK};

@@ -14,8 +14,8 @@ use ec2_failover::group::decide::{GroupAction, LifecycleResult};
 use ec2_failover::group::world::VolumeSpec;
 use std::time::Duration;
 
+use ec2_failover::decision::{Status, Verdict};
 use ec2_failover::group::{Clients, Config, Handler};
-use ec2_failover::invocation::Verdict;
 use ec2_failover::trigger::Transition;
 
 const NEW: &str = "i-0000000000000000b";
@@ -89,8 +89,8 @@ async fn a_refused_attach_stops_the_launch_before_the_ip_and_the_completion() {
             autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&never_complete]),
         };
         let (reports, error) = execute(&clients, &launch_plan()).await;
-        let statuses: Vec<&str> = reports.iter().map(|r| r.status).collect();
-        assert_eq!(statuses, ["failed", "skipped", "skipped"], "{code}");
+        let statuses: Vec<Status> = reports.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [Status::Failed, Status::Skipped, Status::Skipped], "{code}");
         let error = error.expect("the invocation fails");
         assert!(error.to_string().contains(&format!("AttachVolume failed with {code}")), "{error}");
         assert_eq!(ec2_rules[0].num_calls(), 1, "{code}: a refusal is not retried");
@@ -130,7 +130,7 @@ async fn a_refused_restore_is_reported_and_nothing_after_it_runs() {
         GroupAction::Heartbeat { group: "web-asg".into(), hook: "ec2-failover-launch".into(), instance_id: NEW.into() },
     ];
     let (reports, error) = execute(&clients, &plan).await;
-    assert_eq!(reports.iter().map(|r| r.status).collect::<Vec<_>>(), ["failed", "skipped"]);
+    assert_eq!(reports.iter().map(|r| r.status).collect::<Vec<_>>(), [Status::Failed, Status::Skipped]);
     assert!(error.unwrap().to_string().contains("InvalidSnapshot.NotFound"));
     assert_eq!(never_heartbeat.num_calls(), 0);
 }

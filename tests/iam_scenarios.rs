@@ -7,7 +7,7 @@
 
 mod support;
 
-use ec2_failover::invocation::Verdict;
+use ec2_failover::decision::{Status, Verdict};
 use support::group::{event_file, start, Scene, GROUP, LAUNCH_HOOK, TERMINATE_HOOK};
 use support::{look, pair_with, Moto, Proxy};
 
@@ -25,7 +25,7 @@ async fn a_pair_whose_volumes_use_a_customer_managed_key_starts_its_standby() {
 
     let outcome = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
-    assert!(outcome.actions.iter().all(|a| a.status == "done"), "{:?}", outcome.actions);
+    assert!(outcome.actions.iter().all(|a| a.status == Status::Done), "{:?}", outcome.actions);
     assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
     assert_eq!(proxy.shown(&p.standby).as_deref(), Some("pending"));
     let starts = proxy.log().iter().filter(|r| r.action == "StartInstances" && r.status == Some(200)).count();

@@ -7,7 +7,7 @@ mod support;
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
 use aws_sdk_ec2::Client;
-use ec2_failover::invocation::Verdict;
+use ec2_failover::decision::Verdict;
 use ec2_failover::pair::{Config, Handler, Route};
 use serde_json::json;
 use support::{Moto, Proxy, PAIR_FUNCTION};

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_ec2::Client;
-use ec2_failover::invocation::Verdict;
-use ec2_failover::pair::health::HealthCheck;
+use ec2_failover::decision::Verdict;
+use ec2_failover::pair::config::HealthCheck;
 use ec2_failover::pair::Config;
 use ec2_failover::tags::{self, HEALTH};
 use support::Pair;

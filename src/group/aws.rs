@@ -9,8 +9,8 @@ use super::world::{
     LifecycleState, SnapshotState, VolumeSpec, VolumeState,
 };
 use crate::aws::{associate, aws_error, ec2_tag, tag};
+use crate::decision::{Report, Status};
 use crate::error::Error;
-use crate::invocation::Report;
 use crate::tags;
 use crate::trigger::{LifecycleAction, Transition};
 
@@ -272,10 +272,12 @@ pub async fn execute(clients: &Clients, actions: &[GroupAction]) -> (Vec<ActionR
     (reports, error)
 }
 
-async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Error> {
+async fn run(clients: &Clients, action: &GroupAction) -> Result<Status, Error> {
     match action {
         GroupAction::MoveAddress { allocation_id, instance_id, network_interface_id } => {
-            associate(&clients.ec2, allocation_id, instance_id, network_interface_id.as_deref()).await.map(|()| "done")
+            associate(&clients.ec2, allocation_id, instance_id, network_interface_id.as_deref())
+                .await
+                .map(|()| Status::Done)
         }
         GroupAction::Heartbeat { group, hook, instance_id } => {
             let sent = clients
@@ -287,8 +289,8 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .send()
                 .await;
             match sent {
-                Ok(_) => Ok("done"),
-                Err(e) if is_no_active_action(&e) => Ok("already_done"),
+                Ok(_) => Ok(Status::Done),
+                Err(e) if is_no_active_action(&e) => Ok(Status::AlreadyDone),
                 Err(e) => Err(aws_error("RecordLifecycleActionHeartbeat", e)),
             }
         }
@@ -322,7 +324,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .tag_specifications(spec.build())
                 .send()
                 .await
-                .map(|_| "done")
+                .map(|_| Status::Done)
                 .map_err(|e| aws_error("CreateSnapshot", e))
         }
         GroupAction::CreateVolume { snapshot_id, availability_zone, key, for_instance, device, spec: volume } => {
@@ -347,7 +349,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .tag_specifications(spec)
                 .send()
                 .await
-                .map(|_| "done")
+                .map(|_| Status::Done)
                 .map_err(|e| with_kms_hint(aws_error("CreateVolume", e), snapshot_id))
         }
         GroupAction::EnableInstanceTags { instance_id } => clients
@@ -357,7 +359,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
             .instance_metadata_tags(aws_sdk_ec2::types::InstanceMetadataTagsState::Enabled)
             .send()
             .await
-            .map(|_| "done")
+            .map(|_| Status::Done)
             .map_err(|e| aws_error("ModifyInstanceMetadataOptions", e)),
         GroupAction::AttachVolume { volume_id, instance_id, device } => {
             // Marked first: a volume that may ever have been attached is never deleted as unused,
@@ -384,7 +386,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .device(device)
                 .send()
                 .await
-                .map(|_| "done")
+                .map(|_| Status::Done)
                 .map_err(|e| with_kms_hint(aws_error("AttachVolume", e), volume_id))
         }
         GroupAction::DeleteVolume { volume_id } => clients
@@ -393,7 +395,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
             .volume_id(volume_id)
             .send()
             .await
-            .map(|_| "done")
+            .map(|_| Status::Done)
             .map_err(|e| aws_error("DeleteVolume", e)),
         GroupAction::DeleteSnapshot { snapshot_id } => clients
             .ec2
@@ -401,7 +403,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
             .snapshot_id(snapshot_id)
             .send()
             .await
-            .map(|_| "done")
+            .map(|_| Status::Done)
             .map_err(|e| aws_error("DeleteSnapshot", e)),
         GroupAction::CompleteLifecycle { group, hook, instance_id, result } => {
             let result = match result {
@@ -418,10 +420,10 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<&'static str, Er
                 .send()
                 .await;
             match sent {
-                Ok(_) => Ok("done"),
+                Ok(_) => Ok(Status::Done),
                 // A repeated event, or a retry after a lost response: the action is already
                 // completed (or timed out), and Auto Scaling says so with a ValidationError.
-                Err(e) if is_no_active_action(&e) => Ok("already_done"),
+                Err(e) if is_no_active_action(&e) => Ok(Status::AlreadyDone),
                 Err(e) => Err(aws_error("CompleteLifecycleAction", e)),
             }
         }

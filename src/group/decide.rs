@@ -7,12 +7,12 @@ use super::data::{leftovers, plan_launch, plan_terminate, retention, retired, La
 use super::world::{GroupWorld, HeldGroup, LifecycleState, VolumeSpec};
 use super::Config;
 use crate::aws::InstanceState;
-use crate::invocation::Verdict;
+use crate::decision::Verdict;
 use crate::tags::GROUP as GROUP_TAG;
 use crate::trigger::{LifecycleAction, Transition, Trigger};
 
 /// A decision about a group.
-pub type Decision = crate::invocation::Decision<GroupAction>;
+pub type Decision = crate::decision::Decision<GroupAction>;
 
 /// How a lifecycle action is completed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

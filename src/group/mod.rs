@@ -28,8 +28,9 @@ use serde_json::Value;
 pub use self::aws::Clients;
 use self::decide::{GroupAction, Screened};
 use self::world::{GroupWorld, HeldGroup};
+use crate::decision::{Outcome, Report, Status, Verdict};
 use crate::error::Error;
-use crate::invocation::{failure, finish, log, now, Frame, Outcome, Turn, Verdict};
+use crate::invocation::{failure, finish, log, now, Frame, Turn};
 use crate::record::{Facts, HasFacts, Scope};
 use crate::trigger::{LifecycleAction, Trigger};
 
@@ -231,7 +232,7 @@ impl Handler {
         &self,
         trigger: &Trigger,
         groups: &[HeldGroup],
-        actions: &mut Vec<crate::invocation::Report<GroupAction>>,
+        actions: &mut Vec<Report<GroupAction>>,
         skipped: &mut Vec<String>,
         first_error: &mut Option<Error>,
     ) -> Vec<Healed> {
@@ -345,11 +346,7 @@ pub struct Healed {
 
 /// The facts of one group decision: its group and held instance (from the lifecycle action, or the
 /// world a heal read), the instance holding the group's address, and the one the IP moves to.
-fn group_facts(
-    trigger: &Trigger,
-    world: Option<&GroupWorld>,
-    actions: &[crate::invocation::Report<GroupAction>],
-) -> Facts {
+fn group_facts(trigger: &Trigger, world: Option<&GroupWorld>, actions: &[Report<GroupAction>]) -> Facts {
     let held = match trigger {
         Trigger::Lifecycle(action) => Some(action),
         _ => None,
@@ -362,7 +359,7 @@ fn group_facts(
         GroupAction::MoveAddress { instance_id, .. } => Some(instance_id.clone()),
         _ => None,
     });
-    let moved = actions.iter().any(|r| matches!(r.action, GroupAction::MoveAddress { .. }) && r.status == "done");
+    let moved = actions.iter().any(|r| matches!(r.action, GroupAction::MoveAddress { .. }) && r.status == Status::Done);
     Facts { active, target, group, instance, moved, ..Facts::default() }
 }
 

@@ -2,8 +2,8 @@
 //! Pure, like `decide`: an alarm payload counts only if CloudWatch says ALARM now, and an alarm
 //! that stays in ALARM counts against the instance that took over only if it went to ALARM after.
 
+use super::config::Config;
 use super::world::{AlarmSeen, World};
-use super::Config;
 use crate::trigger::{AlarmState, Command, Source, Trigger, Warning};
 
 /// Which alarms an invocation reads from CloudWatch, in parallel with EC2.

@@ -13,8 +13,8 @@ use futures_util::future::join_all;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::health::{HealthCheck, Probed, Protocol};
-use super::world::{Instance, InstanceState};
+use super::config::{HealthCheck, Protocol};
+use super::world::{Instance, InstanceState, Probed};
 
 /// Probes every running member that has a private address, all at once.
 pub async fn probe_all(check: &HealthCheck, members: &[Instance]) -> Vec<Probed> {

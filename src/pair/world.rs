@@ -1,12 +1,12 @@
-//! The observed world: what EC2 said about the pair and its Elastic IP at the start of an
-//! invocation. Plain data, built by the AWS layer and read by `decide`.
-
-use std::fmt;
+//! The observed world: what AWS said about the pair, its endpoints and its anchor at the start of
+//! an invocation, and this invocation's probes. Plain data, built by the AWS layer and read by
+//! `decide`.
 
 use serde::Serialize;
 
-use super::health::{History, Probed};
+pub use super::endpoint::{Endpoint, EndpointSeen};
 pub use crate::aws::{Instance, InstanceState, ScheduledEvent};
+pub use crate::holder::Holder;
 use crate::trigger::AlarmState;
 
 /// Everything one invocation knows about the pair.
@@ -14,8 +14,8 @@ use crate::trigger::AlarmState;
 pub struct World {
     /// When the world was observed, in seconds since the Unix epoch.
     pub now: i64,
-    /// The pair's Elastic IP.
-    pub address: Address,
+    /// The anchor: who the deciding endpoint points at, and what the resource of the record carries.
+    pub anchor: Anchor,
     /// The members EC2 still knows about; a member missing here is gone.
     pub members: Vec<Instance>,
     /// The alarms CloudWatch reported now, when they were read: the one an alarm payload names,
@@ -29,8 +29,8 @@ pub struct World {
     /// This invocation's service-check probes (`HEALTH_CHECK`): one per running member with a
     /// private address; empty without a check.
     pub probes: Vec<Probed>,
-    /// Every endpoint the pair moves, in order (the Elastic IP, the route-table entries, the
-    /// private IPs) and where each points; the first one decides who is active.
+    /// Every endpoint the pair moves, in the configuration's order, and where each points; the
+    /// first one decides who is active.
     pub endpoints: Vec<EndpointSeen>,
 }
 
@@ -50,65 +50,23 @@ pub struct AlarmSeen {
     pub actions_enabled: bool,
 }
 
-/// The pair's deciding endpoint (its Elastic IP, else its first route-table entry, else its first
-/// private IP) and what the resource of the record carries.
+/// The anchor: the resource the pair's record lives on (the first endpoint's: an Elastic IP's
+/// allocation, else the first route table), what its tags carry, and who the deciding endpoint
+/// (the first) points at.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Address {
-    /// The resource the record lives on: the Elastic IP's allocation id, or the first route table.
+pub struct Anchor {
+    /// The resource the record lives on (`Config::anchor`).
     pub resource: String,
-    /// The Elastic IP's public address, for the log.
+    /// The pair's public address, when its first endpoint has one, for the log.
     pub public_ip: Option<String>,
     /// Who the deciding endpoint points at now: the active instance.
     pub holder: Holder,
-    /// The last failover decision, kept as tags on the address.
+    /// The last failover decision, kept as tags on the anchor.
     pub record: Option<FailoverRecord>,
-    /// An operator's pause, kept as tags on the address, if the pair is paused.
+    /// An operator's pause, kept as tags on the anchor, if the pair is paused.
     pub pause: Option<PauseNote>,
-    /// The service check's recent results, kept as a tag on the address.
+    /// The service check's recent results, kept as a tag on the anchor.
     pub health: Option<History>,
-}
-
-/// One endpoint clients reach the pair by.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Endpoint {
-    /// The Elastic IP.
-    ElasticIp {
-        /// Its allocation id.
-        allocation_id: String,
-    },
-    /// A route-table entry, pointed at the active instance's network interface.
-    Route {
-        /// The route table.
-        table: String,
-        /// The destination.
-        destination: String,
-    },
-    /// A secondary private IPv4 address on the active instance's network interface.
-    PrivateIp {
-        /// The address.
-        address: String,
-    },
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Endpoint::ElasticIp { allocation_id } => write!(f, "the Elastic IP {allocation_id}"),
-            Endpoint::Route { table, destination } => write!(f, "the route to {destination} in {table}"),
-            Endpoint::PrivateIp { address } => write!(f, "the private IP {address}"),
-        }
-    }
-}
-
-/// An endpoint and what it points at now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct EndpointSeen {
-    /// The endpoint.
-    pub endpoint: Endpoint,
-    /// What it points at: a member, nothing (no route, the address on no interface), or
-    /// something outside the pair.
-    pub holder: Holder,
 }
 
 /// An operator's pause of the pair: nothing changes until it is resumed.
@@ -120,28 +78,8 @@ pub struct PauseNote {
     pub since: Option<i64>,
 }
 
-/// Who an Elastic IP is associated with.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Holder {
-    /// It is associated with nothing.
-    Nobody,
-    /// A member of the pair holds it.
-    Member {
-        /// The member's instance id.
-        instance_id: String,
-    },
-    /// Something outside the pair holds it.
-    Outsider {
-        /// The instance, if EC2 named one.
-        instance_id: Option<String>,
-        /// The network interface, if EC2 named one.
-        network_interface_id: Option<String>,
-    },
-}
-
-/// The last failover decided for the pair, kept as tags on the Elastic IP so that every
-/// invocation, wherever it runs, sees it.
+/// The last failover decided for the pair, kept as tags on the anchor so that every invocation,
+/// wherever it runs, sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FailoverRecord {
     /// The instance the failover moves away from.
@@ -205,80 +143,73 @@ impl World {
     }
 }
 
-/// Works out who holds an address from what DescribeAddresses said. EC2 names the network
-/// interface for every VPC association and usually the instance too; the interface is matched
-/// first, because an association made through an interface may come back without an instance id.
-pub fn resolve_holder(instance_id: Option<&str>, network_interface_id: Option<&str>, members: &[Instance]) -> Holder {
-    let instance_id = instance_id.filter(|s| !s.is_empty());
-    let network_interface_id = network_interface_id.filter(|s| !s.is_empty());
-    if let Some(eni) = network_interface_id {
-        if let Some(m) = members.iter().find(|m| m.network_interface_id.as_deref() == Some(eni)) {
-            return Holder::Member { instance_id: m.instance_id.clone() };
-        }
-    }
-    if let Some(id) = instance_id {
-        if let Some(m) = members.iter().find(|m| m.instance_id == id) {
-            return Holder::Member { instance_id: m.instance_id.clone() };
-        }
-    }
-    if instance_id.is_none() && network_interface_id.is_none() {
-        Holder::Nobody
-    } else {
-        Holder::Outsider {
-            instance_id: instance_id.map(str::to_owned),
-            network_interface_id: network_interface_id.map(str::to_owned),
-        }
-    }
+/// One probe of one member, in this invocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Probed {
+    /// The member.
+    pub instance_id: String,
+    /// Whether it passed, and otherwise why not.
+    pub result: Result<(), String>,
+    /// It failed for want of a TCP connection within the timeout: the packets went nowhere (a
+    /// security group or network ACL that drops them, or a zone gone dark), as opposed to a
+    /// service that refused or answered wrong.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The service check's results kept on the anchor (tag `ec2-failover:health`):
+/// `<when> <instance>:<results> <instance>:<results>`, each result `1` (failed) or `0` (passed),
+/// oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct History {
+    /// When the last counted probe ran, in seconds since the Unix epoch.
+    pub at: i64,
+    /// Each member's last results, oldest first: `true` failed.
+    pub members: Vec<(String, Vec<bool>)>,
+}
 
-    fn member(id: &str, eni: &str) -> Instance {
-        Instance {
-            instance_id: id.into(),
-            state: InstanceState::Running,
-            availability_zone: None,
-            network_interface_id: Some(eni.into()),
-            subnet_id: None,
-            private_ip: None,
-            source_dest_check: None,
-            launch_time: None,
-            state_reason: None,
-            detailed_monitoring: false,
-            checks: None,
-            scheduled_events: Vec::new(),
-            metadata_tags: None,
-            spot: None,
-        }
+impl History {
+    /// Reads the tag; an unreadable one is no history (the next probes start a new one).
+    pub fn parse(tag: &str) -> Option<Self> {
+        let mut words = tag.split_whitespace();
+        let at = words.next()?.parse().ok()?;
+        let members = words
+            .map(|w| {
+                let (id, bits) = w.split_once(':')?;
+                let bits: Option<Vec<bool>> = bits
+                    .chars()
+                    .map(|c| match c {
+                        '1' => Some(true),
+                        '0' => Some(false),
+                        _ => None,
+                    })
+                    .collect();
+                Some((id.to_owned(), bits?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { at, members })
     }
 
-    #[test]
-    fn the_holder_is_found_by_interface_even_without_an_instance_id() {
-        let members = [member("i-aaaaaaaa", "eni-a"), member("i-bbbbbbbb", "eni-b")];
-        let cases: &[(Option<&str>, Option<&str>, Holder)] = &[
-            (None, Some("eni-b"), Holder::Member { instance_id: "i-bbbbbbbb".into() }),
-            (Some(""), Some("eni-a"), Holder::Member { instance_id: "i-aaaaaaaa".into() }),
-            (Some("i-aaaaaaaa"), None, Holder::Member { instance_id: "i-aaaaaaaa".into() }),
-            (None, None, Holder::Nobody),
-            (Some(""), Some(""), Holder::Nobody),
-            (
-                Some("i-cccccccc"),
-                Some("eni-c"),
-                Holder::Outsider { instance_id: Some("i-cccccccc".into()), network_interface_id: Some("eni-c".into()) },
-            ),
-        ];
-        for (instance, eni, expected) in cases {
-            assert_eq!(&resolve_holder(*instance, *eni, &members), expected, "{instance:?} {eni:?}");
+    /// The tag's value.
+    pub fn to_tag(&self) -> String {
+        let mut tag = self.at.to_string();
+        for (id, bits) in &self.members {
+            tag.push(' ');
+            tag.push_str(id);
+            tag.push(':');
+            tag.extend(bits.iter().map(|failed| if *failed { '1' } else { '0' }));
         }
+        tag
     }
 
-    #[test]
-    fn unknown_state_names_read_as_gone() {
-        assert_eq!(InstanceState::from_name("running"), InstanceState::Running);
-        assert_eq!(InstanceState::from_name("shutting-down"), InstanceState::ShuttingDown);
-        assert_eq!(InstanceState::from_name("exploded"), InstanceState::Gone);
-        assert!(InstanceState::Stopping.is_down() && !InstanceState::Pending.is_down());
+    /// A member's results, oldest first.
+    pub fn of(&self, instance_id: &str) -> &[bool] {
+        self.members.iter().find(|(id, _)| id == instance_id).map_or(&[], |(_, bits)| bits.as_slice())
+    }
+
+    /// How many of a member's last `window` results failed.
+    pub fn failures(&self, instance_id: &str, window: usize) -> usize {
+        let bits = self.of(instance_id);
+        bits[bits.len().saturating_sub(window)..].iter().filter(|failed| **failed).count()
     }
 }

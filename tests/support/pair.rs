@@ -125,7 +125,7 @@ impl Pair {
             parameters["InstanceMonitoring"] = json!(monitoring);
         }
         if let Some(check) = &config.health {
-            use ec2_failover::pair::health::Protocol;
+            use ec2_failover::pair::config::Protocol;
             parameters["ServiceCheck"] = json!("probe");
             parameters["ServiceCheckProtocol"] = json!(check.protocol);
             parameters["ServiceCheckPort"] = json!(check.port);

@@ -1,0 +1,120 @@
+//! Who holds an endpoint: pair and group mode both read an Elastic IP's (or a route's, or a
+//! private IP's) association and ask which of their instances it is on. EC2 names the network
+//! interface for every VPC association and usually the instance too; the answer is worked out once,
+//! here.
+
+use serde::Serialize;
+
+use crate::aws::Instance;
+
+/// What an endpoint (an Elastic IP, a route, a private IP) points at, among the instances a mode
+/// keeps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Holder {
+    /// It points at nothing.
+    Nobody,
+    /// One of the instances the mode keeps (a member of the pair, the group's instance) holds it.
+    Member {
+        /// The member's instance id.
+        instance_id: String,
+    },
+    /// Something else holds it.
+    Outsider {
+        /// The instance, if EC2 named one.
+        instance_id: Option<String>,
+        /// The network interface, if EC2 named one.
+        network_interface_id: Option<String>,
+    },
+}
+
+impl Holder {
+    /// Who it is, for a reason: `nothing`, the instance, or the interface or target EC2 named.
+    pub fn name(&self) -> String {
+        match self {
+            Holder::Nobody => "nothing".into(),
+            Holder::Member { instance_id } => instance_id.clone(),
+            Holder::Outsider { instance_id, network_interface_id } => instance_id
+                .clone()
+                .or_else(|| network_interface_id.clone())
+                .unwrap_or_else(|| "a target EC2 does not name".into()),
+        }
+    }
+
+    /// Whether `instance_id` holds it.
+    pub fn is(&self, instance_id: &str) -> bool {
+        matches!(self, Holder::Member { instance_id: held } if held == instance_id)
+    }
+}
+
+/// Works out who an endpoint points at from what EC2 said of it (DescribeAddresses for an Elastic
+/// IP, a route's target, a private IP's interface), given the instances the mode keeps. EC2 names the network
+/// interface for every VPC association and usually the instance too; the interface is matched
+/// first, because an association made through an interface may come back without an instance id.
+pub fn resolve_holder(instance_id: Option<&str>, network_interface_id: Option<&str>, members: &[Instance]) -> Holder {
+    let instance_id = instance_id.filter(|s| !s.is_empty());
+    let network_interface_id = network_interface_id.filter(|s| !s.is_empty());
+    if let Some(eni) = network_interface_id {
+        if let Some(m) = members.iter().find(|m| m.network_interface_id.as_deref() == Some(eni)) {
+            return Holder::Member { instance_id: m.instance_id.clone() };
+        }
+    }
+    if let Some(id) = instance_id {
+        if let Some(m) = members.iter().find(|m| m.instance_id == id) {
+            return Holder::Member { instance_id: m.instance_id.clone() };
+        }
+    }
+    if instance_id.is_none() && network_interface_id.is_none() {
+        Holder::Nobody
+    } else {
+        Holder::Outsider {
+            instance_id: instance_id.map(str::to_owned),
+            network_interface_id: network_interface_id.map(str::to_owned),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::InstanceState;
+
+    fn member(id: &str, eni: &str) -> Instance {
+        Instance {
+            instance_id: id.into(),
+            state: InstanceState::Running,
+            availability_zone: None,
+            network_interface_id: Some(eni.into()),
+            subnet_id: None,
+            private_ip: None,
+            source_dest_check: None,
+            launch_time: None,
+            state_reason: None,
+            detailed_monitoring: false,
+            checks: None,
+            scheduled_events: Vec::new(),
+            metadata_tags: None,
+            spot: None,
+        }
+    }
+
+    #[test]
+    fn the_holder_is_found_by_interface_even_without_an_instance_id() {
+        let members = [member("i-aaaaaaaa", "eni-a"), member("i-bbbbbbbb", "eni-b")];
+        let cases: &[(Option<&str>, Option<&str>, Holder)] = &[
+            (None, Some("eni-b"), Holder::Member { instance_id: "i-bbbbbbbb".into() }),
+            (Some(""), Some("eni-a"), Holder::Member { instance_id: "i-aaaaaaaa".into() }),
+            (Some("i-aaaaaaaa"), None, Holder::Member { instance_id: "i-aaaaaaaa".into() }),
+            (None, None, Holder::Nobody),
+            (Some(""), Some(""), Holder::Nobody),
+            (
+                Some("i-cccccccc"),
+                Some("eni-c"),
+                Holder::Outsider { instance_id: Some("i-cccccccc".into()), network_interface_id: Some("eni-c".into()) },
+            ),
+        ];
+        for (instance, eni, expected) in cases {
+            assert_eq!(&resolve_holder(*instance, *eni, &members), expected, "{instance:?} {eni:?}");
+        }
+    }
+}

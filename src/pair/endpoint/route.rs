@@ -1,0 +1,128 @@
+//! A route-table entry (`ROUTE_TABLE_IDS` x `ROUTE_DESTINATIONS`): read with DescribeRouteTables,
+//! moved with ReplaceRoute (CreateRoute when the table has no such route) to the active instance's
+//! network interface. A route to an instance carries traffic only when its source/destination check
+//! is off: `decide` refuses a move into that black hole.
+
+use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
+use aws_sdk_ec2::Client;
+
+use super::{Endpoint, EndpointSeen, Found};
+use crate::aws::{aws_error, Instance};
+use crate::error::Error;
+use crate::holder::{resolve_holder, Holder};
+use crate::pair::config::{Config, RouteDestination};
+
+/// Reads the pair's route tables (each once), with their routes and tags.
+pub(super) async fn fetch(client: &Client, config: &Config) -> Result<Option<DescribeRouteTablesOutput>, Error> {
+    let mut ids: Vec<String> = Vec::new();
+    for table in config.routes.iter().map(|r| &r.table) {
+        if !ids.contains(table) {
+            ids.push(table.clone());
+        }
+    }
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    client
+        .describe_route_tables()
+        .set_route_table_ids(Some(ids))
+        .send()
+        .await
+        .map(Some)
+        .map_err(|e| aws_error("DescribeRouteTables", e))
+}
+
+/// What each configured route points at, and each table's tags.
+pub(super) fn seen(read: &DescribeRouteTablesOutput, config: &Config, members: &[Instance]) -> Result<Found, Error> {
+    let mut found = Found::default();
+    for route in &config.routes {
+        let table =
+            read.route_tables().iter().find(|t| t.route_table_id() == Some(route.table.as_str())).ok_or_else(|| {
+                Error::Aws {
+                    operation: "DescribeRouteTables",
+                    code: "InvalidRouteTableID.NotFound".into(),
+                    message: format!("the route table {} was not returned", route.table),
+                }
+            })?;
+        if !found.tags.iter().any(|(id, _)| *id == route.table) {
+            found.tags.push((route.table.clone(), table.tags().to_vec()));
+        }
+        let entry = table.routes().iter().find(|r| match route.kind() {
+            RouteDestination::Ipv4 => r.destination_cidr_block() == Some(route.destination.as_str()),
+            RouteDestination::Ipv6 => r.destination_ipv6_cidr_block() == Some(route.destination.as_str()),
+            RouteDestination::PrefixList => r.destination_prefix_list_id() == Some(route.destination.as_str()),
+        });
+        let holder = match entry {
+            None => Holder::Nobody,
+            Some(r) if r.network_interface_id().is_none() && r.instance_id().is_none() => {
+                // Another target (a gateway, a peering...): outside the pair.
+                let other =
+                    r.gateway_id().or(r.nat_gateway_id()).or(r.transit_gateway_id()).or(r.vpc_peering_connection_id());
+                Holder::Outsider { instance_id: None, network_interface_id: other.map(str::to_owned) }
+            }
+            // A blackhole route whose target is gone (no member's interface) points at nothing.
+            Some(r) => match resolve_holder(r.instance_id(), r.network_interface_id(), members) {
+                Holder::Outsider { .. } if r.state().is_some_and(|s| s.as_str() == "blackhole") => Holder::Nobody,
+                holder => holder,
+            },
+        };
+        found.seen.push(EndpointSeen {
+            endpoint: Endpoint::Route { table: route.table.clone(), destination: route.destination.clone() },
+            holder,
+        });
+    }
+    Ok(found)
+}
+
+/// Points a route at the instance's interface (or the instance, if its interface is unknown):
+/// ReplaceRoute, or CreateRoute when the table has no such route. EC2 answers ReplaceRoute for a
+/// missing route with InvalidParameterValue ("There is no route defined for ..."; the API
+/// reference lists no code of its own, moto's tests record AWS's).
+pub(super) async fn point(
+    client: &Client,
+    table: &str,
+    destination: &str,
+    instance_id: &str,
+    eni: Option<&str>,
+) -> Result<(), Error> {
+    let (cidr, ipv6, list) = match RouteDestination::of(destination) {
+        RouteDestination::Ipv4 => (Some(destination.to_owned()), None, None),
+        RouteDestination::Ipv6 => (None, Some(destination.to_owned()), None),
+        RouteDestination::PrefixList => (None, None, Some(destination.to_owned())),
+    };
+    let (interface, instance) = match eni {
+        Some(eni) => (Some(eni.to_owned()), None),
+        None => (None, Some(instance_id.to_owned())),
+    };
+    let replaced = client
+        .replace_route()
+        .route_table_id(table)
+        .set_destination_cidr_block(cidr.clone())
+        .set_destination_ipv6_cidr_block(ipv6.clone())
+        .set_destination_prefix_list_id(list.clone())
+        .set_network_interface_id(interface.clone())
+        .set_instance_id(instance.clone())
+        .send()
+        .await
+        .map_err(|e| aws_error("ReplaceRoute", e));
+    match replaced {
+        Ok(_) => Ok(()),
+        Err(Error::Aws { code, message, .. })
+            if code == "InvalidParameterValue" && message.to_ascii_lowercase().contains("no route") =>
+        {
+            client
+                .create_route()
+                .route_table_id(table)
+                .set_destination_cidr_block(cidr)
+                .set_destination_ipv6_cidr_block(ipv6)
+                .set_destination_prefix_list_id(list)
+                .set_network_interface_id(interface)
+                .set_instance_id(instance)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("CreateRoute", e))
+        }
+        Err(e) => Err(e),
+    }
+}
