@@ -5,9 +5,8 @@
 //! for the launch of NEW; the rows are laid out by hand, hence `#[rustfmt::skip]`.
 
 use ec2_failover::decision::Verdict;
-use ec2_failover::group::decide::{
-    decide, heal, held_actions, screen, serving, GroupAction, LifecycleResult, Screened,
-};
+use ec2_failover::group::decide::{decide, heal, held_actions, screen, serving, Screened};
+use ec2_failover::group::plan::{GroupAction, LifecycleResult};
 use ec2_failover::group::world::{
     Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance,
     LifecycleState, SnapshotState, VolumeSpec, VolumeState,

@@ -10,7 +10,7 @@ use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance as AsgInstance, Life
 use aws_sdk_ec2::operation::associate_address::AssociateAddressOutput;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ec2_failover::group::aws::{execute, held};
-use ec2_failover::group::decide::{GroupAction, LifecycleResult};
+use ec2_failover::group::plan::{GroupAction, LifecycleResult};
 use ec2_failover::group::world::VolumeSpec;
 use std::time::Duration;
 

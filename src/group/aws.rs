@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType, TagSpecification};
 
-use super::decide::{GroupAction, LifecycleResult};
+use super::plan::{GroupAction, LifecycleResult};
 use super::world::{
     Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance,
     LifecycleState, SnapshotState, VolumeSpec, VolumeState,

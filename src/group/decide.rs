@@ -1,135 +1,15 @@
 //! Group mode's decision: pure functions from (settings, lifecycle action, observed world) to a
 //! plan. No I/O, no clock.
 
-use serde::Serialize;
-
 use super::data::{leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, Planned, TerminatePlan};
-use super::world::{GroupWorld, HeldGroup, LifecycleState, VolumeSpec};
+use super::plan::{complete, decision, Decision, GroupAction, LifecycleResult};
+use super::world::{GroupAddress, GroupWorld, HeldGroup, LifecycleState};
 use super::Config;
-use crate::aws::InstanceState;
+use crate::aws::{Instance, InstanceState};
 use crate::decision::Verdict;
+use crate::holder::{resolve_holder, Holder};
 use crate::tags::GROUP as GROUP_TAG;
 use crate::trigger::{LifecycleAction, Transition, Trigger};
-
-/// A decision about a group.
-pub type Decision = crate::decision::Decision<GroupAction>;
-
-/// How a lifecycle action is completed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum LifecycleResult {
-    /// Let the instance go on (into service, or on to termination).
-    Continue,
-    /// Launch: terminate the instance and launch another; terminate: go on without waiting.
-    Abandon,
-}
-
-/// A change to make for a group.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum GroupAction {
-    /// Associate the group's Elastic IP with the instance (through its network interface).
-    MoveAddress {
-        /// The address.
-        allocation_id: String,
-        /// The new holder.
-        instance_id: String,
-        /// Its primary network interface, if known.
-        network_interface_id: Option<String>,
-    },
-    /// Complete the lifecycle action.
-    CompleteLifecycle {
-        /// The group.
-        group: String,
-        /// The hook.
-        hook: String,
-        /// The instance held.
-        instance_id: String,
-        /// CONTINUE or ABANDON.
-        result: LifecycleResult,
-    },
-    /// Keep the lifecycle action alive while AWS finishes a snapshot or a volume.
-    Heartbeat {
-        /// The group.
-        group: String,
-        /// The hook.
-        hook: String,
-        /// The instance held.
-        instance_id: String,
-    },
-    /// Snapshot the group's data volume, tagged so that the next launch finds it.
-    CreateSnapshot {
-        /// The data volume.
-        volume_id: String,
-        /// The group key.
-        key: String,
-        /// The device it is attached at.
-        device: String,
-        /// The terminating instance it is taken for (none when carrying a seed volume).
-        instance_id: Option<String>,
-        /// The volume's type, IOPS and throughput, for the volume restored from it.
-        #[serde(flatten)]
-        spec: VolumeSpec,
-        /// When it was decided, in seconds since the Unix epoch (the `ec2-failover:time` tag).
-        at: i64,
-    },
-    /// Create the group's data volume from a snapshot in the new instance's zone (same type, IOPS
-    /// and throughput; encryption and KMS key come with the snapshot).
-    CreateVolume {
-        /// The snapshot.
-        snapshot_id: String,
-        /// The new instance's zone.
-        availability_zone: String,
-        /// The group key.
-        key: String,
-        /// The instance it is for.
-        for_instance: String,
-        /// The device it belongs at.
-        device: String,
-        /// As recorded on the snapshot.
-        #[serde(flatten)]
-        spec: VolumeSpec,
-    },
-    /// Let the instance read its own tags in its metadata (ModifyInstanceMetadataOptions
-    /// `InstanceMetadataTags=enabled`, which works on a running instance): its boot learns which
-    /// volume is its data from them (`instance/wait-for-data-volume`).
-    EnableInstanceTags {
-        /// The instance.
-        instance_id: String,
-    },
-    /// Attach the data volume to the new instance.
-    AttachVolume {
-        /// The volume.
-        volume_id: String,
-        /// The instance.
-        instance_id: String,
-        /// The device.
-        device: String,
-    },
-    /// Delete a volume the function restored for a launch that never used it.
-    DeleteVolume {
-        /// The volume.
-        volume_id: String,
-    },
-    /// Delete a snapshot beyond the group's retention.
-    DeleteSnapshot {
-        /// The snapshot.
-        snapshot_id: String,
-    },
-}
-
-fn decision(verdict: Verdict, reason: String, actions: Vec<GroupAction>) -> Decision {
-    Decision::new(verdict, reason, actions)
-}
-
-fn complete(action: &LifecycleAction, result: LifecycleResult) -> GroupAction {
-    GroupAction::CompleteLifecycle {
-        group: action.group.clone(),
-        hook: action.hook.clone(),
-        instance_id: action.instance_id.clone(),
-        result,
-    }
-}
 
 /// What group mode does with a trigger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -421,8 +301,8 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         if unused.is_empty() { data_why } else { format!("{data_why}; deleting unused {}", unused.join(", ")) };
     let cleanup: Vec<GroupAction> =
         unused.into_iter().map(|volume_id| GroupAction::DeleteVolume { volume_id }).collect();
-    let holds = address.instance_id.as_deref() == Some(instance_id.as_str())
-        || (address.network_interface_id.is_some() && address.network_interface_id == instance.network_interface_id);
+    let holder = holder(address, instance);
+    let holds = holder.is(instance_id);
     let go_on = complete(action, LifecycleResult::Continue);
     let mut actions = Vec::new();
     if holds {
@@ -435,7 +315,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
             actions,
         );
     }
-    let from = address.instance_id.as_deref().or(address.network_interface_id.as_deref()).unwrap_or("nothing");
+    let from = holder.name();
     let az = instance.availability_zone.as_deref().unwrap_or("an unknown zone");
     actions.push(GroupAction::MoveAddress {
         allocation_id: address.allocation_id.clone(),
@@ -490,12 +370,12 @@ pub fn heal(world: &GroupWorld) -> Decision {
             instance.state.name()
         ));
     }
-    let holds = address.instance_id.as_deref() == Some(id.as_str())
-        || (address.network_interface_id.is_some() && address.network_interface_id == instance.network_interface_id);
+    let holder = holder(address, instance);
+    let holds = holder.is(id);
     if holds {
         return no_change(format!("{id} holds {}", address.allocation_id));
     }
-    let from = address.instance_id.as_deref().or(address.network_interface_id.as_deref()).unwrap_or("nothing");
+    let from = holder.name();
     decision(
         Verdict::Heal,
         format!(
@@ -507,5 +387,15 @@ pub fn heal(world: &GroupWorld) -> Decision {
             instance_id: id.clone(),
             network_interface_id: instance.network_interface_id.clone(),
         }],
+    )
+}
+
+/// Who holds the group's Elastic IP, as far as `instance` is concerned (shared ground: the pair
+/// asks the same of its endpoints).
+fn holder(address: &GroupAddress, instance: &Instance) -> Holder {
+    resolve_holder(
+        address.instance_id.as_deref(),
+        address.network_interface_id.as_deref(),
+        std::slice::from_ref(instance),
     )
 }

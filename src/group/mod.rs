@@ -17,6 +17,7 @@
 pub mod aws;
 pub mod data;
 pub mod decide;
+pub mod plan;
 pub mod world;
 
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use self::aws::Clients;
-use self::decide::{GroupAction, Screened};
+use self::decide::Screened;
+use self::plan::GroupAction;
 use self::world::{GroupWorld, HeldGroup};
 use crate::decision::{Outcome, Report, Status, Verdict};
 use crate::error::Error;

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// What happens to the old active instance once the Elastic IP has left it.
+/// What happens to the old active instance once the address has left it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FenceMode {
@@ -22,7 +22,7 @@ pub enum FenceMode {
 /// The standby pair this function keeps available, and how it may act on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Config {
-    /// The instance that holds the Elastic IP when the pair is first set up.
+    /// The instance that holds the address when the pair is first set up.
     pub primary: String,
     /// The instance that takes over; may live in another Availability Zone.
     pub standby: String,
