@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Builds and shows a standby pair or an Auto Scaling group in the local EC2 API (moto) for
-`make demo` and `make invoke`.
+`make demo` and `make invoke`: the scenes of scripts/localaws/scenes.py, the events of
+scripts/localaws/events.py.
 
 Usage:
   local_aws.py create  ENV_FILE      create a pair (primary running with the Elastic IP, standby
@@ -67,7 +68,6 @@ local AWS, scripts/ec2_proxy.py) and FUNCTION_ACCESS_KEY_ID (the key the functio
 and create-group also register the function's deployment with the proxy (its template and the
 parameter values this scene would deploy it with), for the IAM checker (scripts/iamcheck).
 """
-import datetime
 import json
 import os
 import sys
@@ -75,34 +75,13 @@ import urllib.request
 
 import boto3
 
-EVENT_PRIMARY = "i-0123456789abcdef0"
-EVENT_STANDBY = "i-0fedcba9876543210"
-
-# Which local function each events/ file goes through, by its (source, detail-type) as the function
-# reads them: group mode acts on Auto Scaling lifecycle actions and EBS notifications, and both
-# modes act on the schedule. Every other file (alarm actions, SNS, EC2 state changes, anything new)
-# goes through pair mode.
-MODES = {
-    ("aws.autoscaling", "EC2 Instance-launch Lifecycle Action"): ("group",),
-    ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action"): ("group",),
-    ("aws.ec2", "EBS Snapshot Notification"): ("group",),
-    ("aws.ec2", "EBS Volume Notification"): ("group",),
-    ("aws.events", "Scheduled Event"): ("pair", "group"),
-}
-DEFAULT_MODES = ("pair",)
-
-
-def modes(src):
-    with open(src) as f:
-        event = json.load(f)
-    if not isinstance(event, dict):
-        return DEFAULT_MODES
-    return MODES.get((event.get("source"), event.get("detail-type")), DEFAULT_MODES)
+from localaws import events, scenes
+from localaws.scenes import GROUP_TAG
 
 
 def route(*srcs):
     for src in srcs:
-        for mode in modes(src):
+        for mode in events.modes(src):
             print(mode, src)
 
 
@@ -110,9 +89,18 @@ def ec2():
     return boto3.client("ec2", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
 
 
+def autoscaling():
+    return boto3.client("autoscaling", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
+
+
 def read_env(path):
     with open(path) as f:
         return dict(line.strip().split("=", 1) for line in f if "=" in line)
+
+
+def write_env(path, scene):
+    with open(path, "w") as f:
+        f.write("".join(f"{k}={v}\n" for k, v in scene.items()))
 
 
 def deploy(template, parameters, stack_name=None):
@@ -149,22 +137,11 @@ def deploy(template, parameters, stack_name=None):
         r.read()
 
 
-def create(path):
-    c = ec2()
-    vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ids = []
-    for cidr, az in (("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")):
-        subnet = c.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
-        run = c.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=subnet)
-        ids.append(run["Instances"][0]["InstanceId"])
-    primary, standby = ids
-    c.stop_instances(InstanceIds=[standby])
-    alloc = c.allocate_address(Domain="vpc")["AllocationId"]
-    c.associate_address(AllocationId=alloc, InstanceId=primary)
-    with open(path, "w") as f:
-        f.write(f"PRIMARY_INSTANCE_ID={primary}\nSTANDBY_INSTANCE_ID={standby}\nEIP_ALLOCATION_ID={alloc}\n")
-    deploy("template.yaml", {"PrimaryInstanceId": primary, "StandbyInstanceId": standby, "ElasticIpAllocationId": alloc,
-                             "VpcId": vpc, "FenceMode": "stop"})
+def create(path, build=scenes.pair):
+    """A pair (scenes.pair, or scenes.private_pair for create-private) and its deployment."""
+    scene = build(ec2())
+    write_env(path, scene)
+    deploy("template.yaml", {**scene.parameters, "FenceMode": "stop"})
 
 
 def show(path):
@@ -190,30 +167,8 @@ def show(path):
         print("  failover record on the Elastic IP: " + ", ".join(f"{k.split(':')[1]}={v}" for k, v in sorted(tags.items())))
 
 
-PRIVATE_DESTINATION, PRIVATE_IP = "10.1.0.10/32", "10.0.1.200"
-
-
 def create_private(path):
-    c = ec2()
-    vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = c.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
-    ids = [c.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                           SubnetId=subnet)["Instances"][0]["InstanceId"] for _ in range(2)]
-    for instance in ids:
-        # A route to an instance carries traffic only with its source/destination check off.
-        c.modify_instance_attribute(InstanceId=instance, SourceDestCheck={"Value": False})
-    primary, standby = ids
-    eni = c.describe_instances(InstanceIds=[primary])["Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]
-    table = c.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
-    c.create_route(RouteTableId=table, DestinationCidrBlock=PRIVATE_DESTINATION,
-                   NetworkInterfaceId=eni["NetworkInterfaceId"])
-    c.assign_private_ip_addresses(NetworkInterfaceId=eni["NetworkInterfaceId"], PrivateIpAddresses=[PRIVATE_IP])
-    with open(path, "w") as f:
-        f.write(f"PRIMARY_INSTANCE_ID={primary}\nSTANDBY_INSTANCE_ID={standby}\nROUTE_TABLE_IDS={table}\n"
-                f"ROUTE_DESTINATIONS={PRIVATE_DESTINATION}\nPRIVATE_IPS={PRIVATE_IP}\n")
-    deploy("template.yaml", {"PrimaryInstanceId": primary, "StandbyInstanceId": standby, "RouteTableIds": table,
-                             "RouteDestinations": PRIVATE_DESTINATION, "PrivateIps": PRIVATE_IP, "VpcId": vpc,
-                             "FenceMode": "stop"})
+    create(path, scenes.private_pair)
 
 
 def show_private(path):
@@ -275,86 +230,42 @@ def a_minute_passes(path):
 
 
 def event(path, src, dst):
-    env = read_env(path)
-    with open(src) as f:
-        text = f.read()
-    text = text.replace(EVENT_PRIMARY, env["PRIMARY_INSTANCE_ID"]).replace(EVENT_STANDBY, env["STANDBY_INSTANCE_ID"])
-    json.loads(text)
+    text = events.pair_event(src, read_env(path))
     with open(dst, "w") as f:
         f.write(text)
 
 
-GROUP_TAG = "ec2-failover:group"
-
-
-def autoscaling():
-    return boto3.client("autoscaling", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
-
-
 def create_group(path, data=None):
-    """The group's world; with STACK_FILE, template-group.yaml deployed into the local AWS makes the
-    group (named after the stack, over both subnets), its Elastic IP and its lifecycle hooks, as a
-    real deployment does; without, they are made here as the template would make them."""
-    c, a = ec2(), autoscaling()
-    vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [c.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
-               for cidr, az in (("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b"))]
-    template = c.create_launch_template(LaunchTemplateName="demo", LaunchTemplateData={
-        "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
-    # The data volume is encrypted with the account's default EBS key (aws/ebs): no DataKmsKeyId.
-    parameters = {"LaunchTemplateId": template, "SubnetIds": ",".join(subnets), "VpcId": vpc, "GroupKey": "demo",
-                  "KeepData": str(data == "data").lower()}
-    if os.environ.get("STACK_FILE"):
-        deploy("template-group.yaml", parameters, stack_name="demo-group")
-        ours = [{"Name": f"tag:{GROUP_TAG}", "Values": ["demo"]}]
-        alloc = c.describe_addresses(Filters=ours)["Addresses"][0]["AllocationId"]
-    else:
-        a.create_auto_scaling_group(AutoScalingGroupName="demo-group", MinSize=1, MaxSize=1, DesiredCapacity=1,
-                                    VPCZoneIdentifier=subnets[0], LaunchTemplate={"LaunchTemplateId": template},
-                                    Tags=[{"Key": GROUP_TAG, "Value": "demo", "PropagateAtLaunch": False}])
-        alloc = c.allocate_address(Domain="vpc", TagSpecifications=[
-            {"ResourceType": "elastic-ip", "Tags": [{"Key": GROUP_TAG, "Value": "demo"}]}])["AllocationId"]
-        deploy("template-group.yaml", parameters, stack_name="demo-group")
-        if data == "data":
-            for name, transition in (("ec2-failover-launch", "LAUNCHING"), ("ec2-failover-terminate", "TERMINATING")):
-                a.put_lifecycle_hook(AutoScalingGroupName="demo-group", LifecycleHookName=name, HeartbeatTimeout=300,
-                                     LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}")
-    instance = group_instances()[0]["InstanceId"]
-    placed = c.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
-    zone, other = placed["Placement"]["AvailabilityZone"], next(s for s in subnets if s != placed["SubnetId"])
-    # The group's first launch has been served: its address is on its instance.
-    c.associate_address(AllocationId=alloc, InstanceId=instance)
-    with open(path, "w") as f:
-        f.write(f"GROUP_NAME=demo-group\nALLOCATION_ID={alloc}\nINSTANCE_ID={instance}\nSUBNET_B={other}\n")
-    if data != "data":
-        return
-    volume = c.create_volume(AvailabilityZone=zone, Size=20, VolumeType="gp3", Iops=3000, Throughput=125,
-                             Encrypted=True, TagSpecifications=[{"ResourceType": "volume", "Tags": [
-                                 {"Key": GROUP_TAG, "Value": "demo"},
-                                 {"Key": "ec2-failover:device", "Value": "/dev/xvdf"}]}])["VolumeId"]
-    c.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/xvdf")
-    with open(path, "a") as f:
-        f.write(f"DATA_VOLUME={volume}\n")
+    """The group's world (scenes.group, or scenes.stateful_group with `data`); with STACK_FILE,
+    template-group.yaml deployed into the local AWS makes the group (named after the stack, over
+    both subnets), its Elastic IP and its lifecycle hooks, as a real deployment does; without,
+    they are made as the template would make them. The data volume is encrypted with the account's
+    default EBS key (aws/ebs): no DataKmsKeyId."""
+    keep = {"KeepData": str(data == "data").lower()}
+
+    def stack(parameters):
+        deploy("template-group.yaml", {**parameters, **keep}, stack_name="demo-group")
+
+    deployed = bool(os.environ.get("STACK_FILE"))
+    build = scenes.stateful_group if data == "data" else scenes.group
+    scene = build(ec2(), autoscaling(), "demo", "demo-group", stack=stack if deployed else None)
+    if not deployed:
+        stack(scene.parameters)
+    write_env(path, scene)
 
 
 def attach_data(path):
-    env = read_env(path)
-    ec2().attach_volume(VolumeId=env["DATA_VOLUME"], InstanceId=env["INSTANCE_ID"], Device="/dev/xvdf")
+    scenes.attach_data(ec2(), read_env(path))
 
 
 def release_data(path):
     env = read_env(path)
-    ec2().detach_volume(VolumeId=env["DATA_VOLUME"], InstanceId=env["INSTANCE_ID"], Device="/dev/xvdf")
+    ec2().detach_volume(VolumeId=env["DATA_VOLUME"], InstanceId=env["INSTANCE_ID"], Device=scenes.DEVICE)
 
 
 def hook_event(path, src, dst, hook, which):
     env = read_env(path)
-    with open(src) as f:
-        event = json.load(f)
-    event["detail"]["AutoScalingGroupName"] = env["GROUP_NAME"]
-    if hook:  # else the file's own
-        event["detail"]["LifecycleHookName"] = hook
-    event["detail"]["EC2InstanceId"] = env["NEW_INSTANCE_ID" if which == "new" else "INSTANCE_ID"]
+    event = events.hook_event(src, env["GROUP_NAME"], hook, env["NEW_INSTANCE_ID" if which == "new" else "INSTANCE_ID"])
     with open(dst, "w") as f:
         json.dump(event, f)
 
@@ -375,11 +286,6 @@ def show_data():
               f"taken for {t.get('instance', 'a first launch')}")
 
 
-def group_instances():
-    groups = autoscaling().describe_auto_scaling_groups(AutoScalingGroupNames=["demo-group"])["AutoScalingGroups"]
-    return groups[0]["Instances"]
-
-
 def show_group(path):
     env = read_env(path)
     c = ec2()
@@ -398,11 +304,7 @@ def show_group(path):
 
 
 def replace(path):
-    env = read_env(path)
-    a = autoscaling()
-    a.update_auto_scaling_group(AutoScalingGroupName="demo-group", VPCZoneIdentifier=env["SUBNET_B"])
-    a.terminate_instance_in_auto_scaling_group(InstanceId=env["INSTANCE_ID"], ShouldDecrementDesiredCapacity=False)
-    new = [i["InstanceId"] for i in group_instances() if i["InstanceId"] != env["INSTANCE_ID"]][0]
+    new = scenes.replace(autoscaling(), read_env(path))
     with open(path, "a") as f:
         f.write(f"NEW_INSTANCE_ID={new}\n")
 
@@ -411,58 +313,10 @@ def launch_event(path, src, dst):
     hook_event(path, src, dst, None, "new")
 
 
-# The example ids of events/ that group-event replaces.
-EVENT_GROUP = "my-asg"
-EVENT_DATA_VOLUME = "vol-0123456789abcdef0"  # the data volume (a snapshot's source, a detach)
-EVENT_RESTORED_VOLUME = "vol-0fedcba9876543210"  # a volume restored from a snapshot
-EVENT_SNAPSHOT = "snap-0123456789abcdef0"
-TRANSITIONS = {
-    "EC2 Instance-launch Lifecycle Action": ("autoscaling:EC2_INSTANCE_LAUNCHING", "new"),
-    "EC2 Instance-terminate Lifecycle Action": ("autoscaling:EC2_INSTANCE_TERMINATING", "old"),
-}
-
-
 def group_event(path, src, dst):
-    env = read_env(path)
-    with open(src) as f:
-        event = json.load(f)
-    transition = TRANSITIONS.get(event.get("detail-type"))
-    if event.get("source") == "aws.autoscaling" and transition:
-        hooks = autoscaling().describe_lifecycle_hooks(AutoScalingGroupName=env["GROUP_NAME"])["LifecycleHooks"]
-        ours = [h["LifecycleHookName"] for h in hooks if h["LifecycleTransition"] == transition[0]]
-        hook_event(path, src, dst, ours[0] if ours else None, transition[1])
-        with open(dst) as f:
-            text = f.read()
-        text = text.replace(f"autoScalingGroupName/{EVENT_GROUP}", f"autoScalingGroupName/{env['GROUP_NAME']}")
-    else:
-        with open(src) as f:
-            text = f.read()
-        for example, real in group_data(env).items():
-            text = text.replace(example, real)
-    event = json.loads(text)
-    if "time" in event:
-        # Delivered now, as on AWS: an EBS notification older than the function's last sweep is one
-        # that sweep has seen already, and reads nothing.
-        event["time"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        text = json.dumps(event, indent=2) + "\n"
+    text = events.group_event(src, read_env(path), ec2(), autoscaling())
     with open(dst, "w") as f:
         f.write(text)
-
-
-def group_data(env):
-    """The example EBS ids of events/ and the group's real ones: its data volume, the newest volume
-    restored from a snapshot (else the data volume) and its newest snapshot (if any)."""
-    c = ec2()
-    ours = [{"Name": "tag-key", "Values": [GROUP_TAG]}]
-    ids = {EVENT_DATA_VOLUME: env["DATA_VOLUME"], EVENT_RESTORED_VOLUME: env["DATA_VOLUME"]}
-    restored = [v for v in c.describe_volumes(Filters=ours)["Volumes"]
-                if any(t["Key"] == "ec2-failover:snapshot" for t in v.get("Tags", []))]
-    if restored:
-        ids[EVENT_RESTORED_VOLUME] = max(restored, key=lambda v: v["CreateTime"])["VolumeId"]
-    snapshots = c.describe_snapshots(OwnerIds=["self"], Filters=ours)["Snapshots"]
-    if snapshots:
-        ids[EVENT_SNAPSHOT] = max(snapshots, key=lambda s: s["StartTime"])["SnapshotId"]
-    return ids
 
 
 def release_gone(path, proxy):
@@ -501,50 +355,25 @@ def result():
         print(f"  action:  {a['action']} {what} {extra} -> {a['status']}")
 
 
+def stop(*instances):
+    ec2().stop_instances(InstanceIds=list(instances))
+
+
+COMMANDS = {"create": create, "show": show, "stop": stop, "event": event, "create-private": create_private,
+            "show-private": show_private, "service-check": service_check, "a-minute-passes": a_minute_passes,
+            "create-group": create_group, "show-group": show_group, "replace": replace, "launch-event": launch_event,
+            "attach-data": attach_data, "release-data": release_data, "hook-event": hook_event,
+            "group-event": group_event, "release-gone": release_gone}
+
+
 def main(argv):
     if argv[1:] == ["result"]:
         return result()
     if argv[1:2] == ["route"]:
         return route(*argv[2:])
-    if len(argv) < 3:
+    if len(argv) < 3 or argv[1] not in COMMANDS:
         sys.exit(__doc__)
-    command, args = argv[1], argv[2:]
-    if command == "create":
-        create(*args)
-    elif command == "show":
-        show(*args)
-    elif command == "stop":
-        ec2().stop_instances(InstanceIds=args)
-    elif command == "event":
-        event(*args)
-    elif command == "create-private":
-        create_private(*args)
-    elif command == "show-private":
-        show_private(*args)
-    elif command == "service-check":
-        service_check(*args)
-    elif command == "a-minute-passes":
-        a_minute_passes(*args)
-    elif command == "create-group":
-        create_group(*args)
-    elif command == "show-group":
-        show_group(*args)
-    elif command == "replace":
-        replace(*args)
-    elif command == "launch-event":
-        launch_event(*args)
-    elif command == "attach-data":
-        attach_data(*args)
-    elif command == "release-data":
-        release_data(*args)
-    elif command == "hook-event":
-        hook_event(*args)
-    elif command == "group-event":
-        group_event(*args)
-    elif command == "release-gone":
-        release_gone(*args)
-    else:
-        sys.exit(__doc__)
+    COMMANDS[argv[1]](*argv[2:])
 
 
 if __name__ == "__main__":

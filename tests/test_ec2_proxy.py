@@ -12,14 +12,10 @@ CloudWatch; the fixture gives it a copy of the model that lists CBOR only) and w
 
 import datetime
 import gzip
-import importlib.util
 import ipaddress
 import json
 import math
 import pathlib
-import shutil
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -34,52 +30,27 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PROXY = ROOT / "scripts" / "ec2_proxy.py"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from localaws import cbor, processes, scenes  # noqa: E402
+from localaws import cloudwatch as bridge  # noqa: E402  its tables, for the tests that need no server
+
 ZONE = "us-east-1b"
-TYPE = "t3.micro"
-IMAGE = "ami-12c6146b"  # as tests/support: moto launches any image id
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, process, what):
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, f"{what} exited with {process.returncode}"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, f"{what} did not listen on {port} within 30 s"
-            time.sleep(0.05)
+TYPE, IMAGE = scenes.INSTANCE_TYPE, scenes.IMAGE  # as tests/support: moto launches any image id
 
 
 @pytest.fixture(scope="module")
 def endpoints():
-    """(moto, proxy) base URLs; both servers are killed at teardown."""
-    moto_server = ROOT / ".venv" / "bin" / "moto_server"
-    moto_server = str(moto_server) if moto_server.exists() else shutil.which("moto_server")
-    assert moto_server, "moto_server not found: run `make venv`"
-    moto_port, proxy_port = free_port(), free_port()
-    processes = []
+    """(moto, proxy) base URLs: moto and scripts/ec2_proxy.py in front of it, both killed at teardown."""
+    started = []
     try:
-        moto = subprocess.Popen([moto_server, "-H", "127.0.0.1", "-p", str(moto_port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(moto)
-        wait_listening(moto_port, moto, "moto_server")
-        proxy = subprocess.Popen([sys.executable, str(PROXY), "--upstream", f"http://127.0.0.1:{moto_port}",
-                                  "--port", str(proxy_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(proxy)
-        wait_listening(proxy_port, proxy, "ec2_proxy.py")
-        yield f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{proxy_port}"
+        moto, moto_url = processes.start_moto()
+        started.append(moto)
+        proxy, proxy_url = processes.start_proxy(moto_url)
+        started.append(proxy)
+        yield moto_url, proxy_url
     finally:
-        for process in processes:
-            process.kill()
-            process.wait()
+        processes.stop(*started)
 
 
 def client(endpoint):
@@ -668,14 +639,6 @@ def test_faults_and_lifecycle_still_work(local, endpoints):
 
 # The CloudWatch bridge: Smithy RPC v2 CBOR in front of moto's awsJson1_0.
 
-def load_proxy_module():
-    spec = importlib.util.spec_from_file_location("ec2_proxy", PROXY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cbor = load_proxy_module()  # the proxy's codec and tables, for the tests that need no server
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:ec2-failover"
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
@@ -770,7 +733,7 @@ def test_cloudwatch_tables_match_botocore_model():
     and the error shapes whose message member is Message."""
     model = cloudwatch_model()
     shapes, operations = model["shapes"], model["operations"]
-    assert model["metadata"]["targetPrefix"] == cbor.CLOUDWATCH_TARGET
+    assert model["metadata"]["targetPrefix"] == bridge.CLOUDWATCH_TARGET
     assert "smithy-rpc-v2-cbor" in model["metadata"]["protocols"] and "awsQueryCompatible" in model["metadata"]
 
     def kind(member):
@@ -798,10 +761,10 @@ def test_cloudwatch_tables_match_botocore_model():
         elif shape["type"] == "map":
             todo.append(shape["value"]["shape"])
     assert {n: k for n, k in found.items() if len(k) > 1 and k - {None}} == {}
-    assert {n: k.pop() for n, k in found.items() if k != {None}} == cbor.CLOUDWATCH_OUTPUT_KINDS
-    assert {n for n, o in operations.items() if "output" not in o} == cbor.CLOUDWATCH_NO_OUTPUT
+    assert {n: k.pop() for n, k in found.items() if k != {None}} == bridge.CLOUDWATCH_OUTPUT_KINDS
+    assert {n for n, o in operations.items() if "output" not in o} == bridge.CLOUDWATCH_NO_OUTPUT
     assert {n for n, s in shapes.items() if s.get("exception") and "Message" in s["members"]} == \
-        cbor.CLOUDWATCH_MESSAGE_MEMBER
+        bridge.CLOUDWATCH_MESSAGE_MEMBER
 
 
 @pytest.fixture(scope="module")

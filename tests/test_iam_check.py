@@ -8,12 +8,9 @@ each request and the tags of what it names (and records nothing unless asked).""
 
 import copy
 import json
+import os
 import pathlib
-import shutil
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 
 import boto3
@@ -26,6 +23,7 @@ from iamcheck import check, report  # noqa: E402
 from iamcheck.authorizations import authorizations  # noqa: E402
 from iamcheck.evaluate import Context, Unsupported, condition, decide  # noqa: E402
 from iamcheck.template import Deployment, load, statements_of  # noqa: E402
+from localaws import processes, scenes  # noqa: E402
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 PRIMARY, STANDBY = "i-0123456789abcdef0", "i-0fedcba9876543210"
@@ -345,47 +343,20 @@ def test_a_function_key_without_a_deployment_is_an_error(tmp_path):
 
 # The proxy's recording, against a moto server of its own.
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port, process):
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, f"exited with {process.returncode}"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.05)
-
-
 @pytest.fixture
-def servers(tmp_path):
+def servers():
     """start(record_dir or None) -> the proxy's URL, in front of one moto server; all killed after."""
-    moto_server = ROOT / ".venv" / "bin" / "moto_server"
-    moto_server = str(moto_server) if moto_server.exists() else shutil.which("moto_server")
-    processes = []
-    moto_port = free_port()
-    processes.append(subprocess.Popen([moto_server, "-H", "127.0.0.1", "-p", str(moto_port)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    listening(moto_port, processes[0])
+    moto, moto_url = processes.start_moto()
+    started = [moto]
 
     def start(record_dir):
-        port = free_port()
-        args = [sys.executable, str(ROOT / "scripts" / "ec2_proxy.py"), "--upstream", f"http://127.0.0.1:{moto_port}",
-                "--port", str(port)] + (["--record", str(record_dir)] if record_dir else [])
-        env = {k: v for k, v in __import__("os").environ.items() if k != "EC2_PROXY_RECORD_DIR"}
-        processes.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
-        listening(port, processes[-1])
-        return f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if k != "EC2_PROXY_RECORD_DIR"}
+        proxy, url = processes.start_proxy(moto_url, record=record_dir, env=env)
+        started.append(proxy)
+        return url
 
     yield start
-    for process in processes:
-        process.kill()
+    processes.stop(*started)
 
 
 def ec2(url, access_key):
@@ -402,10 +373,8 @@ def deploy(url, body):
 def test_the_proxy_records_the_access_key_and_the_tags_of_what_a_request_names(servers, tmp_path):
     url = servers(tmp_path / "records")
     setup = ec2(url, "testing")
-    vpc = setup.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = setup.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
-    started = setup.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                                  SubnetId=subnet)["Instances"][0]
+    vpc, (subnet,) = scenes.network(setup, zones=1)
+    started = scenes.launch(setup, subnet)
     tags = [{"ResourceType": "volume", "Tags": [{"Key": "ec2-failover:group", "Value": "web"}]}]
     volume_id = setup.create_volume(AvailabilityZone="us-east-1a", Size=8, Encrypted=True, KmsKeyId=KEY,
                                     TagSpecifications=tags)["VolumeId"]

@@ -15,6 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import local_stack  # noqa: E402
+from localaws import scenes  # noqa: E402
 
 PAIR_TEXT = (ROOT / "template.yaml").read_text()
 REGION = "us-east-1"
@@ -39,14 +40,8 @@ def aws(moto_url, monkeypatch):
 
 @pytest.fixture
 def pair(aws):
-    """A pair's instances and Elastic IP, as they exist before the stack: its parameters."""
-    ec2 = aws("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
-    ids = [ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                             SubnetId=subnet)["Instances"][0]["InstanceId"] for _ in range(2)]
-    alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    return {"PrimaryInstanceId": ids[0], "StandbyInstanceId": ids[1], "ElasticIpAllocationId": alloc, "VpcId": vpc}
+    """A pair's instances and Elastic IP, as they exist before the stack (scenes.pair): its parameters."""
+    return scenes.pair(aws("ec2")).parameters
 
 
 def state_change(instance, state="stopped"):
