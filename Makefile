@@ -106,7 +106,7 @@ bench: $(STAMP)
 ## fuzz: the event-parser fuzzer for longer than `make test` runs it (FUZZ_CASES per property)
 FUZZ_CASES ?= 200000
 fuzz:
-	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --test fuzz_events -- --nocapture
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --test trigger_fuzz -- --nocapture
 
 ## template-check: sam validate --lint, cfn-lint (with the project's own rules, .cfnlintrc), checkov,
 ## the deploy gate (scripts/cfngate: what CloudFormation refuses and the linters pass, over every

@@ -493,11 +493,11 @@ def test_reserved_concurrency_stays_one_and_the_readme_says_what_a_low_quota_acc
 
 
 def test_the_function_reads_the_alarms_it_acts_on():
-    # An alarm payload is believed only once CloudWatch confirms it (src/pair/aws.rs reads
+    # An alarm payload is believed only once CloudWatch confirms it (src/pair/aws/alarms.rs reads
     # DescribeAlarms); the role may read alarms and nothing more of CloudWatch.
     actions = [a for _, acts, _ in statements() for a in acts]
     assert [a for a in actions if a.startswith("cloudwatch:")] == ["cloudwatch:DescribeAlarms"]
-    source = (ROOT / "src" / "pair" / "aws.rs").read_text()
+    source = (ROOT / "src" / "pair" / "aws" / "alarms.rs").read_text()
     assert ".describe_alarms()" in source
 
 
