@@ -102,7 +102,7 @@ async fn a_failover_line_names_who_served_and_who_serves_and_counts_every_reques
     assert_eq!(line["target"], p.standby.as_str());
     assert_eq!(line["function"], "ec2-failover-test");
     // The outcome comes as objects, not as JSON inside strings.
-    assert!(line["observed"]["address"].is_object(), "{line}");
+    assert!(line["observed"]["anchor"].is_object(), "{line}");
     assert!(line["actions"].is_array() && line["trigger"].is_object(), "{line}");
     let metrics = emf_metrics(&line);
     assert_eq!(metric(&metrics, "Decisions"), Some(1.0));
