@@ -53,7 +53,7 @@ impl Handler {
                     aws_sdk_autoscaling::config::Builder::from(sdk).interceptor(requests.clone()).build(),
                 );
                 let clients = group::Clients { ec2, autoscaling };
-                Handler::Group(group::Handler::counting(clients, requests, config, settings.dry_run))
+                Handler::Group(group::Handler::counting(config, clients, requests, settings.dry_run))
             }
         }
     }

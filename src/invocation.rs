@@ -1,7 +1,9 @@
-//! The frame every invocation shares, whatever the mode: the gate, the trigger read, the verdict
-//! vocabulary, a decision and the reports of its actions, the dry-run plan, the outcome with its
-//! one log line, and the result. It knows no mode: each mode's handler observes, decides and acts
-//! inside it.
+//! The frame every invocation shares, whatever the mode, and that knows no mode: it owns the
+//! sequence. [`Frame::run`] reads the trigger, waits for the invocation's turn at the gate, asks
+//! the mode ([`Mode`]) to observe and decide, carries the decision out through the mode (or only
+//! plans it, in a dry run), writes the one decision line, and turns it into the result. A sweep
+//! (group mode) decides and acts on its parts itself, logging each as a part, and the frame logs
+//! its summary.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +17,57 @@ use crate::decision::{Decision, Outcome, Report, Verdict};
 use crate::error::Error;
 use crate::record::{self, HasFacts, RequestCounter, Said, Scope, Totals};
 use crate::trigger::{self, Trigger};
+
+/// What a mode decided about one trigger, for the frame to carry out, log and return.
+#[derive(Debug)]
+pub enum Decided<W, A> {
+    /// One decision: the frame acts on it, logs it as the whole invocation and returns it.
+    One {
+        /// The decision.
+        decision: Decision<A>,
+        /// The world it was made on; none when nothing was read (an ignored trigger).
+        observed: Option<W>,
+    },
+    /// A sweep's summary of the decisions it carried out and logged as parts (its first error, if
+    /// any): the frame logs it with the invocation's totals and returns it.
+    Sweep {
+        /// The summary.
+        outcome: Outcome<W, A>,
+        /// The first error of its parts.
+        error: Option<Error>,
+    },
+}
+
+/// A read of the world that failed, so that nothing was decided: the frame logs it as
+/// `observe_failed` about `what`, and the invocation ends with the error.
+#[derive(Debug)]
+pub struct Unread {
+    /// What AWS answered.
+    pub error: Error,
+    /// What could not be read ("the pair", "the groups").
+    pub what: &'static str,
+}
+
+/// One mode as the frame runs it: it observes and decides, and it carries out its own actions.
+// The function runs on Lambda's one thread: the futures need no `Send` bound.
+#[allow(async_fn_in_trait)]
+pub trait Mode {
+    /// What the mode observes.
+    type World: Serialize;
+    /// What its decisions do.
+    type Action: Serialize + Clone;
+
+    /// Observes (nothing for a trigger the mode ignores) and decides, for the function
+    /// `function_arn` (the invocation context's, when known).
+    async fn decide(
+        &self,
+        trigger: &Trigger,
+        function_arn: Option<&str>,
+    ) -> Result<Decided<Self::World, Self::Action>, Unread>;
+
+    /// Carries out a decision's actions: a report per action, and the first error.
+    async fn execute(&self, actions: &[Self::Action]) -> (Vec<Report<Self::Action>>, Option<Error>);
+}
 
 /// What every handler holds besides its mode's clients and settings: whether it only plans, and
 /// the gate that makes invocations sharing it take turns.
@@ -76,6 +129,38 @@ impl Frame {
         let gate = self.gate.lock().await;
         let turn = Turn { _gate: gate, started, requests_before: self.requests.count(), requests: &self.requests };
         Ok((trigger, turn))
+    }
+
+    /// Runs one invocation of `mode`: the trigger, the turn, the mode's decision, its actions (or
+    /// the plan, in a dry run), the decision line, the result.
+    pub async fn run<M: Mode>(
+        &self,
+        mode: &M,
+        payload: &Value,
+        function_arn: Option<&str>,
+    ) -> Result<Outcome<M::World, M::Action>, Error>
+    where
+        Outcome<M::World, M::Action>: HasFacts,
+    {
+        let (trigger, turn) = self.start(payload).await?;
+        match mode.decide(&trigger, function_arn).await {
+            Err(Unread { error, what }) => {
+                self.observe_failed(Scope::Whole(turn.totals()), &error, &trigger, what);
+                Err(error)
+            }
+            Ok(Decided::One { decision, observed }) => {
+                let (actions, error) = self.act(&decision, |actions| mode.execute(actions)).await;
+                finish(&turn, self.outcome(trigger, decision, observed, actions), error)
+            }
+            Ok(Decided::Sweep { outcome, error }) => {
+                // The parts were logged on their own lines; the summary is an error line too.
+                log(&outcome, error.as_ref(), Scope::Summary(turn.totals()));
+                match error {
+                    Some(error) => Err(error),
+                    None => Ok(outcome),
+                }
+            }
+        }
     }
 
     /// Logs a failed read of the world as a decision line (`observe_failed`); the invocation, or

@@ -1,6 +1,10 @@
 //! The Lambda entry point: wiring only. Logging, the settings and the AWS clients are set up once
 //! at init, then lent to every invocation through one handler.
 
+// The handler's future nests the frame, the mode and the SDK's calls deeper than the default limit of
+// rustc's layout queries (a compile-time limit only).
+#![recursion_limit = "256"]
+
 use aws_config::BehaviorVersion;
 use ec2_failover::aws::{retry_config, timeout_config};
 use ec2_failover::config::Settings;

@@ -282,14 +282,14 @@ async fn a_sweep_past_its_budget_leaves_the_rest_to_the_next_one() {
         autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&groups, &hooks]),
     };
     let schedule = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-    let spent = Handler::new(clients.clone(), Config::default(), false).with_sweep_budget(Duration::ZERO);
+    let spent = Handler::new(Config::default(), clients.clone(), false).with_sweep_budget(Duration::ZERO);
     let outcome = spent.handle(&schedule).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::NoChange, "{}", outcome.reason);
     assert!(outcome.reason.contains("left for the next sweep"), "{}", outcome.reason);
     assert!(outcome.reason.contains("i-0000000000000000b") && outcome.reason.contains("i-0000000000000000c"));
     assert_eq!(reads.num_calls(), 0, "no held action was decided");
     // With the default budget the same sweep decides both.
-    let _ = Handler::new(clients, Config::default(), false).handle(&schedule).await;
+    let _ = Handler::new(Config::default(), clients, false).handle(&schedule).await;
     assert_eq!(reads.num_calls(), 2, "each held action was decided");
 }
 

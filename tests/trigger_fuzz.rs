@@ -374,7 +374,7 @@ fn check(payload: &Value) -> Result<(), TestCaseError> {
             let calls: usize = rules.iter().chain(&cloudwatch_rules).map(Rule::num_calls).sum();
             prop_assert_eq!(calls, 0, "a rejected payload reached AWS");
             let (clients, rules) = counting_clients();
-            let handler = group::Handler::new(clients, group::Config::default(), false);
+            let handler = group::Handler::new(group::Config::default(), clients, false);
             let result = runtime.block_on(handler.handle(payload));
             prop_assert!(matches!(result, Err(Error::BadEvent(_))), "group mode: not BadEvent: {result:?}");
             let calls: usize = rules.iter().map(Rule::num_calls).sum();

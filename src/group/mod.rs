@@ -32,7 +32,7 @@ use self::plan::GroupAction;
 use self::world::{GroupWorld, HeldGroup};
 use crate::decision::{Outcome, Report, Status, Verdict};
 use crate::error::Error;
-use crate::invocation::{failure, finish, log, now, Frame, Turn};
+use crate::invocation::{failure, log, now, Decided, Frame, Mode, Unread};
 use crate::record::{Facts, HasFacts, Scope};
 use crate::trigger::{LifecycleAction, Trigger};
 
@@ -80,14 +80,14 @@ pub struct Handler {
 
 impl Handler {
     /// A handler for the groups tagged `ec2-failover:group`; with `dry_run` it only plans.
-    pub fn new(clients: Clients, config: Config, dry_run: bool) -> Self {
+    pub fn new(config: Config, clients: Clients, dry_run: bool) -> Self {
         let requests = crate::record::RequestCounter::default();
         let clients = clients.counted(&requests);
-        Self::counting(clients, requests, config, dry_run)
+        Self::counting(config, clients, requests, dry_run)
     }
 
     /// A handler whose clients already count their requests on `requests` (built so at init).
-    pub fn counting(clients: Clients, requests: crate::record::RequestCounter, config: Config, dry_run: bool) -> Self {
+    pub fn counting(config: Config, clients: Clients, requests: crate::record::RequestCounter, dry_run: bool) -> Self {
         let frame = Frame::counting(dry_run, requests);
         Self { clients, config, sweep_budget: SWEEP_BUDGET, frame, last_sweep: Arc::default() }
     }
@@ -103,28 +103,10 @@ impl Handler {
     }
 
     /// Handles one payload: a lifecycle action is decided on its own; an EBS notification or a
-    /// schedule sweeps every lifecycle action the managed groups hold open.
+    /// schedule sweeps every lifecycle action the managed groups hold open. The frame runs it
+    /// ([`Frame::run`]), the groups are observed, decided and acted on here ([`Mode`]).
     pub async fn handle(&self, payload: &Value) -> Result<GroupOutcome, Error> {
-        let (trigger, turn) = self.frame.start(payload).await?;
-        match decide::screen(&trigger) {
-            Screened::Ignore(ignored) => finish(&turn, self.frame.outcome(trigger, ignored, None, Vec::new()), None),
-            Screened::Action(action) => {
-                let action = action.clone();
-                let (outcome, error) = self.act(trigger.clone(), &action).await.inspect_err(|e| {
-                    self.frame.observe_failed(Scope::Whole(turn.totals()), e, &trigger, "the group")
-                })?;
-                let Outcome { verdict, reason, dry_run, trigger, observed, actions } = outcome;
-                let observed = observed.map(|w| GroupObserved::Action(Box::new(w)));
-                finish(&turn, Outcome { verdict, reason, dry_run, trigger, observed, actions }, error)
-            }
-            Screened::Sweep => {
-                let last = *self.last_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                match decide::seen_by_last_sweep(&trigger, last) {
-                    Some(seen) => finish(&turn, self.frame.outcome(trigger, seen, None, Vec::new()), None),
-                    None => self.sweep(&turn, trigger).await,
-                }
-            }
-        }
+        self.frame.run(self, payload, None).await
     }
 
     /// Observes one lifecycle action's world, decides, and acts (or plans, in a dry run). A failed
@@ -140,12 +122,13 @@ impl Handler {
         Ok((self.frame.outcome(trigger, decision, Some(world), actions), error))
     }
 
-    /// Decides every held lifecycle action again, each with its own log line; the result sums them
-    /// up. One that fails does not stop the others; the sweep then fails with the first error.
-    async fn sweep(&self, turn: &Turn<'_>, trigger: Trigger) -> Result<GroupOutcome, Error> {
+    /// Decides every held lifecycle action again, each with its own log line; the summary sums
+    /// them up. One that fails does not stop the others; the sweep then fails with the first error.
+    async fn sweep(&self, trigger: &Trigger) -> Result<Decided<GroupObserved, GroupAction>, Unread> {
+        let trigger = trigger.clone();
         let groups = aws::held(&self.clients, self.config.key.as_deref())
             .await
-            .inspect_err(|e| self.frame.observe_failed(Scope::Whole(turn.totals()), e, &trigger, "the groups"))?;
+            .map_err(|error| Unread { error, what: "the groups" })?;
         let (held, mut skipped) = decide::held_actions(&groups);
         let (began, mut cut_short) = (wall_clock(), false);
         let (mut decisions, mut actions, mut first_error) = (Vec::new(), Vec::new(), None);
@@ -213,16 +196,42 @@ impl Handler {
         }
         let observed = Some(GroupObserved::Sweep(Sweep { groups, decisions, healed, skipped }));
         let outcome = Outcome { verdict, reason, dry_run: self.frame.dry_run, trigger, observed, actions };
-        // The failures were logged on their own lines; the summary is an error line too.
-        log(&outcome, first_error.as_ref(), Scope::Summary(turn.totals()));
         // Only a sweep that read and decided everything has seen what happened before it began.
         if first_error.is_none() && !cut_short {
             *self.last_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(began);
         }
-        match first_error {
-            Some(error) => Err(error),
-            None => Ok(outcome),
+        Ok(Decided::Sweep { outcome, error: first_error })
+    }
+}
+
+impl Mode for Handler {
+    type World = GroupObserved;
+    type Action = GroupAction;
+
+    /// A lifecycle action is observed and decided on its own; an EBS notification or the schedule
+    /// sweeps (unless the last sweep has seen what it is about).
+    async fn decide(&self, trigger: &Trigger, _: Option<&str>) -> Result<Decided<GroupObserved, GroupAction>, Unread> {
+        match decide::screen(trigger) {
+            Screened::Ignore(ignored) => Ok(Decided::One { decision: ignored, observed: None }),
+            Screened::Action(action) => {
+                let world = aws::observe(&self.clients, action, now(), self.config.keep_data)
+                    .await
+                    .map_err(|error| Unread { error, what: "the group" })?;
+                let decision = decide::decide(action, &world, &self.config);
+                Ok(Decided::One { decision, observed: Some(GroupObserved::Action(Box::new(world))) })
+            }
+            Screened::Sweep => {
+                let last = *self.last_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                match decide::seen_by_last_sweep(trigger, last) {
+                    Some(seen) => Ok(Decided::One { decision: seen, observed: None }),
+                    None => self.sweep(trigger).await,
+                }
+            }
         }
+    }
+
+    async fn execute(&self, actions: &[GroupAction]) -> (Vec<Report<GroupAction>>, Option<Error>) {
+        aws::execute(&self.clients, actions).await
     }
 }
 

@@ -22,14 +22,15 @@ use aws_sdk_ec2::Client;
 use serde_json::Value;
 
 use self::alarms::alarm_reads;
+use self::aws::ActionReport;
 pub use self::config::{Config, FenceMode, Readiness, Rebalance, Route, RouteDestination};
 use self::decide::{decide, monitoring_mismatches, screen};
 use self::plan::Action;
 use self::world::{Holder, World};
 use crate::decision::{Outcome, Status};
 use crate::error::Error;
-use crate::invocation::{finish, now, Frame};
-use crate::record::{Facts, HasFacts, RequestCounter, Scope};
+use crate::invocation::{now, Decided, Frame, Mode, Unread};
+use crate::record::{Facts, HasFacts, RequestCounter};
 use crate::trigger::Trigger;
 
 /// The result of a pair-mode invocation.
@@ -138,33 +139,41 @@ impl Handler {
         self.handle_for(payload, None).await
     }
 
-    /// Handles one payload for the function `function_arn` (from the invocation context): screen
-    /// the trigger, observe the pair, decide, act. The clock is read once, here, so that `decide`
-    /// stays pure.
+    /// Handles one payload for the function `function_arn` (from the invocation context): the
+    /// frame runs it ([`Frame::run`]), the pair observes, decides and acts ([`Mode`]).
     pub async fn handle_for(&self, payload: &Value, function_arn: Option<&str>) -> Result<PairOutcome, Error> {
-        let (trigger, turn) = self.frame.start(payload).await?;
-        let (decision, observed) = match screen(&self.config, &trigger) {
-            Some(ignored) => (ignored, None),
-            None => {
-                let alarms = alarm_reads(&self.config, &trigger, function_arn);
-                let mut world = aws::observe_with(&self.clients, &self.regional, &self.config, &alarms, now())
-                    .await
-                    .inspect_err(|e| self.frame.observe_failed(Scope::Whole(turn.totals()), e, &trigger, "the pair"))?;
-                // The service check, on every member that runs: the active one's failures count,
-                // and no instance takes the address while its service does not answer.
-                if let Some(check) = &self.config.health {
-                    world.probes = probe::probe_all(check, &world.members).await;
-                }
-                if trigger == Trigger::Schedule {
-                    for warning in monitoring_mismatches(&self.config, &world) {
-                        tracing::warn!(warning = %warning, "the alarms' monitoring does not match an instance's");
-                    }
-                }
-                (decide(&self.config, &trigger, &world), Some(world))
+        self.frame.run(self, payload, function_arn).await
+    }
+}
+
+impl Mode for Handler {
+    type World = World;
+    type Action = Action;
+
+    /// Screens the trigger, observes the pair (and probes its service), decides. The clock is read
+    /// once, here, so that `decide` stays pure.
+    async fn decide(&self, trigger: &Trigger, function_arn: Option<&str>) -> Result<Decided<World, Action>, Unread> {
+        if let Some(ignored) = screen(&self.config, trigger) {
+            return Ok(Decided::One { decision: ignored, observed: None });
+        }
+        let alarms = alarm_reads(&self.config, trigger, function_arn);
+        let mut world = aws::observe_with(&self.clients, &self.regional, &self.config, &alarms, now())
+            .await
+            .map_err(|error| Unread { error, what: "the pair" })?;
+        // The service check, on every member that runs: the active one's failures count, and no
+        // instance takes the address while its service does not answer.
+        if let Some(check) = &self.config.health {
+            world.probes = probe::probe_all(check, &world.members).await;
+        }
+        if *trigger == Trigger::Schedule {
+            for warning in monitoring_mismatches(&self.config, &world) {
+                tracing::warn!(warning = %warning, "the alarms' monitoring does not match an instance's");
             }
-        };
-        let (actions, error) =
-            self.frame.act(&decision, |actions| aws::execute(&self.clients.ec2, &self.config, actions)).await;
-        finish(&turn, self.frame.outcome(trigger, decision, observed, actions), error)
+        }
+        Ok(Decided::One { decision: decide(&self.config, trigger, &world), observed: Some(world) })
+    }
+
+    async fn execute(&self, actions: &[Action]) -> (Vec<ActionReport>, Option<Error>) {
+        aws::execute(&self.clients.ec2, &self.config, actions).await
     }
 }

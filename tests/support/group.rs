@@ -182,7 +182,7 @@ impl Scene {
             ec2: proxy.function_client_as(&partition, access_key),
             autoscaling: function_autoscaling(&self.proxy, &partition, access_key),
         };
-        Handler::new(clients, config, false)
+        Handler::new(config, clients, false)
     }
 
     /// Registers template-group.yaml deployed for this group with `config` (its stack named after
