@@ -192,6 +192,26 @@ impl CheckStatus {
 }
 
 impl Instance {
+    /// An instance in `state` that EC2 said nothing else about (the tests build on it).
+    pub fn new(instance_id: &str, state: InstanceState) -> Self {
+        Self {
+            instance_id: instance_id.to_owned(),
+            state,
+            availability_zone: None,
+            network_interface_id: None,
+            subnet_id: None,
+            private_ip: None,
+            source_dest_check: None,
+            launch_time: None,
+            state_reason: None,
+            detailed_monitoring: false,
+            checks: None,
+            scheduled_events: Vec::new(),
+            metadata_tags: None,
+            spot: None,
+        }
+    }
+
     /// Reads an instance from a DescribeInstances answer; one without an id is skipped.
     pub fn read(instance: &aws_sdk_ec2::types::Instance) -> Option<Self> {
         Some(Self {

@@ -80,22 +80,7 @@ mod tests {
     use crate::aws::InstanceState;
 
     fn member(id: &str, eni: &str) -> Instance {
-        Instance {
-            instance_id: id.into(),
-            state: InstanceState::Running,
-            availability_zone: None,
-            network_interface_id: Some(eni.into()),
-            subnet_id: None,
-            private_ip: None,
-            source_dest_check: None,
-            launch_time: None,
-            state_reason: None,
-            detailed_monitoring: false,
-            checks: None,
-            scheduled_events: Vec::new(),
-            metadata_tags: None,
-            spot: None,
-        }
+        Instance { network_interface_id: Some(eni.into()), ..Instance::new(id, InstanceState::Running) }
     }
 
     #[test]

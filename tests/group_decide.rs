@@ -45,20 +45,10 @@ fn group(key: Option<&str>) -> Option<Group> {
 
 fn instance(state: InstanceState) -> Option<Instance> {
     Some(Instance {
-        instance_id: NEW.into(),
-        state,
         availability_zone: Some("us-east-1b".into()),
         network_interface_id: Some("eni-new".into()),
-        subnet_id: None,
-        private_ip: None,
-        source_dest_check: None,
         launch_time: Some(1_800_000_000),
-        state_reason: None,
-        detailed_monitoring: false,
-        checks: None,
-        scheduled_events: Vec::new(),
-        metadata_tags: None,
-        spot: None,
+        ..Instance::new(NEW, state)
     })
 }
 

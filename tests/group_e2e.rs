@@ -149,20 +149,7 @@ async fn two_groups_with_two_functions_each_serve_their_own() {
     let (db_group, db_hook) = ("db-asg", "ec2-failover-launch");
 
     // The second stack's group, its hook and its tagged address on its first instance.
-    let template = scene
-        .ec2
-        .create_launch_template()
-        .launch_template_name("db")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let template = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+    let template = support::launch_template(&scene.ec2, "db").await;
     scene
         .asg
         .create_auto_scaling_group()

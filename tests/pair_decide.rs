@@ -40,21 +40,11 @@ fn eni(id: &str) -> String {
 /// A world where `holder` holds the IP and the members are in the given states (Gone: absent).
 fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState) -> World {
     let member = |id: &str, state| Instance {
-        instance_id: id.into(),
-        state,
-        availability_zone: None,
         network_interface_id: Some(eni(id)),
-        subnet_id: None,
-        private_ip: None,
-        source_dest_check: None,
         launch_time: Some(NOW - 3600),
-        state_reason: None,
-        detailed_monitoring: false,
         // A running member passes both status checks unless a case says otherwise (`.init`).
         checks: (state == Running).then_some(Checks { instance: CheckStatus::Ok, system: CheckStatus::Ok }),
-        scheduled_events: Vec::new(),
-        metadata_tags: None,
-        spot: None,
+        ..Instance::new(id, state)
     };
     World {
         now: NOW,

@@ -250,20 +250,10 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             instances: vec![(action.instance_id.clone(), LifecycleState::PendingWait)],
         }),
         instance: Some(Instance {
-            instance_id: action.instance_id.clone(),
-            state: InstanceState::Running,
             availability_zone: Some("us-east-1b".into()),
             network_interface_id: Some("eni-new".into()),
-            subnet_id: None,
-            private_ip: None,
-            source_dest_check: None,
             launch_time: Some(1_799_999_000),
-            state_reason: None,
-            detailed_monitoring: false,
-            checks: None,
-            scheduled_events: Vec::new(),
-            metadata_tags: None,
-            spot: None,
+            ..Instance::new(&action.instance_id, InstanceState::Running)
         }),
         addresses: vec![GroupAddress {
             allocation_id: ALLOC.into(),
@@ -300,20 +290,10 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
 
 fn healthy_world() -> World {
     let member = |id: &str| Instance {
-        instance_id: id.into(),
-        state: InstanceState::Running,
         availability_zone: Some("us-east-1a".into()),
         network_interface_id: Some(format!("eni-{}", &id[2..])),
-        subnet_id: None,
-        private_ip: None,
-        source_dest_check: None,
         launch_time: Some(1_700_000_000),
-        state_reason: None,
-        detailed_monitoring: false,
-        checks: None,
-        scheduled_events: Vec::new(),
-        metadata_tags: None,
-        spot: None,
+        ..Instance::new(id, InstanceState::Running)
     };
     World {
         now: 1_800_000_000,

@@ -76,19 +76,7 @@ impl Scene {
             let s = ec2.create_subnet().vpc_id(&vpc_id).cidr_block(cidr).availability_zone(az).send().await.unwrap();
             subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
         }
-        let template = ec2
-            .create_launch_template()
-            .launch_template_name("web")
-            .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                    .image_id("ami-12c6146b")
-                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let template_id = template.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+        let template_id = super::launch_template(&ec2, "web").await;
         let launch_template = template_id.clone();
         let mut create = asg
             .create_auto_scaling_group()
@@ -107,22 +95,7 @@ impl Scene {
         }
         create.send().await.unwrap();
         let first = Self::instances(&asg).await.remove(0);
-        let allocation_id = ec2
-            .allocate_address()
-            .domain(aws_sdk_ec2::types::DomainType::Vpc)
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::ElasticIp)
-                    .tags(Tag::builder().key(GROUP_TAG).value(KEY).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .allocation_id()
-            .unwrap()
-            .to_owned();
-        ec2.associate_address().allocation_id(&allocation_id).instance_id(&first).send().await.unwrap();
+        let allocation_id = super::elastic_ip_on(&ec2, &first, &[(GROUP_TAG, KEY)]).await;
         Scene {
             proxy: proxy.endpoint.clone(),
             ec2,

@@ -354,3 +354,36 @@ impl Drop for Proxy {
         let _ = self.child.wait();
     }
 }
+
+/// A VPC Elastic IP with `tags`, associated with `instance_id`: its allocation id.
+pub async fn elastic_ip_on(ec2: &Client, instance_id: &str, tags: &[(&str, &str)]) -> String {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    let mut request = ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc);
+    if !tags.is_empty() {
+        let mut spec = TagSpecification::builder().resource_type(ResourceType::ElasticIp);
+        for (key, value) in tags {
+            spec = spec.tags(Tag::builder().key(*key).value(*value).build());
+        }
+        request = request.tag_specifications(spec.build());
+    }
+    let allocation_id = request.send().await.unwrap().allocation_id().unwrap().to_owned();
+    ec2.associate_address().allocation_id(&allocation_id).instance_id(instance_id).send().await.unwrap();
+    allocation_id
+}
+
+/// A launch template named `name` of the tests' image and a small instance type: its id.
+pub async fn launch_template(ec2: &Client, name: &str) -> String {
+    let template = ec2
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    template.launch_template().unwrap().launch_template_id().unwrap().to_owned()
+}

@@ -80,16 +80,7 @@ pub async fn pair_with(client: &Client, standby_running: bool, ebs_key: Option<&
     if !standby_running {
         client.stop_instances().instance_ids(&standby).send().await.unwrap();
     }
-    let allocation_id = client
-        .allocate_address()
-        .domain(aws_sdk_ec2::types::DomainType::Vpc)
-        .send()
-        .await
-        .unwrap()
-        .allocation_id()
-        .unwrap()
-        .to_owned();
-    client.associate_address().allocation_id(&allocation_id).instance_id(&primary).send().await.unwrap();
+    let allocation_id = super::elastic_ip_on(client, &primary, &[]).await;
     let ebs_kms_keys = ebs_key.into_iter().map(str::to_owned).collect();
     Pair { primary, standby, allocation_id, vpc_id, ebs_kms_keys, subnets }
 }
