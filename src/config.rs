@@ -5,7 +5,7 @@ use crate::group;
 use crate::pair;
 use crate::pair::config::{
     self as pair_config, FenceMode, HealthCheck, Monitoring, Readiness, Rebalance, DEFAULT_COOLDOWN_SECONDS,
-    DEFAULT_FENCE_ESCALATE_SECONDS, DEFAULT_SCHEDULED_LEAD_SECONDS,
+    DEFAULT_FENCE_ESCALATE_SECONDS, DEFAULT_SCHEDULED_LEAD_SECONDS, DEFAULT_SILENT_SECONDS,
 };
 
 /// Everything the function is configured with.
@@ -91,7 +91,8 @@ fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> Confi
 
 /// Pair mode: `PRIMARY_INSTANCE_ID`, `STANDBY_INSTANCE_ID` and `EIP_ALLOCATION_ID` (required),
 /// `FENCE_MODE`, `FENCE_ESCALATE_SECONDS`, `COOLDOWN_SECONDS`, `STANDBY_READY`, `MONITORING`,
-/// `ALARM_NAMES`, `REBALANCE`, `SCHEDULED_LEAD_SECONDS`, and the service check's `HEALTH_*`.
+/// `ALARM_NAMES`, `REBALANCE`, `SCHEDULED_LEAD_SECONDS`, `SILENT_SECONDS`, and the service check's
+/// `HEALTH_*`.
 fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
     let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
     let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
@@ -172,6 +173,7 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
     // Scheduled events are announced days ahead; a week is the most lead that makes sense.
     let scheduled_lead_seconds = number(get, "SCHEDULED_LEAD_SECONDS", DEFAULT_SCHEDULED_LEAD_SECONDS, 0, 604_800)?;
     let fence_escalate_seconds = number(get, "FENCE_ESCALATE_SECONDS", DEFAULT_FENCE_ESCALATE_SECONDS, 0, 86_400)?;
+    let silent_seconds = number(get, "SILENT_SECONDS", DEFAULT_SILENT_SECONDS, 0, 3_600)?;
     let health = health_check(get)?;
     Ok(pair::Config {
         primary,
@@ -187,6 +189,7 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         rebalance,
         scheduled_lead_seconds,
         fence_escalate_seconds,
+        silent_seconds,
         health,
     })
 }

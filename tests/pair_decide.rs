@@ -994,3 +994,46 @@ fn every_endpoint_follows_the_active_instance() {
     check("... nor is the old holder fenced while the reads disagree", c, Schedule, checks_off(endpoints(w(P, Running, Running).rec(P, S, 5, Done), Some(S), Some(S))), NoChange, &[], "nothing is stopped or moved back");
     check("... past the window the reads are believed",              unfenced, Schedule, stale(120),                                                                    Heal,     &[converge(P, &[route.clone(), ip.clone()])], "pointing it at the active instance i-0123456789abcdef0");
 }
+
+/// `id`'s status-check alarm has had no data for `quiet` seconds, and EC2's own status checks of it
+/// say `checks` (None: not read).
+fn gone_quiet(mut world: World, id: &str, quiet: i64, checks: Option<CheckStatus>) -> World {
+    world.alarms = Some(vec![AlarmSeen {
+        name: format!("status-{id}"),
+        state: AlarmState::InsufficientData,
+        instance_ids: vec![id.into()],
+        since: Some(NOW - quiet),
+        actions_enabled: true,
+    }]);
+    for m in world.members.iter_mut().filter(|m| m.instance_id == id) {
+        m.checks = checks.map(|c| Checks { instance: c, system: c });
+    }
+    world
+}
+
+/// A zone gone dark: EC2 goes on saying `running`, the metrics stop (the status-check alarm, which
+/// treats missing data as missing, goes to INSUFFICIENT_DATA) and EC2's own status checks have no
+/// data either. Missing metrics alone are CloudWatch's to lose (its user guide says EC2 alarms may
+/// go to INSUFFICIENT_DATA on a healthy instance): not enough without EC2's word.
+#[test]
+#[rustfmt::skip]
+fn a_primary_gone_silent_in_a_dark_zone_fails_over_and_missing_metrics_alone_do_not() {
+    let c = &config();
+    let off = &Config { silent_seconds: 0, ..config() };
+    let quiet = |w, secs, checks| gone_quiet(w, P, secs, checks);
+    let dark = Some(CheckStatus::InsufficientData);
+    //    name                                                      config trigger          world                                                          verdict   actions                                reason
+    check("silent a minute, EC2 has no data either: hot standby",   c,     Schedule,        quiet(w(P, Running, Running), 60, dark),                       FailOver, &[mv(S), record(P, S, Done), stop(P)], "has gone silent");
+    check("... cold standby: started, make before break",           c,     Schedule,        quiet(w(P, Running, Stopped), 60, dark),                       FailOver, &[start(S), record(P, S, Started)],    "has had no data for 60s");
+    check("... the alarm's own INSUFFICIENT_DATA action too",       c,     insufficient_data(&[P]), quiet(w(P, Running, Running), 90, dark),               FailOver, &[mv(S), record(P, S, Done), stop(P)], "insufficient-data");
+    check("EC2's checks impaired, no metrics: silent as well",      c,     Schedule,        quiet(w(P, Running, Running), 60, Some(CheckStatus::Impaired)), FailOver, &[mv(S), record(P, S, Done), stop(P)], "impaired");
+    check("missing metrics, EC2's checks pass: not on that alone",  c,     Schedule,        quiet(w(P, Running, Running), 600, Some(CheckStatus::Ok)),      NoChange, &[],                                   "not failing over on missing metrics alone");
+    check("missing metrics, EC2's checks unread: not either",       c,     Schedule,        quiet(w(P, Running, Running), 600, None),                      NoChange, &[],                                   "say unknown");
+    check("silent for less than SILENT_SECONDS: wait",              c,     Schedule,        quiet(w(P, Running, Running), 30, dark),                       NoChange, &[],                                   "which is running");
+    check("SILENT_SECONDS=0: the rule is off",                      off,   Schedule,        quiet(w(P, Running, Running), 600, dark),                      NoChange, &[],                                   "which is running");
+    // Silent since before the instance last started (a stopped instance reports nothing) or
+    // before it took the address: not news about it now.
+    check("silent since before it last started: its metrics resume", c,    Schedule,        quiet(w(P, Running, Running), 7200, dark),                     NoChange, &[],                                   "which is running");
+    check("silent since before the failover to it",                 c,     Schedule,        gone_quiet(w(S, Stopped, Running).rec(P, S, 600, Done), S, 3000, dark), NoChange, &[],                           "is on i-0fedcba9876543210");
+    check("a silent standby is not the active one",                 c,     Schedule,        gone_quiet(w(P, Running, Running), S, 600, dark),                  NoChange, &[],                                   "which is running");
+}

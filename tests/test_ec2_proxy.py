@@ -529,6 +529,24 @@ def test_insufficient_capacity(local):
     assert local.state(instance, via=local.moto) == ("running", 16)
 
 
+def test_a_dark_zone_runs_on_without_status_data_and_starts_nothing(local):
+    # EC2 goes on saying its instances run; it has no data for their checks, and no start there.
+    running, stopped = local.launch(), local.launch(stopped=True)
+    assert local.control("/_proxy/dark-zone", {"zone": ZONE}) == {}
+    assert local.state(running) == ("running", 16)
+    assert local.status(running, include_all=False) == ("running",) + ("insufficient-data",) * 4
+    assert refused(local.ec2.start_instances, InstanceIds=[stopped])[:2] == (500, "InsufficientInstanceCapacity")
+    assert local.state(stopped, via=local.moto) == ("stopped", 80)
+    # Another zone is not dark; nor is this one once it comes back.
+    local.control("/_proxy/dark-zone", {"zone": "us-east-1a"})
+    local.control("/_proxy/dark-zone", {"zone": ZONE, "dark": False})
+    assert local.status(running, include_all=False) == ("running", "ok", "ok", "passed", "passed")
+    assert local.ec2.start_instances(InstanceIds=[stopped])["StartingInstances"][0]["CurrentState"]["Name"] == "pending"
+    for bad in ({"zone": ""}, {"zone": ZONE, "dark": "yes"}, {}):
+        with pytest.raises(urllib.error.HTTPError):
+            local.control("/_proxy/dark-zone", bad)
+
+
 def test_a_kms_key_the_caller_may_not_use_stops_the_instance_again(local):
     instance, fine = local.launch(stopped=True), local.launch(stopped=True)
     local.control("/_proxy/capacity", {"instance": instance, "failure": "kms"})

@@ -112,6 +112,18 @@ def outage(state, given):
         state.outages.append(given)
 
 
+def read_dark_zone(change):
+    zone, dark = change.get("zone"), change.get("dark", True)
+    if not isinstance(zone, str) or not zone or not isinstance(dark, bool):
+        raise ValueError('a dark zone is {"zone": "us-east-1a", "dark": true | false}')
+    return zone, dark
+
+
+def dark_zone(state, given):
+    zone, dark = given
+    (state.dark_zones.add if dark else state.dark_zones.discard)(zone)
+
+
 def config(proxy):
     try:
         proxy.state.configure(json.loads(proxy.read_body() or b"{}"))
@@ -145,6 +157,7 @@ POST = {
     "/_proxy/settle": lambda p: change(p, read_settle, lambda state, instances: {
         "settled": state.settle(instances, time.monotonic())}, (ValueError, TypeError, AttributeError)),
     "/_proxy/deployment": register_deployment,
+    "/_proxy/dark-zone": lambda p: change(p, read_dark_zone, dark_zone),
     "/_proxy/outage": lambda p: change(p, read_outage, outage, (ValueError, TypeError, AttributeError)),
     "/_proxy/config": config,
 }

@@ -34,8 +34,16 @@ AWS takes its time; the tests need not. Where AWS would simply take time, tests 
                        stopped, a volume's attachment attaching -> attached
   GET  /_proxy/instances {"i-...": {"state", "until", "checks", "checks_until", "reason",
                        "failure"}} what the overlay shows now (times as in the log; null: none)
-POST /_proxy/config forgets transitions and start failures as it forgets holds (keep_lifecycle
-keeps them); strict=false forwards and answers as moto does.
+A zone that goes dark (power or network lost): EC2 goes on saying its instances run, but has no
+data for their status checks, and cannot start an instance there:
+  POST /_proxy/dark-zone {"zone": "us-east-1a", "dark": true | false}
+  DescribeInstanceStatus  an instance in a dark zone: instance and system checks insufficient-data
+  StartInstances     naming a stopped instance in a dark zone: HTTP 500 InsufficientInstanceCapacity
+                     (not forwarded), as the capacity failure below
+(CloudWatch's side, its alarms on those instances' metrics going to INSUFFICIENT_DATA, is the
+scene's to set: moto evaluates no alarm.)
+POST /_proxy/config forgets transitions, start failures and dark zones as it forgets holds
+(keep_lifecycle keeps the first two); strict=false forwards and answers as moto does.
 
 
 The overlay (what is shown instead of moto's state) is State's; the start failures, Spot requests
@@ -63,6 +71,10 @@ def start_instances(proxy, pairs, body):
         strict = proxy.state.strict
         shown = {i: proxy.state.shown(i, now) for i in ids}
         failures = {i: proxy.state.failures[i] for i in ids if i in proxy.state.failures}
+        dark = set(proxy.state.dark_zones)
+    # A stopped instance in a dark zone cannot be started: as if its zone had no capacity.
+    if dark:
+        failures = {i: failures.get(i, "dark") for i in ids}
     if strict:
         for i in ids:
             if shown[i] == "stopping":
@@ -81,10 +93,13 @@ def start_instances(proxy, pairs, body):
             item = facts.get(i)
             if item is None or shown_state(item)[0] != "stopped":
                 continue
-            if failure == "insufficient":
+            if failure == "dark" and own(item, "availabilityZone") not in dark:
+                continue
+            if failure in ("insufficient", "dark"):
                 return proxy.refuse(500, "InsufficientInstanceCapacity",
                                     capacity_message(own(item, "instanceType"), own(item, "availabilityZone")))
             kms.append(i)
+        failures = {i: f for i, f in failures.items() if f != "dark"}
     rest = [i for i in ids if i not in kms]
     previous = {}
     if rest:
@@ -213,10 +228,28 @@ def describe_instance_status(proxy, pairs, body):
                                                   lambda item, view: status_item(item, view, include_all))
     with proxy.state.lock:
         scheduled = {i: list(events) for i, events in proxy.state.scheduled.items()}
+        dark = set(proxy.state.dark_zones)
     if status == 200 and scheduled:
         payload = rewrite_set(payload.decode(), "instanceStatusSet",
                               lambda item: with_events(item, scheduled.get(own(item, "instanceId"), []))).encode()
+    if status == 200 and dark:
+        payload = rewrite_set(payload.decode(), "instanceStatusSet",
+                              lambda item: in_the_dark(item) if own(item, "availabilityZone") in dark else item).encode()
     return status, headers, payload, emulated
+
+
+def in_the_dark(item):
+    """A DescribeInstanceStatus entry of a running instance in a dark zone: EC2 has no data for its
+    checks (EC2 User Guide, "Status checks for Amazon EC2 instances": insufficient-data)."""
+    if shown_state(item)[0] != "running":
+        return item
+    for tag in ("instanceStatus", "systemStatus"):
+        new = (f"<{tag}><details><item><name>reachability</name><status>insufficient-data</status></item></details>"
+               f"<status>insufficient-data</status></{tag}>")
+        item, n = re.subn(rf"<{tag}>(?:(?!</{tag}>).)*</{tag}>|<{tag}/>", lambda _: new, item, count=1, flags=re.S)
+        if not n:
+            item = item[:-len("</item>")] + new + "</item>"
+    return item
 
 
 def describe(proxy, pairs, body, set_tag, show):

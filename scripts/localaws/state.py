@@ -60,6 +60,8 @@ class State:
             self.tagging = set()
             # [{"service", "region", "action", "fault"}]: every request they cover fails (POST /_proxy/outage)
             self.outages = []
+            # Availability Zones gone dark (POST /_proxy/dark-zone)
+            self.dark_zones = set()
             if not settings.get("keep_lifecycle") or not hasattr(self, "holds"):
                 self.completions = []
                 self.holds = []

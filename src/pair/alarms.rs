@@ -103,6 +103,37 @@ pub(super) fn standing_alarm<'a>(world: &'a World, active: &str, since: Option<i
     })
 }
 
+/// An alarm about the running `active` instance (named by its `InstanceId` dimension) that has had
+/// no data (INSUFFICIENT_DATA, with actions enabled) for at least `silent_seconds`, silent since
+/// after the instance last started and after it took the address (`since`): the instance has gone
+/// silent while EC2 still says it runs, with how long. Alone it proves nothing: "alarms set on
+/// Amazon EC2 metrics can temporarily enter the INSUFFICIENT_DATA state if there are missing
+/// metric data points ... even when the Amazon EC2 instance is healthy" (CloudWatch User Guide,
+/// "Configuring how CloudWatch alarms treat missing data"), so `decide` asks EC2's own status
+/// checks too. `silent_seconds` 0: never.
+pub(super) fn silence<'a>(
+    world: &'a World,
+    active: &str,
+    since: Option<i64>,
+    silent_seconds: i64,
+) -> Option<(&'a AlarmSeen, i64)> {
+    if silent_seconds <= 0 {
+        return None;
+    }
+    let started = world.member(active).and_then(|m| m.launch_time);
+    world.alarms.iter().flatten().find_map(|a| {
+        let quiet_since = a.since?;
+        let quiet = world.now.saturating_sub(quiet_since);
+        (a.state == AlarmState::InsufficientData
+            && a.actions_enabled
+            && a.instance_ids.iter().any(|i| i == active)
+            && started.is_none_or(|t| quiet_since > t)
+            && since.is_none_or(|t| quiet_since > t)
+            && quiet >= silent_seconds)
+            .then_some((a, quiet))
+    })
+}
+
 /// Whether the alarm went to its state after `since` (or either time is unknown).
 fn is_news(alarm: &AlarmSeen, since: Option<i64>) -> bool {
     match (alarm.since, since) {

@@ -56,6 +56,10 @@ pub struct Config {
     pub fence_escalate_seconds: i64,
     /// The service check the function runs on each member (`HEALTH_CHECK`), if any.
     pub health: Option<HealthCheck>,
+    /// How long an alarm about the running active instance must have had no data, while EC2's
+    /// own status checks of it do not pass either, for the instance to count as gone silent (a
+    /// zone gone dark): `SILENT_SECONDS`; 0 turns the rule off.
+    pub silent_seconds: i64,
 }
 
 /// One route-table entry the pair moves: `destination` in `table`.
@@ -118,6 +122,7 @@ impl Config {
             scheduled_lead_seconds: DEFAULT_SCHEDULED_LEAD_SECONDS,
             fence_escalate_seconds: DEFAULT_FENCE_ESCALATE_SECONDS,
             health: None,
+            silent_seconds: DEFAULT_SILENT_SECONDS,
         }
     }
 
@@ -127,6 +132,9 @@ impl Config {
         self.allocation_id.as_deref().or_else(|| self.routes.first().map(|r| r.table.as_str())).unwrap_or_default()
     }
 }
+
+/// The default `SILENT_SECONDS`: a minute of silence past the alarm's own evaluation periods.
+pub const DEFAULT_SILENT_SECONDS: i64 = 60;
 
 /// The default `FENCE_ESCALATE_SECONDS`: a graceful stop that takes ten minutes is a hung one.
 pub const DEFAULT_FENCE_ESCALATE_SECONDS: i64 = 600;

@@ -228,6 +228,14 @@ impl Proxy {
         assert_eq!(status, 200, "proxy outage: {body}");
     }
 
+    /// Makes `zone` go dark (or come back): EC2 goes on saying its instances run, has no data for
+    /// their status checks, and starts nothing there.
+    pub fn dark_zone(&self, zone: &str, dark: bool) {
+        let body = serde_json::json!({"zone": zone, "dark": dark});
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/dark-zone", &body.to_string());
+        assert_eq!(status, 200, "proxy dark-zone: {body}");
+    }
+
     /// Ends the transitions of these instances (all, if none is named): pending ones run, stopping
     /// ones stop, initializing status checks pass, as AWS would after a while.
     pub fn settle(&self, instances: &[&str]) {

@@ -12,9 +12,9 @@
 //! 7. the move (`moves::move_to`).
 
 use super::evidence::{due_event, is_logged_only, out_of_time, within_cooldown};
-use super::moves::{heal, move_to, ready, unstoppable};
+use super::moves::{checks_of, heal, move_to, ready, unstoppable};
 use crate::decision::Verdict;
-use crate::pair::alarms::{confirm, recovered_since, standing_alarm};
+use crate::pair::alarms::{confirm, recovered_since, silence, standing_alarm};
 use crate::pair::config::{Config, FenceMode};
 use crate::pair::endpoint;
 use crate::pair::health;
@@ -60,6 +60,8 @@ pub(super) struct Case<'a> {
     active_state: InstanceState,
     /// The last failover recorded.
     record: Option<&'a FailoverRecord>,
+    /// When the active instance took the address, if a failover brought it there.
+    since: Option<i64>,
     /// The failover that brought the address here, if any: `moved` (the address left, the start was
     /// asked for) or `done` (this instance ran with it). Alarms that went to ALARM before it are
     /// about what happened before: they do not count against the instance that took over.
@@ -108,7 +110,7 @@ impl<'a> Case<'a> {
         };
         let standing = standing_alarm(world, active, since);
         let active_state = world.state_of(active);
-        Ok(Case { config, world, active, other, active_state, record, completed, warning, doubt, standing, ip })
+        Ok(Case { config, world, active, other, active_state, record, since, completed, warning, doubt, standing, ip })
     }
 
     /// The trigger's warning, when it is about the active instance (or about no instance).
@@ -125,6 +127,12 @@ impl<'a> Case<'a> {
     /// The event EC2 has scheduled for the active instance within the lead time, if any.
     fn due(&self) -> Option<&'a ScheduledEvent> {
         due_event(self.config, self.world, self.active)
+    }
+
+    /// An alarm about the active instance that has had no data for `SILENT_SECONDS` since it last
+    /// started and took the address, and for how long.
+    fn silence(&self) -> Option<(&'a AlarmSeen, i64)> {
+        silence(self.world, self.active, self.since, self.config.silent_seconds)
     }
 
     /// The same for the other instance.
@@ -286,7 +294,9 @@ struct Failure {
 }
 
 /// Rule 4: the active instance has failed, if it is down, a warning about it stands, an alarm
-/// about it is in ALARM, its service check fails, or EC2 has an event scheduled for it within the
+/// about it is in ALARM, it has gone silent (an alarm about it without data for `SILENT_SECONDS`
+/// while EC2's own status checks of it do not pass either: a zone gone dark, where EC2 may go on
+/// saying `running`), its service check fails, or EC2 has an event scheduled for it within the
 /// lead time. A service check that times out everywhere tells of the path, not the service:
 /// refused loudly (the `Err`), and nothing is started for it.
 fn failure(case: &Case<'_>) -> Result<Option<Failure>, Decision> {
@@ -302,6 +312,17 @@ fn failure(case: &Case<'_>) -> Result<Option<Failure>, Decision> {
     if let Some(a) = case.standing {
         let why = format!("alarm {} is in ALARM for the active instance {active}", a.name);
         return failed(why, format!("alarm:{}", a.name));
+    }
+    if let Some((a, quiet)) =
+        case.silence().filter(|_| world.member(active).and_then(|m| m.checks).is_some_and(|c| !c.pass()))
+    {
+        let why = format!(
+            "the active instance {active} has gone silent: alarm {} has had no data for {quiet}s and EC2's status \
+             checks say {} (a zone gone dark looks so: EC2 may go on saying running)",
+            a.name,
+            checks_of(world, active)
+        );
+        return failed(why, "silent".to_owned());
     }
     if let Some(service) = health::failure(config, world, active) {
         if let Some(blocked) = health::blocked(config, world) {
@@ -350,6 +371,14 @@ fn steady(case: &Case<'_>, due: Due) -> Decision {
     }
     if let Some(service) = health::failure(config, world, other) {
         reason.push_str(&format!("; {service}, which does not hold the IP: it is not ready to take over"));
+    }
+    if let Some((a, quiet)) = case.silence() {
+        reason.push_str(&format!(
+            "; alarm {} has had no data for {quiet}s, but EC2's status checks of {active} say {}: not failing over \
+             on missing metrics alone",
+            a.name,
+            checks_of(world, active)
+        ));
     }
     if let Some(doubt) = &case.doubt {
         reason.push_str(&format!("; {doubt}"));

@@ -1,0 +1,92 @@
+//! The failure this tool exists for: the active instance's Availability Zone goes dark, end to end
+//! against the strict local AWS. EC2 goes on saying the primary runs; its status checks have no
+//! data (the proxy's dark zone) and its status-check alarm, which treats missing data as missing,
+//! goes to INSUFFICIENT_DATA (CloudWatch's evaluation, played by the test: moto evaluates no alarm).
+//! The default deployment (no service check) notices and moves the address to the other zone.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+use ec2_failover::decision::Verdict;
+use ec2_failover::pair::Config;
+use support::{local, look};
+
+const STATUS_ALARM: &str = "ec2-failover-primary-status";
+
+/// The template's status-check alarm of `instance` (missing data is missing), put in `state`.
+async fn status_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, instance: &str, state: StateValue) {
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(STATUS_ALARM)
+        .namespace("AWS/EC2")
+        .metric_name("StatusCheckFailed")
+        .dimensions(Dimension::builder().name("InstanceId").value(instance).build())
+        .statistic(Statistic::Maximum)
+        .period(60)
+        .evaluation_periods(2)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .treat_missing_data("missing")
+        .alarm_actions("arn:aws:lambda:us-east-1:123456789012:function:ec2-failover")
+        .insufficient_data_actions("arn:aws:lambda:us-east-1:123456789012:function:ec2-failover")
+        .send()
+        .await
+        .unwrap();
+    cloudwatch.set_alarm_state().alarm_name(STATUS_ALARM).state_value(state).state_reason("test").send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_in_a_dark_zone_fails_over_by_default_to_a_hot_or_a_cold_standby() {
+    for hot in [true, false] {
+        let (moto, proxy, p) = local(hot).await;
+        let ec2 = moto.client();
+        let cloudwatch = proxy.cloudwatch_client("setup");
+        // The primary has run a while; then its zone (us-east-1a) goes dark.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        proxy.dark_zone("us-east-1a", true);
+        status_alarm(&cloudwatch, &p.primary, StateValue::InsufficientData).await;
+        let config = Config { silent_seconds: 1, alarm_names: vec![STATUS_ALARM.into()], ..p.config() };
+        let handler = p.handler(&proxy, config);
+
+        // Silent for less than SILENT_SECONDS: nothing yet.
+        let first = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+        assert_eq!(first.verdict, Verdict::NoChange, "{}", first.reason);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let over = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+        assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+        assert!(
+            over.reason.contains("has gone silent") && over.reason.contains("insufficient-data"),
+            "{}",
+            over.reason
+        );
+        if !hot {
+            // The cold standby, in the zone that still works, starts; then takes the address.
+            assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
+            proxy.settle(&[]);
+            let finish = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+            assert_eq!(finish.verdict, Verdict::Finish, "{}", finish.reason);
+        }
+        let seen = look(&ec2, &p).await;
+        assert_eq!(seen.holder.as_deref(), Some(p.standby.as_str()), "hot: {hot}");
+        // The old primary is fenced: EC2 takes the stop (it may hang there: the reconcile forces it).
+        assert!(proxy.log().iter().any(|r| r.action == "StopInstances"), "hot: {hot}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_metrics_on_a_primary_that_ec2_sees_healthy_move_nothing() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // CloudWatch lost the primary's metrics; its zone is fine (EC2's checks pass).
+    status_alarm(&proxy.cloudwatch_client("setup"), &p.primary, StateValue::InsufficientData).await;
+    let config = Config { silent_seconds: 1, alarm_names: vec![STATUS_ALARM.into()], ..p.config() };
+    let handler = p.handler(&proxy, config);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let outcome = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::NoChange, "{}", outcome.reason);
+    assert!(outcome.reason.contains("not failing over on missing metrics alone"), "{}", outcome.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
+}
