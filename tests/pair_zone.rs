@@ -90,3 +90,49 @@ async fn missing_metrics_on_a_primary_that_ec2_sees_healthy_move_nothing() {
     assert!(outcome.reason.contains("not failing over on missing metrics alone"), "{}", outcome.reason);
     assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
 }
+
+/// Static stability: the hot path needs nothing a zone or region event takes away. A dead primary
+/// with a running standby fails over with CloudWatch unavailable everywhere (every DescribeAlarms
+/// failing, the Route 53 alarm's region too): a dead primary needs no alarm to be believed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_primary_fails_over_with_cloudwatch_down_in_every_region() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    proxy.outage(&serde_json::json!({"service": "monitoring", "fault": "unavailable"}));
+    let elsewhere = "arn:aws:cloudwatch:us-west-2:123456789012:alarm:ec2-failover-service";
+    let config = Config { alarm_names: vec![STATUS_ALARM.into(), elsewhere.into()], ..p.config() };
+    let handler = p.handler(&proxy, config);
+    ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
+    proxy.settle(&[]);
+    for event in ["ec2-state-change-primary-stopped.json", "scheduled-reconcile.json"] {
+        let outcome = handler.handle(&p.event(event)).await.unwrap();
+        assert!(matches!(outcome.verdict, Verdict::FailOver | Verdict::NoChange), "{event}: {}", outcome.reason);
+        assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()), "{event}");
+    }
+    let monitoring = proxy.log().iter().filter(|r| r.action == "DescribeAlarms").count();
+    assert!(monitoring > 0, "CloudWatch was not even asked");
+}
+
+/// A burst of EC2 throttling (`RequestLimitExceeded` on most requests, as a zone event causes when
+/// everyone calls at once): each call is retried by the SDK, an invocation that still fails leaves
+/// the world as it was or half moved, and the next ones converge. Never the old primary fenced
+/// before the address left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_primary_fails_over_through_a_burst_of_ec2_throttling() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
+    proxy.settle(&[]);
+    proxy.configure(&serde_json::json!({"fault_rate": 0.6, "seed": "zone-burst", "faults": ["throttle"],
+                                        "pending_seconds": 0, "stopping_seconds": 0, "initializing_seconds": 0}));
+    let handler = p.handler(&proxy, p.config());
+    let mut tries = 0;
+    while look(&ec2, &p).await.holder.as_deref() != Some(p.standby.as_str()) {
+        tries += 1;
+        assert!(tries <= 10, "still not moved after {tries} invocations");
+        let _ = handler.handle(&p.event("scheduled-reconcile.json")).await;
+    }
+    let throttled = proxy.log().iter().filter(|r| r.fault.is_some()).count();
+    assert!(throttled > 0, "nothing was throttled");
+    assert!(!proxy.log().iter().any(|r| r.action == "StopInstances" && r.fault.is_none()), "a dead primary was fenced");
+}
