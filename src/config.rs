@@ -4,8 +4,8 @@
 use crate::group;
 use crate::pair;
 use crate::pair::config::{
-    self as pair_config, FenceMode, HealthCheck, Monitoring, Readiness, Rebalance, DEFAULT_COOLDOWN_SECONDS,
-    DEFAULT_FENCE_ESCALATE_SECONDS, DEFAULT_SCHEDULED_LEAD_SECONDS, DEFAULT_SILENT_SECONDS,
+    self as pair_config, FenceMode, HealthCheck, Monitoring, Readiness, Rebalance, ZonalShift,
+    DEFAULT_COOLDOWN_SECONDS, DEFAULT_FENCE_ESCALATE_SECONDS, DEFAULT_SCHEDULED_LEAD_SECONDS, DEFAULT_SILENT_SECONDS,
 };
 
 /// Everything the function is configured with.
@@ -91,8 +91,8 @@ fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> Confi
 
 /// Pair mode: `PRIMARY_INSTANCE_ID`, `STANDBY_INSTANCE_ID` and `EIP_ALLOCATION_ID` (required),
 /// `FENCE_MODE`, `FENCE_ESCALATE_SECONDS`, `COOLDOWN_SECONDS`, `STANDBY_READY`, `MONITORING`,
-/// `ALARM_NAMES`, `REBALANCE`, `SCHEDULED_LEAD_SECONDS`, `SILENT_SECONDS`, and the service check's
-/// `HEALTH_*`.
+/// `ALARM_NAMES`, `REBALANCE`, `SCHEDULED_LEAD_SECONDS`, `SILENT_SECONDS`, `ZONAL_SHIFT`,
+/// `FOLLOW_PRACTICE_RUNS`, and the service check's `HEALTH_*`.
 fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
     let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
     let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
@@ -174,6 +174,17 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
     let scheduled_lead_seconds = number(get, "SCHEDULED_LEAD_SECONDS", DEFAULT_SCHEDULED_LEAD_SECONDS, 0, 604_800)?;
     let fence_escalate_seconds = number(get, "FENCE_ESCALATE_SECONDS", DEFAULT_FENCE_ESCALATE_SECONDS, 0, 86_400)?;
     let silent_seconds = number(get, "SILENT_SECONDS", DEFAULT_SILENT_SECONDS, 0, 3_600)?;
+    let zonal_shift = match get("ZONAL_SHIFT").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("avoid") => ZonalShift::Avoid,
+        Some("follow") => ZonalShift::Follow,
+        Some("off") => ZonalShift::Off,
+        Some(other) => return Err(bad("ZONAL_SHIFT", other, "accepted values: avoid (default), follow, off")),
+    };
+    let follow_practice_runs = match get("FOLLOW_PRACTICE_RUNS").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(bad("FOLLOW_PRACTICE_RUNS", other, "accepted values: true, false (default)")),
+    };
     let health = health_check(get)?;
     Ok(pair::Config {
         primary,
@@ -190,6 +201,8 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         scheduled_lead_seconds,
         fence_escalate_seconds,
         silent_seconds,
+        zonal_shift,
+        follow_practice_runs,
         health,
     })
 }
@@ -392,6 +405,11 @@ mod tests {
         assert_eq!((c.standby_ready, c.monitoring), (Readiness::Checks, None));
         assert_eq!((c.rebalance, c.scheduled_lead_seconds), (Rebalance::Log, 3_600));
         assert_eq!(c.fence_escalate_seconds, 600);
+        assert_eq!((c.silent_seconds, c.zonal_shift, c.follow_practice_runs), (60, ZonalShift::Avoid, false));
+        let c = pair(
+            with(&[("ZONAL_SHIFT", "Follow"), ("FOLLOW_PRACTICE_RUNS", "true"), ("SILENT_SECONDS", "0")]).unwrap(),
+        );
+        assert_eq!((c.silent_seconds, c.zonal_shift, c.follow_practice_runs), (0, ZonalShift::Follow, true));
         let c = pair(with(&[("FENCE_MODE", "Force"), ("FENCE_ESCALATE_SECONDS", "120")]).unwrap());
         assert_eq!((c.fence_mode, c.fence_escalate_seconds), (FenceMode::Force, 120));
         assert_eq!(c.other("i-0123456789abcdef0"), Some("i-0fedcba9876543210"));
@@ -402,6 +420,9 @@ mod tests {
     fn every_bad_variable_is_named_with_what_it_accepts() {
         let cases: &[(&str, &str, &str)] = &[
             ("PRIMARY_INSTANCE_ID", "", "EC2 instance id"),
+            ("ZONAL_SHIFT", "away", "avoid (default), follow, off"),
+            ("FOLLOW_PRACTICE_RUNS", "often", "true, false"),
+            ("SILENT_SECONDS", "-1", "0 to 3600"),
             ("PRIMARY_INSTANCE_ID", "web-1", "EC2 instance id"),
             ("STANDBY_INSTANCE_ID", "i-0123456789abcdef0", "must differ"),
             ("EIP_ALLOCATION_ID", "54.1.2.3", "eipalloc-"),

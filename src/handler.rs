@@ -45,7 +45,10 @@ impl Handler {
                 let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
                     aws_sdk_cloudwatch::config::Builder::from(sdk).interceptor(requests.clone()).build(),
                 );
-                let clients = pair::Clients { ec2, cloudwatch };
+                let arc = aws_sdk_arczonalshift::Client::from_conf(
+                    aws_sdk_arczonalshift::config::Builder::from(sdk).interceptor(requests.clone()).build(),
+                );
+                let clients = pair::Clients { ec2, cloudwatch, arc };
                 Handler::Pair(pair::Handler::counting(config, clients, requests, settings.dry_run))
             }
             Mode::Group(config) => {

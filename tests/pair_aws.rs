@@ -18,6 +18,7 @@ use aws_sdk_ec2::types::{
 use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ec2_failover::decision::{Status, Verdict};
+use ec2_failover::pair::config::ZonalShift;
 use ec2_failover::pair::world::{Holder, Phase};
 use ec2_failover::pair::Handler;
 use ec2_failover::pair::{Clients, Config, FenceMode};
@@ -28,7 +29,16 @@ const S: &str = "i-0fedcba9876543210";
 const ALLOC: &str = "eipalloc-0123456789abcdef0";
 
 fn config() -> Config {
-    Config { allocation_id: Some(ALLOC.into()), ..Config::with_defaults(P, S) }
+    Config { allocation_id: Some(ALLOC.into()), zonal_shift: ZonalShift::Off, ..Config::with_defaults(P, S) }
+}
+
+/// Route 53 ARC, never asked here (`ZONAL_SHIFT=off` in these tests' settings).
+fn arc_unused() -> aws_sdk_arczonalshift::Client {
+    let config = aws_sdk_arczonalshift::Config::builder()
+        .behavior_version(aws_sdk_arczonalshift::config::BehaviorVersion::latest())
+        .region(aws_sdk_arczonalshift::config::Region::new("us-east-1"))
+        .build();
+    aws_sdk_arczonalshift::Client::from_conf(config)
 }
 
 fn eni(id: &str) -> String {
@@ -144,7 +154,7 @@ fn cloudwatch_says(state: StateValue) -> (aws_sdk_cloudwatch::Client, Rule) {
 
 fn handler(client: Client, config: Config) -> Handler {
     let (cloudwatch, _) = cloudwatch_says(StateValue::Alarm);
-    Handler::new(config, Clients { ec2: client, cloudwatch }, false)
+    Handler::new(config, Clients { ec2: client, cloudwatch, arc: arc_unused() }, false)
 }
 
 fn state_change(id: &str, state: &str) -> serde_json::Value {
@@ -385,7 +395,11 @@ async fn an_alarm_payload_counts_only_if_cloudwatch_says_alarm_now() {
             [describe_instances(Running, Running), describe_address(Some(P), &[]), checks_ok(), associate_to(S)];
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
         let (cloudwatch, read) = cloudwatch_says(state.clone());
-        let h = Handler::new(Config { fence_mode: FenceMode::None, ..config() }, Clients { ec2, cloudwatch }, true);
+        let h = Handler::new(
+            Config { fence_mode: FenceMode::None, ..config() },
+            Clients { ec2, cloudwatch, arc: arc_unused() },
+            true,
+        );
         let outcome = h.handle(&alarm).await.unwrap();
         assert_eq!(outcome.verdict, verdict, "{state:?}: {}", outcome.reason);
         assert_eq!(read.num_calls(), 1, "the alarm is read once");

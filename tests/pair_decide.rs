@@ -9,6 +9,7 @@
 use ec2_failover::aws::{CheckStatus, Checks, SpotRequest};
 use ec2_failover::decision::Verdict::{self, *};
 use ec2_failover::pair::config::HealthCheck;
+use ec2_failover::pair::config::ZonalShift;
 use ec2_failover::pair::decide::decide;
 use ec2_failover::pair::plan::Action;
 use ec2_failover::pair::world::PauseNote;
@@ -16,7 +17,7 @@ use ec2_failover::pair::world::ScheduledEvent;
 use ec2_failover::pair::world::{
     AlarmSeen, Anchor, Endpoint, EndpointSeen, FailoverRecord, Holder, Instance, InstanceState, Phase, World,
 };
-use ec2_failover::pair::world::{History, Probed};
+use ec2_failover::pair::world::{History, Probed, ShiftKind, ZoneShift};
 use ec2_failover::pair::{Config, FenceMode, Readiness, Rebalance};
 use ec2_failover::trigger::Trigger::{self, Schedule};
 use ec2_failover::trigger::{Alarm, AlarmState, AlarmVia, Command, Health, Source, Warning};
@@ -61,6 +62,8 @@ fn w<'a>(holder: impl Into<Option<&'a str>>, p: InstanceState, s: InstanceState)
         unread_alarms: Vec::new(),
         probes: Vec::new(),
         endpoints: Vec::new(),
+        shifts: Vec::new(),
+        unread_shifts: None,
     }
 }
 
@@ -1036,4 +1039,50 @@ fn a_primary_gone_silent_in_a_dark_zone_fails_over_and_missing_metrics_alone_do_
     check("silent since before it last started: its metrics resume", c,    Schedule,        quiet(w(P, Running, Running), 7200, dark),                     NoChange, &[],                                   "which is running");
     check("silent since before the failover to it",                 c,     Schedule,        gone_quiet(w(S, Stopped, Running).rec(P, S, 600, Done), S, 3000, dark), NoChange, &[],                           "is on i-0fedcba9876543210");
     check("a silent standby is not the active one",                 c,     Schedule,        gone_quiet(w(P, Running, Running), S, 600, dark),                  NoChange, &[],                                   "which is running");
+}
+
+/// The primary in us-east-1a, the standby in us-east-1b, and a `kind` shift away from `zone`.
+fn shifted(mut world: World, zone: &str, kind: ShiftKind) -> World {
+    for m in world.members.iter_mut() {
+        m.availability_zone = Some(if m.instance_id == P { "us-east-1a" } else { "us-east-1b" }.into());
+    }
+    world.shifts.push(ZoneShift {
+        zone_id: if zone == "us-east-1a" { "use1-az6" } else { "use1-az1" }.into(),
+        zone: Some(zone.into()),
+        kind,
+        id: "zs-1".into(),
+        resource: None,
+    });
+    world
+}
+
+/// Route 53 ARC's zonal shifts move no single instance: the function honours them itself. With
+/// `avoid` (the default) the address never moves into a shifted zone while the active instance
+/// lives; with `follow` it also leaves one, make before break and not held by the cooldown.
+#[test]
+#[rustfmt::skip]
+fn zonal_shifts_are_avoided_by_default_and_followed_when_asked() {
+    let c = &config();
+    let follow = &Config { zonal_shift: ZonalShift::Follow, ..config() };
+    let practice = &Config { follow_practice_runs: true, ..follow.clone() };
+    let off = &Config { zonal_shift: ZonalShift::Off, ..config() };
+    let away_b = |w, kind| shifted(w, "us-east-1b", kind);
+    let away_a = |w, kind| shifted(w, "us-east-1a", kind);
+    //    name                                                          config   trigger      world                                                           verdict   actions                                reason
+    check("avoid: a degraded primary keeps the address off a shifted zone", c,   alarm(&[P]), away_b(w(P, Running, Running), ShiftKind::Autoshift),         Hold,     &[],                                   "not moving into it");
+    check("... a practice run too: AWS shifts traffic in it",            c,       alarm(&[P]), away_b(w(P, Running, Running), ShiftKind::PracticeRun),       Hold,     &[],                                   "practice run zs-1");
+    check("... but a dead primary's address goes: the only place left", c,       stopped(P),  away_b(w(P, Stopped, Running), ShiftKind::Autoshift),         FailOver, &[mv(S), record(P, S, Done)],          "the only place left");
+    check("... and a primary whose own zone is shifted too",             c,       alarm(&[P]), shifted(away_b(w(P, Running, Running), ShiftKind::Customer), "us-east-1a", ShiftKind::Customer), FailOver, &[mv(S), record(P, S, Done), stop(P)], "the only place left");
+    check("off: the shift is not looked at",                             off,     alarm(&[P]), away_b(w(P, Running, Running), ShiftKind::Autoshift),         FailOver, &[mv(S), record(P, S, Done), stop(P)], "which can serve");
+    check("avoid: a shift away from the active zone is said, not acted on", c,   Schedule,    away_a(w(P, Running, Running), ShiftKind::Autoshift),         NoChange, &[],                                   "the address stays");
+    check("follow: an autoshift away from the active zone fails over",  follow,  Schedule,    away_a(w(P, Running, Running), ShiftKind::Autoshift),         FailOver, &[mv(S), record(P, S, Done), stop(P)], "moves traffic away from the zone of the active instance");
+    check("... a customer's shift, a cold standby: make before break",   follow,  Schedule,    away_a(w(P, Running, Stopped), ShiftKind::Customer),          FailOver, &[start(S), record(P, S, Started)],    "zonal shift zs-1");
+    check("... inside the cooldown as well",                             follow,  Schedule,    away_b(w(S, Stopped, Running).rec(P, S, 30, Done), ShiftKind::Autoshift), FailOver, &[start(P), record(S, P, Started)], "(ZONAL_SHIFT=follow)");
+    check("... a practice run only with FOLLOW_PRACTICE_RUNS",           follow,  Schedule,    away_a(w(P, Running, Running), ShiftKind::PracticeRun),       NoChange, &[],                                   "only with FOLLOW_PRACTICE_RUNS");
+    check("... which follows it",                                        practice, Schedule,   away_a(w(P, Running, Running), ShiftKind::PracticeRun),       FailOver, &[mv(S), record(P, S, Done), stop(P)], "practice run");
+    check("a switchover into a shifted zone is refused",                 c,       command(Command::Switchover { force: false }), away_b(w(P, Running, Running), ShiftKind::Customer), Refuse, &[], "force to move anyway");
+    check("... unless forced",                                           c,       command(Command::Switchover { force: true }),  away_b(w(P, Running, Running), ShiftKind::Customer), Switchover, &[mv(S), record(P, S, Done), stop(P)], "switchover");
+    let mut unread = w(P, Running, Running);
+    unread.unread_shifts = Some("ListZonalShifts: ThrottlingException".into());
+    check("shifts unread: nothing held back, and said",                  c,       Schedule,    unread,                                                       NoChange, &[],                                   "nothing is held back for them");
 }

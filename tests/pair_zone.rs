@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
 use ec2_failover::decision::Verdict;
+use ec2_failover::pair::config::ZonalShift;
 use ec2_failover::pair::Config;
 use support::{local, look};
 
@@ -135,4 +136,60 @@ async fn a_dead_primary_fails_over_through_a_burst_of_ec2_throttling() {
     let throttled = proxy.log().iter().filter(|r| r.fault.is_some()).count();
     assert!(throttled > 0, "nothing was throttled");
     assert!(!proxy.log().iter().any(|r| r.action == "StopInstances" && r.fault.is_none()), "a dead primary was fenced");
+}
+
+/// The zone IDs moto gives this account's zones (a real account has its own mapping; the function
+/// reads it with DescribeAvailabilityZones).
+const ZONE_A: &str = "use1-az6";
+const ZONE_B: &str = "use1-az1";
+
+/// Route 53 ARC's shifts, read through the local AWS by zone ID: an autoshift away from the
+/// standby's zone keeps a degraded primary's address where it is (`avoid`, the default); with
+/// `follow`, an autoshift away from the primary's zone moves it out, make before break.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zonal_shifts_keep_the_address_out_of_a_shifted_zone_and_follow_one_when_asked() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    support::alarm(&proxy.cloudwatch_client("setup"), "ec2-failover-primary-cpu", &p.primary, StateValue::Alarm).await;
+    proxy.autoshift(ZONE_B);
+    let handler = p.handler(&proxy, p.config());
+    let held = handler.handle(&p.event("alarm-action-cpu-alarm.json")).await.unwrap();
+    assert_eq!(held.verdict, Verdict::Hold, "{}", held.reason);
+    assert!(
+        held.reason.contains("use1-az1 (us-east-1b)") && held.reason.contains("not moving into it"),
+        "{}",
+        held.reason
+    );
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.primary.as_str()));
+    let status = handler.handle(&serde_json::json!({"command": "status"})).await.unwrap();
+    assert!(status.reason.contains("zonal shifts: autoshift"), "{}", status.reason);
+
+    // follow: an autoshift away from the primary's zone (no alarm needed).
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    proxy.autoshift(ZONE_A);
+    let follow = Config { zonal_shift: ZonalShift::Follow, ..p.config() };
+    let over = p.handler(&proxy, follow).handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+    // The zone names were read once; the shifts on every invocation.
+    let zones = proxy.log().iter().filter(|r| r.action == "DescribeAvailabilityZones").count();
+    assert_eq!(zones, 1);
+}
+
+/// ARC unavailable holds nothing back: a dead primary still fails over, and the decision says the
+/// shifts were not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zonal_shifts_that_cannot_be_read_hold_nothing_back() {
+    let (moto, proxy, p) = local(true).await;
+    let ec2 = moto.client();
+    proxy.outage(&serde_json::json!({"service": "arc-zonal-shift", "fault": "unavailable"}));
+    ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
+    proxy.settle(&[]);
+    let handler = p.handler(&proxy, p.config());
+    let over = handler.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap();
+    assert_eq!(over.verdict, Verdict::FailOver, "{}", over.reason);
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+    let after = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert!(after.reason.contains("the zonal shifts could not be read"), "{}", after.reason);
 }

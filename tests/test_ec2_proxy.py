@@ -547,6 +547,33 @@ def test_a_dark_zone_runs_on_without_status_data_and_starts_nothing(local):
             local.control("/_proxy/dark-zone", bad)
 
 
+def test_zonal_shifts_are_answered_from_what_the_scene_sets(local):
+    arc = boto3.client("arc-zonal-shift", endpoint_url=local.proxy_url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing",
+                       config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+    assert arc.list_zonal_shifts(status="ACTIVE")["items"] == []
+    local.control("/_proxy/zonal-shift", {"away_from": "use1-az1", "type": "PRACTICE_RUN", "id": "zs-1"})
+    local.control("/_proxy/zonal-shift", {"away_from": "use1-az2", "status": "EXPIRED"})
+    local.control("/_proxy/autoshift", {"away_from": "use1-az4"})
+    [shift] = arc.list_zonal_shifts(status="ACTIVE")["items"]
+    assert (shift["zonalShiftId"], shift["awayFrom"], shift["shiftType"], shift["status"]) == (
+        "zs-1", "use1-az1", "PRACTICE_RUN", "ACTIVE")
+    assert len(arc.list_zonal_shifts()["items"]) == 2
+    [auto] = arc.list_autoshifts(status="ACTIVE")["items"]
+    assert auto["awayFrom"] == "use1-az4" and auto["status"] == "ACTIVE"
+    assert last(local, "ListAutoshifts")["status"] == 200
+    # An outage of the service covers it, in the service's own error shape.
+    local.control("/_proxy/outage", {"service": "arc-zonal-shift", "fault": "throttle"})
+    with pytest.raises(ClientError) as raised:
+        arc.list_zonal_shifts(status="ACTIVE")
+    assert raised.value.response["Error"]["Code"] == "ThrottlingException"
+    local.control("/_proxy/outage", {"clear": True})
+    local.control("/_proxy/zonal-shift", {"clear": True})
+    assert arc.list_zonal_shifts()["items"] == []
+    with pytest.raises(urllib.error.HTTPError):
+        local.control("/_proxy/zonal-shift", {"away_from": "use1-az1", "type": "SIDEWAYS"})
+
+
 def test_a_kms_key_the_caller_may_not_use_stops_the_instance_again(local):
     instance, fine = local.launch(stopped=True), local.launch(stopped=True)
     local.control("/_proxy/capacity", {"instance": instance, "failure": "kms"})

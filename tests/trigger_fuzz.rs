@@ -28,6 +28,7 @@ use ec2_failover::group::world::{
     Attachment, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, LifecycleState, SnapshotState,
     VolumeSpec, VolumeState,
 };
+use ec2_failover::pair::config::ZonalShift;
 use ec2_failover::pair::decide::{decide, screen};
 use ec2_failover::pair::world::{Anchor, Holder, Instance, InstanceState, World};
 use ec2_failover::pair::Handler;
@@ -43,7 +44,7 @@ const S: &str = "i-0fedcba9876543210";
 const ALLOC: &str = "eipalloc-0123456789abcdef0";
 
 fn config() -> Config {
-    Config { allocation_id: Some(ALLOC.into()), ..Config::with_defaults(P, S) }
+    Config { allocation_id: Some(ALLOC.into()), zonal_shift: ZonalShift::Off, ..Config::with_defaults(P, S) }
 }
 
 fn runner() -> RunnerConfig {
@@ -310,6 +311,8 @@ fn healthy_world() -> World {
         unread_alarms: Vec::new(),
         probes: Vec::new(),
         endpoints: Vec::new(),
+        shifts: Vec::new(),
+        unread_shifts: None,
     }
 }
 
@@ -347,7 +350,7 @@ fn check(payload: &Value) -> Result<(), TestCaseError> {
                 aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput::builder().build()
             })];
             let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &cloudwatch_rules);
-            let handler = Handler::new(config(), Clients { ec2: client, cloudwatch }, false);
+            let handler = Handler::new(config(), Clients { ec2: client, cloudwatch, arc: arc_unused() }, false);
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let result = runtime.block_on(handler.handle(payload));
             prop_assert!(matches!(result, Err(Error::BadEvent(_))), "rejected payload was not BadEvent: {result:?}");
@@ -398,4 +401,13 @@ fn the_mutator_reaches_every_node() {
     assert_eq!(event, serde_json::json!({"b": "{\"c\":7}"}));
     mutate(&mut event, 3, &Mutation::WrapInArray); // two nodes left: 3 wraps around to 1
     assert_eq!(event, serde_json::json!({"b": ["{\"c\":7}"]}));
+}
+
+/// Route 53 ARC, never asked here (`ZONAL_SHIFT=off` in these tests' settings).
+fn arc_unused() -> aws_sdk_arczonalshift::Client {
+    let config = aws_sdk_arczonalshift::Config::builder()
+        .behavior_version(aws_sdk_arczonalshift::config::BehaviorVersion::latest())
+        .region(aws_sdk_arczonalshift::config::Region::new("us-east-1"))
+        .build();
+    aws_sdk_arczonalshift::Client::from_conf(config)
 }

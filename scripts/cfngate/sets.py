@@ -46,6 +46,8 @@ FEATURES = [
      {"ServiceCheck": "route53", "ServiceCheckIpAddress": "203.0.113.10", "ServiceCheckProtocol": "tcp",
       "ServiceAlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ec2-failover-service-alarm"}),
     ("customer-managed KMS keys, a multi-Region one too", PAIR, "us-east-1", {"EbsKmsKeyArns": f"{KEY},{MRK}"}),
+    ("zonal shifts off; silence off", PAIR, "us-east-1", {"ZonalShift": "off", "SilentSeconds": "0"}),
+    ("zonal shifts followed, practice runs too", PAIR, "us-east-1", {"ZonalShift": "follow", "FollowPracticeRuns": "true"}),
     ("detailed monitoring, an alert topic, alarms of one's own, force fencing, a dry run on x86_64", PAIR, "us-east-1",
      {"InstanceMonitoring": "detailed", "AlertTopicArn": TOPIC, "ExtraAlarmNames": "db-latency,disk-full",
       "FenceMode": "force", "DryRun": "true", "Architecture": "x86_64", "Rebalance": "failover",

@@ -28,7 +28,8 @@ import re
 from .evaluate import Authorization, Context, Unsupported
 from .template import ACCOUNT, PARTITION
 
-SERVICES = {"ec2": "ec2", "autoscaling": "autoscaling", "monitoring": "cloudwatch"}  # SigV4 scope -> IAM
+SERVICES = {"ec2": "ec2", "autoscaling": "autoscaling", "monitoring": "cloudwatch",
+            "arc-zonal-shift": "arc-zonal-shift"}  # SigV4 scope -> IAM
 # What a request names, by parameter (ResourceId.N by the id's prefix), per EC2 resource type.
 EC2_PARAMS = {"instance": ("InstanceId",), "volume": ("VolumeId",), "snapshot": ("SnapshotId",),
               "elastic-ip": ("AllocationId", "PublicIp"), "network-interface": ("NetworkInterfaceId",),

@@ -12,6 +12,7 @@ import time
 
 from .autoscaling import WAIT_STATES
 from .faults import SCHEDULED_CODES, START_FAILURES
+from . import zonalshift
 from .recorder import register_deployment
 
 BAD = (ValueError, TypeError, KeyError, AttributeError)
@@ -158,6 +159,8 @@ POST = {
         "settled": state.settle(instances, time.monotonic())}, (ValueError, TypeError, AttributeError)),
     "/_proxy/deployment": register_deployment,
     "/_proxy/dark-zone": lambda p: change(p, read_dark_zone, dark_zone),
+    "/_proxy/zonal-shift": lambda p: change(p, zonalshift.read_shift, zonalshift.keep("zonal_shifts")),
+    "/_proxy/autoshift": lambda p: change(p, zonalshift.read_autoshift, zonalshift.keep("autoshifts")),
     "/_proxy/outage": lambda p: change(p, read_outage, outage, (ValueError, TypeError, AttributeError)),
     "/_proxy/config": config,
 }

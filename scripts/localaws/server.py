@@ -32,7 +32,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-from . import autoscaling, cloudwatch, control, ec2_rules, faults
+from . import autoscaling, cloudwatch, control, ec2_rules, faults, zonalshift
 from .recorder import Recorder, record_after, record_before
 from .state import State
 from .xmltext import ERROR_XML, HOP_BY_HOP
@@ -52,6 +52,8 @@ class Proxy(BaseHTTPRequestHandler):
         route = control.GET.get(self.path)
         if route:
             return route(self)
+        if zonalshift.handles(self):
+            return zonalshift.answer(self)
         self.forward()
 
     def do_POST(self):

@@ -62,6 +62,9 @@ class State:
             self.outages = []
             # Availability Zones gone dark (POST /_proxy/dark-zone)
             self.dark_zones = set()
+            # Route 53 ARC's shifts (POST /_proxy/zonal-shift, /_proxy/autoshift; zonalshift.py)
+            self.zonal_shifts = []
+            self.autoshifts = []
             if not settings.get("keep_lifecycle") or not hasattr(self, "holds"):
                 self.completions = []
                 self.holds = []

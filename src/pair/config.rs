@@ -60,6 +60,29 @@ pub struct Config {
     /// own status checks of it do not pass either, for the instance to count as gone silent (a
     /// zone gone dark): `SILENT_SECONDS`; 0 turns the rule off.
     pub silent_seconds: i64,
+    /// What Route 53 ARC's zonal shifts and autoshifts do to the pair (`ZONAL_SHIFT`).
+    pub zonal_shift: ZonalShift,
+    /// Whether a practice run away from the active instance's zone fails the pair over too, with
+    /// `ZONAL_SHIFT=follow` (`FOLLOW_PRACTICE_RUNS`).
+    pub follow_practice_runs: bool,
+}
+
+/// What Route 53 ARC's zonal shifts and autoshifts do to the pair (`ZONAL_SHIFT`). Zonal shift
+/// moves load balancers, Auto Scaling groups and EKS, not single instances, Elastic IPs or route
+/// tables: nothing in AWS moves a pair out of a shifted zone or keeps it out of one but this.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZonalShift {
+    /// They are not read.
+    Off,
+    /// The address never moves into a zone under an active shift or autoshift (practice runs
+    /// included), unless the active instance is dead and the other is the only place left (the
+    /// default).
+    #[default]
+    Avoid,
+    /// As `Avoid`, and a customer shift or an autoshift away from the active instance's zone fails
+    /// the pair over, make before break, not held by the cooldown.
+    Follow,
 }
 
 /// One route-table entry the pair moves: `destination` in `table`.
@@ -123,6 +146,8 @@ impl Config {
             fence_escalate_seconds: DEFAULT_FENCE_ESCALATE_SECONDS,
             health: None,
             silent_seconds: DEFAULT_SILENT_SECONDS,
+            zonal_shift: ZonalShift::default(),
+            follow_practice_runs: false,
         }
     }
 

@@ -18,6 +18,8 @@ pub mod plan;
 pub mod probe;
 pub mod world;
 
+use std::sync::Arc;
+
 use aws_sdk_ec2::Client;
 use serde_json::Value;
 
@@ -43,6 +45,8 @@ pub struct Clients {
     pub ec2: Client,
     /// CloudWatch: the alarms, read again rather than believed from a payload.
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Route 53 ARC: the zonal shifts and autoshifts active now (`ZONAL_SHIFT`).
+    pub arc: aws_sdk_arczonalshift::Client,
 }
 
 impl Clients {
@@ -52,7 +56,10 @@ impl Clients {
         let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
             self.cloudwatch.config().to_builder().interceptor(counter.clone()).build(),
         );
-        Self { ec2, cloudwatch }
+        let arc = aws_sdk_arczonalshift::Client::from_conf(
+            self.arc.config().to_builder().interceptor(counter.clone()).build(),
+        );
+        Self { ec2, cloudwatch, arc }
     }
 }
 
@@ -97,7 +104,7 @@ pub struct Handler {
     /// The AWS clients, built once.
     pub clients: Clients,
     frame: Frame,
-    regional: Vec<(String, aws_sdk_cloudwatch::Client)>,
+    regional: Arc<aws::Regional>,
 }
 
 impl Handler {
@@ -114,7 +121,7 @@ impl Handler {
         let frame = Frame::counting(dry_run, requests);
         // CloudWatch in each other region whose alarms ALARM_NAMES names by ARN (a Route 53 health
         // check's alarm lives in us-east-1): the same client, another region.
-        let regional = alarms::regions(&config)
+        let cloudwatch = alarms::regions(&config)
             .into_iter()
             .map(|region| {
                 let conf = clients
@@ -125,6 +132,7 @@ impl Handler {
                 (region, aws_sdk_cloudwatch::Client::from_conf(conf.build()))
             })
             .collect();
+        let regional = Arc::new(aws::Regional { cloudwatch, zones: Default::default() });
         Self { config, clients, frame, regional }
     }
 

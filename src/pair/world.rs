@@ -32,6 +32,58 @@ pub struct World {
     /// Every endpoint the pair moves, in the configuration's order, and where each points; the
     /// first one decides who is active.
     pub endpoints: Vec<EndpointSeen>,
+    /// The zonal shifts and autoshifts active now (Route 53 ARC), when read (`ZONAL_SHIFT` not
+    /// off); empty when none, or when they could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shifts: Vec<ZoneShift>,
+    /// Why the shifts could not be read, if they could not: nothing is held back for them then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_shifts: Option<String>,
+}
+
+/// A zonal shift or autoshift that is active now: traffic moved away from one Availability Zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZoneShift {
+    /// The zone's ID, as ARC names it (`use1-az1`).
+    pub zone_id: String,
+    /// The zone's name in this account (`us-east-1a`), mapped from its ID; None if EC2 did not say.
+    pub zone: Option<String>,
+    /// Who started it.
+    pub kind: ShiftKind,
+    /// The zonal shift's id, or the autoshift's start time.
+    pub id: String,
+    /// The resource it shifts (none for an autoshift, which is about the zone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// Who started a shift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShiftKind {
+    /// A customer's zonal shift (`ZONAL_SHIFT`).
+    Customer,
+    /// A zonal autoshift practice run (weekly, 30 minutes).
+    PracticeRun,
+    /// An AWS Fault Injection Service experiment.
+    Experiment,
+    /// A zonal autoshift: AWS's own telemetry says the zone is impaired.
+    Autoshift,
+}
+
+impl ZoneShift {
+    /// The shift for a reason: "autoshift away from use1-az1 (us-east-1a)".
+    pub fn describe(&self) -> String {
+        let kind = match self.kind {
+            ShiftKind::Customer => "zonal shift",
+            ShiftKind::PracticeRun => "practice run",
+            ShiftKind::Experiment => "FIS experiment shift",
+            ShiftKind::Autoshift => "autoshift",
+        };
+        let zone = self.zone.as_deref().map(|z| format!(" ({z})")).unwrap_or_default();
+        let resource = self.resource.as_deref().map(|r| format!(" of {r}")).unwrap_or_default();
+        format!("{kind} {}{resource} away from {}{zone}", self.id, self.zone_id)
+    }
 }
 
 /// An alarm as CloudWatch reports it now (not as a payload said it was).

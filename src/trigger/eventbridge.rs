@@ -64,6 +64,7 @@ pub(super) fn parse_eventbridge(payload: &Value) -> Result<Trigger, ParseError> 
         ("aws.autoscaling", "EC2 Instance-terminate Lifecycle Action") => {
             lifecycle(event.detail, Transition::Terminating)
         }
+        ("aws.arc-zonal-shift", detail_type) => Ok(Trigger::ZonalShift { what: detail_type.to_owned() }),
         (source, detail_type) => Ok(Trigger::Unrelated { what: format!("{source} {detail_type}") }),
     }
 }

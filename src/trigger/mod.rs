@@ -22,7 +22,8 @@ CloudWatch alarm action (top-level alarmData), an SNS notification carrying a \
 CloudWatch alarm, or an EventBridge event (CloudWatch Alarm State Change, EC2 Instance State-change \
 Notification, EC2 Spot Instance Interruption Warning, EC2 Instance Rebalance Recommendation, AWS \
 Health Event, EC2 Instance-launch or -terminate Lifecycle Action, EBS Snapshot or Volume \
-Notification, Scheduled Event, or any other detail-type, which is ignored)";
+Notification, Scheduled Event, any event of aws.arc-zonal-shift, or any other detail-type, which is \
+ignored)";
 
 /// The evidence that started an invocation.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -55,6 +56,12 @@ pub enum Trigger {
     },
     /// An operator's command, by direct invocation (`{"command": ...}`).
     Command(Command),
+    /// Route 53 ARC says a zonal shift, autoshift, practice run or experiment started, changed or
+    /// ended (best effort: the reconcile reads the shifts too). The shifts are read again.
+    ZonalShift {
+        /// The event's detail-type (`Autoshift In Progress`, `Manual Shift Started`...).
+        what: String,
+    },
     /// A valid event this function has no business with.
     Unrelated {
         /// What it was, for the log.
@@ -308,7 +315,11 @@ impl Trigger {
             Trigger::Warning(warning) => &warning.instance_ids,
             Trigger::StateChange { instance_id, .. } => std::slice::from_ref(instance_id),
             Trigger::Lifecycle(action) => std::slice::from_ref(&action.instance_id),
-            Trigger::Schedule | Trigger::Unrelated { .. } | Trigger::Ebs { .. } | Trigger::Command(_) => &[],
+            Trigger::Schedule
+            | Trigger::Unrelated { .. }
+            | Trigger::Ebs { .. }
+            | Trigger::Command(_)
+            | Trigger::ZonalShift { .. } => &[],
         }
     }
 }

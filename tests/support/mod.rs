@@ -236,6 +236,21 @@ impl Proxy {
         assert_eq!(status, 200, "proxy dark-zone: {body}");
     }
 
+    /// Route 53 ARC: a zonal shift of `kind` (`ZONAL_SHIFT`, `PRACTICE_RUN`...) away from the zone
+    /// with ID `away_from`, active until the next [`Proxy::configure`].
+    pub fn zonal_shift(&self, away_from: &str, kind: &str) {
+        let body = serde_json::json!({"away_from": away_from, "type": kind});
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/zonal-shift", &body.to_string());
+        assert_eq!(status, 200, "proxy zonal-shift: {body}");
+    }
+
+    /// Route 53 ARC: an autoshift away from the zone with ID `away_from`.
+    pub fn autoshift(&self, away_from: &str) {
+        let body = serde_json::json!({"away_from": away_from});
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/autoshift", &body.to_string());
+        assert_eq!(status, 200, "proxy autoshift: {body}");
+    }
+
     /// Ends the transitions of these instances (all, if none is named): pending ones run, stopping
     /// ones stop, initializing status checks pass, as AWS would after a while.
     pub fn settle(&self, instances: &[&str]) {
@@ -324,12 +339,31 @@ impl Proxy {
         aws_sdk_cloudwatch::Client::from_conf(config)
     }
 
-    /// Pair mode's clients (EC2 and CloudWatch) through this proxy, signed as [`PAIR_FUNCTION`].
+    /// Pair mode's clients (EC2, CloudWatch, Route 53 ARC) through this proxy, signed as
+    /// [`PAIR_FUNCTION`].
     pub fn pair_clients(&self, partition: &str) -> ec2_failover::pair::Clients {
         ec2_failover::pair::Clients {
             ec2: self.function_client(partition),
             cloudwatch: self.cloudwatch_client_as(partition, PAIR_FUNCTION),
+            arc: self.arc_client_as(partition, PAIR_FUNCTION),
         }
+    }
+
+    /// Route 53 ARC's zonal shifts through this proxy (which answers them from the shifts a test
+    /// sets: `Proxy::zonal_shift`), signed with `access_key`.
+    pub fn arc_client_as(&self, partition: &str, access_key: &str) -> aws_sdk_arczonalshift::Client {
+        use aws_sdk_arczonalshift::config::retry::RetryPartition;
+        use aws_sdk_arczonalshift::config::{BehaviorVersion, Region};
+        let config = aws_sdk_arczonalshift::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials(access_key))
+            .retry_config(ec2_failover::aws::retry_config().with_initial_backoff(Duration::from_millis(2)))
+            .retry_partition(RetryPartition::new(format!("{partition}-arc")))
+            .timeout_config(ec2_failover::aws::timeout_config())
+            .build();
+        aws_sdk_arczonalshift::Client::from_conf(config)
     }
 
     /// The pair-mode function's client through this proxy (signed as [`PAIR_FUNCTION`]): the

@@ -10,6 +10,7 @@
 pub mod alarms;
 pub mod anchor;
 pub mod instances;
+pub mod zonal_shifts;
 
 use aws_sdk_ec2::Client;
 use futures_util::future::join_all;
@@ -24,28 +25,41 @@ use crate::aws::aws_error;
 use crate::decision::{Report, Status};
 use crate::error::Error;
 
-/// Reads the pair's instances, their status checks, its endpoints and the alarms `alarms` names,
-/// all at once: one round trip.
+/// Reads the pair's instances, their status checks, its endpoints, the alarms `alarms` names and
+/// the zonal shifts, all at once: one round trip.
 pub async fn observe(clients: &Clients, config: &Config, alarms: &AlarmReads, now: i64) -> Result<World, Error> {
-    observe_with(clients, &[], config, alarms, now).await
+    observe_with(clients, &Regional::default(), config, alarms, now).await
 }
 
-/// The same, with CloudWatch clients for the regions whose alarms `ALARM_NAMES` names by ARN.
+/// What an execution environment keeps for every invocation's reads: CloudWatch clients for the
+/// regions whose alarms `ALARM_NAMES` names by ARN, and the account's zone names (read once).
+#[derive(Debug, Default)]
+pub struct Regional {
+    /// CloudWatch in each other region, by region.
+    pub cloudwatch: Vec<(String, aws_sdk_cloudwatch::Client)>,
+    /// Zone IDs and names.
+    pub zones: zonal_shifts::ZoneNames,
+}
+
+/// The same, with what the environment keeps ([`Regional`]).
 pub async fn observe_with(
     clients: &Clients,
-    regional: &[(String, aws_sdk_cloudwatch::Client)],
+    regional: &Regional,
     config: &Config,
     alarms: &AlarmReads,
     now: i64,
 ) -> Result<World, Error> {
     let members = instances::read(&clients.ec2, config);
     let endpoints = endpoint::fetch(&clients.ec2, config);
-    let alarms = alarms::read_all(&clients.cloudwatch, regional, alarms);
-    let (members, endpoints, (alarms, unread_alarms)) = tokio::join!(members, endpoints, alarms);
+    let alarms = alarms::read_all(&clients.cloudwatch, &regional.cloudwatch, alarms);
+    let shifts = zonal_shifts::read(&clients.arc, &clients.ec2, &regional.zones, config);
+    let (members, endpoints, (alarms, unread_alarms), (shifts, unread_shifts)) =
+        tokio::join!(members, endpoints, alarms, shifts);
     let members = members?;
     let found = endpoints?.seen(config, &members)?;
     let anchor = anchor::read(config, &found);
-    Ok(World { now, anchor, members, alarms, unread_alarms, probes: Vec::new(), endpoints: found.seen })
+    let endpoints = found.seen;
+    Ok(World { now, anchor, members, alarms, unread_alarms, probes: Vec::new(), endpoints, shifts, unread_shifts })
 }
 
 /// What became of one planned action.

@@ -1,7 +1,7 @@
 //! An operator's commands: status (where the pair stands, in one line), pause, resume, and the
 //! switchover (a planned move, make before break).
 
-use super::evidence::{due_event, within_cooldown};
+use super::evidence::{due_event, shifted, within_cooldown};
 use super::moves::{checks_of, move_to, ready};
 use super::since;
 use crate::decision::Verdict;
@@ -9,7 +9,7 @@ use crate::pair::config::Config;
 use crate::pair::endpoint;
 use crate::pair::health;
 use crate::pair::plan::{decision, Action, Decision};
-use crate::pair::world::{Holder, World};
+use crate::pair::world::{Holder, World, ZoneShift};
 use crate::trigger::{AlarmState, Command};
 
 /// An operator's command.
@@ -67,6 +67,12 @@ fn switchover(config: &Config, world: &World, force: bool) -> Decision {
     let state = world.state_of(other);
     if state.is_lost() {
         return refuse(format!("{other} is {}: it cannot serve", state.name()));
+    }
+    if let (Some(s), false) = (shifted(config, world, other), force) {
+        return refuse(format!(
+            "{other} is in a zone traffic is shifted away from ({}); force to move anyway",
+            s.describe()
+        ));
     }
     if let (Some(e), false) = (due_event(config, world, other), force) {
         return refuse(format!("EC2 has scheduled {} for {other}; force to move anyway", e.code));
@@ -149,5 +155,12 @@ fn status(config: &Config, world: &World) -> String {
     } else {
         String::new()
     };
-    format!("{holder}{endpoints}; {}; {record}; {alarms}; {paused}", members.join("; "))
+    let shifts = match (&world.unread_shifts, world.shifts.as_slice()) {
+        (Some(why), _) => format!("; zonal shifts not read ({why})"),
+        (None, []) => String::new(),
+        (None, shifts) => {
+            format!("; zonal shifts: {}", shifts.iter().map(ZoneShift::describe).collect::<Vec<_>>().join(", "))
+        }
+    };
+    format!("{holder}{endpoints}; {}; {record}; {alarms}; {paused}{shifts}", members.join("; "))
 }

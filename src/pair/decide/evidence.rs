@@ -1,8 +1,8 @@
 //! What the evidence says about time: whether a warning is about now, whether EC2 has an event
 //! due within the lead time, whether the last failover is inside the cooldown.
 
-use crate::pair::config::{Config, Rebalance};
-use crate::pair::world::{FailoverRecord, Phase, ScheduledEvent, World};
+use crate::pair::config::{Config, Rebalance, ZonalShift};
+use crate::pair::world::{FailoverRecord, Phase, ScheduledEvent, ShiftKind, World, ZoneShift};
 use crate::trigger::{Source, Warning};
 
 /// How long a certain loss (a Spot interruption two minutes ahead, with some delivery delay)
@@ -63,4 +63,32 @@ pub(super) fn due_event<'a>(config: &Config, world: &'a World, instance_id: &str
 /// Whether the failover `record` is younger than the cooldown.
 pub(super) fn within_cooldown(config: &Config, world: &World, record: &FailoverRecord) -> bool {
     world.now.saturating_sub(record.at) < i64::try_from(config.cooldown_seconds).unwrap_or(i64::MAX)
+}
+
+/// The active shift that keeps the address out of `instance_id`'s zone, if any: with
+/// `ZONAL_SHIFT` avoid or follow, every kind counts, practice runs included, as AWS shifts traffic
+/// in them too.
+pub(super) fn shifted<'a>(config: &Config, world: &'a World, instance_id: &str) -> Option<&'a ZoneShift> {
+    if config.zonal_shift == ZonalShift::Off {
+        return None;
+    }
+    let zone = world.member(instance_id)?.availability_zone.as_deref()?;
+    world.shifts.iter().find(|s| s.zone.as_deref() == Some(zone))
+}
+
+/// The shift away from the active instance's zone that fails the pair over, with
+/// `ZONAL_SHIFT=follow`: a customer's shift or an autoshift; a practice run or an experiment only
+/// with `FOLLOW_PRACTICE_RUNS`.
+pub(super) fn shifted_away<'a>(config: &Config, world: &'a World, active: &str) -> Option<&'a ZoneShift> {
+    if config.zonal_shift != ZonalShift::Follow {
+        return None;
+    }
+    let zone = world.member(active)?.availability_zone.as_deref()?;
+    world.shifts.iter().find(|s| {
+        s.zone.as_deref() == Some(zone)
+            && match s.kind {
+                ShiftKind::Customer | ShiftKind::Autoshift => true,
+                ShiftKind::PracticeRun | ShiftKind::Experiment => config.follow_practice_runs,
+            }
+    })
 }

@@ -2,6 +2,7 @@
 //! address on nothing given to the member best able to serve; and what makes a member ready to
 //! take it.
 
+use super::evidence::shifted;
 use crate::decision::Verdict;
 use crate::pair::config::{Config, FenceMode, Readiness};
 use crate::pair::endpoint;
@@ -92,6 +93,20 @@ pub(super) fn move_to(
         }
     };
 
+    // A zone under a zonal shift or autoshift is not moved into while the active instance lives
+    // and its own zone is not shifted too; a forced switchover decided that already.
+    let shift = shifted(config, world, to).filter(|_| verdict != Verdict::Switchover);
+    if let Some(s) = shift.filter(|_| !from_state.is_down() && shifted(config, world, from).is_none()) {
+        let reason = format!(
+            "{why}, but {to} is in a zone traffic is shifted away from ({}): not moving into it (ZONAL_SHIFT); {ip} \
+             moves once the shift ends, or at once if {from} dies",
+            s.describe()
+        );
+        return decision(Verdict::Hold, reason, Vec::new());
+    }
+    let last_place =
+        shift.map(|s| format!("; WARNING: {to}'s zone is under {}, but it is the only place left", s.describe()));
+
     let (actions, plan) = match to_state {
         s if s.is_lost() => {
             let reason = format!(
@@ -135,7 +150,7 @@ pub(super) fn move_to(
         _ => (record_started(), format!("{to} is stopping; it is started once stopped, then takes {ip}")),
     };
     let verdict = if actions.is_empty() { Verdict::Wait } else { verdict };
-    decision(verdict, format!("{why}: {plan}"), actions)
+    decision(verdict, format!("{why}: {plan}{}", last_place.unwrap_or_default()), actions)
 }
 
 /// Plans what to do with an address that is on nothing: it goes to the member best
@@ -146,10 +161,15 @@ pub(super) fn heal(config: &Config, world: &World) -> Decision {
     let members = [config.primary.as_str(), config.standby.as_str()];
     let unheld = endpoint::unheld(config);
     let first = |state: InstanceState| members.into_iter().find(|id| world.state_of(id) == state);
-    // A running member whose service answers before one whose probe fails.
+    // A running member whose service answers before one whose probe fails, and one outside a
+    // shifted zone first.
+    let answers =
+        |id: &&str| world.state_of(id) == InstanceState::Running && health::probe_failure(world, id).is_none();
     let serving = members
         .into_iter()
-        .find(|id| world.state_of(id) == InstanceState::Running && health::probe_failure(world, id).is_none());
+        .filter(answers)
+        .find(|id| shifted(config, world, id).is_none())
+        .or_else(|| members.into_iter().find(answers));
     if first(InstanceState::Running).is_none() {
         if let Some(id) = first(InstanceState::Pending) {
             let reason = format!("{unheld}; {id} is starting and takes it once it runs");

@@ -11,11 +11,11 @@
 //! 6. [`cooldown`]: the last failover is too recent;
 //! 7. the move (`moves::move_to`).
 
-use super::evidence::{due_event, is_logged_only, out_of_time, within_cooldown};
+use super::evidence::{due_event, is_logged_only, out_of_time, shifted, shifted_away, within_cooldown};
 use super::moves::{checks_of, heal, move_to, ready, unstoppable};
 use crate::decision::Verdict;
 use crate::pair::alarms::{confirm, recovered_since, silence, standing_alarm};
-use crate::pair::config::{Config, FenceMode};
+use crate::pair::config::{Config, FenceMode, ZonalShift};
 use crate::pair::endpoint;
 use crate::pair::health;
 use crate::pair::plan::{decision, Action, Decision};
@@ -324,6 +324,13 @@ fn failure(case: &Case<'_>) -> Result<Option<Failure>, Decision> {
         );
         return failed(why, "silent".to_owned());
     }
+    if let Some(s) = shifted_away(config, world, active) {
+        let why = format!(
+            "{} moves traffic away from the zone of the active instance {active} (ZONAL_SHIFT=follow)",
+            s.describe()
+        );
+        return failed(why, "zonal-shift".to_owned());
+    }
     if let Some(service) = health::failure(config, world, active) {
         if let Some(blocked) = health::blocked(config, world) {
             return Err(decision(Verdict::Refuse, format!("{service}; but {blocked}"), Vec::new()));
@@ -380,6 +387,21 @@ fn steady(case: &Case<'_>, due: Due) -> Decision {
             checks_of(world, active)
         ));
     }
+    if let Some(s) = shifted(config, world, active) {
+        reason.push_str(&format!(
+            "; {} covers the zone of {active}: the address stays ({})",
+            s.describe(),
+            match config.zonal_shift {
+                ZonalShift::Follow =>
+                    "ZONAL_SHIFT=follow leaves a zone for a practice run or an experiment only with \
+                                       FOLLOW_PRACTICE_RUNS",
+                _ => "ZONAL_SHIFT=avoid keeps it; follow would move it",
+            }
+        ));
+    }
+    if let Some(why) = &world.unread_shifts {
+        reason.push_str(&format!("; the zonal shifts could not be read ({why}): nothing is held back for them"));
+    }
     if let Some(doubt) = &case.doubt {
         reason.push_str(&format!("; {doubt}"));
     }
@@ -414,8 +436,10 @@ fn hazard_elsewhere(case: &Case<'_>, failure: &Failure, due: &Due) -> Option<Dec
 /// or scheduled) and the other instance faces no such loss.
 fn cooldown(case: &Case<'_>, failure: &Failure, due: &Due) -> Option<Decision> {
     let (config, world) = (case.config, case.world);
+    // A zone traffic is shifted away from is left like a Spot instance: AWS has said so.
     let certain = case.acting().is_some_and(Warning::is_certain_loss)
-        || case.due().is_some_and(ScheduledEvent::takes_the_instance);
+        || case.due().is_some_and(ScheduledEvent::takes_the_instance)
+        || failure.cause == "zonal-shift";
     let certain = certain && case.other_due().is_none_or(|e| !e.takes_the_instance());
     let r = case.completed.filter(|r| within_cooldown(config, world, r) && !certain)?;
     let reason = format!(
