@@ -139,6 +139,9 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "ALARM_NAMES": "ExtraAlarmNames",
         "REBALANCE": "Rebalance",
         "SCHEDULED_LEAD_SECONDS": "ScheduledLeadSeconds",
+        "SILENT_SECONDS": "SilentSeconds",
+        "ZONAL_SHIFT": "ZonalShift",
+        "FOLLOW_PRACTICE_RUNS": "FollowPracticeRuns",
     }
     health = {"HEALTH_CHECK", "HEALTH_EXPECT", "HEALTH_THRESHOLD", "HEALTH_WINDOW", "HEALTH_HOST"}
     lists = {"ROUTE_TABLE_IDS", "ROUTE_DESTINATIONS", "PRIVATE_IPS"}
@@ -310,8 +313,10 @@ def test_no_changing_action_has_a_wildcard_resource():
             assert resources == [KMS_KEYS], s["Sid"]
             assert s["Condition"]["StringEquals"]["kms:ViaService"] == VIA_EC2, s["Sid"]
         else:
-            # Reads only: EC2's Describe actions and CloudWatch's DescribeAlarms.
-            assert all(a.startswith("ec2:Describe") or a == "cloudwatch:DescribeAlarms" for a in actions), s["Sid"]
+            # Reads only: EC2's Describe actions, CloudWatch's DescribeAlarms, ARC's List actions.
+            assert all(a.startswith("ec2:Describe") or a == "cloudwatch:DescribeAlarms"
+                       or a in ("arc-zonal-shift:ListZonalShifts", "arc-zonal-shift:ListAutoshifts")
+                       for a in actions), s["Sid"]
 
 
 def test_start_stop_and_tags_are_bound_to_the_pair_and_the_address():
@@ -565,3 +570,21 @@ def test_outside_us_east_1_the_function_hears_the_route53_alarm_through_its_topi
     assert permission["Principal"] == "sns.amazonaws.com" and permission["SourceArn"] == {"Ref": "ServiceAlarmTopicArn"}
     assert re.match(TEMPLATE["Parameters"]["ServiceAlarmTopicArn"]["AllowedPattern"], "arn:aws:sns:us-east-1:123456789012:t")
     assert not re.match(TEMPLATE["Parameters"]["ServiceAlarmTopicArn"]["AllowedPattern"], "arn:aws:sns:eu-west-1:123456789012:t")
+
+
+def test_zonal_shifts_are_read_unless_off_and_their_events_invoke_the_function():
+    params = TEMPLATE["Parameters"]
+    assert params["ZonalShift"]["AllowedValues"] == ["avoid", "follow", "off"]
+    assert params["ZonalShift"]["Default"] == "avoid"
+    assert TEMPLATE["Conditions"]["ReadsZonalShifts"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ZonalShift"}, "off"]}]}
+    [(condition, document)] = [(c, d) for c, d in conditional_policies() if d["Statement"][0]["Sid"] == "ReadTheZonalShifts"]
+    assert condition == "ReadsZonalShifts"
+    assert document["Statement"][0]["Action"] == [
+        "arc-zonal-shift:ListZonalShifts", "arc-zonal-shift:ListAutoshifts", "ec2:DescribeAvailabilityZones"]
+    rule = PROPS["Events"]["ZonalShiftEvents"]
+    assert rule["Type"] == "EventBridgeRule" and rule["Properties"]["Pattern"] == {"source": ["aws.arc-zonal-shift"]}
+    # Silence is heard: the status-check alarms say INSUFFICIENT_DATA to the function.
+    for name in ("PrimaryStatusCheckAlarm", "StandbyStatusCheckAlarm"):
+        alarm = RESOURCES[name]["Properties"]
+        assert alarm["TreatMissingData"] == "missing", name
+        assert alarm["InsufficientDataActions"] == alarm["AlarmActions"], name

@@ -314,3 +314,9 @@ def test_an_event_that_failed_all_its_retries_is_alarmed_on_like_the_pairs():
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailureQueue", "QueueName"]}}]
     assert alarm["Threshold"] == 1 and alarm["TreatMissingData"] == "notBreaching"
     assert alarm["AlarmActions"] == {"Fn::If": ["HasAlertTopic", [{"Ref": "AlertTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+def test_auto_scaling_moves_the_group_out_of_a_shifted_zone_and_still_replaces_its_instance():
+    policy = TEMPLATE["Resources"]["Group"]["Properties"]["AvailabilityZoneImpairmentPolicy"]
+    # IgnoreUnhealthy would leave a single instance in the shifted zone dead.
+    assert policy == {"ZonalShiftEnabled": True, "ImpairedZoneHealthCheckBehavior": "ReplaceUnhealthy"}

@@ -119,6 +119,7 @@ fn every_file_in_events_parses_to_its_trigger() {
             ("ec2-state-change-standby-running.json", state_change(STANDBY, "running")),
             ("ec2-state-change-unrelated-instance.json", state_change("i-0a1b2c3d4e5f67890", "stopped")),
             ("scheduled-reconcile.json", Trigger::Schedule),
+            ("arc-autoshift-in-progress.json", Trigger::ZonalShift { what: "Autoshift In Progress".into() }),
             (
                 "asg-launch-lifecycle-action.json",
                 lifecycle(Launching, "my-asg", "my-lifecycle-hook", "i-0a1b2c3d4e5f67890", true),

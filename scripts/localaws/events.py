@@ -28,6 +28,8 @@ MODES = {
     ("aws.ec2", "EBS Snapshot Notification"): ("group",),
     ("aws.ec2", "EBS Volume Notification"): ("group",),
     ("aws.events", "Scheduled Event"): ("pair", "group"),
+    # A zonal shift's event: pair mode reads the shifts again; group mode leaves them to Auto Scaling.
+    ("aws.arc-zonal-shift", "Autoshift In Progress"): ("pair",),
 }
 DEFAULT_MODES = ("pair",)
 

@@ -71,6 +71,9 @@ fn kind(trigger: &Trigger) -> &'static str {
         Trigger::Warning(_) => "alarms",
         Trigger::StateChange { .. } => "EC2 state changes",
         Trigger::Command(_) => "operator commands (pair mode only)",
+        // Auto Scaling moves a group out of a shifted zone itself (its AvailabilityZoneImpairmentPolicy),
+        // and each launch's data follows the zone it chose.
+        Trigger::ZonalShift { .. } => "zonal shifts (Auto Scaling shifts the group's launches itself)",
         _ => "other events",
     }
 }
