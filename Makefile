@@ -25,6 +25,7 @@ help:
 ##   make demo MODE=asg-ebs: a stateful group's data volume follows its instance into the other zone
 ##   make demo MODE=health: the service dies on a healthy instance; the service check moves the IP
 ##   make demo MODE=private: a pair reached by a route-table entry and a private IP, no Elastic IP
+##   make demo MODE=zone: the primary's zone goes dark; then an autoshift keeps the address out of a zone
 # The bootstrap is built the way `make test` builds it, so that the two share one build.
 MODE ?= pair
 DEMO_pair := demo.sh
@@ -32,9 +33,10 @@ DEMO_group := demo-group.sh
 DEMO_asg-ebs := demo-asg-ebs.sh
 DEMO_health := demo-health.sh
 DEMO_private := demo-private.sh
+DEMO_zone := demo-zone.sh
 demo: $(STAMP)
 	$(CARGO) build --all-targets
-	$(if $(DEMO_$(MODE)),,$(error MODE=$(MODE) is not a demo; choose pair, group, asg-ebs, health or private))
+	$(if $(DEMO_$(MODE)),,$(error MODE=$(MODE) is not a demo; choose pair, group, asg-ebs, health, private or zone))
 	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/$(DEMO_$(MODE))
 
 ## drill: the operator's commands (status, pause, resume, switchover) against the local AWS, the way
@@ -71,16 +73,17 @@ iam-check: $(STAMP)
 ## demo-check: the three demos, quietly (their output in target/demo-MODE.log)
 ## and the decision lines the bootstrap wrote in each are valid CloudWatch metrics (EMF) and say
 ## what the demo did (scripts/decision_lines.py)
-DEMOS := pair group asg-ebs health private
+DEMOS := pair group asg-ebs health private zone
 EXPECT_pair := fail_over finish hold
 EXPECT_group := follow
 EXPECT_asg-ebs := preserve follow
 EXPECT_health := no_change fail_over
 EXPECT_private := fail_over status
+EXPECT_zone := no_change fail_over finish hold status
 demo-check: $(STAMP)
 	for m in $(DEMOS); do \
 	  $(MAKE) -s demo MODE=$$m >target/demo-$$m.log 2>&1 || { cat target/demo-$$m.log; exit 1; }; \
-	  case $$m in pair) e="$(EXPECT_pair)";; group) e="$(EXPECT_group)";; health) e="$(EXPECT_health)";; private) e="$(EXPECT_private)";; *) e="$(EXPECT_asg-ebs)";; esac; \
+	  case $$m in pair) e="$(EXPECT_pair)";; group) e="$(EXPECT_group)";; health) e="$(EXPECT_health)";; private) e="$(EXPECT_private)";; zone) e="$(EXPECT_zone)";; *) e="$(EXPECT_asg-ebs)";; esac; \
 	  $(PY) scripts/decision_lines.py .local/function.log $$(printf -- '--expect %s ' $$e) >>target/demo-$$m.log || exit 1; \
 	  echo "demo MODE=$$m: ok (target/demo-$$m.log)"; done
 

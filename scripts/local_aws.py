@@ -144,6 +144,19 @@ def create(path, build=scenes.pair):
     deploy("template.yaml", {**scene.parameters, "FenceMode": "stop"})
 
 
+def create_with(path, *settings):
+    """A pair deployed with template parameters of one's own (KEY=VALUE ...) over the defaults."""
+    scene = scenes.pair(ec2())
+    write_env(path, scene)
+    deploy("template.yaml", {**scene.parameters, "FenceMode": "stop", **dict(s.split("=", 1) for s in settings)})
+
+
+def zone_id(name):
+    """The zone ID (use1-az1) of a zone name in this (local) account, as Route 53 ARC names zones."""
+    zones = ec2().describe_availability_zones(ZoneNames=[name])["AvailabilityZones"]
+    print(zones[0]["ZoneId"])
+
+
 def show(path):
     env = read_env(path)
     c = ec2()
@@ -359,7 +372,7 @@ def stop(*instances):
     ec2().stop_instances(InstanceIds=list(instances))
 
 
-COMMANDS = {"create": create, "show": show, "stop": stop, "event": event, "create-private": create_private,
+COMMANDS = {"create": create, "create-with": create_with, "zone-id": zone_id, "show": show, "stop": stop, "event": event, "create-private": create_private,
             "show-private": show_private, "service-check": service_check, "a-minute-passes": a_minute_passes,
             "create-group": create_group, "show-group": show_group, "replace": replace, "launch-event": launch_event,
             "attach-data": attach_data, "release-data": release_data, "hook-event": hook_event,

@@ -22,7 +22,7 @@ Usage:
   local_stack.py deploy TEMPLATE STACK_NAME OUT.json [KEY=VALUE ...]
   local_stack.py env OUT.json                 the function's environment as KEY=VALUE lines
   local_stack.py delivers OUT.json EVENT.json exit 1 unless a rule or alarm of the stack delivers it
-  local_stack.py alarm OUT.json LOGICAL_ID EVENT.json
+  local_stack.py alarm OUT.json LOGICAL_ID EVENT.json [ALARM | INSUFFICIENT_DATA]
                                               the stack's alarm goes to ALARM; EVENT.json is what
                                               its Lambda action sends
 """
@@ -45,7 +45,9 @@ def delivers(description, event):
         return "an operator's direct invocation (lambda:InvokeFunction)"
     if isinstance(event, dict) and event.get("source") == "aws.cloudwatch" and "alarmData" in event:
         name = event.get("alarmData", {}).get("alarmName")
-        ok = [a for a in description["alarms"] if a["name"] == name and a["invokes"]]
+        key = "invokes_on_insufficient_data" if event["alarmData"].get("state", {}).get("value") == "INSUFFICIENT_DATA" \
+            else "invokes"
+        ok = [a for a in description["alarms"] if a["name"] == name and a.get(key)]
         return f"alarm {name} invokes the function" if ok else None
     if isinstance(event, dict) and event.get("detail-type") == "Scheduled Event":
         ok = [r for r in description["rules"] if r["schedule"] and r["state"] == "ENABLED"]
@@ -61,14 +63,15 @@ def delivers(description, event):
     return None
 
 
-def alarm_action(description, logical, reason):
-    """CloudWatch puts the stack's alarm `logical` into ALARM; returns the payload its Lambda action
+def alarm_action(description, logical, reason, state="ALARM"):
+    """CloudWatch puts the stack's alarm `logical` into `state` (ALARM, or INSUFFICIENT_DATA: its
+    metric went silent); returns the payload its Lambda action
     sends (Lambda Developer Guide, "Using Lambda with CloudWatch alarms"), built from the alarm as
     CloudWatch holds it: its name, ARN, metric and dimensions."""
     region = description["region"]
     (entry,) = [a for a in description["alarms"] if a["logical"] == logical]
     cloudwatch = client("cloudwatch", region)
-    cloudwatch.set_alarm_state(AlarmName=entry["name"], StateValue="ALARM", StateReason=reason)
+    cloudwatch.set_alarm_state(AlarmName=entry["name"], StateValue=state, StateReason=reason)
     alarm = cloudwatch.describe_alarms(AlarmNames=[entry["name"]])["MetricAlarms"][0]
     now = alarm["StateUpdatedTimestamp"].strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     return {
@@ -76,7 +79,7 @@ def alarm_action(description, logical, reason):
         "region": region,
         "alarmData": {
             "alarmName": alarm["AlarmName"],
-            "state": {"value": "ALARM", "reason": reason, "timestamp": now},
+            "state": {"value": state, "reason": reason, "timestamp": now},
             "previousState": {"value": "OK", "reason": "", "timestamp": now},
             "configuration": {"description": alarm.get("AlarmDescription", ""), "metrics": [{
                 "id": "m1", "returnData": True,
@@ -113,11 +116,13 @@ def main(argv):
             sys.exit(f"no rule or alarm of stack {description['stack']} delivers {argv[3]} to the function")
         print(f"  (delivered: {why})")
         return
-    if len(argv) == 5 and argv[1] == "alarm":
+    if len(argv) in (5, 6) and argv[1] == "alarm":
         with open(argv[2]) as f:
             description = json.load(f)
+        state = argv[5] if len(argv) == 6 else "ALARM"
+        reason = "Threshold Crossed (make demo)" if state == "ALARM" else "Insufficient Data (make demo)"
         with open(argv[4], "w") as f:
-            json.dump(alarm_action(description, argv[3], "Threshold Crossed (make demo)"), f, indent=2)
+            json.dump(alarm_action(description, argv[3], reason, state), f, indent=2)
         return
     sys.exit(__doc__)
 

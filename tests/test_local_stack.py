@@ -75,6 +75,17 @@ def test_the_stack_s_function_rules_and_alarms_are_the_template_s(pair, aws, req
     assert aws("cloudwatch").describe_alarms(AlarmNames=[payload["alarmData"]["alarmName"]])["MetricAlarms"][0][
         "StateValue"] == "ALARM"
     assert local_stack.delivers(stack, payload).startswith("alarm ")
+    # Silence reaches the function from the status-check alarms only (INSUFFICIENT_DATA actions).
+    silent = {a["logical"] for a in stack["alarms"] if a["invokes_on_insufficient_data"]}
+    assert silent == {"PrimaryStatusCheckAlarm", "StandbyStatusCheckAlarm"}
+    quiet = local_stack.alarm_action(stack, "PrimaryStatusCheckAlarm", "test", "INSUFFICIENT_DATA")
+    assert quiet["alarmData"]["state"]["value"] == "INSUFFICIENT_DATA"
+    assert local_stack.delivers(stack, quiet).startswith("alarm ")
+    assert local_stack.delivers(stack, local_stack.alarm_action(stack, "PrimaryCpuAlarm", "t", "INSUFFICIENT_DATA")) is None
+    # ARC's events reach the function by a rule of their own.
+    arc = {"version": "0", "id": "1", "detail-type": "Autoshift In Progress", "source": "aws.arc-zonal-shift",
+           "account": "123456789012", "time": "2026-11-25T13:05:00Z", "region": REGION, "resources": [], "detail": {}}
+    assert "rule" in local_stack.delivers(stack, arc)
     invoke = aws("lambda").get_function_event_invoke_config(FunctionName=stack["function"]["name"])
     assert invoke["MaximumRetryAttempts"] == 2 and "OnFailure" in invoke["DestinationConfig"]
 

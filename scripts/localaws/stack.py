@@ -296,6 +296,7 @@ def describe(stack_name, made, known, outside, region):
     names = sorted(logical)
     alarms = [{"logical": logical[a["AlarmName"]], "name": a["AlarmName"], "arn": a["AlarmArn"],
                "invokes": arn in a.get("AlarmActions", []),
+               "invokes_on_insufficient_data": arn in a.get("InsufficientDataActions", []),
                "dimensions": a.get("Dimensions", []), "metric": a.get("MetricName")}
               for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]] if names else []
     return {"stack": stack_name, "region": region, "function": {"name": function["FunctionName"], "arn": arn,
