@@ -81,6 +81,11 @@ pub struct Instance {
     /// For a Spot instance, its request (`InstanceLifecycle` spot); None for an On-Demand one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spot: Option<SpotRequest>,
+    /// The On-Demand Capacity Reservation it runs in, if any: a stopped instance with one can
+    /// start even when its zone has no capacity for others (a zone event, a region's launches
+    /// failing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_reservation: Option<String>,
 }
 
 /// The Spot request behind a Spot instance. EC2 stops only an instance of a `persistent` request;
@@ -209,6 +214,7 @@ impl Instance {
             scheduled_events: Vec::new(),
             metadata_tags: None,
             spot: None,
+            capacity_reservation: None,
         }
     }
 
@@ -241,6 +247,7 @@ impl Instance {
                 .instance_lifecycle()
                 .filter(|l| l.as_str() == "spot")
                 .map(|_| SpotRequest { id: instance.spot_instance_request_id().map(str::to_owned), kind: None }),
+            capacity_reservation: instance.capacity_reservation_id().map(str::to_owned),
         })
     }
 }

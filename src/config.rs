@@ -331,11 +331,18 @@ fn group_config(get: &impl Fn(&str) -> Option<String>) -> Result<group::Config, 
     if let Some(bad_key) = key.as_ref().filter(|k| k.len() > 128) {
         return Err(bad("GROUP_KEY", bad_key, "the ec2-failover:group tag value, at most 128 characters"));
     }
+    // EC2 API reference, CreateVolume, VolumeInitializationRate: "Valid range: 100 - 300 MiB/s";
+    // 0 or unset: EBS's default rate.
+    let rate = number(get, "DATA_INIT_RATE_MIBPS", 0, 0, 300)?;
+    if (1..100).contains(&rate) {
+        return Err(bad("DATA_INIT_RATE_MIBPS", &rate.to_string(), "0 (EBS's default rate) or 100 to 300 MiB/s"));
+    }
     Ok(group::Config {
         keep_data,
         keep_snapshots: usize::try_from(keep).unwrap_or(defaults.keep_snapshots),
         max_wait_seconds: wait,
         key,
+        init_rate_mibps: i32::try_from(rate).ok().filter(|r| *r > 0),
     })
 }
 
@@ -544,17 +551,34 @@ mod tests {
         assert_eq!(group(&[]), Ok(group::Config::default()));
         assert_eq!(
             group::Config::default(),
-            group::Config { keep_data: true, keep_snapshots: 3, max_wait_seconds: 3600, key: None }
+            group::Config {
+                keep_data: true,
+                keep_snapshots: 3,
+                max_wait_seconds: 3600,
+                key: None,
+                init_rate_mibps: None
+            }
         );
         let set = [("KEEP_DATA", "False"), ("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")];
-        let read = group::Config { keep_data: false, keep_snapshots: 7, max_wait_seconds: 900, key: None };
+        let read = group::Config {
+            keep_data: false,
+            keep_snapshots: 7,
+            max_wait_seconds: 900,
+            key: None,
+            init_rate_mibps: None,
+        };
         assert_eq!(group(&set), Ok(read));
+        let rated = group(&[("DATA_INIT_RATE_MIBPS", "300")]).map(|c| c.init_rate_mibps);
+        assert_eq!(rated, Ok(Some(300)));
+        assert_eq!(group(&[("DATA_INIT_RATE_MIBPS", "0")]).map(|c| c.init_rate_mibps), Ok(None));
         for (var, value, hint) in [
             ("KEEP_DATA", "maybe", "true (default), false"),
             ("KEEP_SNAPSHOTS", "0", "a whole number from"),
             ("KEEP_SNAPSHOTS", "many", "a whole number from"),
             ("MAX_WAIT_SECONDS", "200000", "a whole number from"),
             ("DRY_RUN", "perhaps", "true, false"),
+            ("DATA_INIT_RATE_MIBPS", "50", "0 (EBS's default rate) or 100 to 300 MiB/s"),
+            ("DATA_INIT_RATE_MIBPS", "301", "a whole number from 0 to 300"),
         ] {
             let err = group(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);

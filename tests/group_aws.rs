@@ -126,6 +126,7 @@ async fn a_refused_restore_is_reported_and_nothing_after_it_runs() {
             for_instance: NEW.into(),
             device: "/dev/xvdf".into(),
             spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
+            initialization_rate: None,
         },
         GroupAction::Heartbeat { group: "web-asg".into(), hook: "ec2-failover-launch".into(), instance_id: NEW.into() },
     ];
@@ -203,7 +204,7 @@ async fn the_sweep_reads_every_page_of_tagged_groups_and_the_hooks_of_those_that
 /// and `Throughput` for anything but gp3. Before this, every cross-zone restore of a gp2 volume
 /// failed until the launch was abandoned.
 #[tokio::test]
-async fn a_restore_sends_iops_and_throughput_only_for_the_types_that_take_them() {
+async fn a_restore_sends_iops_and_throughput_only_for_the_types_that_take_them_and_the_initialization_rate() {
     use aws_sdk_ec2::operation::create_volume::CreateVolumeOutput;
     type Case = (&'static str, Option<i32>, Option<i32>, Option<i32>, Option<i32>);
     let cases: [Case; 7] = [
@@ -222,6 +223,7 @@ async fn a_restore_sends_iops_and_throughput_only_for_the_types_that_take_them()
                 r.volume_type().map(|t| t.as_str()) == Some(kind)
                     && r.iops() == sent_iops
                     && r.throughput() == sent_throughput
+                    && r.volume_initialization_rate() == Some(300)
             })
             .then_output(|| CreateVolumeOutput::builder().volume_id("vol-0123456789abcdef0").build());
         let clients = Clients {
@@ -235,6 +237,7 @@ async fn a_restore_sends_iops_and_throughput_only_for_the_types_that_take_them()
             for_instance: NEW.into(),
             device: "/dev/xvdf".into(),
             spec: VolumeSpec { volume_type: Some(kind.into()), iops, throughput },
+            initialization_rate: Some(300),
         }];
         let (_, error) = execute(&clients, &plan).await;
         assert!(error.is_none(), "{kind}: {error:?}");

@@ -251,9 +251,18 @@ fn the_data_follows_the_instance() {
                 for_instance: NEW.into(),
                 device: "/dev/xvdf".into(),
                 spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
+                initialization_rate: None,
             },
             heartbeat.clone(),
         ]
+    );
+    // With DATA_INIT_RATE_MIBPS the restore asks EBS for that initialization rate.
+    let rated = Config { init_rate_mibps: Some(300), ..Config::default() };
+    let d = decide(&launch(), &world, &rated);
+    assert!(
+        matches!(&d.actions[0], GroupAction::CreateVolume { initialization_rate: Some(300), .. }),
+        "{:?}",
+        d.actions
     );
 
     // The volume is still being created: only the heartbeat.

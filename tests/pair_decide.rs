@@ -1086,3 +1086,21 @@ fn zonal_shifts_are_avoided_by_default_and_followed_when_asked() {
     unread.unread_shifts = Some("ListZonalShifts: ThrottlingException".into());
     check("shifts unread: nothing held back, and said",                  c,       Schedule,    unread,                                                       NoChange, &[],                                   "nothing is held back for them");
 }
+
+/// A zone event can leave a cold standby no capacity to start: status says whether it has a
+/// Capacity Reservation to count on.
+#[test]
+fn status_says_whether_a_stopped_standby_can_count_on_capacity() {
+    let c = &config();
+    let d = decide(c, &command(Command::Status), &w(P, Running, Stopped));
+    assert!(
+        d.reason.contains("no capacity reservation: a zone event may leave it no capacity to start"),
+        "{}",
+        d.reason
+    );
+    let mut reserved = w(P, Running, Stopped);
+    reserved.members[1].capacity_reservation = Some("cr-0123456789abcdef0".into());
+    let d = decide(c, &command(Command::Status), &reserved);
+    assert!(d.reason.contains("capacity reservation cr-0123456789abcdef0"), "{}", d.reason);
+    assert!(!d.reason.contains("no capacity reservation"), "{}", d.reason);
+}

@@ -574,6 +574,17 @@ def test_zonal_shifts_are_answered_from_what_the_scene_sets(local):
         local.control("/_proxy/zonal-shift", {"away_from": "use1-az1", "type": "SIDEWAYS"})
 
 
+def test_a_volume_initialization_rate_needs_a_snapshot_and_100_to_300(local):
+    assert refused(local.ec2.create_volume, AvailabilityZone=ZONE, Size=1, VolumeInitializationRate=200)[:2] == (
+        400, "InvalidParameterCombination")
+    volume = local.moto.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
+    snapshot = local.moto.create_snapshot(VolumeId=volume)["SnapshotId"]
+    for rate in (99, 301):
+        assert refused(local.ec2.create_volume, AvailabilityZone=ZONE, SnapshotId=snapshot,
+                       VolumeInitializationRate=rate)[:2] == (400, "InvalidParameterValue")
+    assert local.ec2.create_volume(AvailabilityZone=ZONE, SnapshotId=snapshot, VolumeInitializationRate=300)["VolumeId"]
+
+
 def test_a_kms_key_the_caller_may_not_use_stops_the_instance_again(local):
     instance, fine = local.launch(stopped=True), local.launch(stopped=True)
     local.control("/_proxy/capacity", {"instance": instance, "failure": "kms"})

@@ -100,6 +100,11 @@ def test_data_settings_reach_the_function():
     assert variables["KEEP_SNAPSHOTS"] == {"Ref": "KeepSnapshots"}
     assert variables["MAX_WAIT_SECONDS"] == {"Ref": "MaxWaitSeconds"}
     assert TEMPLATE["Parameters"]["KeepSnapshots"]["MinValue"] == 1
+    assert variables["DATA_INIT_RATE_MIBPS"] == {"Ref": "DataInitRateMiBps"}
+    # EBS accepts 100 to 300 MiB/s; 0 is EBS's default rate (the function sends none).
+    pattern = TEMPLATE["Parameters"]["DataInitRateMiBps"]["AllowedPattern"]
+    assert all(re.match(pattern, ok) for ok in ("0", "100", "250", "300"))
+    assert not any(re.match(pattern, bad) for bad in ("", "99", "301", "1000", "50"))
 
 
 def rule_value(node, parameters):

@@ -56,7 +56,7 @@ FEATURES = [
     ("make demo MODE=group: a group key", GROUP, "us-east-1", {"GroupKey": "demo", "KeepData": "false"}),
     ("the group's VPC named", GROUP, "us-east-1", {"VpcId": "vpc-0123456789abcdef0"}),
     ("KeepData with a volume of one's own (the seed), under a customer-managed key", GROUP, "us-east-1",
-     {"KeepData": "true", "DataKmsKeyId": KEY, "KeepSnapshots": "7"}),
+     {"KeepData": "true", "DataKmsKeyId": KEY, "KeepSnapshots": "7", "DataInitRateMiBps": "300"}),
     ("KeepData under a multi-Region key", GROUP, "us-east-1", {"KeepData": "true", "DataKmsKeyId": MRK}),
     ("KeepData with a volume the stack creates, long hooks, an alert topic, a dry run", GROUP, "eu-west-1",
      {"KeepData": "true", "DataVolumeSizeGiB": "100", "DataVolumeAvailabilityZone": "eu-west-1a",

@@ -232,6 +232,15 @@ def create_volume(proxy, pairs, body):
             return proxy.refuse(400, "InvalidParameterCombination", f"The parameter iops must be specified for {kind} volumes.")
         if "Throughput" in params and kind != "gp3":
             return proxy.refuse(400, "InvalidParameterCombination", "throughput can only be specified for volumeType gp3.")
+        # VolumeInitializationRate: "supported only for volumes created from snapshots", "Valid
+        # range: 100 - 300 MiB/s" (the reference gives no error code: these are EC2's usual ones).
+        rate = params.get("VolumeInitializationRate")
+        if rate is not None and "SnapshotId" not in params:
+            return proxy.refuse(400, "InvalidParameterCombination",
+                                "The parameter volumeInitializationRate is only supported for volumes created from snapshots.")
+        if rate is not None and not (rate.isdigit() and 100 <= int(rate) <= 300):
+            return proxy.refuse(400, "InvalidParameterValue",
+                                f"Value ({rate}) for parameter volumeInitializationRate is invalid: 100 to 300 MiB/s.")
     return (*proxy.upstream(body), False)
 
 

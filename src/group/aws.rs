@@ -327,7 +327,15 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<Status, Error> {
                 .map(|_| Status::Done)
                 .map_err(|e| aws_error("CreateSnapshot", e))
         }
-        GroupAction::CreateVolume { snapshot_id, availability_zone, key, for_instance, device, spec: volume } => {
+        GroupAction::CreateVolume {
+            snapshot_id,
+            availability_zone,
+            key,
+            for_instance,
+            device,
+            spec: volume,
+            initialization_rate,
+        } => {
             let spec = TagSpecification::builder()
                 .resource_type(ResourceType::Volume)
                 .tags(ec2_tag(tags::GROUP, key))
@@ -346,6 +354,10 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<Status, Error> {
                 .set_volume_type(volume.volume_type.as_deref().map(aws_sdk_ec2::types::VolumeType::from))
                 .set_iops(volume.creatable().iops)
                 .set_throughput(volume.creatable().throughput)
+                // EBS's Provisioned Rate for Volume Initialization: the snapshot's blocks arrive at
+                // this rate, so the volume is fully readable in size / rate (EBS User Guide,
+                // "Initialize Amazon EBS volumes").
+                .set_volume_initialization_rate(*initialization_rate)
                 .tag_specifications(spec)
                 .send()
                 .await

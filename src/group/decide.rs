@@ -274,6 +274,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
                 for_instance: instance_id.clone(),
                 device,
                 spec,
+                initialization_rate: config.init_rate_mibps,
             };
             return decision(
                 Verdict::Wait,

@@ -51,11 +51,16 @@ pub struct Config {
     /// The one group key this deployment serves (`GROUP_KEY`); none: every tagged group. Two
     /// stacks in one region each act only on their own group, so each group has one writer.
     pub key: Option<String>,
+    /// The rate, in MiB/s, at which a volume restored from a snapshot is initialized
+    /// (`DATA_INIT_RATE_MIBPS`, EBS's Provisioned Rate for Volume Initialization, 100 to 300): the
+    /// restored volume is fully readable after its size over this rate. None: EBS's default rate,
+    /// which fluctuates.
+    pub init_rate_mibps: Option<i32>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { keep_data: true, max_wait_seconds: 3_600, keep_snapshots: 3, key: None }
+        Self { keep_data: true, max_wait_seconds: 3_600, keep_snapshots: 3, key: None, init_rate_mibps: None }
     }
 }
 

@@ -85,6 +85,9 @@ pub enum GroupAction {
         /// As recorded on the snapshot.
         #[serde(flatten)]
         spec: VolumeSpec,
+        /// The volume initialization rate, in MiB/s (`DATA_INIT_RATE_MIBPS`), if set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        initialization_rate: Option<i32>,
     },
     /// Let the instance read its own tags in its metadata (ModifyInstanceMetadataOptions
     /// `InstanceMetadataTags=enabled`, which works on a running instance): its boot learns which

@@ -116,7 +116,19 @@ fn status(config: &Config, world: &World) -> String {
                 .unwrap_or_default();
             let events = if events.is_empty() { String::new() } else { format!(", scheduled: {}", events.join(", ")) };
             let service = health::describe(config, world, id).map(|s| format!("; {s}")).unwrap_or_default();
-            format!("{role} {id} {} (checks {checks}{service}; {ready}{events})", world.state_of(id).name())
+            // A stopped member must find capacity to start, which a zone event can take away.
+            let capacity = match world.member(id) {
+                Some(m) if m.capacity_reservation.is_some() => {
+                    format!("; capacity reservation {}", m.capacity_reservation.as_deref().unwrap_or_default())
+                }
+                Some(m) if m.state == crate::pair::world::InstanceState::Stopped => {
+                    "; no capacity reservation: a zone event may leave it no capacity to start (reserve, or keep it \
+                     running)"
+                        .to_owned()
+                }
+                _ => String::new(),
+            };
+            format!("{role} {id} {} (checks {checks}{service}; {ready}{events}{capacity})", world.state_of(id).name())
         })
         .collect();
     let record = match &world.anchor.record {
