@@ -585,6 +585,18 @@ def test_a_volume_initialization_rate_needs_a_snapshot_and_100_to_300(local):
     assert local.ec2.create_volume(AvailabilityZone=ZONE, SnapshotId=snapshot, VolumeInitializationRate=300)["VolumeId"]
 
 
+def test_capacity_may_lack_for_one_type_and_a_type_changes_only_while_stopped(local):
+    instance = local.launch(stopped=True)
+    local.control("/_proxy/capacity", {"instance": instance, "failure": "insufficient", "types": [TYPE]})
+    assert refused(local.ec2.start_instances, InstanceIds=[instance])[:2] == (500, "InsufficientInstanceCapacity")
+    local.ec2.modify_instance_attribute(InstanceId=instance, InstanceType={"Value": "t3.small"})
+    assert local.ec2.start_instances(InstanceIds=[instance])["StartingInstances"][0]["CurrentState"]["Name"] == "pending"
+    assert refused(local.ec2.modify_instance_attribute, InstanceId=instance, InstanceType={"Value": TYPE}) == (
+        400, "IncorrectInstanceState", f"The instance '{instance}' is not in the 'stopped' state.")
+    with pytest.raises(urllib.error.HTTPError):
+        local.control("/_proxy/capacity", {"instance": instance, "failure": "kms", "types": [TYPE]})
+
+
 def test_a_kms_key_the_caller_may_not_use_stops_the_instance_again(local):
     instance, fine = local.launch(stopped=True), local.launch(stopped=True)
     local.control("/_proxy/capacity", {"instance": instance, "failure": "kms"})

@@ -82,10 +82,18 @@ def read_spot(change):
 
 
 def read_capacity(change):
-    instance, failure = change["instance"], change.get("failure")
+    instance, failure, types = change["instance"], change.get("failure"), change.get("types")
     if not str(instance).startswith("i-") or failure not in (None, *START_FAILURES):
         raise ValueError("a start failure needs instance (i-...) and failure (insufficient, kms or null)")
-    return instance, failure
+    if types is not None and (failure != "insufficient" or not isinstance(types, list)):
+        raise ValueError("types (a list of instance types) narrows an insufficient failure only")
+    return instance, failure, types
+
+
+def capacity(state, given):
+    instance, failure, types = given
+    put(state.failures, instance, failure)
+    put(state.failure_types, instance, set(types) if types else None)
 
 
 def read_settle(body):
@@ -154,7 +162,7 @@ POST = {
     "/_proxy/scheduled-event": lambda p: change(p, read_scheduled_event, scheduled_event),
     "/_proxy/network": lambda p: change(p, read_network, lambda state, c: put(state.network, *c)),
     "/_proxy/spot": lambda p: change(p, read_spot, lambda state, c: put(state.spot, *c)),
-    "/_proxy/capacity": lambda p: change(p, read_capacity, lambda state, c: put(state.failures, *c)),
+    "/_proxy/capacity": lambda p: change(p, read_capacity, capacity),
     "/_proxy/settle": lambda p: change(p, read_settle, lambda state, instances: {
         "settled": state.settle(instances, time.monotonic())}, (ValueError, TypeError, AttributeError)),
     "/_proxy/deployment": register_deployment,

@@ -71,6 +71,7 @@ def start_instances(proxy, pairs, body):
         strict = proxy.state.strict
         shown = {i: proxy.state.shown(i, now) for i in ids}
         failures = {i: proxy.state.failures[i] for i in ids if i in proxy.state.failures}
+        types = {i: proxy.state.failure_types.get(i) for i in failures}
         dark = set(proxy.state.dark_zones)
     # A stopped instance in a dark zone cannot be started: as if its zone had no capacity.
     if dark:
@@ -95,10 +96,13 @@ def start_instances(proxy, pairs, body):
                 continue
             if failure == "dark" and own(item, "availabilityZone") not in dark:
                 continue
+            if failure == "insufficient" and types.get(i) and own(item, "instanceType") not in types[i]:
+                continue  # capacity lacks for other types only: this one starts
             if failure in ("insufficient", "dark"):
                 return proxy.refuse(500, "InsufficientInstanceCapacity",
                                     capacity_message(own(item, "instanceType"), own(item, "availabilityZone")))
-            kms.append(i)
+            if failure == "kms":
+                kms.append(i)
         failures = {i: f for i, f in failures.items() if f != "dark"}
     rest = [i for i in ids if i not in kms]
     previous = {}

@@ -337,6 +337,28 @@ def show_snapshot_states(proxy, payload):
     return text.encode()
 
 
+def modify_instance_attribute(proxy, pairs, body):
+    """An instance's type changes only while it is stopped (EC2 User Guide, "Change the instance
+    type": "You must stop your instance before you can change its instance type"); moto changes it
+    whatever the state. AWS's words as users report them: IncorrectInstanceState "The instance
+    'i-...' is not in the 'stopped' state." """
+    params = dict(pairs)
+    instance = params.get("InstanceId", "")
+    with proxy.state.lock:
+        strict = proxy.state.strict
+        shown = proxy.state.shown(instance, time.monotonic())
+    if strict and "InstanceType.Value" in params:
+        status, headers, payload = proxy.ask(pairs, "DescribeInstances", [("InstanceId.1", instance)])
+        if status != 200:
+            return status, headers, payload, False
+        found = {}
+        rewrite_set(payload.decode(), "instancesSet", lambda item: found.update({own(item, "instanceId"): item}))
+        item = found.get(instance)
+        if item is not None and (shown or shown_state(item)[0]) != "stopped":
+            return proxy.refuse(400, "IncorrectInstanceState", f"The instance '{instance}' is not in the 'stopped' state.")
+    return (*proxy.upstream(body), False)
+
+
 HANDLERS = {
     **ec2_instances.HANDLERS,
     **faults.HANDLERS,
@@ -348,6 +370,7 @@ HANDLERS = {
     "DescribeVolumes": describe_volumes,
     "DescribeAddresses": describe_addresses,
     "ModifyInstanceMetadataOptions": modify_instance_metadata_options,
+    "ModifyInstanceAttribute": modify_instance_attribute,
     "CreateTags": tag_write,
     "DeleteTags": tag_write,
 }

@@ -21,7 +21,9 @@ Starts that fail as on AWS, strict or not, until cleared:
   POST /_proxy/capacity  {"instance": "i-...", "failure": "insufficient" | "kms" | null}
     insufficient  StartInstances naming it (while stopped) gets HTTP 500
                   InsufficientInstanceCapacity "We currently do not have sufficient <type>
-                  capacity in the Availability Zone you requested (<zone>). ..."; not forwarded
+                  capacity in the Availability Zone you requested (<zone>). ..."; not forwarded;
+                  with "types": [...] only while the instance is of one of those types (EC2's
+                  advice: "try a different instance type")
     kms           an EBS volume under a KMS key the caller may not use: StartInstances succeeds
                   (pending) but is not forwarded; the instance is pending for pending_seconds,
                   then stopped again with stateReason Client.InternalError "Client.InternalError:

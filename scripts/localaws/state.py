@@ -73,6 +73,8 @@ class State:
                 self.overlay = {}
                 # instance -> "insufficient" | "kms"
                 self.failures = {}
+                # instance -> the instance types an insufficient failure is for (none: every type)
+                self.failure_types = {}
                 # volume -> when its attachment stops showing `attaching` (monotonic seconds)
                 self.attaching = {}
                 # instance -> [{"code", "not_before", "description"}]: EC2's scheduled events
