@@ -92,7 +92,7 @@ fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> Confi
 /// Pair mode: `PRIMARY_INSTANCE_ID`, `STANDBY_INSTANCE_ID` and `EIP_ALLOCATION_ID` (required),
 /// `FENCE_MODE`, `FENCE_ESCALATE_SECONDS`, `COOLDOWN_SECONDS`, `STANDBY_READY`, `MONITORING`,
 /// `ALARM_NAMES`, `REBALANCE`, `SCHEDULED_LEAD_SECONDS`, `SILENT_SECONDS`, `ZONAL_SHIFT`,
-/// `FOLLOW_PRACTICE_RUNS`, and the service check's `HEALTH_*`.
+/// `FOLLOW_PRACTICE_RUNS`, `STANDBY_INSTANCE_TYPES`, and the service check's `HEALTH_*`.
 fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
     let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
     let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
@@ -180,6 +180,22 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         Some("off") => ZonalShift::Off,
         Some(other) => return Err(bad("ZONAL_SHIFT", other, "accepted values: avoid (default), follow, off")),
     };
+    let standby_instance_types: Vec<String> = get("STANDBY_INSTANCE_TYPES")
+        .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let type_like = |t: &str| {
+        t.split_once('.').is_some_and(|(family, size)| {
+            !family.is_empty()
+                && !size.is_empty()
+                && t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        })
+    };
+    if let Some(bad_type) = standby_instance_types.iter().find(|t| !type_like(t)) {
+        return Err(bad("STANDBY_INSTANCE_TYPES", bad_type, "comma-separated EC2 instance types, such as m7i.large"));
+    }
+    if standby_instance_types.len() > 10 {
+        return Err(bad("STANDBY_INSTANCE_TYPES", &standby_instance_types.join(","), "at most 10 instance types"));
+    }
     let follow_practice_runs = match get("FOLLOW_PRACTICE_RUNS").map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("false") => false,
         Some("true") => true,
@@ -203,6 +219,7 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
         silent_seconds,
         zonal_shift,
         follow_practice_runs,
+        standby_instance_types,
         health,
     })
 }
@@ -417,6 +434,8 @@ mod tests {
             with(&[("ZONAL_SHIFT", "Follow"), ("FOLLOW_PRACTICE_RUNS", "true"), ("SILENT_SECONDS", "0")]).unwrap(),
         );
         assert_eq!((c.silent_seconds, c.zonal_shift, c.follow_practice_runs), (0, ZonalShift::Follow, true));
+        let c = pair(with(&[("STANDBY_INSTANCE_TYPES", " m7i.large, m6i.large ,")]).unwrap());
+        assert_eq!(c.standby_instance_types, ["m7i.large", "m6i.large"]);
         let c = pair(with(&[("FENCE_MODE", "Force"), ("FENCE_ESCALATE_SECONDS", "120")]).unwrap());
         assert_eq!((c.fence_mode, c.fence_escalate_seconds), (FenceMode::Force, 120));
         assert_eq!(c.other("i-0123456789abcdef0"), Some("i-0fedcba9876543210"));
@@ -429,6 +448,7 @@ mod tests {
             ("PRIMARY_INSTANCE_ID", "", "EC2 instance id"),
             ("ZONAL_SHIFT", "away", "avoid (default), follow, off"),
             ("FOLLOW_PRACTICE_RUNS", "often", "true, false"),
+            ("STANDBY_INSTANCE_TYPES", "m7i.large,large", "comma-separated EC2 instance types"),
             ("SILENT_SECONDS", "-1", "0 to 3600"),
             ("PRIMARY_INSTANCE_ID", "web-1", "EC2 instance id"),
             ("STANDBY_INSTANCE_ID", "i-0123456789abcdef0", "must differ"),

@@ -193,3 +193,31 @@ async fn zonal_shifts_that_cannot_be_read_hold_nothing_back() {
     let after = handler.handle(&p.event("scheduled-reconcile.json")).await.unwrap();
     assert!(after.reason.contains("the zonal shifts could not be read"), "{}", after.reason);
 }
+
+/// A zone event takes capacity from everyone in the zone: a cold standby whose own type cannot
+/// start there is started as the next of `STANDBY_INSTANCE_TYPES` (its type changed while it is
+/// stopped, as EC2 requires); without the setting the start fails and is tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_standby_without_capacity_for_its_type_starts_as_another_type() {
+    let (moto, proxy, p) = local(false).await;
+    let ec2 = moto.client();
+    proxy.no_capacity_for(&p.standby, &["t3.micro"]);
+    ec2.stop_instances().instance_ids(&p.primary).send().await.unwrap();
+    proxy.settle(&[]);
+
+    let plain = p.handler(&proxy, p.config());
+    let failed = plain.handle(&p.event("ec2-state-change-primary-stopped.json")).await.unwrap_err();
+    assert!(failed.to_string().contains("InsufficientInstanceCapacity"), "{failed}");
+
+    let config = Config { standby_instance_types: vec!["t3.large".into(), "t3.small".into()], ..p.config() };
+    p.deploy(&proxy, &config);
+    proxy.no_capacity_for(&p.standby, &["t3.micro", "t3.large"]);
+    let over = p.handler(&proxy, config).handle(&p.event("scheduled-reconcile.json")).await.unwrap();
+    assert!(matches!(over.verdict, Verdict::Finish | Verdict::FailOver), "{}", over.reason);
+    let standby = ec2.describe_instances().instance_ids(&p.standby).send().await.unwrap();
+    let standby = &standby.reservations()[0].instances()[0];
+    assert_eq!(standby.instance_type().map(|t| t.as_str()), Some("t3.small"));
+    assert_eq!(look(&ec2, &p).await.holder.as_deref(), Some(p.standby.as_str()));
+    let tried: Vec<_> = proxy.log().into_iter().filter(|r| r.action == "ModifyInstanceAttribute").collect();
+    assert_eq!(tried.len(), 2, "t3.large, then t3.small");
+}

@@ -142,9 +142,10 @@ def test_the_environment_carries_every_setting_the_function_reads():
         "SILENT_SECONDS": "SilentSeconds",
         "ZONAL_SHIFT": "ZonalShift",
         "FOLLOW_PRACTICE_RUNS": "FollowPracticeRuns",
+        "STANDBY_INSTANCE_TYPES": "StandbyInstanceTypes",
     }
     health = {"HEALTH_CHECK", "HEALTH_EXPECT", "HEALTH_THRESHOLD", "HEALTH_WINDOW", "HEALTH_HOST"}
-    lists = {"ROUTE_TABLE_IDS", "ROUTE_DESTINATIONS", "PRIVATE_IPS"}
+    lists = {"ROUTE_TABLE_IDS", "ROUTE_DESTINATIONS", "PRIVATE_IPS", "STANDBY_INSTANCE_TYPES"}
     refs = {k: v.get("Ref") for k, v in env.items() if k not in health | lists | {"ALARM_NAMES"}}
     assert refs == {k: v for k, v in expected.items() if k not in lists | {"ALARM_NAMES"}}
     for name in lists:
@@ -588,3 +589,16 @@ def test_zonal_shifts_are_read_unless_off_and_their_events_invoke_the_function()
         alarm = RESOURCES[name]["Properties"]
         assert alarm["TreatMissingData"] == "missing", name
         assert alarm["InsufficientDataActions"] == alarm["AlarmActions"], name
+
+
+def test_only_a_stopped_members_type_may_change_and_only_to_a_listed_type():
+    [(condition, document)] = [(c, d) for c, d in conditional_policies()
+                               if d["Statement"][0]["Sid"] == "ChangeAStoppedMembersType"]
+    assert condition == "HasStandbyInstanceTypes"
+    [statement] = document["Statement"]
+    assert statement["Action"] == "ec2:ModifyInstanceAttribute"
+    assert [r["Fn::Sub"].rsplit("/", 1)[1] for r in statement["Resource"]] == ["${PrimaryInstanceId}", "${StandbyInstanceId}"]
+    assert statement["Condition"] == {"StringEquals": {"ec2:Attribute/InstanceType": {"Ref": "StandbyInstanceTypes"}}}
+    pattern = TEMPLATE["Parameters"]["StandbyInstanceTypes"]["AllowedPattern"]
+    assert all(re.match(pattern, ok) for ok in ("", "m7i.large", "t3.micro", "u-6tb1.metal"))
+    assert not any(re.match(pattern, bad) for bad in ("m7i", "M7I.LARGE", "m7i.large,m6i.large"))

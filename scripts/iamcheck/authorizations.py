@@ -198,6 +198,14 @@ def resource_keys(prefix, type_name, facts, request, resource):
     if type_name == "instance":
         values.update({"ec2:AvailabilityZone": facts.get("availability_zone"), "ec2:InstanceType": facts.get("instance_type"),
                        "ec2:InstanceID": resource.rsplit("/", 1)[-1]})
+        if request["action"] == "ModifyInstanceAttribute":
+            # The attribute a request sets, and its new value (ec2:Attribute, ec2:Attribute/${AttributeName}):
+            # InstanceType.Value=m7i.large is "InstanceType" set to "m7i.large".
+            named = {k.split(".", 1)[0]: v for k, v in params.items() if k.endswith(".Value")}
+            if params.get("Attribute"):
+                named.setdefault(params["Attribute"][:1].upper() + params["Attribute"][1:], params.get("Value"))
+            values["ec2:Attribute"] = sorted(named) or None
+            values.update({f"ec2:Attribute/{name}": value for name, value in named.items()})
     elif type_name == "network-interface":
         values.update({"ec2:Vpc": ec2_arn("vpc", facts.get("vpc_id")), "ec2:Subnet": ec2_arn("subnet", facts.get("subnet_id")),
                        "ec2:AvailabilityZone": facts.get("availability_zone"),
@@ -214,7 +222,8 @@ def resource_keys(prefix, type_name, facts, request, resource):
                        "ec2:KmsKeyId": params.get("KmsKeyId"), "ec2:ParentSnapshot": ec2_arn("snapshot", params.get("SnapshotId")),
                        "ec2:VolumeSize": params.get("Size") or source.get("volume_size"),
                        "ec2:VolumeType": params.get("VolumeType", "gp2"), "ec2:VolumeIops": params.get("Iops"),
-                       "ec2:VolumeThroughput": params.get("Throughput"), "ec2:VolumeID": None})
+                       "ec2:VolumeThroughput": params.get("Throughput"), "ec2:VolumeID": None,
+                       "ec2:VolumeInitializationRate": params.get("VolumeInitializationRate")})
     elif type_name == "volume":
         values.update({"ec2:AvailabilityZone": facts.get("availability_zone"),
                        "ec2:Encrypted": str(bool(facts.get("encrypted"))).lower(), "ec2:KmsKeyId": facts.get("kms_key_id"),

@@ -65,6 +65,9 @@ pub struct Config {
     /// Whether a practice run away from the active instance's zone fails the pair over too, with
     /// `ZONAL_SHIFT=follow` (`FOLLOW_PRACTICE_RUNS`).
     pub follow_practice_runs: bool,
+    /// Instance types to start a stopped member as, in order, when EC2 has no capacity for its own
+    /// type in its zone (`STANDBY_INSTANCE_TYPES`); empty: the start fails, and is tried again.
+    pub standby_instance_types: Vec<String>,
 }
 
 /// What Route 53 ARC's zonal shifts and autoshifts do to the pair (`ZONAL_SHIFT`). Zonal shift
@@ -148,6 +151,7 @@ impl Config {
             silent_seconds: DEFAULT_SILENT_SECONDS,
             zonal_shift: ZonalShift::default(),
             follow_practice_runs: false,
+            standby_instance_types: Vec::new(),
         }
     }
 

@@ -268,6 +268,13 @@ impl Proxy {
         assert_eq!(status, 200, "proxy capacity: {body}");
     }
 
+    /// Makes StartInstances of `instance` fail for want of capacity while it is of one of `types`.
+    pub fn no_capacity_for(&self, instance: &str, types: &[&str]) {
+        let body = serde_json::json!({"instance": instance, "failure": "insufficient", "types": types});
+        let (status, body) = http(&self.endpoint, "POST", "/_proxy/capacity", &body.to_string());
+        assert_eq!(status, 200, "proxy capacity: {body}");
+    }
+
     /// The state the strict emulator shows for `instance` while it is in a transition (`pending`,
     /// `stopping`), or None when moto's own state stands.
     pub fn shown(&self, instance: &str) -> Option<String> {

@@ -111,6 +111,8 @@ impl Pair {
             "CooldownSeconds": config.cooldown_seconds,
             "StandbyReady": config.standby_ready,
             "ExtraAlarmNames": config.alarm_names.join(","),
+            "ZonalShift": config.zonal_shift,
+            "StandbyInstanceTypes": config.standby_instance_types.join(","),
         });
         if let Some(monitoring) = config.monitoring {
             parameters["InstanceMonitoring"] = json!(monitoring);

@@ -1,10 +1,11 @@
 //! The members: DescribeInstances and DescribeInstanceStatus at once (their states, interfaces,
 //! status checks and scheduled events), then the Spot requests of Spot members.
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{AttributeValue, Filter};
 use aws_sdk_ec2::Client;
 
 use crate::aws::{aws_error, CheckStatus, Checks, Instance, ScheduledEvent};
+use crate::decision::Status;
 use crate::error::Error;
 use crate::pair::config::Config;
 
@@ -107,4 +108,47 @@ fn checks(status: &aws_sdk_ec2::types::InstanceStatus) -> Checks {
         s.and_then(|s| s.status()).map_or(CheckStatus::Unknown, |s| CheckStatus::from_name(s.as_str()))
     };
     Checks { instance: summary(status.instance_status()), system: summary(status.system_status()) }
+}
+
+/// Starts a stopped member. When EC2 has no capacity for its instance type in its zone
+/// (InsufficientInstanceCapacity, which EC2's troubleshooting guide answers with "try a different
+/// instance type": a zone event takes capacity from everyone in the zone at once), each of `types`
+/// is tried in turn: the stopped instance's type is changed (ModifyInstanceAttribute `InstanceType`,
+/// allowed only while it is stopped) and it is started again. A type EC2 will not give this
+/// instance (another architecture, another virtualization) is skipped. The first error stands when
+/// none starts; the move that came before is not undone (the address may wait on a stopped
+/// instance: the next invocation starts it again, or fails back).
+pub(super) async fn start(client: &Client, instance_id: &str, types: &[String]) -> Result<Status, Error> {
+    let start = || async {
+        client.start_instances().instance_ids(instance_id).send().await.map_err(|e| aws_error("StartInstances", e))
+    };
+    let no_capacity = |e: &Error| matches!(e, Error::Aws { code, .. } if code == "InsufficientInstanceCapacity");
+    let first = match start().await {
+        Ok(_) => return Ok(Status::Done),
+        Err(e) if no_capacity(&e) && !types.is_empty() => e,
+        Err(e) => return Err(e),
+    };
+    for instance_type in types {
+        let changed = client
+            .modify_instance_attribute()
+            .instance_id(instance_id)
+            .instance_type(AttributeValue::builder().value(instance_type).build())
+            .send()
+            .await
+            .map_err(|e| aws_error("ModifyInstanceAttribute", e));
+        if let Err(e) = changed {
+            tracing::warn!(instance = %instance_id, instance_type = %instance_type, error = %e, "could not change the type");
+            continue;
+        }
+        match start().await {
+            Ok(_) => {
+                tracing::warn!(instance = %instance_id, instance_type = %instance_type,
+                    "started as another instance type: its own had no capacity in its zone");
+                return Ok(Status::Done);
+            }
+            Err(e) if no_capacity(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(first)
 }

@@ -128,13 +128,9 @@ async fn run(client: &Client, config: &Config, action: &Action) -> Result<Status
                 .await
                 .map(|()| Status::Done)
         }
-        Action::StartInstance { instance_id } => client
-            .start_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .map(|_| Status::Done)
-            .map_err(|e| aws_error("StartInstances", e)),
+        Action::StartInstance { instance_id } => {
+            instances::start(client, instance_id, &config.standby_instance_types).await
+        }
         // Force: a graceful shutdown first, then a forced one if that does not end in time; with
         // SkipOsShutdown, none at all (EC2 API reference, StopInstances).
         Action::StopInstance { instance_id, force, skip_os_shutdown } => client
