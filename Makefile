@@ -13,7 +13,7 @@ TOOLS := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
 EVENT ?= events/ec2-state-change-primary-stopped.json
 BOOTSTRAP ?= target/debug/bootstrap
 
-.PHONY: help demo drill test rust-tests bench fuzz fmt-check clippy template-check emulator-check events-check demo-check iam-check \
+.PHONY: help demo drill test rust-tests local-demos bench fuzz fmt-check clippy template-check emulator-check events-check demo-check iam-check \
 	invoke sam-build venv clean-local
 
 ## help: this list (the Makefile's ## lines)
@@ -52,17 +52,23 @@ drill: $(STAMP)
 ## through the real bootstrap, the three demos; then the IAM check of every request the function
 ## made in all of them (the proxy records them in target/iam-requests)
 IAM_RECORDS := $(abspath target/iam-requests)
-# The Python checks (templates, emulator) run beside the Rust tests: independent suites, each with
-# servers on ports of its own; their output is kept apart (--output-sync).
+# The Python checks (templates, emulator), the Rust tests and the bootstrap's own runs (events/ and
+# the demos) run beside each other once everything is built: independent suites, each with servers
+# on ports of its own; their output is kept apart (--output-sync).
 test: $(STAMP) fmt-check clippy
 	rm -rf $(IAM_RECORDS)
 	$(CARGO) test --all-targets --no-run
-	$(MAKE) -j3 --output-sync=target template-check emulator-check rust-tests
-	EC2_PROXY_RECORD_DIR=$(IAM_RECORDS) $(MAKE) events-check demo-check
+	$(CARGO) build --all-targets
+	$(MAKE) -j4 --output-sync=target template-check emulator-check rust-tests local-demos
 	$(MAKE) iam-check
 
 rust-tests:
 	EC2_PROXY_RECORD_DIR=$(IAM_RECORDS) $(CARGO) test --all-targets
+
+# The bootstrap against the local AWS (every events/ file, then the demos, one after another: they
+# share .local/), beside the other suites once everything is built.
+local-demos:
+	EC2_PROXY_RECORD_DIR=$(IAM_RECORDS) $(MAKE) events-check demo-check
 
 ## iam-check: every request the function made in the last `make test` (target/iam-requests) is allowed
 ## by its deployment's policy, read from the templates as they are now: after a template change, run
