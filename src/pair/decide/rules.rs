@@ -324,7 +324,9 @@ fn failure(case: &Case<'_>) -> Result<Option<Failure>, Decision> {
         );
         return failed(why, "silent".to_owned());
     }
-    if let Some(s) = shifted_away(config, world, active) {
+    // Out of a shifted zone only into one that is not: with both shifted, following would move the
+    // address back and forth, each move past the cooldown.
+    if let Some(s) = shifted_away(config, world, active).filter(|_| shifted(config, world, case.other).is_none()) {
         let why = format!(
             "{} moves traffic away from the zone of the active instance {active} (ZONAL_SHIFT=follow)",
             s.describe()
