@@ -29,15 +29,24 @@ pub enum Holder {
 }
 
 impl Holder {
-    /// Who it is, for a reason: `nothing`, the instance, or the interface or target EC2 named.
-    pub fn name(&self) -> String {
+    /// The id EC2 named for it: the instance, else the interface or target; none for nothing, or
+    /// for a target EC2 did not name.
+    pub fn id(&self) -> Option<&str> {
         match self {
-            Holder::Nobody => "nothing".into(),
-            Holder::Member { instance_id } => instance_id.clone(),
-            Holder::Outsider { instance_id, network_interface_id } => instance_id
-                .clone()
-                .or_else(|| network_interface_id.clone())
-                .unwrap_or_else(|| "a target EC2 does not name".into()),
+            Holder::Nobody => None,
+            Holder::Member { instance_id } => Some(instance_id),
+            Holder::Outsider { instance_id, network_interface_id } => {
+                instance_id.as_deref().or(network_interface_id.as_deref())
+            }
+        }
+    }
+
+    /// Who it is, for a reason: `nothing`, or its id ([`Holder::id`]).
+    pub fn name(&self) -> String {
+        match (self, self.id()) {
+            (Holder::Nobody, _) => "nothing".into(),
+            (_, Some(id)) => id.to_owned(),
+            (_, None) => "a target EC2 does not name".into(),
         }
     }
 
@@ -101,5 +110,14 @@ mod tests {
         for (instance, eni, expected) in cases {
             assert_eq!(&resolve_holder(*instance, *eni, &members), expected, "{instance:?} {eni:?}");
         }
+    }
+
+    #[test]
+    fn an_unnamed_target_has_no_id_and_a_name_for_reasons() {
+        let unnamed = Holder::Outsider { instance_id: None, network_interface_id: None };
+        assert_eq!((unnamed.id(), unnamed.name().as_str()), (None, "a target EC2 does not name"));
+        let nat = Holder::Outsider { instance_id: None, network_interface_id: Some("nat-1".into()) };
+        assert_eq!((nat.id(), nat.name().as_str()), (Some("nat-1"), "nat-1"));
+        assert_eq!((Holder::Nobody.id(), Holder::Nobody.name().as_str()), (None, "nothing"));
     }
 }

@@ -28,7 +28,7 @@ use self::aws::ActionReport;
 pub use self::config::{Config, FenceMode, Readiness, Rebalance, Route, RouteDestination};
 use self::decide::{decide, monitoring_mismatches, screen};
 use self::plan::Action;
-use self::world::{Holder, World};
+use self::world::World;
 use crate::decision::{Outcome, Status};
 use crate::error::Error;
 use crate::invocation::{now, Decided, Frame, Mode, Unread};
@@ -67,10 +67,7 @@ impl HasFacts for PairOutcome {
     /// `active`: the member (or outsider) the deciding endpoint pointed at when read; `target`: the
     /// instance the endpoints move to, or else the one started for it; `fenced`: the instance stopped.
     fn facts(&self) -> Facts {
-        let active = self.observed.as_ref().and_then(|world| match &world.anchor.holder {
-            Holder::Nobody => None,
-            holder => Some(holder.name()),
-        });
+        let active = self.observed.as_ref().and_then(|world| world.anchor.holder.id()).map(str::to_owned);
         let planned = self.actions.iter().map(|report| &report.action);
         let moved = planned.clone().find_map(|a| match a {
             Action::MoveEndpoints { instance_id, .. } => Some(instance_id.clone()),
