@@ -25,16 +25,6 @@ echo
 echo "== Starting the function behind cargo-lambda's Lambda Runtime API emulator"
 start_function "$LOCAL_DIR/function.env" "${BOOTSTRAP:-}"
 
-answer() {
-  "$VENV/bin/python" -c '
-import json, sys
-r = json.load(sys.stdin)
-print("  verdict:", r.get("verdict"))
-print("  reason: ", r.get("reason"))
-for a in r.get("actions", []):
-    print("  action: ", a.get("action"), a.get("instance_id") or a.get("to") or "", "->", a.get("status"))
-'
-}
 reconcile() {
   py event "$LOCAL_DIR/pair.env" events/scheduled-reconcile.json "$LOCAL_DIR/event.json"
   invoke_function "$LOCAL_DIR/event.json" | answer

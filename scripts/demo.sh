@@ -21,17 +21,6 @@ echo
 echo "== Starting the function behind cargo-lambda's Lambda Runtime API emulator"
 start_function "$LOCAL_DIR/function.env" "${BOOTSTRAP:-}"
 
-answer() {
-  "$VENV/bin/python" -c '
-import json, sys
-r = json.load(sys.stdin)
-print("  verdict:", r.get("verdict"))
-print("  reason: ", r.get("reason"))
-for a in r.get("actions", []):
-    print("  action: ", a.get("action"), a.get("instance_id") or a.get("to") or "", "->", a.get("status"))
-'
-}
-
 . "$LOCAL_DIR/pair.env"
 echo
 echo "== The primary fails: stopping $PRIMARY_INSTANCE_ID (AWS takes a moment: settled)"

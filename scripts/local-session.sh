@@ -41,6 +41,18 @@ stack_env() { "$VENV/bin/python" scripts/local_stack.py env "$STACK_FILE"; }
 # Group mode's local AWS (see start_strict_aws).
 start_group_aws() { start_strict_aws group; }
 
+# answer: prints the function's result (on stdin) as the demos show it: verdict, reason, actions.
+answer() {
+  "$VENV/bin/python" -c '
+import json, sys
+r = json.load(sys.stdin)
+print("  verdict:", r.get("verdict"))
+print("  reason: ", r.get("reason"))
+for a in r.get("actions", []):
+    print("  action: ", a.get("action"), a.get("instance_id") or a.get("to") or "", "->", a.get("status"))
+'
+}
+
 # settle: the strict local AWS finishes every transition now (instances booted or stopped, status
 # checks passed), as AWS does after a minute or two.
 settle() { curl -sf -X POST "$PROXY_URL/_proxy/settle" -d '{}' >/dev/null; }

@@ -245,15 +245,7 @@ def describe_instance_status(proxy, pairs, body):
 def in_the_dark(item):
     """A DescribeInstanceStatus entry of a running instance in a dark zone: EC2 has no data for its
     checks (EC2 User Guide, "Status checks for Amazon EC2 instances": insufficient-data)."""
-    if shown_state(item)[0] != "running":
-        return item
-    for tag in ("instanceStatus", "systemStatus"):
-        new = (f"<{tag}><details><item><name>reachability</name><status>insufficient-data</status></item></details>"
-               f"<status>insufficient-data</status></{tag}>")
-        item, n = re.subn(rf"<{tag}>(?:(?!</{tag}>).)*</{tag}>|<{tag}/>", lambda _: new, item, count=1, flags=re.S)
-        if not n:
-            item = item[:-len("</item>")] + new + "</item>"
-    return item
+    return with_checks(item, "insufficient-data") if shown_state(item)[0] == "running" else item
 
 
 def describe(proxy, pairs, body, set_tag, show):
@@ -384,11 +376,17 @@ def status_item(item, view, include_all):
         return None
     item = re.sub(r"<instanceState>(?:(?!</instanceState>).)*</instanceState>", lambda _: state_xml("instanceState", state),
                   item, count=1, flags=re.S)
+    return with_checks(item, checks)
+
+
+def with_checks(item, checks):
+    """A DescribeInstanceStatus entry with both status checks (instance and system) at `checks`:
+    not-applicable, initializing, ok or insufficient-data, and the reachability detail to match."""
     for tag in ("instanceStatus", "systemStatus"):
         if checks == "not-applicable":
             new = f"<{tag}><status>not-applicable</status></{tag}>"
         else:
-            detail = {"initializing": "initializing", "ok": "passed"}[checks]
+            detail = {"ok": "passed"}.get(checks, checks)
             new = (f"<{tag}><details><item><name>reachability</name><status>{detail}</status></item></details>"
                    f"<status>{checks}</status></{tag}>")
         item, n = re.subn(rf"<{tag}>(?:(?!</{tag}>).)*</{tag}>|<{tag}/>", lambda _: new, item, count=1, flags=re.S)

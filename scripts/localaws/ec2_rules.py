@@ -258,12 +258,9 @@ def attach_volume(proxy, pairs, body):
         shown = proxy.state.shown(instance, time.monotonic())
     if not strict:
         return (*proxy.upstream(body), False)
-    status, headers, payload = proxy.ask(pairs, "DescribeInstances", [("InstanceId.1", instance)])
-    if status != 200:
-        return status, headers, payload, False
-    found = {}
-    rewrite_set(payload.decode(), "instancesSet", lambda item: found.update({own(item, "instanceId"): item}))
-    item = found.get(instance)
+    item, failed = instance_item(proxy, pairs, instance)
+    if failed:
+        return failed
     if item is not None and (shown or shown_state(item)[0]) != "running":
         return proxy.refuse(400, "IncorrectState", f"Instance '{instance}' is not 'running'.")
     status, headers, payload = proxy.ask(pairs, "DescribeVolumes", [("VolumeId.1", volume)])
@@ -348,15 +345,23 @@ def modify_instance_attribute(proxy, pairs, body):
         strict = proxy.state.strict
         shown = proxy.state.shown(instance, time.monotonic())
     if strict and "InstanceType.Value" in params:
-        status, headers, payload = proxy.ask(pairs, "DescribeInstances", [("InstanceId.1", instance)])
-        if status != 200:
-            return status, headers, payload, False
-        found = {}
-        rewrite_set(payload.decode(), "instancesSet", lambda item: found.update({own(item, "instanceId"): item}))
-        item = found.get(instance)
+        item, failed = instance_item(proxy, pairs, instance)
+        if failed:
+            return failed
         if item is not None and (shown or shown_state(item)[0]) != "stopped":
             return proxy.refuse(400, "IncorrectInstanceState", f"The instance '{instance}' is not in the 'stopped' state.")
     return (*proxy.upstream(body), False)
+
+
+def instance_item(proxy, pairs, instance):
+    """(moto's DescribeInstances item for `instance`, None when moto does not know it; the answer
+    to send instead when moto could not be asked, else None)."""
+    status, headers, payload = proxy.ask(pairs, "DescribeInstances", [("InstanceId.1", instance)])
+    if status != 200:
+        return None, (status, headers, payload, False)
+    found = {}
+    rewrite_set(payload.decode(), "instancesSet", lambda item: found.update({own(item, "instanceId"): item}))
+    return found.get(instance), None
 
 
 HANDLERS = {
