@@ -333,7 +333,11 @@ fn health_check(get: &impl Fn(&str) -> Option<String>) -> Result<Option<HealthCh
 /// Group mode: `GROUP_KEY` (the one group this deployment serves; unset: every tagged group),
 /// `KEEP_DATA` (whether groups keep a data volume, default true), `KEEP_SNAPSHOTS`
 /// (completed snapshots kept per group, 1 to 1000, default 3) and `MAX_WAIT_SECONDS` (how long a
-/// launch may wait for its data before it is abandoned, 60 to 172800, default 3600).
+/// launch may wait for its data before it is abandoned, 60 to 172800, default 3600),
+/// `SNAPSHOT_EVERY_SECONDS` (periodic snapshots of each settled group's data volume, 0 = off
+/// (default), or 60 to 2592000) and `DATA_WAIT_SECONDS` (with them: how long a launch waits for
+/// newer data before it restores the newest completed snapshot, 60 to 172800, default 600, less
+/// than `MAX_WAIT_SECONDS`).
 fn group_config(get: &impl Fn(&str) -> Option<String>) -> Result<group::Config, ConfigError> {
     let defaults = group::Config::default();
     let keep_data = match get("KEEP_DATA").map(|v| v.to_ascii_lowercase()).as_deref() {
@@ -354,7 +358,21 @@ fn group_config(get: &impl Fn(&str) -> Option<String>) -> Result<group::Config, 
     if (1..100).contains(&rate) {
         return Err(bad("DATA_INIT_RATE_MIBPS", &rate.to_string(), "0 (EBS's default rate) or 100 to 300 MiB/s"));
     }
+    let every = number(get, "SNAPSHOT_EVERY_SECONDS", 0, 0, 2_592_000)?;
+    if (1..60).contains(&every) {
+        return Err(bad("SNAPSHOT_EVERY_SECONDS", &every.to_string(), "0 (off) or 60 to 2592000 seconds"));
+    }
+    let data_wait = number(get, "DATA_WAIT_SECONDS", defaults.data_wait_seconds, 60, 172_800)?;
+    if every > 0 && data_wait >= wait {
+        return Err(bad(
+            "DATA_WAIT_SECONDS",
+            &data_wait.to_string(),
+            "less than MAX_WAIT_SECONDS, or the launch is abandoned before it falls back to the newest snapshot",
+        ));
+    }
     Ok(group::Config {
+        snapshot_every_seconds: Some(every).filter(|e| *e > 0),
+        data_wait_seconds: data_wait,
         keep_data,
         keep_snapshots: usize::try_from(keep).unwrap_or(defaults.keep_snapshots),
         max_wait_seconds: wait,
@@ -576,7 +594,9 @@ mod tests {
                 keep_snapshots: 3,
                 max_wait_seconds: 3600,
                 key: None,
-                init_rate_mibps: None
+                init_rate_mibps: None,
+                snapshot_every_seconds: None,
+                data_wait_seconds: 600,
             }
         );
         let set = [("KEEP_DATA", "False"), ("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")];
@@ -586,11 +606,19 @@ mod tests {
             max_wait_seconds: 900,
             key: None,
             init_rate_mibps: None,
+            snapshot_every_seconds: None,
+            data_wait_seconds: 600,
         };
         assert_eq!(group(&set), Ok(read));
         let rated = group(&[("DATA_INIT_RATE_MIBPS", "300")]).map(|c| c.init_rate_mibps);
         assert_eq!(rated, Ok(Some(300)));
         assert_eq!(group(&[("DATA_INIT_RATE_MIBPS", "0")]).map(|c| c.init_rate_mibps), Ok(None));
+        let periodic = group(&[("SNAPSHOT_EVERY_SECONDS", "3600"), ("DATA_WAIT_SECONDS", "900")])
+            .map(|c| (c.snapshot_every_seconds, c.data_wait_seconds));
+        assert_eq!(periodic, Ok((Some(3600), 900)));
+        assert_eq!(group(&[("SNAPSHOT_EVERY_SECONDS", "0")]).map(|c| c.snapshot_every_seconds), Ok(None));
+        // Without periodic snapshots the fallback never applies, so its wait is not checked.
+        assert!(group(&[("DATA_WAIT_SECONDS", "3600")]).is_ok());
         for (var, value, hint) in [
             ("KEEP_DATA", "maybe", "true (default), false"),
             ("KEEP_SNAPSHOTS", "0", "a whole number from"),
@@ -599,11 +627,23 @@ mod tests {
             ("DRY_RUN", "perhaps", "true, false"),
             ("DATA_INIT_RATE_MIBPS", "50", "0 (EBS's default rate) or 100 to 300 MiB/s"),
             ("DATA_INIT_RATE_MIBPS", "301", "a whole number from 0 to 300"),
+            ("SNAPSHOT_EVERY_SECONDS", "30", "0 (off) or 60 to 2592000 seconds"),
+            ("SNAPSHOT_EVERY_SECONDS", "hourly", "a whole number from"),
+            ("DATA_WAIT_SECONDS", "10", "a whole number from"),
         ] {
             let err = group(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var);
             assert!(err.to_string().contains(hint), "{err}");
         }
+    }
+
+    #[test]
+    fn the_data_wait_must_end_before_the_launch_is_abandoned() {
+        let err = group(&[("SNAPSHOT_EVERY_SECONDS", "3600"), ("DATA_WAIT_SECONDS", "3600")]).unwrap_err();
+        assert_eq!(err.variable, "DATA_WAIT_SECONDS");
+        assert!(err.to_string().contains("less than MAX_WAIT_SECONDS"), "{err}");
+        let ok = [("SNAPSHOT_EVERY_SECONDS", "3600"), ("DATA_WAIT_SECONDS", "3600"), ("MAX_WAIT_SECONDS", "7200")];
+        assert!(group(&ok).is_ok());
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct Facts {
     /// The instance a lifecycle action holds (group mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Group mode: a launch that restores an older snapshot because newer data could not be
+    /// reached in time: how old its data is, in seconds (the data lost, at most).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_age_seconds: Option<i64>,
     /// Whether the address moved in this decision (its move action is `done`): a failover counts
     /// only then, not when it only starts the standby, plans, or fails.
     #[serde(skip)]

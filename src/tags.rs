@@ -31,6 +31,9 @@ pub const VOLUME: &str = "ec2-failover:volume";
 pub const DEVICE: &str = "ec2-failover:device";
 /// On a snapshot: the terminating instance it was taken for.
 pub const INSTANCE: &str = "ec2-failover:instance";
+/// On a periodic snapshot (taken by the sweep while the volume served): the instance it was
+/// attached to. That instance went on writing after it, so the volume is newer than the snapshot.
+pub const PERIODIC: &str = "ec2-failover:periodic";
 /// On a snapshot: when the function decided to take it (RFC 3339, UTC).
 pub const TIME: &str = "ec2-failover:time";
 /// On a restored volume: the instance it was created for.

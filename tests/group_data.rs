@@ -5,9 +5,12 @@
 //! observed data so that it stays in view; the rows are laid out by hand, hence `#[rustfmt::skip]`.
 
 use ec2_failover::group::data::{
-    leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, Planned, TerminatePlan,
+    leftovers, plan_launch, plan_periodic, plan_terminate, retention, retired, Clock, LaunchPlan, PeriodicPlan,
+    Planned, TerminatePlan,
 };
-use ec2_failover::group::world::{Attachment, DataSnapshot, DataVolume, SnapshotState, VolumeSpec, VolumeState};
+use ec2_failover::group::world::{
+    Attachment, AttachmentState, DataSnapshot, DataVolume, SnapshotState, VolumeSpec, VolumeState,
+};
 
 const NEW: &str = "i-new";
 const OLD: &str = "i-old";
@@ -34,6 +37,7 @@ fn snapshot(id: &str, state: &str, start_time: i64, instance: Option<&str>) -> D
         state: SnapshotState::from_name(state),
         start_time,
         instance: instance.map(Into::into),
+        periodic: None,
         device: Some("/dev/xvdf".into()),
         volume: None,
         spec: gp3(),
@@ -100,7 +104,8 @@ impl SnapshotBuilder for DataSnapshot {
 /// Plans the launch of NEW in zone B after `waited` seconds (of at most 1800) and compares the plan.
 #[track_caller]
 fn check_launch(name: &str, waited: i64, expected: LaunchPlan, volumes: &[DataVolume], snapshots: &[DataSnapshot]) {
-    let Planned { plan, why } = plan_launch(NEW, B, waited, 1_800, volumes, snapshots);
+    let clock = Clock { now: 1_000, waited, max_wait: 1_800, fallback_after: None };
+    let Planned { plan, why } = plan_launch(NEW, B, clock, volumes, snapshots);
     assert_eq!(plan, expected, "{name}: {why}");
     assert!(!why.is_empty());
 }
@@ -114,6 +119,7 @@ fn launch_table() {
         availability_zone: B.into(),
         device: "/dev/xvdf".into(),
         spec: gp3(),
+        data_age_seconds: None,
     };
     let carry = |id: &str| LaunchPlan::Carry { volume_id: id.into(), device: "/dev/xvdf".into(), spec: gp3() };
     let attach = |id: &str| LaunchPlan::Attach { volume_id: id.into(), device: "/dev/xvdf".into() };
@@ -233,11 +239,151 @@ fn retention_keeps_the_newest_completed_and_every_pending_one() {
         snapshot("s4", "pending", 4, None),
         snapshot("s0", "error", 0, None),
     ];
-    let mut deleted = retention(&snapshots, 2);
+    let mut deleted = retention(&[], &snapshots, 2);
     deleted.sort();
     assert_eq!(deleted, ["s1"]);
-    assert_eq!(retention(&snapshots, 0), ["s2", "s1"], "keep 0 still keeps the newest completed");
-    assert!(retention(&snapshots, 5).is_empty());
+    assert_eq!(retention(&[], &snapshots, 0), ["s2", "s1"], "keep 0 still keeps the newest completed");
+    assert!(retention(&[], &snapshots, 5).is_empty());
+}
+
+/// Plans the launch of NEW in zone B at time 1000 after `waited` seconds, with periodic snapshots
+/// on: past 600 s it falls back to the newest completed snapshot; abandoned past 1800 s.
+#[track_caller]
+fn check_fallback(name: &str, waited: i64, expected: LaunchPlan, volumes: &[DataVolume], snapshots: &[DataSnapshot]) {
+    let clock = Clock { now: 1_000, waited, max_wait: 1_800, fallback_after: Some(600) };
+    let Planned { plan, why } = plan_launch(NEW, B, clock, volumes, snapshots);
+    assert_eq!(plan, expected, "{name}: {why}");
+}
+
+trait Periodic {
+    fn periodic(self, instance: &str) -> Self;
+}
+
+impl Periodic for DataSnapshot {
+    /// Taken on schedule while the volume served `instance`.
+    fn periodic(self, instance: &str) -> Self {
+        DataSnapshot { periodic: Some(instance.into()), ..self }
+    }
+}
+
+#[test]
+#[rustfmt::skip]
+fn when_newer_data_cannot_be_reached_the_launch_falls_back_to_the_newest_completed_snapshot() {
+    use LaunchPlan::{Abandon, Wait};
+    let fallback = |id: &str, age: i64| LaunchPlan::Restore {
+        snapshot_id: id.into(),
+        availability_zone: B.into(),
+        device: "/dev/xvdf".into(),
+        spec: gp3(),
+        data_age_seconds: Some(age),
+    };
+    let attach = |id: &str| LaunchPlan::Attach { volume_id: id.into(), device: "/dev/xvdf".into() };
+    // The zone of OLD went dark: its volume stays attached (EC2 can neither detach nor read it), its terminate snapshot stays pending.
+    let dark = [vol("vol-a", "in-use", A).on(OLD).served(OLD)];
+    let periodic = snap("snap-p", "completed", 700).of("vol-a").periodic(OLD);
+    let stuck = snap("snap-t", "pending", 900).of("vol-a").by(OLD);
+    //              name                                                                                  waited plan                       volumes   snapshots
+    check_fallback("the old volume is still attached: wait for it while DATA_WAIT_SECONDS lasts",        599,   Wait,                      &dark,    std::slice::from_ref(&periodic));
+    check_fallback("then restore the newest completed snapshot, and say how old its data is",            600,   fallback("snap-p", 300),   &dark,    &[snap("snap-0", "completed", 100).by("i-0"), periodic.clone()]);
+    check_fallback("the terminate snapshot stuck pending: the same",                                     700,   fallback("snap-p", 300),   &[],      &[periodic.clone(), stuck.clone()]);
+    check_fallback("no completed snapshot to fall back to: wait, then abandon",                          700,   Wait,                      &dark,    &[snap("snap-e", "error", 700)]);
+    check_fallback("past MAX_WAIT_SECONDS: abandoned as before",                                         1_801, Abandon,                   &dark,    std::slice::from_ref(&periodic));
+    // The copy the fallback made for NEW is attached, not made again, while the old volume is still out of reach.
+    let mine = vol("vol-b", "available", B).made_for(NEW).copy_of("snap-p");
+    check_fallback("the fallback's copy is available: attach it",                                        900,   attach("vol-b"),           &[dark[0].clone(), mine.clone()], &[periodic.clone(), stuck.clone()]);
+    check_fallback("the fallback's copy is still creating: wait for it",                                 900,   Wait,                      &[dark[0].clone(), vol("vol-b", "creating", B).made_for(NEW).copy_of("snap-p")], &[periodic.clone(), stuck.clone()]);
+    // Without periodic snapshots (check_launch: no fallback) the launch waits as it always did.
+    check_launch("without SNAPSHOT_EVERY_SECONDS the launch waits for the old volume",                  1_700, Wait,                      &dark,    std::slice::from_ref(&periodic));
+}
+
+#[test]
+#[rustfmt::skip]
+fn a_volume_that_served_after_its_periodic_snapshot_is_newer_than_it() {
+    let restore = |id: &str| LaunchPlan::Restore {
+        snapshot_id: id.into(),
+        availability_zone: B.into(),
+        device: "/dev/xvdf".into(),
+        spec: gp3(),
+        data_age_seconds: None,
+    };
+    let carry = |id: &str| LaunchPlan::Carry { volume_id: id.into(), device: "/dev/xvdf".into(), spec: gp3() };
+    let attach = |id: &str| LaunchPlan::Attach { volume_id: id.into(), device: "/dev/xvdf".into() };
+    let periodic = snap("snap-p", "completed", 700).of("vol-a").periodic(OLD);
+    //           name                                                                                      waited plan             volumes                                        snapshots
+    check_launch("released without a terminate snapshot, in this zone: attach it",                          0,     attach("vol-a"), &[vol("vol-a", "available", B).served(OLD)],   std::slice::from_ref(&periodic));
+    check_launch("released without a terminate snapshot, in the other zone: carry it, never roll back",    0,     carry("vol-a"),  &[vol("vol-a", "available", A).served(OLD)],   std::slice::from_ref(&periodic));
+    check_launch("a carry snapshot of it came after: restore that (no second carry)",                      0,     restore("snap-c"), &[vol("vol-a", "available", A).served(OLD)], &[periodic.clone(), snap("snap-c", "completed", 800).of("vol-a")]);
+    check_launch("its terminate snapshot came after: restore that",                                        0,     restore("snap-t"), &[vol("vol-a", "available", A).served(OLD)], &[periodic.clone(), snap("snap-t", "completed", 800).of("vol-a").by(OLD)]);
+    check_launch("attached to another instance since the periodic snapshot: not this lineage's newest",    0,     restore("snap-p"), &[vol("vol-a", "available", A).served("i-x")], std::slice::from_ref(&periodic));
+}
+
+#[test]
+#[rustfmt::skip]
+fn the_old_volumes_late_snapshot_after_a_fallback_is_a_branch_never_restored_nor_deleted() {
+    let restore = |id: &str| LaunchPlan::Restore {
+        snapshot_id: id.into(),
+        availability_zone: B.into(),
+        device: "/dev/xvdf".into(),
+        spec: gp3(),
+        data_age_seconds: None,
+    };
+    // NEW fell back to snap-p and served from vol-b; the dark zone came back and OLD's terminate
+    // snapshot of vol-a completed at 900, after snap-p. The next launch (NEXT) must restore vol-b's
+    // lineage, not vol-a's late writes.
+    let volumes = [
+        vol("vol-a", "available", A).served(OLD),
+        vol("vol-b", "available", B).made_for("i-mid").copy_of("snap-p").served("i-mid"),
+    ];
+    let snapshots = [
+        snap("snap-p", "completed", 700).of("vol-a").periodic(OLD),
+        snap("snap-t", "completed", 900).of("vol-a").by(OLD),
+        snap("snap-b", "completed", 950).of("vol-b").by("i-mid"),
+    ];
+    check_launch("the lineage's newest snapshot is of vol-b, here: attach vol-b", 0,
+                 LaunchPlan::Attach { volume_id: "vol-b".into(), device: "/dev/xvdf".into() }, &volumes, &snapshots);
+    let elsewhere = [volumes[0].clone(), DataVolume { availability_zone: A.into(), ..volumes[1].clone() }];
+    check_launch("vol-b in the other zone: restore the lineage's newest, snap-b", 0, restore("snap-b"), &elsewhere, &snapshots);
+    let without_b = &snapshots[..2];
+    check_launch("vol-b served after snap-p and no snapshot of it exists: it is the data, not snap-t", 0,
+                 LaunchPlan::Attach { volume_id: "vol-b".into(), device: "/dev/xvdf".into() }, &volumes, without_b);
+    let still_dark = [vol("vol-a", "in-use", A).on(OLD).served(OLD), volumes[1].clone()];
+    check_launch("vol-a still attached to OLD in the dark zone no longer holds a launch back", 0,
+                 LaunchPlan::Attach { volume_id: "vol-b".into(), device: "/dev/xvdf".into() }, &still_dark, &snapshots[..1]);
+    // Retention keeps KEEP_SNAPSHOTS of the lineage, and never the branch's.
+    let more = [
+        snapshots[0].clone(), snapshots[1].clone(), snapshots[2].clone(),
+        snap("snap-b2", "completed", 960).of("vol-b").periodic("i-mid"),
+    ];
+    let mut deleted = retention(&volumes, &more, 1);
+    deleted.sort();
+    assert_eq!(deleted, ["snap-b", "snap-p"], "snap-t is of the branch the group left: kept");
+    assert_eq!(retention(&[], &more, 1).len(), 3, "without the volumes there is no branch to see");
+}
+
+/// Plans a periodic snapshot of NEW's data at time 10000, every 3600 s.
+#[track_caller]
+fn check_periodic(name: &str, expected: &PeriodicPlan, volumes: &[DataVolume], snapshots: &[DataSnapshot]) {
+    let Planned { plan, why } = plan_periodic(NEW, 10_000, 3_600, volumes, snapshots);
+    assert_eq!(&plan, expected, "{name}: {why}");
+}
+
+#[test]
+#[rustfmt::skip]
+fn periodic_snapshots_are_taken_when_due_one_at_a_time() {
+    use PeriodicPlan::Nothing;
+    let due = PeriodicPlan::Snapshot { volume_id: "vol-b".into(), device: "/dev/xvdf".into(), spec: gp3() };
+    let mine = [vol("vol-b", "in-use", B).on(NEW)];
+    //             name                                                                         plan     volumes  snapshots
+    check_periodic("no snapshot yet: take one",                                                  &due,    &mine,   &[]);
+    check_periodic("the newest is an hour old: take one",                                        &due,    &mine,   &[snap("s1", "completed", 6_400).of("vol-b")]);
+    check_periodic("the newest is younger: not due",                                             &Nothing, &mine,  &[snap("s1", "completed", 6_401).of("vol-b")]);
+    check_periodic("the terminate snapshot the data was restored from counts",                   &Nothing, &mine,  &[snap("s0", "completed", 9_000).of("vol-a").by(OLD)]);
+    check_periodic("a failed one does not count",                                                &due,    &mine,   &[snap("s1", "completed", 1_000).of("vol-b"), snap("s2", "error", 9_999).of("vol-b")]);
+    check_periodic("one of this volume still pending: wait for it",                              &Nothing, &mine,  &[snap("s1", "pending", 1_000).of("vol-b")]);
+    check_periodic("another volume's stuck snapshot does not block it",                         &due,    &mine,   &[snap("s1", "completed", 1_000).of("vol-b"), snap("s2", "pending", 2_000).of("vol-a")]);
+    check_periodic("nothing attached to the serving instance",                                  &Nothing, &[vol("vol-b", "in-use", B).on("i-x")], &[]);
+    check_periodic("still attaching: not yet",                                                   &Nothing, &[DataVolume { attachments: vec![Attachment { instance_id: NEW.into(), device: "/dev/xvdf".into(), state: AttachmentState::Attaching }], ..vol("vol-b", "in-use", B) }], &[]);
+    check_periodic("two data volumes: which is the data is not clear",                           &Nothing, &[vol("vol-b", "in-use", B).on(NEW), vol("vol-c", "in-use", B).on(NEW)], &[]);
 }
 
 mod support;

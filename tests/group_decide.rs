@@ -211,6 +211,7 @@ fn snap(id: &str, state: &str, key: &str) -> DataSnapshot {
         state: SnapshotState::from_name(state),
         start_time: 1_700_000_000,
         instance: Some(OLD.into()),
+        periodic: None,
         device: Some("/dev/xvdf".into()),
         volume: None,
         spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
@@ -252,6 +253,7 @@ fn the_data_follows_the_instance() {
                 device: "/dev/xvdf".into(),
                 spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
                 initialization_rate: None,
+                data_age_seconds: None,
             },
             heartbeat.clone(),
         ]
@@ -385,6 +387,7 @@ fn a_terminating_instance_is_snapshotted_once_and_old_snapshots_go() {
     let older = |id: &str, t: i64| DataSnapshot {
         start_time: t,
         instance: Some(format!("i-{id}")),
+        periodic: None,
         ..snap(id, "completed", "web")
     };
     let settings = Config { keep_snapshots: 2, ..Config::default() };

@@ -281,6 +281,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             state: SnapshotState::Completed,
             start_time: 1_799_000_000,
             instance: Some(P.into()),
+            periodic: None,
             volume: Some("vol-0123456789abcdef0".into()),
             device: Some("/dev/xvdf".into()),
             spec,

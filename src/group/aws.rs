@@ -244,6 +244,7 @@ pub async fn observe_data(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>,
                 state: SnapshotState::from_name(s.state().map_or("unknown", |s| s.as_str())),
                 start_time: s.start_time().map_or(0, |t| t.secs()),
                 instance: tag(s.tags(), tags::INSTANCE).map(str::to_owned),
+                periodic: tag(s.tags(), tags::PERIODIC).map(str::to_owned),
                 volume: tag(s.tags(), tags::VOLUME).map(str::to_owned),
                 device: tag(s.tags(), tags::DEVICE).map(str::to_owned),
                 spec: VolumeSpec {
@@ -294,7 +295,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<Status, Error> {
                 Err(e) => Err(aws_error("RecordLifecycleActionHeartbeat", e)),
             }
         }
-        GroupAction::CreateSnapshot { volume_id, key, device, instance_id, spec: volume, at } => {
+        GroupAction::CreateSnapshot { volume_id, key, device, instance_id, periodic, spec: volume, at } => {
             let time = aws_sdk_ec2::primitives::DateTime::from_secs(*at)
                 .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
                 .unwrap_or_else(|_| at.to_string());
@@ -306,6 +307,9 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<Status, Error> {
                 .tags(ec2_tag(tags::TIME, &time));
             if let Some(instance_id) = instance_id {
                 spec = spec.tags(ec2_tag(tags::INSTANCE, instance_id));
+            }
+            if let Some(serving) = periodic {
+                spec = spec.tags(ec2_tag(tags::PERIODIC, serving));
             }
             for (k, v) in [
                 (tags::VOLUME_TYPE, volume.volume_type.clone()),
@@ -335,6 +339,7 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<Status, Error> {
             device,
             spec: volume,
             initialization_rate,
+            data_age_seconds: _,
         } => {
             let spec = TagSpecification::builder()
                 .resource_type(ResourceType::Volume)

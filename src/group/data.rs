@@ -35,6 +35,9 @@ pub enum LaunchPlan {
         device: String,
         /// The type, IOPS and throughput recorded on the snapshot.
         spec: VolumeSpec,
+        /// When newer data could not be reached in time ([`Clock::fallback_after`]): how old the
+        /// snapshot's data is, in seconds (at most the data lost to this instance).
+        data_age_seconds: Option<i64>,
     },
     /// Snapshot a volume that holds the newest data in another zone, then wait for the snapshot.
     Carry {
@@ -64,15 +67,31 @@ fn planned<P>(plan: P, why: String) -> Planned<P> {
     Planned { plan, why }
 }
 
+/// The times a launch is planned by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    /// Now, in seconds since the Unix epoch: the age of the data a fallback restores.
+    pub now: i64,
+    /// How long the instance has waited for its data (since it launched).
+    pub waited: i64,
+    /// After how long it is abandoned (`MAX_WAIT_SECONDS`).
+    pub max_wait: i64,
+    /// After how long it restores the newest completed snapshot rather than wait on for newer data
+    /// it cannot reach (the old volume still attached to the old instance, the newest snapshot
+    /// still pending): `DATA_WAIT_SECONDS`, only with periodic snapshots, which bound how old that
+    /// snapshot can be. None: it waits up to `max_wait`.
+    pub fallback_after: Option<i64>,
+}
+
 /// The launch plan and why.
 pub fn plan_launch(
     instance_id: &str,
     availability_zone: &str,
-    waited_seconds: i64,
-    max_wait_seconds: i64,
+    clock: Clock,
     volumes: &[DataVolume],
     snapshots: &[DataSnapshot],
 ) -> Planned<LaunchPlan> {
+    let (waited_seconds, max_wait_seconds) = (clock.waited, clock.max_wait);
     let live = |v: &&DataVolume| v.state.is_live();
     let mine = |v: &&DataVolume| v.attachments.iter().find(|a| a.instance_id == instance_id).map(|a| a.state);
     if let Some((v, state)) = volumes.iter().filter(live).find_map(|v| Some((v, mine(&v)?))) {
@@ -95,20 +114,28 @@ pub fn plan_launch(
             format!("{instance_id} has waited {waited_seconds}s for its data, more than {max_wait_seconds}s; abandoning rather than serving without it"),
         );
     }
-    // Never a second copy: while the data volume is attached elsewhere, the old instance may still write.
+    let ordered = newest_first(snapshots, volumes);
+    // A volume attaches only to an instance in its own zone (AWS: InvalidVolume.ZoneMismatch).
+    let here = |v: &&DataVolume| v.availability_zone == availability_zone;
+    // Never a second copy: while the data volume is attached elsewhere, the old instance may still
+    // write. Only past `fallback_after` (its zone dark, say: EC2 then neither detaches nor
+    // snapshots the volume) does the launch give it up for the newest completed snapshot; the copy
+    // restored so is attached below, and the old volume is left as it is.
     if let Some((v, other)) = volumes
         .iter()
         .filter(live)
         .filter(|v| v.for_instance.as_deref() != Some(instance_id))
+        .filter(|v| !left_behind(v, volumes, &ordered))
         .find_map(|v| v.attachments.first().map(|a| (v, &a.instance_id)))
     {
-        return planned(
-            LaunchPlan::Wait,
-            format!("{} is still attached to {other}; waiting for it to be released", v.volume_id),
-        );
+        let restored_here =
+            volumes.iter().filter(live).filter(here).any(|v| v.for_instance.as_deref() == Some(instance_id));
+        if !restored_here {
+            let held = format!("{} is still attached to {other}", v.volume_id);
+            return fall_back(instance_id, availability_zone, clock, &ordered, &held)
+                .unwrap_or_else(|| planned(LaunchPlan::Wait, format!("{held}; waiting for it to be released")));
+        }
     }
-    // A volume attaches only to an instance in its own zone (AWS: InvalidVolume.ZoneMismatch).
-    let here = |v: &&DataVolume| v.availability_zone == availability_zone;
     if let Some(v) = volumes.iter().filter(live).filter(here).find(|v| v.for_instance.as_deref() == Some(instance_id)) {
         return match (v.state, &v.device) {
             (VolumeState::Available, Some(device)) => planned(
@@ -125,7 +152,6 @@ pub fn plan_launch(
             ),
         };
     }
-    let ordered = newest_first(snapshots, volumes);
     match freshest(availability_zone, volumes, &ordered) {
         Some(Freshest::Here(volume_id, device, why)) => return planned(LaunchPlan::Attach { volume_id, device }, why),
         Some(Freshest::Elsewhere(volume, why)) => return carry(volume, why),
@@ -133,7 +159,9 @@ pub fn plan_launch(
     }
     if let Some(newest) = ordered.first() {
         if newest.state == SnapshotState::Pending {
-            return planned(LaunchPlan::Wait, format!("the newest snapshot {} is still pending", newest.snapshot_id));
+            let held = format!("the newest snapshot {} is still pending", newest.snapshot_id);
+            return fall_back(instance_id, availability_zone, clock, &ordered, &held)
+                .unwrap_or_else(|| planned(LaunchPlan::Wait, held));
         }
         return match ordered.iter().find(|s| s.state == SnapshotState::Completed) {
             Some(s) => {
@@ -154,6 +182,7 @@ pub fn plan_launch(
                         availability_zone: availability_zone.into(),
                         device,
                         spec: s.spec.clone(),
+                        data_age_seconds: None,
                     },
                     format!("restoring {} in {availability_zone} for {instance_id}{skipped}", s.snapshot_id),
                 )
@@ -197,6 +226,37 @@ pub fn plan_launch(
     }
 }
 
+/// The newest completed snapshot, restored for a launch that has waited `fallback_after` for newer
+/// data (`held` says what holds it): the data is then as old as that snapshot, and the decision says
+/// so. None: no fallback is set, it is not time yet, or there is no completed snapshot with a device
+/// (the launch waits on, and is abandoned at `max_wait`).
+fn fall_back(
+    instance_id: &str,
+    zone: &str,
+    clock: Clock,
+    newest_first: &[&DataSnapshot],
+    held: &str,
+) -> Option<Planned<LaunchPlan>> {
+    let after = clock.fallback_after.filter(|after| clock.waited >= *after)?;
+    let s = newest_first.iter().find(|s| s.state == SnapshotState::Completed)?;
+    let device = s.device.clone()?;
+    let age = (clock.now - s.start_time).max(0);
+    let why = format!(
+        "{held} after {}s (DATA_WAIT_SECONDS {after}): restoring the newest completed snapshot {} in {zone} for \
+         {instance_id}; its data is {age}s old, and what was written after it is not on the new volume \
+         (the old volume and snapshots are left as they are)",
+        clock.waited, s.snapshot_id
+    );
+    let plan = LaunchPlan::Restore {
+        snapshot_id: s.snapshot_id.clone(),
+        availability_zone: zone.into(),
+        device,
+        spec: s.spec.clone(),
+        data_age_seconds: Some(age),
+    };
+    Some(planned(plan, why))
+}
+
 /// Carries a volume into another zone by a snapshot, which needs to know where its data belongs.
 fn carry(volume: &DataVolume, why: String) -> Planned<LaunchPlan> {
     match &volume.device {
@@ -217,7 +277,9 @@ fn carry(volume: &DataVolume, why: String) -> Planned<LaunchPlan> {
 
 /// The snapshots, newest first: by start time, and between equal times (EC2 reports seconds) by
 /// lineage: a snapshot of a volume restored from another snapshot is the newer of the two.
+/// Snapshots of a branch the group left ([`forked`]) are not among them.
 fn newest_first<'a>(snapshots: &'a [DataSnapshot], volumes: &[DataVolume]) -> Vec<&'a DataSnapshot> {
+    let kept: Vec<&DataSnapshot> = snapshots.iter().filter(|s| !forked(s, volumes, snapshots)).collect();
     let generation = |s: &DataSnapshot| {
         let (mut depth, mut current) = (0usize, s);
         while depth < snapshots.len() {
@@ -233,9 +295,35 @@ fn newest_first<'a>(snapshots: &'a [DataSnapshot], volumes: &[DataVolume]) -> Ve
         }
         depth
     };
-    let mut ordered: Vec<(&DataSnapshot, usize)> = snapshots.iter().map(|s| (s, generation(s))).collect();
+    let mut ordered: Vec<(&DataSnapshot, usize)> = kept.into_iter().map(|s| (s, generation(s))).collect();
     ordered.sort_by_key(|(s, generation)| std::cmp::Reverse((s.start_time, *generation)));
     ordered.into_iter().map(|(s, _)| s).collect()
+}
+
+/// Whether `s` is of a branch the group left: a snapshot of a volume taken after the snapshot of the
+/// same volume that a copy which has served was restored from. That copy's data went on from the
+/// older point (a launch fell back to it while the volume was out of reach, in a dark zone): a
+/// snapshot of the old volume completing later (its terminate snapshot, once the zone is back)
+/// holds writes the group no longer has, and restoring it would undo everything written since.
+/// Such snapshots are never restored, and never deleted (the old writes may be wanted by hand).
+pub fn forked(s: &DataSnapshot, volumes: &[DataVolume], snapshots: &[DataSnapshot]) -> bool {
+    let Some(source) = s.volume.as_deref() else { return false };
+    volumes
+        .iter()
+        .filter(|w| w.attached.is_some())
+        .filter_map(|w| snapshots.iter().find(|p| Some(p.snapshot_id.as_str()) == w.restored_from.as_deref()))
+        .any(|p| p.volume.as_deref() == Some(source) && p.start_time < s.start_time)
+}
+
+/// Whether the group has moved on from `v`: a copy restored from a snapshot of it has served since.
+/// Whatever `v` holds beyond that snapshot is a branch the group left ([`forked`]): it neither
+/// holds a launch back while attached to its old instance nor counts as newer data.
+fn left_behind(v: &DataVolume, volumes: &[DataVolume], snapshots: &[&DataSnapshot]) -> bool {
+    volumes.iter().filter(|w| w.attached.is_some()).any(|w| {
+        snapshots.iter().any(|p| {
+            Some(p.snapshot_id.as_str()) == w.restored_from.as_deref() && p.volume.as_deref() == Some(&v.volume_id)
+        })
+    })
 }
 
 /// Where the newest data is, when it is on a detached volume rather than only in a snapshot.
@@ -248,8 +336,9 @@ enum Freshest<'a> {
 
 /// A detached volume that holds the newest data, so that the launch attaches it (same zone) or
 /// carries it by a new snapshot (another zone) instead of restoring an older snapshot:
-/// 1. a copy restored from the newest snapshot that was attached since (it served after that
-///    snapshot, and no snapshot of it exists: its terminate hook never snapshotted it);
+/// 1. a volume that served after the newest snapshot: a copy restored from it that was attached
+///    since (no snapshot of it exists: its terminate hook never snapshotted it), or the volume
+///    the newest snapshot was taken of on schedule, whose instance went on writing after it;
 /// 2. in this zone, the source of the newest snapshot (at least as new; a pending snapshot does
 ///    not need its volume);
 /// 3. in this zone, a copy of the newest completed snapshot that was never attached (restored for
@@ -258,23 +347,31 @@ fn freshest<'a>(zone: &str, volumes: &'a [DataVolume], newest_first: &[&DataSnap
     let free = |v: &&DataVolume| v.state == VolumeState::Available && v.attachments.is_empty();
     let is_source = |v: &DataVolume| newest_first.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str()));
     let newest = newest_first.iter().find(|s| s.state != SnapshotState::Error)?;
-    let served = volumes.iter().filter(free).find(|v| {
+    let copy_of_newest = |v: &DataVolume| {
         v.restored_from.as_deref() == Some(newest.snapshot_id.as_str()) && v.attached.is_some() && !is_source(v)
-    });
-    if let Some(v) = served {
+    };
+    let wrote_on = |v: &DataVolume| {
+        newest.volume.as_deref() == Some(v.volume_id.as_str())
+            && newest.periodic.is_some()
+            && newest.periodic == v.attached
+            && !left_behind(v, volumes, newest_first)
+    };
+    if let Some(v) = volumes.iter().filter(free).find(|v| copy_of_newest(v) || wrote_on(v)) {
         let by = v.attached.as_deref().unwrap_or("an instance");
+        let history = if wrote_on(v) {
+            format!("attached to {by} after the periodic snapshot {} of it", newest.snapshot_id)
+        } else {
+            format!("restored from {}, then attached to {by}", newest.snapshot_id)
+        };
         if v.availability_zone != zone {
             let why = format!(
-                "{} (restored from {}, then attached to {by}) holds newer data than any snapshot and is in {}, not {zone}; snapshotting it to carry it over",
-                v.volume_id, newest.snapshot_id, v.availability_zone
+                "{} ({history}) holds newer data than any snapshot and is in {}, not {zone}; snapshotting it to carry it over",
+                v.volume_id, v.availability_zone
             );
             return Some(Freshest::Elsewhere(v, why));
         }
         let device = v.device.clone()?;
-        let why = format!(
-            "{} (restored from {}, then attached to {by}) holds newer data than any snapshot; attaching it at {device}",
-            v.volume_id, newest.snapshot_id
-        );
+        let why = format!("{} ({history}) holds newer data than any snapshot; attaching it at {device}", v.volume_id);
         return Some(Freshest::Here(v.volume_id.clone(), device, why));
     }
     let here = |v: &&DataVolume| v.availability_zone == zone;
@@ -391,9 +488,97 @@ pub fn plan_terminate(instance_id: &str, volumes: &[DataVolume], snapshots: &[Da
 }
 
 /// The snapshots to delete so that at most `keep` completed ones remain; the newest completed one
-/// is never deleted, and neither is one that is pending.
-pub fn retention(snapshots: &[DataSnapshot], keep: usize) -> Vec<String> {
-    let mut completed: Vec<&DataSnapshot> = snapshots.iter().filter(|s| s.state == SnapshotState::Completed).collect();
+/// is never deleted, and neither is one that is pending, nor one of a branch the group left
+/// ([`forked`]).
+pub fn retention(volumes: &[DataVolume], snapshots: &[DataSnapshot], keep: usize) -> Vec<String> {
+    let mut completed: Vec<&DataSnapshot> =
+        snapshots.iter().filter(|s| s.state == SnapshotState::Completed && !forked(s, volumes, snapshots)).collect();
     completed.sort_by_key(|s| std::cmp::Reverse(s.start_time));
     completed.iter().skip(keep.max(1)).map(|s| s.snapshot_id.clone()).collect()
+}
+
+/// What a sweep does about a settled group's data on schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "plan", rename_all = "snake_case")]
+pub enum PeriodicPlan {
+    /// Snapshot the data volume the serving instance has attached.
+    Snapshot {
+        /// The volume.
+        volume_id: String,
+        /// Its device on the instance.
+        device: String,
+        /// Its type, IOPS and throughput, recorded on the snapshot.
+        spec: VolumeSpec,
+    },
+    /// Not due, or nothing to snapshot.
+    Nothing,
+}
+
+/// A snapshot on schedule (`SNAPSHOT_EVERY_SECONDS`) of the one data volume attached to `serving`,
+/// the group's InService instance: due when the group's newest snapshot (of any kind, not failed)
+/// began `every` seconds ago or more. EBS snapshots are incremental: each stores only the blocks
+/// changed since the one before. None is started while a snapshot of the same volume is pending:
+/// EBS allows a gp2, gp3, io1 or io2 volume five pending snapshots and an st1 or sc1 one a single
+/// one (ConcurrentSnapshotLimitExceeded, AWS re:Post "EBS snapshot stuck"), and asks for 15 s
+/// between two (SnapshotCreationPerVolumeRateExceeded, EC2 API error codes); one pending at a time
+/// keeps the terminate hook's snapshot possible beside it on every type but st1 and sc1.
+pub fn plan_periodic(
+    serving: &str,
+    now: i64,
+    every: i64,
+    volumes: &[DataVolume],
+    snapshots: &[DataSnapshot],
+) -> Planned<PeriodicPlan> {
+    let attached: Vec<(&DataVolume, &String)> = volumes
+        .iter()
+        .filter_map(|v| {
+            v.attachments
+                .iter()
+                .find(|a| a.instance_id == serving && a.state == AttachmentState::Attached)
+                .map(|a| (v, &a.device))
+        })
+        .collect();
+    let (volume, device) = match attached.as_slice() {
+        [one] => *one,
+        [] => return planned(PeriodicPlan::Nothing, format!("{serving} has no data volume of the group attached")),
+        many => {
+            let ids: Vec<&str> = many.iter().map(|(v, _)| v.volume_id.as_str()).collect();
+            return planned(
+                PeriodicPlan::Nothing,
+                format!(
+                    "{serving} has {} data volumes of the group ({}); snapshotting none",
+                    ids.len(),
+                    ids.join(", ")
+                ),
+            );
+        }
+    };
+    let of_volume = |s: &&DataSnapshot| s.volume.as_deref() == Some(volume.volume_id.as_str());
+    if let Some(pending) = snapshots.iter().filter(of_volume).find(|s| s.state == SnapshotState::Pending) {
+        return planned(
+            PeriodicPlan::Nothing,
+            format!("{} of {} is still pending; the next one waits for it", pending.snapshot_id, volume.volume_id),
+        );
+    }
+    let ordered = newest_first(snapshots, volumes);
+    if let Some(newest) = ordered.iter().find(|s| s.state != SnapshotState::Error) {
+        let age = now - newest.start_time;
+        if age < every {
+            return planned(
+                PeriodicPlan::Nothing,
+                format!("the newest snapshot {} is {age}s old, under {every}s", newest.snapshot_id),
+            );
+        }
+    }
+    let since = ordered.iter().find(|s| s.state != SnapshotState::Error).map_or("no snapshot yet".to_owned(), |s| {
+        format!("the newest, {}, is {}s old", s.snapshot_id, now - s.start_time)
+    });
+    planned(
+        PeriodicPlan::Snapshot {
+            volume_id: volume.volume_id.clone(),
+            device: device.clone(),
+            spec: volume.spec.clone(),
+        },
+        format!("snapshotting {} ({device}) of {serving} on schedule, every {every}s ({since})", volume.volume_id),
+    )
 }

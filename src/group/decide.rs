@@ -1,7 +1,10 @@
 //! Group mode's decision: pure functions from (settings, lifecycle action, observed world) to a
 //! plan. No I/O, no clock.
 
-use super::data::{leftovers, plan_launch, plan_terminate, retention, retired, LaunchPlan, Planned, TerminatePlan};
+use super::data::{
+    leftovers, plan_launch, plan_periodic, plan_terminate, retention, retired, Clock, LaunchPlan, PeriodicPlan,
+    Planned, TerminatePlan,
+};
 use super::plan::{complete, decision, Decision, GroupAction, LifecycleResult};
 use super::world::{GroupAddress, GroupWorld, HeldGroup, LifecycleState};
 use super::Config;
@@ -168,24 +171,70 @@ fn decide_terminate(action: &LifecycleAction, key: &str, world: &GroupWorld, con
                     key: key.to_owned(),
                     device,
                     instance_id: Some(instance_id.clone()),
+                    periodic: None,
                     at: world.now,
                     spec,
                 },
                 go_on,
             ];
-            // The new snapshot will be the newest: keep one fewer of the old ones.
-            let old = retention(&snapshots, config.keep_snapshots.saturating_sub(1));
-            let stale = retired(&volumes, &snapshots, &old);
-            let deleting = if old.is_empty() && stale.is_empty() {
-                String::new()
-            } else {
-                format!("; deleting {}", old.iter().chain(&stale).cloned().collect::<Vec<_>>().join(", "))
-            };
-            actions.extend(old.into_iter().map(|snapshot_id| GroupAction::DeleteSnapshot { snapshot_id }));
-            actions.extend(stale.into_iter().map(|volume_id| GroupAction::DeleteVolume { volume_id }));
+            let deleting = prune(&volumes, &snapshots, config, &mut actions);
             decision(Verdict::Preserve, format!("{why}{deleting}"), actions)
         }
     }
+}
+
+/// Deletes what a new snapshot makes surplus: the oldest completed snapshots beyond
+/// `KEEP_SNAPSHOTS` (the new one will be the newest, so one fewer of the old ones is kept) and the
+/// copies that go with them; returns the reason's words for it.
+fn prune(
+    volumes: &[super::world::DataVolume],
+    snapshots: &[super::world::DataSnapshot],
+    config: &Config,
+    actions: &mut Vec<GroupAction>,
+) -> String {
+    let old = retention(volumes, snapshots, config.keep_snapshots.saturating_sub(1));
+    let stale = retired(volumes, snapshots, &old);
+    let deleting = if old.is_empty() && stale.is_empty() {
+        String::new()
+    } else {
+        format!("; deleting {}", old.iter().chain(&stale).cloned().collect::<Vec<_>>().join(", "))
+    };
+    actions.extend(old.into_iter().map(|snapshot_id| GroupAction::DeleteSnapshot { snapshot_id }));
+    actions.extend(stale.into_iter().map(|volume_id| GroupAction::DeleteVolume { volume_id }));
+    deleting
+}
+
+/// A settled group's data on schedule (a sweep, for each group that [`serving`] names, when
+/// `SNAPSHOT_EVERY_SECONDS` is set): a snapshot of the serving instance's data volume once the
+/// newest one is that old, pruned like the terminate hook's. `world.instance` is the serving
+/// instance; `world.volumes` and `world.snapshots` every group's (this group's are picked by key).
+pub fn snapshot_on_schedule(world: &GroupWorld, config: &Config) -> Decision {
+    let no_change = |why: String| decision(Verdict::NoChange, why, Vec::new());
+    let Some(every) = config.snapshot_every_seconds.filter(|_| config.keep_data) else {
+        return no_change("periodic snapshots are off (SNAPSHOT_EVERY_SECONDS)".into());
+    };
+    let (Some(group), Some(instance)) = (world.group.as_ref(), world.instance.as_ref()) else {
+        return no_change("no serving instance to snapshot the data of".into());
+    };
+    let Some(key) = group.key.as_deref() else {
+        return no_change(format!("group {} has no {GROUP_TAG} tag", group.name));
+    };
+    let (volumes, snapshots) = world.data_of(key);
+    let Planned { plan, why } = plan_periodic(&instance.instance_id, world.now, every, &volumes, &snapshots);
+    let PeriodicPlan::Snapshot { volume_id, device, spec } = plan else {
+        return no_change(why);
+    };
+    let mut actions = vec![GroupAction::CreateSnapshot {
+        volume_id,
+        key: key.to_owned(),
+        device,
+        instance_id: None,
+        periodic: Some(instance.instance_id.clone()),
+        spec,
+        at: world.now,
+    }];
+    let deleting = prune(&volumes, &snapshots, config, &mut actions);
+    decision(Verdict::Preserve, format!("group {}: {why}{deleting}", group.name), actions)
 }
 
 /// A launching instance: its data first (when the group keeps any), then the IP, then go on.
@@ -244,9 +293,13 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         ));
     }
     let zone = instance.availability_zone.clone().unwrap_or_default();
-    let waited = instance.launch_time.map_or(0, |t| world.now - t);
-    let Planned { plan, why: data_why } =
-        plan_launch(instance_id, &zone, waited, config.max_wait_seconds, &volumes, &snapshots);
+    let clock = Clock {
+        now: world.now,
+        waited: instance.launch_time.map_or(0, |t| world.now - t),
+        max_wait: config.max_wait_seconds,
+        fallback_after: config.snapshot_every_seconds.map(|_| config.data_wait_seconds),
+    };
+    let Planned { plan, why: data_why } = plan_launch(instance_id, &zone, clock, &volumes, &snapshots);
     match plan {
         LaunchPlan::Ready => {}
         // The instance sees the device only once the attachment is `attached`, seconds later: the
@@ -266,7 +319,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         }
         LaunchPlan::Wait => return decision(Verdict::Wait, data_why, vec![heartbeat]),
         LaunchPlan::Abandon => return abandon(data_why),
-        LaunchPlan::Restore { snapshot_id, availability_zone, device, spec } => {
+        LaunchPlan::Restore { snapshot_id, availability_zone, device, spec, data_age_seconds } => {
             let create = GroupAction::CreateVolume {
                 snapshot_id,
                 availability_zone,
@@ -275,6 +328,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
                 device,
                 spec,
                 initialization_rate: config.init_rate_mibps,
+                data_age_seconds,
             };
             return decision(
                 Verdict::Wait,
@@ -288,6 +342,7 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
                 key: key.to_owned(),
                 device,
                 instance_id: None,
+                periodic: None,
                 at: world.now,
                 spec,
             };

@@ -56,11 +56,26 @@ pub struct Config {
     /// restored volume is fully readable after its size over this rate. None: EBS's default rate,
     /// which fluctuates.
     pub init_rate_mibps: Option<i32>,
+    /// How often a sweep snapshots each settled group's data volume (`SNAPSHOT_EVERY_SECONDS`):
+    /// the data a zone loss can take is then bounded by it. None: only the terminate hook does.
+    pub snapshot_every_seconds: Option<i64>,
+    /// With periodic snapshots: how long a launch waits for data newer than the newest completed
+    /// snapshot (the old volume's release, its terminate snapshot) before it restores that one
+    /// and says how old its data is (`DATA_WAIT_SECONDS`).
+    pub data_wait_seconds: i64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { keep_data: true, max_wait_seconds: 3_600, keep_snapshots: 3, key: None, init_rate_mibps: None }
+        Self {
+            keep_data: true,
+            max_wait_seconds: 3_600,
+            keep_snapshots: 3,
+            key: None,
+            init_rate_mibps: None,
+            snapshot_every_seconds: None,
+            data_wait_seconds: 600,
+        }
     }
 }
 
@@ -171,8 +186,8 @@ impl Handler {
             };
             decisions.push(SweptDecision { action: action.clone(), verdict, reason });
         }
-        let healed = if started.elapsed() < self.sweep_budget {
-            self.heal(&trigger, &groups, &mut actions, &mut skipped, &mut first_error).await
+        let upkeep = if started.elapsed() < self.sweep_budget {
+            self.upkeep(&trigger, &groups, &mut actions, &mut skipped, &mut first_error).await
         } else {
             cut_short = true;
             skipped.push("healing the addresses: left for the next sweep (the budget is spent)".into());
@@ -181,7 +196,7 @@ impl Handler {
         let verdict = decisions
             .iter()
             .map(|d| d.verdict)
-            .chain(healed.iter().map(|h| h.verdict))
+            .chain(upkeep.iter().map(|h| h.verdict))
             .max_by_key(|v| sweep_rank(*v))
             .unwrap_or(Verdict::NoChange);
         let mut reason = if decisions.is_empty() {
@@ -193,13 +208,13 @@ impl Handler {
                 .collect();
             format!("swept {} held lifecycle action(s): {}", decisions.len(), each.join("; "))
         };
-        for h in &healed {
+        for h in &upkeep {
             reason.push_str(&format!("; {} {}: {}", h.group, h.verdict.name(), h.reason));
         }
         if !skipped.is_empty() {
             reason.push_str(&format!("; left alone: {}", skipped.join("; ")));
         }
-        let observed = Some(GroupObserved::Sweep(Sweep { groups, decisions, healed, skipped }));
+        let observed = Some(GroupObserved::Sweep(Sweep { groups, decisions, upkeep, skipped }));
         let outcome = Outcome { verdict, reason, dry_run: self.frame.dry_run, trigger, observed, actions };
         // Only a sweep that read and decided everything has seen what happened before it began.
         if first_error.is_none() && !cut_short {
@@ -241,23 +256,35 @@ impl Mode for Handler {
 }
 
 impl Handler {
-    /// The sweep's second part: each settled group's Elastic IP goes to its serving instance
-    /// ([`decide::heal`]), each move with its own log line. One read of the addresses and the
-    /// serving instances for all groups; nothing when no group is settled or the budget is spent.
-    async fn heal(
+    /// The sweep's second part, for each settled group: its Elastic IP goes to its serving instance
+    /// ([`decide::heal`]), and with `SNAPSHOT_EVERY_SECONDS` its data volume is snapshotted when due
+    /// ([`decide::snapshot_on_schedule`]), each change with its own log line. One read of the
+    /// addresses and the serving instances (and then the volumes and snapshots) for all groups;
+    /// nothing when no group is settled or the budget is spent.
+    async fn upkeep(
         &self,
         trigger: &Trigger,
         groups: &[HeldGroup],
         actions: &mut Vec<Report<GroupAction>>,
         skipped: &mut Vec<String>,
         first_error: &mut Option<Error>,
-    ) -> Vec<Healed> {
+    ) -> Vec<Upkeep> {
         let serving: Vec<(&HeldGroup, &str)> = groups.iter().filter_map(|g| Some((g, decide::serving(g)?))).collect();
         if serving.is_empty() {
             return Vec::new();
         }
         let ids: Vec<String> = serving.iter().map(|(_, id)| (*id).to_owned()).collect();
-        let (addresses, instances) = match aws::observe_serving(&self.clients, &ids).await {
+        let periodic = self.config.keep_data && self.config.snapshot_every_seconds.is_some();
+        let read = async {
+            if periodic {
+                let (serving, data) =
+                    tokio::join!(aws::observe_serving(&self.clients, &ids), aws::observe_data(&self.clients.ec2));
+                Ok((serving?, data?))
+            } else {
+                Ok((aws::observe_serving(&self.clients, &ids).await?, (Vec::new(), Vec::new())))
+            }
+        };
+        let ((addresses, instances), (volumes, snapshots)) = match read.await {
             Ok(read) => read,
             Err(error) => {
                 self.frame.observe_failed(Scope::Part, &error, trigger, "the groups' addresses");
@@ -266,30 +293,33 @@ impl Handler {
                 return Vec::new();
             }
         };
-        let mut healed = Vec::new();
+        let mut done = Vec::new();
         for (group, id) in serving {
             let world = GroupWorld {
                 group: Some(group.group()),
                 instance: instances.iter().find(|i| i.instance_id == id).cloned(),
                 addresses: addresses.iter().filter(|a| Some(&a.key) == group.key.as_ref()).cloned().collect(),
-                volumes: Vec::new(),
-                snapshots: Vec::new(),
+                volumes: volumes.clone(),
+                snapshots: snapshots.clone(),
                 now: now(),
             };
-            let decision = decide::heal(&world);
-            if decision.verdict != Verdict::Heal {
-                continue;
+            let heal = decide::heal(&world);
+            let snapshot = decide::snapshot_on_schedule(&world, &self.config);
+            for decision in [heal, snapshot] {
+                if !matches!(decision.verdict, Verdict::Heal | Verdict::Preserve) {
+                    continue;
+                }
+                let (reports, error) = self.frame.act(&decision, |a| aws::execute(&self.clients, a)).await;
+                let outcome = self.frame.outcome(trigger.clone(), decision, Some(world.clone()), reports);
+                log(&outcome, error.as_ref(), Scope::Part);
+                if let Some(error) = failure(outcome.verdict, &outcome.reason, error) {
+                    first_error.get_or_insert(error);
+                }
+                done.push(Upkeep { group: group.name.clone(), verdict: outcome.verdict, reason: outcome.reason });
+                actions.extend(outcome.actions);
             }
-            let (done, error) = self.frame.act(&decision, |a| aws::execute(&self.clients, a)).await;
-            let outcome = self.frame.outcome(trigger.clone(), decision, Some(world), done);
-            log(&outcome, error.as_ref(), Scope::Part);
-            if let Some(error) = failure(outcome.verdict, &outcome.reason, error) {
-                first_error.get_or_insert(error);
-            }
-            healed.push(Healed { group: group.name.clone(), verdict: outcome.verdict, reason: outcome.reason });
-            actions.extend(outcome.actions);
         }
-        healed
+        done
     }
 }
 
@@ -332,8 +362,9 @@ pub struct Sweep {
     pub groups: Vec<HeldGroup>,
     /// Each held lifecycle action, decided again.
     pub decisions: Vec<SweptDecision>,
-    /// Each group whose Elastic IP was moved to its serving instance.
-    pub healed: Vec<Healed>,
+    /// Each settled group whose Elastic IP was moved to its serving instance, or whose data was
+    /// snapshotted on schedule.
+    pub upkeep: Vec<Upkeep>,
     /// Held instances left alone, and why.
     pub skipped: Vec<String>,
 }
@@ -349,12 +380,13 @@ pub struct SweptDecision {
     pub reason: String,
 }
 
-/// A group whose Elastic IP a sweep moved to its serving instance.
+/// A change a sweep made to a settled group: its Elastic IP moved to its serving instance, or its
+/// data snapshotted on schedule.
 #[derive(Clone, Debug, Serialize)]
-pub struct Healed {
+pub struct Upkeep {
     /// The group.
     pub group: String,
-    /// `heal`, or what the move came to.
+    /// `heal` or `preserve`, or what the change came to.
     pub verdict: Verdict,
     /// Why.
     pub reason: String,
@@ -376,7 +408,11 @@ fn group_facts(trigger: &Trigger, world: Option<&GroupWorld>, actions: &[Report<
         _ => None,
     });
     let moved = actions.iter().any(|r| matches!(r.action, GroupAction::MoveAddress { .. }) && r.status == Status::Done);
-    Facts { active, target, group, instance, moved, ..Facts::default() }
+    let data_age_seconds = actions.iter().find_map(|r| match &r.action {
+        GroupAction::CreateVolume { data_age_seconds, .. } => *data_age_seconds,
+        _ => None,
+    });
+    Facts { active, target, group, instance, moved, data_age_seconds, ..Facts::default() }
 }
 
 impl HasFacts for Outcome<GroupWorld, GroupAction> {

@@ -61,8 +61,12 @@ pub enum GroupAction {
         key: String,
         /// The device it is attached at.
         device: String,
-        /// The terminating instance it is taken for (none when carrying a seed volume).
+        /// The terminating instance it is taken for (none when carrying a volume, or on schedule).
         instance_id: Option<String>,
+        /// On schedule (`SNAPSHOT_EVERY_SECONDS`): the instance the volume serves, which goes on
+        /// writing after it (the `ec2-failover:periodic` tag).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        periodic: Option<String>,
         /// The volume's type, IOPS and throughput, for the volume restored from it.
         #[serde(flatten)]
         spec: VolumeSpec,
@@ -88,6 +92,10 @@ pub enum GroupAction {
         /// The volume initialization rate, in MiB/s (`DATA_INIT_RATE_MIBPS`), if set.
         #[serde(skip_serializing_if = "Option::is_none")]
         initialization_rate: Option<i32>,
+        /// When newer data could not be reached in time (`DATA_WAIT_SECONDS`): how old the
+        /// snapshot's data is, in seconds; the writes after it are not on the new volume.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data_age_seconds: Option<i64>,
     },
     /// Let the instance read its own tags in its metadata (ModifyInstanceMetadataOptions
     /// `InstanceMetadataTags=enabled`, which works on a running instance): its boot learns which

@@ -120,6 +120,9 @@ pub struct DataSnapshot {
     pub start_time: i64,
     /// The terminating instance it was taken for (`ec2-failover:instance`).
     pub instance: Option<String>,
+    /// The instance its volume served when the sweep took it on schedule (`ec2-failover:periodic`):
+    /// that instance went on writing after it.
+    pub periodic: Option<String>,
     /// Its source volume (`ec2-failover:volume`).
     pub volume: Option<String>,
     /// The device of its source volume (`ec2-failover:device`).
