@@ -1,15 +1,17 @@
 """Checks scripts/ec2_proxy.py's strict mode: EC2's instance states, refusals and start failures
 over moto's instant ones, against a moto server of its own.
 
-Each test starts from POST /_proxy/config {} (strict, the default timings) and its own instances.
-Where AWS would simply take time (pending, stopping, initializing), the tests call
-POST /_proxy/settle instead of sleeping; one short test checks the timed expiry itself.
+Each test starts from POST /_proxy/config {} (strict, the default timings, EC2's throttling with
+EC2's buckets, all full) and its own instances. Where AWS would simply take time (pending, stopping,
+initializing), the tests call POST /_proxy/settle instead of sleeping; one short test checks the
+timed expiry itself, and one the refill of a throttling bucket (under a second).
 
 The tests at the end check the CloudWatch bridge (Smithy RPC v2 CBOR in front of moto's JSON
 protocol): its CBOR codec against RFC 8949 Appendix A, its tables against botocore's CloudWatch
 model, and the bridge itself with botocore's own rpcv2Cbor client (botocore picks JSON for
 CloudWatch; the fixture gives it a copy of the model that lists CBOR only) and with raw requests."""
 
+import concurrent.futures
 import datetime
 import gzip
 import ipaddress
@@ -21,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import xml.etree.ElementTree as ElementTree
 
 import boto3
 import botocore
@@ -702,6 +705,149 @@ def test_faults_and_lifecycle_still_work(local, endpoints):
         {"group": "g", "hook": "h", "instance": "i-0123456789abcdef0", "result": "CONTINUE"}]
     assert refused(autoscaling.complete_lifecycle_action, LifecycleActionResult="CONTINUE", **done)[:2] == (
         400, "ValidationError")
+
+
+
+# EC2's request throttling (localaws/throttle.py): each action's token buckets, EC2's numbers.
+
+# The proxy reads the service and Region from the credential scope; moto checks no signature.
+SIGNED_EC2 = ("AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, "
+              "Signature=0")
+
+
+def burst(call, n, threads=16):
+    """call() n times from threads at once: ([its results], [(status, code, message) refused]), and
+    the seconds the burst took."""
+
+    def one(_):
+        try:
+            return call(), None
+        except ClientError as e:
+            error = e.response
+            status = error["ResponseMetadata"]["HTTPStatusCode"]
+            return None, (status, error["Error"]["Code"], error["Error"]["Message"])
+
+    began = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        outcomes = list(pool.map(one, range(n)))
+    took = time.monotonic() - began
+    return [r for r, e in outcomes if e is None], [e for _, e in outcomes if e is not None], took
+
+
+def addresses(local):
+    return {a["AllocationId"] for a in local.moto.describe_addresses()["Addresses"]}
+
+
+def release(local, allocations):
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda allocation: local.moto.release_address(AllocationId=allocation), allocations))
+
+
+def test_a_burst_beyond_a_mutating_bucket_is_request_limit_exceeded_and_stays_out_of_moto(local):
+    """AllocateAddress, a mutating action: a bucket of 50 tokens refilled at 5 a second (AWS's page)."""
+    before = addresses(local)
+    allocated, refusals, took = burst(lambda: local.ec2.allocate_address(Domain="vpc")["AllocationId"], 80)
+    try:
+        assert len(allocated) + len(refusals) == 80
+        assert 50 <= len(allocated) <= 50 + 5 * took, (len(allocated), took)
+        assert refusals and set(refusals) == {(503, "RequestLimitExceeded", "Request limit exceeded.")}
+        # What was refused never reached moto: moto holds exactly the addresses the proxy let through.
+        assert addresses(local) - before == set(allocated)
+        log = [e for e in local.control("/_proxy/log") if e["action"] == "AllocateAddress"]
+        throttled = [e for e in log if e.get("throttled")]
+        assert len(throttled) == len(refusals) and {e["bucket"] for e in throttled} == {"AllocateAddress"}
+        assert all(e["status"] == 503 and e["fault"] is None for e in throttled)
+        assert all(e["status"] == 200 for e in log if not e.get("throttled"))
+        # EC2's error as it is on the wire: HTTP 503 and EC2's Query error XML. Scaled to a fiftieth,
+        # the bucket holds one token and gets 0.1 a second: empty after one request.
+        local.control("/_proxy/config", {"ec2_throttle_scale": 0.02})
+        allocated.append(local.ec2.allocate_address(Domain="vpc")["AllocationId"])
+        request = urllib.request.Request(local.proxy_url + "/", data=b"Action=AllocateAddress&Version=2016-11-15",
+                                         headers={"Authorization": SIGNED_EC2,
+                                                  "Content-Type": "application/x-www-form-urlencoded"})
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(request)
+        assert raised.value.code == 503 and raised.value.headers["Content-Type"].startswith("text/xml")
+        error = ElementTree.fromstring(raised.value.read())
+        assert error.tag == "Response" and error.findtext("Errors/Error/Code") == "RequestLimitExceeded"
+        assert error.findtext("Errors/Error/Message") == "Request limit exceeded." and error.findtext("RequestID")
+        assert addresses(local) - before == set(allocated)
+    finally:
+        release(local, allocated)
+
+
+def test_a_bucket_refills_at_its_rate_and_config_refills_it(local):
+    """RunInstances: 5 tokens, 2 a second (AWS's page). Once empty, paced requests get about two a
+    second through; POST /_proxy/config fills it again."""
+    run = lambda: local.ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1, InstanceType=TYPE)
+    launched, refusals, took = burst(run, 8)
+    assert 5 <= len(launched) <= 5 + 2 * took and refusals, (len(launched), took)
+    # Empty now (less than one token). Paced for 0.75 s: 1.5 tokens more, so one or two get through.
+    passed, began = [], time.monotonic()
+    while time.monotonic() - began < 0.75:
+        outcome = burst(run, 1)[0]
+        passed += outcome
+        time.sleep(0.05)
+    paced = time.monotonic() - began
+    assert 1 <= len(passed) <= 1 + 2 * paced, (len(passed), paced)
+    local.control("/_proxy/config", {})
+    again, refusals, took = burst(run, 5, threads=5)
+    assert len(again) == 5 and not refusals, "a new configuration fills every bucket"
+    ids = [i["InstanceId"] for r in launched + passed + again for i in r["Instances"]]
+    local.moto.terminate_instances(InstanceIds=ids)
+
+
+def test_reads_and_mutating_actions_have_separate_buckets(local, endpoints):
+    """Scaled to a tenth (ec2_throttle_scale): DescribeInstances unfiltered 5 tokens, filtered 10,
+    AllocateAddress 5. Emptying one bucket throttles its requests only: not the other action, not
+    the same read with a filter, not another Region, not Auto Scaling."""
+    local.control("/_proxy/config", {"ec2_throttle_scale": 0.1})
+    read = lambda: local.ec2.describe_instances()
+    reads, refusals, took = burst(read, 12)
+    emptied = time.monotonic()
+    assert 5 <= len(reads) <= 5 + took and refusals, (len(reads), took)
+    assert {e["bucket"] for e in local.control("/_proxy/log") if e.get("throttled")} == {
+        "DescribeInstances (unfiltered)"}
+    allocated, refused_writes, took = burst(lambda: local.ec2.allocate_address(Domain="vpc")["AllocationId"], 8)
+    try:
+        assert 5 <= len(allocated) <= 5 + took / 2 and refused_writes, "the write has its own bucket, full"
+        # The read's bucket is still empty but for what refilled since (less than one token then).
+        later = burst(read, 4)[0]
+        assert len(later) <= 1 + (time.monotonic() - emptied), "the read's bucket is still empty"
+        running = [{"Name": "instance-state-name", "Values": ["running"]}]
+        filtered = lambda: local.ec2.describe_instances(Filters=running)
+        assert len(burst(filtered, 10)[0]) == 10, "a filtered read takes from the action's standard bucket"
+        local.ec2.describe_addresses()  # another read, its own bucket
+        elsewhere = boto3.client("ec2", endpoint_url=local.proxy_url, region_name="us-west-2",
+                                 aws_access_key_id="testing", aws_secret_access_key="testing", config=NO_RETRIES)
+        elsewhere.describe_instances()  # another Region's buckets
+        autoscaling = boto3.client("autoscaling", endpoint_url=endpoints[1], region_name="us-east-1",
+                                   aws_access_key_id="testing", aws_secret_access_key="testing", config=NO_RETRIES)
+        assert len(burst(autoscaling.describe_auto_scaling_groups, 30)[0]) == 30, "Auto Scaling is not EC2"
+    finally:
+        release(local, allocated)
+
+
+def test_throttling_turned_off_lets_every_request_through(local):
+    local.control("/_proxy/config", {"ec2_throttle": False, "ec2_throttle_scale": 0.1})
+    allocated, refusals, _ = burst(lambda: local.ec2.allocate_address(Domain="vpc")["AllocationId"], 12)
+    try:
+        assert len(allocated) == 12 and not refusals
+        assert not any(e.get("throttled") for e in local.control("/_proxy/log"))
+        local.control("/_proxy/config", {"ec2_throttle_scale": 0.1})  # on again: 5 tokens
+        more, refusals, took = burst(lambda: local.ec2.allocate_address(Domain="vpc")["AllocationId"], 8)
+        allocated += more
+        assert 5 <= len(more) <= 5 + took / 2 and refusals
+    finally:
+        release(local, allocated)
+
+
+def test_bad_throttle_settings_are_refused(local):
+    for body in ({"ec2_throttle": "no"}, {"ec2_throttle": 0}, {"ec2_throttle_scale": 0},
+                 {"ec2_throttle_scale": -1}, {"ec2_throttle_scale": "fast"}, {"ec2_throttle_scale": True}):
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            local.control("/_proxy/config", body)
+        assert raised.value.code == 400, body
 
 
 

@@ -7,6 +7,8 @@ The proxy (scripts/ec2_proxy.py runs it; so does `python -m localaws`, PYTHONPAT
 - `control`: the control API (/_proxy/...), never proxied.
 - `state`: the settings, the log and the overlay of what strict mode shows instead of moto's state.
 - `faults`: seeded faults and outages; start failures (capacity, KMS), Spot, scheduled events.
+- `throttle`: EC2's request throttling, on by default: each action's token buckets with EC2's
+  capacities and refill rates; an empty bucket is HTTP 503 RequestLimitExceeded, not forwarded.
 - `ec2_instances`: strict EC2's instance states (pending, stopping, initializing status checks).
 - `ec2_rules`: strict EC2's other refusals and delays (associations, volumes, private IPs and
   their subnets, ConcurrentTagAccess, stale reads, metadata options, snapshot states).

@@ -4,18 +4,24 @@ The benchmark puts it between the function and moto to give every EC2 request a 
 trip (as if AWS were 50 ms away) and to count requests by action and along the critical path.
 Auto Scaling requests go through it too, and CloudWatch's in Smithy RPC v2 CBOR (cloudwatch.py).
 The fault-injection tests use it to make EC2 misbehave the ways AWS does (faults.py), and strict
-mode makes EC2 refuse and delay what AWS does. Each concern has its module: control.py the control
-API, state.py the settings and what strict mode shows, ec2_instances.py and ec2_rules.py strict
-EC2, autoscaling.py the lifecycle actions moto lacks, cloudwatch.py (and cbor.py) the CloudWatch
-bridge, recorder.py the record for the IAM checker, xmltext.py the XML helpers.
+mode makes EC2 refuse and delay what AWS does. EC2 throttles as AWS does, on by default: each
+action's token buckets, EC2's numbers; a request that finds its bucket empty is answered HTTP 503
+RequestLimitExceeded without reaching moto (throttle.py). Each concern has its module: control.py
+the control API, state.py the settings and what strict mode shows, throttle.py EC2's request
+throttling, ec2_instances.py and ec2_rules.py strict EC2, autoscaling.py the lifecycle actions
+moto lacks, cloudwatch.py (and cbor.py) the CloudWatch bridge, recorder.py the record for the IAM
+checker, xmltext.py the XML helpers.
 
 Control API (JSON), never proxied (control.py):
   POST /_proxy/config  {"latency_ms": 50, "fault_rate": 0.3, "seed": 7,
-                        "faults": ["throttle", ...]}   applies settings, clears the log, and
-                       forgets lifecycle completions, holds, snapshot states, transitions
-                       and start failures unless "keep_lifecycle": true; strict mode: ec2_instances.py
+                        "faults": ["throttle", ...]}   applies settings, clears the log, refills
+                       EC2's throttling buckets, and forgets lifecycle completions, holds,
+                       snapshot states, transitions and start failures unless "keep_lifecycle":
+                       true; strict mode: ec2_instances.py; "ec2_throttle": true | false and
+                       "ec2_throttle_scale": 1.0 (EC2's buckets times it): throttle.py
   GET  /_proxy/log     [{"action", "params", "start", "end", "fault", "status"}], times in
-                       seconds from a monotonic clock
+                       seconds from a monotonic clock; a throttled request has "throttled": true
+                       and "bucket": the bucket it found empty
 
 Only the standard library, so any python3 runs it:
   python3 scripts/ec2_proxy.py --upstream http://127.0.0.1:5000 --port 5001 [--record DIR]
@@ -89,16 +95,23 @@ class Proxy(BaseHTTPRequestHandler):
         body = self.read_body()
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
         action = (form.get("Action") or ["?"])[0]
-        fault = self.state.fault_for(action, self.headers)
         params = {k: v[0] for k, v in form.items() if k not in ("Action", "Version")}
+        # EC2's throttling comes first, as at AWS's front door: a request its bucket cannot pay
+        # for is answered RequestLimitExceeded and neither faulted nor forwarded (throttle.py).
+        bucket = self.state.buckets.take(self.headers, action, params)
+        fault = None if bucket else self.state.fault_for(action, self.headers)
         recorded = record_before(self, "ec2", action, params)
         entry = {"action": action, "params": params, "start": start, "fault": fault}
+        if bucket:
+            entry.update(throttled=True, bucket=bucket)
         time.sleep(self.state.latency)
         # The answer is prepared first and the request logged before it is sent, so that whoever
         # reads the log after the client got its answer finds the request there.
         answer = None  # (status, payload, content type, extra headers), or None to drop
         try:
-            if fault in ("throttle", "unavailable"):
+            if bucket:
+                answer = faults.query_fault("throttle", self.headers.get("Authorization", ""))
+            elif fault in ("throttle", "unavailable"):
                 answer = faults.query_fault(fault, self.headers.get("Authorization", ""))
             elif fault == "drop-before":
                 pass

@@ -1,6 +1,7 @@
 """The proxy's state, shared by all connection threads: its settings (POST /_proxy/config), the
-fault counters, the request log, and what strict mode shows instead of moto's state (the overlay
-of instance transitions, holds, snapshot states, start failures, attachments, scheduled events).
+fault counters, EC2's throttling buckets (throttle.py), the request log, and what strict mode shows
+instead of moto's state (the overlay of instance transitions, holds, snapshot states, start
+failures, attachments, scheduled events).
 """
 
 import random
@@ -8,6 +9,7 @@ import threading
 import urllib.parse
 
 from .faults import FAULTS, KMS_REASON, credential_scope
+from .throttle import Buckets, read_settings as throttle_settings
 
 # Strict mode's settings when POST /_proxy/config leaves them out.
 STRICT_DEFAULTS = {"strict": True, "pending_seconds": 2.0, "stopping_seconds": 2.0, "initializing_seconds": 4.0,
@@ -44,7 +46,10 @@ class State:
             if not value >= 0:
                 raise ValueError(f"{name} is a number of seconds, 0 or more")
             seconds.append(value)
+        throttle = throttle_settings(settings)
         with self.lock:
+            # EC2's request throttling (throttle.py): every bucket full again, as after a pause.
+            self.buckets = Buckets(*throttle)
             self.latency = float(settings.get("latency_ms", 0)) / 1000.0
             self.fault_rate = float(settings.get("fault_rate", 0))
             self.seed = settings.get("seed", 0)
