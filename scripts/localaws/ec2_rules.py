@@ -42,7 +42,7 @@ import re
 import time
 import urllib.parse
 
-from . import ec2_instances, faults
+from . import ebs_snapshots, ec2_instances, faults
 from .ec2_instances import shown_state
 from .xmltext import members, own, rewrite_set, set_own
 
@@ -323,9 +323,9 @@ def modify_instance_metadata_options(proxy, pairs, body):
 
 
 def show_snapshot_states(proxy, payload):
-    """Reports the snapshot states the tests set in place of moto's instant `completed`."""
-    with proxy.state.lock:
-        states = dict(proxy.state.snapshot_states)
+    """Reports the snapshot states the tests set in place of moto's instant `completed`, and a dark
+    zone's snapshots as pending (ebs_snapshots.py)."""
+    states = ebs_snapshots.shown_states(proxy)
     text = payload.decode()
     for snapshot, state in states.items():
         # The snapshot's own status is the first one after its id, before any other snapshot's id.
@@ -367,6 +367,7 @@ def instance_item(proxy, pairs, instance):
 HANDLERS = {
     **ec2_instances.HANDLERS,
     **faults.HANDLERS,
+    **ebs_snapshots.HANDLERS,
     "AssociateAddress": associate_address,
     "AssignPrivateIpAddresses": assign_private_ip_addresses,
     "DescribeNetworkInterfaces": describe_network_interfaces,

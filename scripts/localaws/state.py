@@ -67,6 +67,8 @@ class State:
             self.outages = []
             # Availability Zones gone dark (POST /_proxy/dark-zone)
             self.dark_zones = set()
+            # CreateSnapshot of one volume at most once in this many seconds (ebs_snapshots.py)
+            self.snapshot_rate_seconds = float(settings.get("snapshot_rate_seconds", 15))
             # Route 53 ARC's shifts (POST /_proxy/zonal-shift, /_proxy/autoshift; zonalshift.py)
             self.zonal_shifts = []
             self.autoshifts = []
@@ -74,6 +76,10 @@ class State:
                 self.completions = []
                 self.holds = []
                 self.snapshot_states = {}
+                # volume -> when its last CreateSnapshot was accepted (monotonic seconds)
+                self.snapshotted = {}
+                # snapshot -> the dark zone its volume is in: pending while that zone is dark
+                self.dark_snapshots = {}
                 # instance -> {"kind": "start" | "stop" | "kms", "until", "checks_until"}
                 self.overlay = {}
                 # instance -> "insufficient" | "kms"
