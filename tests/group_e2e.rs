@@ -530,6 +530,9 @@ async fn the_data_volume_follows_the_instance_into_the_other_az() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminations_keep_a_bounded_number_of_snapshots() {
     let (moto, proxy) = start();
+    // Four terminations of one volume in a moment: EBS asks 15 s between two snapshots of a volume
+    // (SnapshotCreationPerVolumeRateExceeded), which the test compresses.
+    proxy.configure(&json!({"snapshot_rate_seconds": 0}));
     let scene = Scene::new(&moto, &proxy, true).await;
     let data = scene.data_volume().await;
     let handler = scene.handler_with(&proxy, Config { keep_snapshots: 2, ..Config::default() });

@@ -149,7 +149,8 @@ def test_max_wait_stays_below_the_launch_hook_s_global_timeout():
     assert min(heartbeats) >= 120, "the sweep heartbeats once a minute: a shorter hook times out between two"
     assert parameters["MaxWaitSeconds"]["Default"] in waits
     assert parameters["LaunchHookTimeoutSeconds"]["Default"] in heartbeats
-    base = {"KeepData": "true", "DataVolumeSizeGiB": 0, "DataVolumeAvailabilityZone": ""}
+    base = {"KeepData": "true", "DataVolumeSizeGiB": 0, "DataVolumeAvailabilityZone": "", "SnapshotEverySeconds": 0,
+            "DataWaitSeconds": 600}
     accepted = 0
     for heartbeat in heartbeats:
         for wait in waits:
@@ -158,6 +159,28 @@ def test_max_wait_stays_below_the_launch_hook_s_global_timeout():
             assert ok == safe, f"LaunchHookTimeoutSeconds={heartbeat}, MaxWaitSeconds={wait}: accepted={ok}, safe={safe}"
             accepted += ok
     assert 0 < accepted < len(heartbeats) * len(waits)
+
+
+def test_a_launch_falls_back_to_the_newest_snapshot_before_it_is_abandoned():
+    """With periodic snapshots, DATA_WAIT_SECONDS must end before MAX_WAIT_SECONDS (the function
+    refuses the settings otherwise): the Rules accept exactly the safe combinations."""
+    parameters = TEMPLATE["Parameters"]
+    variables = FUNCTION["Environment"]["Variables"]
+    assert variables["SNAPSHOT_EVERY_SECONDS"] == {"Ref": "SnapshotEverySeconds"}
+    assert variables["DATA_WAIT_SECONDS"] == {"Ref": "DataWaitSeconds"}
+    everies, data_waits = parameters["SnapshotEverySeconds"]["AllowedValues"], parameters["DataWaitSeconds"]["AllowedValues"]
+    assert 0 in everies and min(e for e in everies if e) >= 60, "the function takes 0 or 60 s and more"
+    assert parameters["SnapshotEverySeconds"]["Default"] in everies and parameters["DataWaitSeconds"]["Default"] in data_waits
+    base = {"KeepData": "true", "DataVolumeSizeGiB": 0, "DataVolumeAvailabilityZone": "", "LaunchHookTimeoutSeconds": 600}
+    refused = 0
+    for every in everies:
+        for data_wait in data_waits:
+            for wait in (w for w in parameters["MaxWaitSeconds"]["AllowedValues"] if w <= 28800):
+                safe = every == 0 or data_wait < wait
+                ok = rules_accept({**base, "SnapshotEverySeconds": every, "DataWaitSeconds": data_wait, "MaxWaitSeconds": wait})
+                assert ok == safe, f"every={every}, data wait={data_wait}, max wait={wait}: accepted={ok}, safe={safe}"
+                refused += not ok
+    assert refused > 0
 
 
 def test_the_seed_volume_is_tagged_encrypted_and_outlives_the_stack():
