@@ -129,7 +129,7 @@ template-check: $(STAMP)
 	for t in $(TEMPLATES); do \
 	  $(TOOLS) checkov -f $$t --framework cloudformation --skip-download --quiet --compact || exit 1; done
 	$(TOOLS) python -m pytest -q tests/test_template.py tests/test_template_group.py tests/test_tags.py tests/test_dashboards.py \
-	  tests/test_cfn_gate.py
+	  tests/test_cfn_gate.py tests/test_release.py
 
 ## events-check: the built bootstrap handles every file in events/ behind cargo-lambda, against moto,
 ## in the mode the file belongs to (scripts/local_aws.py MODES): pair mode against a pair; group
@@ -151,6 +151,20 @@ invoke: $(STAMP)
 ## sam-build: what `sam build` does for a deployment (cargo-lambda, release, cross-compiled with zig)
 sam-build: $(STAMP)
 	$(TOOLS) sam build --beta-features
+
+## release: what a fleet of accounts and regions deploys with CloudFormation StackSets
+## (docs/fleet-deployment.md), in dist/: the function's arm64 zip (cargo-lambda, release, as
+## `sam build` builds it: about 10 minutes the first time) and the release templates
+## release-templates: only the two templates, template.yaml and template-group.yaml without the SAM
+## transform, the code location as two parameters (scripts/release.py); no Rust build
+.PHONY: release release-templates
+release: $(STAMP) release-templates
+	$(TOOLS) $(VENV)/bin/cargo-lambda lambda build --release --arm64 --bin bootstrap --output-format zip
+	cp target/lambda/bootstrap/bootstrap.zip dist/bootstrap-arm64.zip
+	cd dist && sha256sum bootstrap-arm64.zip template.json template-group.json
+
+release-templates: $(STAMP)
+	$(PY) scripts/release.py --out dist
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
