@@ -365,3 +365,34 @@ mod tests {
         assert!(InstanceState::Stopping.is_down() && !InstanceState::Pending.is_down());
     }
 }
+
+/// Forbids the SDK's own retries of a start refused for capacity (`InsufficientInstanceCapacity`,
+/// HTTP 500, which the SDK would retry as a transient server error, twice, at once). EC2 has no
+/// capacity for the type in the zone, and will not have it a second later: the next invocation
+/// (the reconcile, a minute on) starts it again, or another type (`STANDBY_INSTANCE_TYPES`). In a
+/// zone event every caller's retries spend StartInstances' own token bucket (5 requests, refilled
+/// 2 a second: EC2 Developer Guide, "Request throttling for the Amazon EC2 API"), and a throttled
+/// start is then refused even where there is capacity.
+#[derive(Debug, Default)]
+pub struct NoRetryForCapacity;
+
+impl aws_sdk_ec2::config::retry::ClassifyRetry for NoRetryForCapacity {
+    fn classify_retry(
+        &self,
+        ctx: &aws_sdk_ec2::config::interceptors::InterceptorContext,
+    ) -> aws_sdk_ec2::config::retry::RetryAction {
+        use aws_sdk_ec2::config::retry::RetryAction;
+        use aws_sdk_ec2::operation::start_instances::StartInstancesError;
+        let Some(Err(error)) = ctx.output_or_error() else { return RetryAction::NoActionIndicated };
+        let code =
+            error.as_operation_error().and_then(|e| e.downcast_ref::<StartInstancesError>()).and_then(|e| e.code());
+        match code {
+            Some("InsufficientInstanceCapacity") => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "no retry of a start refused for capacity"
+    }
+}

@@ -120,7 +120,9 @@ fn checks(status: &aws_sdk_ec2::types::InstanceStatus) -> Checks {
 /// instance: the next invocation starts it again, or fails back).
 pub(super) async fn start(client: &Client, instance_id: &str, types: &[String]) -> Result<Status, Error> {
     let start = || async {
-        client.start_instances().instance_ids(instance_id).send().await.map_err(|e| aws_error("StartInstances", e))
+        let once = aws_sdk_ec2::config::Builder::default().retry_classifier(crate::aws::NoRetryForCapacity);
+        let start = client.start_instances().instance_ids(instance_id).customize().config_override(once);
+        start.send().await.map_err(|e| aws_error("StartInstances", e))
     };
     let no_capacity = |e: &Error| matches!(e, Error::Aws { code, .. } if code == "InsufficientInstanceCapacity");
     let first = match start().await {
