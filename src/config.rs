@@ -1,6 +1,7 @@
 //! The function's settings: read once from the environment at init, by one reader, validated, then
 //! lent to every invocation. Every error names its variable.
 
+use crate::fleet;
 use crate::group;
 use crate::pair;
 use crate::pair::config::{
@@ -28,6 +29,9 @@ pub enum Mode {
     /// `MODE=group`: single-instance Auto Scaling groups tagged `ec2-failover:group`, whose Elastic
     /// IP (and data volume) follows each new instance.
     Group(group::Config),
+    /// `MODE=fleet`: every pair the tags declare (`ec2-failover:pair`, `ec2-failover:role`), the
+    /// pair variables being each pair's defaults.
+    Fleet(fleet::Config),
 }
 
 /// A configuration problem, named by its variable, reported at init.
@@ -55,7 +59,8 @@ impl Settings {
         let mode = match get("MODE").map(|v| v.to_ascii_lowercase()).as_deref() {
             None | Some("pair") => Mode::Pair(pair_config(&get)?),
             Some("group") => Mode::Group(group_config(&get)?),
-            Some(other) => return Err(bad("MODE", other, "accepted values: pair (default), group")),
+            Some("fleet") => Mode::Fleet(fleet_config(&get)?),
+            Some(other) => return Err(bad("MODE", other, "accepted values: pair (default), group, fleet")),
         };
         let dry_run = match get("DRY_RUN").map(|v| v.to_ascii_lowercase()).as_deref() {
             None | Some("false") | Some("0") | Some("no") => false,
@@ -94,6 +99,52 @@ fn bad(variable: &'static str, value: &str, problem: impl Into<String>) -> Confi
 /// `ALARM_NAMES`, `REBALANCE`, `SCHEDULED_LEAD_SECONDS`, `SILENT_SECONDS`, `ZONAL_SHIFT`,
 /// `FOLLOW_PRACTICE_RUNS`, `STANDBY_INSTANCE_TYPES`, and the service check's `HEALTH_*`.
 fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
+    pair_config_from(get)
+}
+
+/// The pair variables a fleet's pairs take from the function's environment as their defaults.
+pub const FLEET_DEFAULTS: [&str; 18] = [
+    "FENCE_MODE",
+    "COOLDOWN_SECONDS",
+    "STANDBY_READY",
+    "MONITORING",
+    "REBALANCE",
+    "SCHEDULED_LEAD_SECONDS",
+    "FENCE_ESCALATE_SECONDS",
+    "HEALTH_CHECK",
+    "HEALTH_EXPECT",
+    "HEALTH_THRESHOLD",
+    "HEALTH_WINDOW",
+    "HEALTH_TIMEOUT_MS",
+    "HEALTH_HOST",
+    "SILENT_SECONDS",
+    "ZONAL_SHIFT",
+    "FOLLOW_PRACTICE_RUNS",
+    "STANDBY_INSTANCE_TYPES",
+    "ROUTE_DESTINATIONS",
+];
+
+/// Fleet mode: `MAX_PARALLEL_FAILOVERS` (how many pairs a reconcile acts on at once, 1 to 100,
+/// default 10) and the pair variables of [`FLEET_DEFAULTS`], each pair's defaults, checked here
+/// as one pair's would be (with placeholder instances and Elastic IP).
+fn fleet_config(get: &impl Fn(&str) -> Option<String>) -> Result<fleet::Config, ConfigError> {
+    let max = number(get, "MAX_PARALLEL_FAILOVERS", 10, 1, 100)?;
+    let settings: Vec<(String, String)> =
+        FLEET_DEFAULTS.iter().filter_map(|v| Some(((*v).to_owned(), get(v)?))).collect();
+    let placeholder = |name: &str| match name {
+        "PRIMARY_INSTANCE_ID" => Some("i-00000000000000000".to_owned()),
+        "STANDBY_INSTANCE_ID" => Some("i-11111111111111111".to_owned()),
+        "EIP_ALLOCATION_ID" => Some("eipalloc-00000000000000000".to_owned()),
+        other if FLEET_DEFAULTS.contains(&other) && other != "ROUTE_DESTINATIONS" => get(other),
+        _ => None,
+    };
+    pair_config_from(&placeholder)?;
+    Ok(fleet::Config { settings, max_parallel_failovers: usize::try_from(max).unwrap_or(10) })
+}
+
+/// Reads one pair's settings through `get`: the environment's for `MODE=pair`, a pair's tags over
+/// the environment's for `MODE=fleet`.
+pub fn pair_config_from(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, ConfigError> {
     let primary = instance_id("PRIMARY_INSTANCE_ID", get("PRIMARY_INSTANCE_ID"))?;
     let standby = instance_id("STANDBY_INSTANCE_ID", get("STANDBY_INSTANCE_ID"))?;
     if primary == standby {

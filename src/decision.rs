@@ -164,3 +164,24 @@ pub struct Outcome<W, A> {
     /// Each planned change and what became of it.
     pub actions: Vec<Report<A>>,
 }
+
+/// Which verdict names a sweep: the most serious of its decisions. Every verdict is listed, so
+/// that a new one must be ranked here.
+pub fn sweep_rank(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Refuse => 12,
+        Verdict::ObserveFailed => 11,
+        Verdict::Abandon => 10,
+        Verdict::Preserve => 9,
+        Verdict::Follow => 8,
+        Verdict::Wait => 7,
+        Verdict::Switchover | Verdict::Pause | Verdict::Resume | Verdict::Paused | Verdict::Status => 6,
+        Verdict::FailOver => 6,
+        Verdict::Finish => 5,
+        Verdict::Fence => 4,
+        Verdict::Heal => 3,
+        Verdict::Hold => 2,
+        Verdict::NoChange => 1,
+        Verdict::Ignore => 0,
+    }
+}

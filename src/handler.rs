@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::config::{Mode, Settings};
 use crate::error::Error;
 use crate::record::RequestCounter;
-use crate::{group, pair};
+use crate::{fleet, group, pair};
 
 /// The handler of the configured mode.
 // Built once at init and lent to every invocation: the size of its larger variant costs nothing.
@@ -20,6 +20,8 @@ pub enum Handler {
     Pair(pair::Handler),
     /// Single-instance Auto Scaling groups whose Elastic IP and data follow the instance.
     Group(group::Handler),
+    /// Every pair the tags declare.
+    Fleet(fleet::Handler),
 }
 
 /// An invocation's result, in the mode's own shape.
@@ -30,6 +32,8 @@ pub enum Response {
     Pair(Box<pair::PairOutcome>),
     /// Group mode's outcome.
     Group(Box<group::GroupOutcome>),
+    /// Fleet mode's outcome.
+    Fleet(Box<fleet::FleetOutcome>),
 }
 
 impl Handler {
@@ -40,16 +44,23 @@ impl Handler {
         let ec2 = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(sdk).interceptor(requests.clone()).build(),
         );
+        let pair_clients = |ec2| {
+            let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(sdk).interceptor(requests.clone()).build(),
+            );
+            let arc = aws_sdk_arczonalshift::Client::from_conf(
+                aws_sdk_arczonalshift::config::Builder::from(sdk).interceptor(requests.clone()).build(),
+            );
+            pair::Clients { ec2, cloudwatch, arc }
+        };
         match settings.mode {
             Mode::Pair(config) => {
-                let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
-                    aws_sdk_cloudwatch::config::Builder::from(sdk).interceptor(requests.clone()).build(),
-                );
-                let arc = aws_sdk_arczonalshift::Client::from_conf(
-                    aws_sdk_arczonalshift::config::Builder::from(sdk).interceptor(requests.clone()).build(),
-                );
-                let clients = pair::Clients { ec2, cloudwatch, arc };
+                let clients = pair_clients(ec2);
                 Handler::Pair(pair::Handler::counting(config, clients, requests, settings.dry_run))
+            }
+            Mode::Fleet(config) => {
+                let clients = pair_clients(ec2);
+                Handler::Fleet(fleet::Handler::counting(config, clients, requests, settings.dry_run))
             }
             Mode::Group(config) => {
                 let autoscaling = aws_sdk_autoscaling::Client::from_conf(
@@ -69,6 +80,9 @@ impl Handler {
                 handler.handle_for(payload, function_arn).await.map(|o| Response::Pair(Box::new(o)))
             }
             Handler::Group(handler) => handler.handle(payload).await.map(|o| Response::Group(Box::new(o))),
+            Handler::Fleet(handler) => {
+                handler.handle_for(payload, function_arn).await.map(|o| Response::Fleet(Box::new(o)))
+            }
         }
     }
 }

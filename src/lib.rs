@@ -24,6 +24,7 @@ pub mod aws;
 pub mod config;
 pub mod decision;
 pub mod error;
+pub mod fleet;
 pub mod group;
 pub mod handler;
 pub mod holder;

@@ -56,6 +56,9 @@ pub struct Facts {
     /// `switchover`...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The pair a fleet's decision is about (fleet mode: its `ec2-failover:pair` name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
     /// The Auto Scaling group (group mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,

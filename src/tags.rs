@@ -22,6 +22,11 @@ pub const PAUSED_AT: &str = "ec2-failover:paused-at";
 /// Pair mode: the service check's recent results, each member's (`pair::health::History`).
 pub const HEALTH: &str = "ec2-failover:health";
 
+/// Fleet mode: the name of the pair an instance, Elastic IP or route table belongs to.
+pub const PAIR: &str = "ec2-failover:pair";
+/// Fleet mode: an instance's role in its pair, `primary` or `standby`.
+pub const ROLE: &str = "ec2-failover:role";
+
 /// Group mode: the group key, the same value on the Auto Scaling group, its Elastic IP, its data
 /// volume, that volume's snapshots and the volumes restored from them.
 pub const GROUP: &str = "ec2-failover:group";

@@ -73,7 +73,7 @@ fn kind(trigger: &Trigger) -> &'static str {
     match trigger {
         Trigger::Warning(_) => "alarms",
         Trigger::StateChange { .. } => "EC2 state changes",
-        Trigger::Command(_) => "operator commands (pair mode only)",
+        Trigger::Command(_) | Trigger::PairCommand { .. } => "operator commands (pair and fleet modes)",
         // Auto Scaling moves a group out of a shifted zone itself (its AvailabilityZoneImpairmentPolicy),
         // and each launch's data follows the zone it chose.
         Trigger::ZonalShift { .. } => "zonal shifts (Auto Scaling shifts the group's launches itself)",

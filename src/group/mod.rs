@@ -197,7 +197,7 @@ impl Handler {
             .iter()
             .map(|d| d.verdict)
             .chain(upkeep.iter().map(|h| h.verdict))
-            .max_by_key(|v| sweep_rank(*v))
+            .max_by_key(|v| crate::decision::sweep_rank(*v))
             .unwrap_or(Verdict::NoChange);
         let mut reason = if decisions.is_empty() {
             "no managed group holds a lifecycle action open".to_owned()
@@ -320,28 +320,6 @@ impl Handler {
             }
         }
         done
-    }
-}
-
-/// Which verdict names a sweep: the most serious of its decisions. Every verdict is listed, so
-/// that a new one must be ranked here.
-fn sweep_rank(verdict: Verdict) -> u8 {
-    match verdict {
-        Verdict::Refuse => 12,
-        Verdict::ObserveFailed => 11,
-        Verdict::Abandon => 10,
-        Verdict::Preserve => 9,
-        Verdict::Follow => 8,
-        Verdict::Wait => 7,
-        // The pair's verdicts never come out of a group decision; ranked for completeness.
-        Verdict::Switchover | Verdict::Pause | Verdict::Resume | Verdict::Paused | Verdict::Status => 6,
-        Verdict::FailOver => 6,
-        Verdict::Finish => 5,
-        Verdict::Fence => 4,
-        Verdict::Heal => 3,
-        Verdict::Hold => 2,
-        Verdict::NoChange => 1,
-        Verdict::Ignore => 0,
     }
 }
 

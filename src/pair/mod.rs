@@ -64,33 +64,37 @@ impl Clients {
 }
 
 impl HasFacts for PairOutcome {
-    /// `active`: the member (or outsider) the deciding endpoint pointed at when read; `target`: the
-    /// instance the endpoints move to, or else the one started for it; `fenced`: the instance stopped.
     fn facts(&self) -> Facts {
-        let active = self.observed.as_ref().and_then(|world| world.anchor.holder.id()).map(str::to_owned);
-        let planned = self.actions.iter().map(|report| &report.action);
-        let moved = planned.clone().find_map(|a| match a {
-            Action::MoveEndpoints { instance_id, .. } => Some(instance_id.clone()),
-            _ => None,
-        });
-        let started = planned.clone().find_map(|a| match a {
-            Action::StartInstance { instance_id } => Some(instance_id.clone()),
-            _ => None,
-        });
-        let fenced = planned.clone().find_map(|a| match a {
-            Action::StopInstance { instance_id, .. } => Some(instance_id.clone()),
-            _ => None,
-        });
-        let moved_now = self
-            .actions
-            .iter()
-            .any(|report| matches!(report.action, Action::MoveEndpoints { .. }) && report.status == Status::Done);
-        let cause = planned.clone().find_map(|a| match a {
-            Action::RecordFailover(record) => record.cause.clone(),
-            _ => None,
-        });
-        Facts { active, target: moved.or(started), fenced, cause, moved: moved_now, ..Facts::default() }
+        facts(self.observed.as_ref(), &self.actions.iter().map(|r| (&r.action, r.status)).collect::<Vec<_>>())
     }
+}
+
+/// A pair decision's facts: `active`, the member (or outsider) the deciding endpoint pointed at
+/// when read; `target`, the instance the endpoints move to, or else the one started for it;
+/// `fenced`, the instance stopped; the record's `cause`. Shared with a fleet's pairs.
+pub fn facts(observed: Option<&World>, actions: &[(&Action, Status)]) -> Facts {
+    let active = observed.and_then(|world| world.anchor.holder.id()).map(str::to_owned);
+    let planned = actions.iter().map(|(action, _)| *action);
+    let moved = planned.clone().find_map(|a| match a {
+        Action::MoveEndpoints { instance_id, .. } => Some(instance_id.clone()),
+        _ => None,
+    });
+    let started = planned.clone().find_map(|a| match a {
+        Action::StartInstance { instance_id } => Some(instance_id.clone()),
+        _ => None,
+    });
+    let fenced = planned.clone().find_map(|a| match a {
+        Action::StopInstance { instance_id, .. } => Some(instance_id.clone()),
+        _ => None,
+    });
+    let moved_now = actions
+        .iter()
+        .any(|(action, status)| matches!(action, Action::MoveEndpoints { .. }) && *status == Status::Done);
+    let cause = planned.clone().find_map(|a| match a {
+        Action::RecordFailover(record) => record.cause.clone(),
+        _ => None,
+    });
+    Facts { active, target: moved.or(started), fenced, cause, moved: moved_now, ..Facts::default() }
 }
 
 /// Pair mode's handler: everything an invocation needs, built once at init.
@@ -151,6 +155,39 @@ impl Handler {
     }
 }
 
+/// One pair's decision about a trigger: screened (nothing is read for a trigger it ignores),
+/// observed (and its service probed), decided. The clock is read once, here, so that `decide`
+/// stays pure. Shared with a fleet's pairs.
+pub async fn decide_one(
+    clients: &Clients,
+    regional: &aws::Regional,
+    config: &Config,
+    trigger: &Trigger,
+    function_arn: Option<&str>,
+) -> Result<(plan::Decision, Option<World>), Error> {
+    if let Some(ignored) = screen(config, trigger) {
+        return Ok((ignored, None));
+    }
+    let alarms = alarm_reads(config, trigger, function_arn);
+    let world = aws::observe_with(clients, regional, config, &alarms, now()).await?;
+    let world = checked(config, world).await;
+    if *trigger == Trigger::Schedule {
+        for warning in monitoring_mismatches(config, &world) {
+            tracing::warn!(warning = %warning, "the alarms' monitoring does not match an instance's");
+        }
+    }
+    Ok((decide(config, trigger, &world), Some(world)))
+}
+
+/// The world with the service check's results, on every member that runs: the active one's
+/// failures count, and no instance takes the address while its service does not answer.
+pub async fn checked(config: &Config, mut world: World) -> World {
+    if let Some(check) = &config.health {
+        world.probes = probe::probe_all(check, &world.members).await;
+    }
+    world
+}
+
 impl Mode for Handler {
     type World = World;
     type Action = Action;
@@ -158,24 +195,10 @@ impl Mode for Handler {
     /// Screens the trigger, observes the pair (and probes its service), decides. The clock is read
     /// once, here, so that `decide` stays pure.
     async fn decide(&self, trigger: &Trigger, function_arn: Option<&str>) -> Result<Decided<World, Action>, Unread> {
-        if let Some(ignored) = screen(&self.config, trigger) {
-            return Ok(Decided::One { decision: ignored, observed: None });
-        }
-        let alarms = alarm_reads(&self.config, trigger, function_arn);
-        let mut world = aws::observe_with(&self.clients, &self.regional, &self.config, &alarms, now())
+        let (decision, observed) = decide_one(&self.clients, &self.regional, &self.config, trigger, function_arn)
             .await
             .map_err(|error| Unread { error, what: "the pair" })?;
-        // The service check, on every member that runs: the active one's failures count, and no
-        // instance takes the address while its service does not answer.
-        if let Some(check) = &self.config.health {
-            world.probes = probe::probe_all(check, &world.members).await;
-        }
-        if *trigger == Trigger::Schedule {
-            for warning in monitoring_mismatches(&self.config, &world) {
-                tracing::warn!(warning = %warning, "the alarms' monitoring does not match an instance's");
-            }
-        }
-        Ok(Decided::One { decision: decide(&self.config, trigger, &world), observed: Some(world) })
+        Ok(Decided::One { decision, observed })
     }
 
     async fn execute(&self, actions: &[Action]) -> (Vec<ActionReport>, Option<Error>) {

@@ -56,6 +56,13 @@ pub enum Trigger {
     },
     /// An operator's command, by direct invocation (`{"command": ...}`).
     Command(Command),
+    /// An operator's command for one pair of a fleet (`{"command": ..., "pair": "NAME"}`).
+    PairCommand {
+        /// The pair's name (its `ec2-failover:pair` tag).
+        pair: String,
+        /// The command.
+        command: Command,
+    },
     /// Route 53 ARC says a zonal shift, autoshift, practice run or experiment started, changed or
     /// ended (best effort: the reconcile reads the shifts too). The shifts are read again.
     ZonalShift {
@@ -319,6 +326,7 @@ impl Trigger {
             | Trigger::Unrelated { .. }
             | Trigger::Ebs { .. }
             | Trigger::Command(_)
+            | Trigger::PairCommand { .. }
             | Trigger::ZonalShift { .. } => &[],
         }
     }
@@ -328,7 +336,14 @@ impl Trigger {
 pub fn parse(payload: &Value) -> Result<Trigger, ParseError> {
     let object = payload.as_object().ok_or_else(|| problem("the payload is not a JSON object"))?;
     if let Some(command) = object.get("command") {
-        return parse_command(command, object).map(Trigger::Command);
+        let command = parse_command(command, object)?;
+        return match object.get("pair") {
+            None | Some(Value::Null) => Ok(Trigger::Command(command)),
+            Some(Value::String(pair)) if !pair.trim().is_empty() && pair.len() <= 256 => {
+                Ok(Trigger::PairCommand { pair: pair.trim().to_owned(), command })
+            }
+            Some(other) => Err(problem(format!("\"pair\" is {other}: the name of a pair (its ec2-failover:pair tag)"))),
+        };
     }
     if let Some(data) = object.get("alarmData") {
         return alarm_from_data(data, AlarmVia::AlarmAction).map(Trigger::Warning);

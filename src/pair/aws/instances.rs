@@ -64,10 +64,9 @@ pub(super) async fn read(client: &Client, config: &Config) -> Result<Vec<Instanc
         .filter_map(Instance::read)
         .filter(|i| config.is_member(&i.instance_id))
         .map(|mut i| {
-            let status = statuses.iter().find(|s| s.instance_id() == Some(i.instance_id.as_str()));
-            i.checks = status.map(checks);
-            i.scheduled_events =
-                status.map_or_else(Vec::new, |s| s.events().iter().filter_map(ScheduledEvent::read).collect());
+            if let Some(status) = statuses.iter().find(|s| s.instance_id() == Some(i.instance_id.as_str())) {
+                apply_status(&mut i, status);
+            }
             i
         })
         .collect();
@@ -77,7 +76,7 @@ pub(super) async fn read(client: &Client, config: &Config) -> Result<Vec<Instanc
 /// Reads the type of the Spot requests behind Spot members (`one-time` ones cannot be stopped):
 /// one more round trip, for a pair with a Spot member only. A failed read leaves the type unknown,
 /// and the fence is then tried as for any instance.
-async fn spot_kinds(client: &Client, mut members: Vec<Instance>) -> Vec<Instance> {
+pub(super) async fn spot_kinds(client: &Client, mut members: Vec<Instance>) -> Vec<Instance> {
     let ids: Vec<String> = members.iter().filter_map(|m| m.spot.as_ref()?.id.clone()).collect();
     if ids.is_empty() {
         return members;
@@ -100,6 +99,12 @@ async fn spot_kinds(client: &Client, mut members: Vec<Instance>) -> Vec<Instance
         }
     }
     members
+}
+
+/// Gives a member its status checks and scheduled events, as DescribeInstanceStatus has them.
+pub(super) fn apply_status(member: &mut Instance, status: &aws_sdk_ec2::types::InstanceStatus) {
+    member.checks = Some(checks(status));
+    member.scheduled_events = status.events().iter().filter_map(ScheduledEvent::read).collect();
 }
 
 /// Reads one instance's status checks.

@@ -10,6 +10,7 @@
 pub mod alarms;
 pub mod anchor;
 pub mod instances;
+pub mod many;
 pub mod zonal_shifts;
 
 use aws_sdk_ec2::Client;
@@ -55,11 +56,45 @@ pub async fn observe_with(
     let shifts = zonal_shifts::read(&clients.arc, &clients.ec2, &regional.zones, config);
     let (members, endpoints, (alarms, unread_alarms), (shifts, unread_shifts)) =
         tokio::join!(members, endpoints, alarms, shifts);
-    let members = members?;
-    let found = endpoints?.seen(config, &members)?;
+    let read = Read { members: members?, endpoints: endpoints?, alarms, unread_alarms, shifts, unread_shifts };
+    assemble(config, &read, now)
+}
+
+/// What one round of reads returned, for one pair or for many at once ([`many`]).
+#[derive(Debug)]
+pub struct Read {
+    /// The instances (of one pair, or of every pair).
+    pub members: Vec<crate::aws::Instance>,
+    /// The endpoints' answers.
+    pub endpoints: endpoint::Fetched,
+    /// The alarms read, if any.
+    pub alarms: Option<Vec<super::world::AlarmSeen>>,
+    /// The regions whose alarms could not be read.
+    pub unread_alarms: Vec<String>,
+    /// The zonal shifts active now.
+    pub shifts: Vec<super::world::ZoneShift>,
+    /// Why the shifts could not be read, if they could not.
+    pub unread_shifts: Option<String>,
+}
+
+/// One pair's world out of a round of reads: its members, where its endpoints point, its anchor,
+/// the alarms about its members (or about none: a composite alarm) and the shifts.
+pub fn assemble(config: &Config, read: &Read, now: i64) -> Result<World, Error> {
+    let members: Vec<crate::aws::Instance> =
+        read.members.iter().filter(|i| config.is_member(&i.instance_id)).cloned().collect();
+    let found = read.endpoints.seen(config, &members)?;
     let anchor = anchor::read(config, &found);
-    let endpoints = found.seen;
-    Ok(World { now, anchor, members, alarms, unread_alarms, probes: Vec::new(), endpoints, shifts, unread_shifts })
+    Ok(World {
+        now,
+        anchor,
+        members,
+        alarms: read.alarms.clone(),
+        unread_alarms: read.unread_alarms.clone(),
+        probes: Vec::new(),
+        endpoints: found.seen,
+        shifts: read.shifts.clone(),
+        unread_shifts: read.unread_shifts.clone(),
+    })
 }
 
 /// What became of one planned action.

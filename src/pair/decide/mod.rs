@@ -27,6 +27,9 @@ use crate::trigger::Trigger;
 pub fn screen(config: &Config, trigger: &Trigger) -> Option<Decision> {
     let reason = match trigger {
         Trigger::Unrelated { what } => format!("{what} events are not about the pair"),
+        Trigger::PairCommand { pair, .. } => format!(
+            "a command for the pair {pair}: this deployment keeps one pair, set by its environment (MODE=fleet serves pairs by name)"
+        ),
         Trigger::Ebs { resource_id, .. } => format!("EBS notifications ({resource_id}) are for group mode"),
         Trigger::Lifecycle(action) => format!(
             "a lifecycle action of Auto Scaling group {} is for group mode (MODE=group); this deployment keeps a pair",

@@ -13,11 +13,21 @@ use crate::pair::config::Config;
 
 /// Reads the pair's Elastic IP, if it has one.
 pub(super) async fn fetch(client: &Client, config: &Config) -> Result<Option<DescribeAddressesOutput>, Error> {
-    match &config.allocation_id {
-        Some(id) => client.describe_addresses().allocation_ids(id).send().await.map(Some),
-        None => Ok(None),
+    fetch_ids(client, config.allocation_id.iter().cloned().collect()).await
+}
+
+/// Reads the Elastic IPs named (those of every pair of a fleet at once); none for no id.
+pub(super) async fn fetch_ids(client: &Client, ids: Vec<String>) -> Result<Option<DescribeAddressesOutput>, Error> {
+    if ids.is_empty() {
+        return Ok(None);
     }
-    .map_err(|e| aws_error("DescribeAddresses", e))
+    client
+        .describe_addresses()
+        .set_allocation_ids(Some(ids))
+        .send()
+        .await
+        .map(Some)
+        .map_err(|e| aws_error("DescribeAddresses", e))
 }
 
 /// Who the Elastic IP is associated with, its tags and its public address.

@@ -140,6 +140,22 @@ pub async fn fetch(client: &aws_sdk_ec2::Client, config: &Config) -> Result<Fetc
     Ok(Fetched { addresses: addresses?, tables: tables?, interfaces: interfaces? })
 }
 
+/// Reads the endpoints of many pairs at once, one request per kind whatever their number (a
+/// fleet's reconcile); each pair then reads its own out of the answers ([`Fetched::seen`]).
+pub async fn fetch_many(client: &aws_sdk_ec2::Client, configs: &[&Config]) -> Result<Fetched, Error> {
+    let ids: Vec<String> = configs.iter().filter_map(|c| c.allocation_id.clone()).collect();
+    let tables = configs.iter().flat_map(|c| c.routes.iter().map(|r| r.table.as_str()));
+    let mut ips: Vec<String> = configs.iter().flat_map(|c| c.private_ips.iter().cloned()).collect();
+    ips.sort();
+    ips.dedup();
+    let (addresses, tables, interfaces) = tokio::join!(
+        elastic_ip::fetch_ids(client, ids),
+        route::fetch_tables(client, tables),
+        private_ip::fetch_addresses(client, ips)
+    );
+    Ok(Fetched { addresses: addresses?, tables: tables?, interfaces: interfaces? })
+}
+
 impl Fetched {
     /// Where each endpoint points, given the members EC2 listed, in the configuration's order.
     pub fn seen(&self, config: &Config, members: &[Instance]) -> Result<Found, Error> {

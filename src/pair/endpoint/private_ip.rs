@@ -19,10 +19,18 @@ pub(super) const OPERATION: &str = "AssignPrivateIpAddresses";
 
 /// Reads the interfaces that hold the pair's private IPs, whoever they belong to.
 pub(super) async fn fetch(client: &Client, config: &Config) -> Result<Option<DescribeNetworkInterfacesOutput>, Error> {
-    if config.private_ips.is_empty() {
+    fetch_addresses(client, config.private_ips.clone()).await
+}
+
+/// Reads the interfaces that hold any of `addresses` (those of every pair of a fleet at once).
+pub(super) async fn fetch_addresses(
+    client: &Client,
+    addresses: Vec<String>,
+) -> Result<Option<DescribeNetworkInterfacesOutput>, Error> {
+    if addresses.is_empty() {
         return Ok(None);
     }
-    let filter = Filter::builder().name("addresses.private-ip-address").set_values(Some(config.private_ips.clone()));
+    let filter = Filter::builder().name("addresses.private-ip-address").set_values(Some(addresses));
     client
         .describe_network_interfaces()
         .filters(filter.build())

@@ -14,10 +14,18 @@ use crate::pair::config::{Config, RouteDestination};
 
 /// Reads the pair's route tables (each once), with their routes and tags.
 pub(super) async fn fetch(client: &Client, config: &Config) -> Result<Option<DescribeRouteTablesOutput>, Error> {
+    fetch_tables(client, config.routes.iter().map(|r| r.table.as_str())).await
+}
+
+/// Reads the route tables named, each once (those of every pair of a fleet at once).
+pub(super) async fn fetch_tables<'a>(
+    client: &Client,
+    tables: impl Iterator<Item = &'a str>,
+) -> Result<Option<DescribeRouteTablesOutput>, Error> {
     let mut ids: Vec<String> = Vec::new();
-    for table in config.routes.iter().map(|r| &r.table) {
-        if !ids.contains(table) {
-            ids.push(table.clone());
+    for table in tables {
+        if !ids.iter().any(|t| t == table) {
+            ids.push(table.to_owned());
         }
     }
     if ids.is_empty() {
