@@ -414,7 +414,7 @@ fn group_config(get: &impl Fn(&str) -> Option<String>) -> Result<group::Config, 
         return Err(bad("SNAPSHOT_EVERY_SECONDS", &every.to_string(), "0 (off) or 60 to 2592000 seconds"));
     }
     let data_wait = number(get, "DATA_WAIT_SECONDS", defaults.data_wait_seconds, 60, 172_800)?;
-    if every > 0 && data_wait >= wait {
+    if keep_data && every > 0 && data_wait >= wait {
         return Err(bad(
             "DATA_WAIT_SECONDS",
             &data_wait.to_string(),
@@ -647,7 +647,7 @@ mod tests {
                 key: None,
                 init_rate_mibps: None,
                 snapshot_every_seconds: None,
-                data_wait_seconds: 600,
+                data_wait_seconds: 300,
             }
         );
         let set = [("KEEP_DATA", "False"), ("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")];
@@ -658,7 +658,7 @@ mod tests {
             key: None,
             init_rate_mibps: None,
             snapshot_every_seconds: None,
-            data_wait_seconds: 600,
+            data_wait_seconds: 300,
         };
         assert_eq!(group(&set), Ok(read));
         let rated = group(&[("DATA_INIT_RATE_MIBPS", "300")]).map(|c| c.init_rate_mibps);

@@ -43,6 +43,11 @@ pub const PERIODIC: &str = "ec2-failover:periodic";
 pub const TIME: &str = "ec2-failover:time";
 /// On a restored volume: the instance it was created for.
 pub const FOR: &str = "ec2-failover:for";
+/// On a restored volume: the volume its snapshot was taken of (where its data came from), kept
+/// when that snapshot is pruned.
+pub const FROM_VOLUME: &str = "ec2-failover:from-volume";
+/// On a restored volume: when its snapshot was taken (RFC 3339, UTC), kept the same way.
+pub const FROM_TIME: &str = "ec2-failover:from-time";
 /// On a restored volume: the snapshot it was created from.
 pub const SNAPSHOT: &str = "ec2-failover:snapshot";
 /// On a data volume: the last instance the function attached it to (written before the attach).

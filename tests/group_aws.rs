@@ -127,6 +127,7 @@ async fn a_refused_restore_is_reported_and_nothing_after_it_runs() {
             device: "/dev/xvdf".into(),
             spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
             initialization_rate: None,
+            origin: None,
             data_age_seconds: None,
         },
         GroupAction::Heartbeat { group: "web-asg".into(), hook: "ec2-failover-launch".into(), instance_id: NEW.into() },
@@ -239,6 +240,7 @@ async fn a_restore_sends_iops_and_throughput_only_for_the_types_that_take_them_a
             device: "/dev/xvdf".into(),
             spec: VolumeSpec { volume_type: Some(kind.into()), iops, throughput },
             initialization_rate: Some(300),
+            origin: None,
             data_age_seconds: None,
         }];
         let (_, error) = execute(&clients, &plan).await;

@@ -26,6 +26,7 @@ fn volume(id: &str, state: &str, az: &str, attached: Option<&str>, for_instance:
         device: Some("/dev/xvdf".into()),
         restored_from: None,
         attached: None,
+        origin: None,
         spec: gp3(),
     }
 }
@@ -104,8 +105,8 @@ impl SnapshotBuilder for DataSnapshot {
 /// Plans the launch of NEW in zone B after `waited` seconds (of at most 1800) and compares the plan.
 #[track_caller]
 fn check_launch(name: &str, waited: i64, expected: LaunchPlan, volumes: &[DataVolume], snapshots: &[DataSnapshot]) {
-    let clock = Clock { now: 1_000, waited, max_wait: 1_800, fallback_after: None };
-    let Planned { plan, why } = plan_launch(NEW, B, clock, volumes, snapshots);
+    let clock = Clock { now: 1_000, waited, max_wait: 1_800, fallback_after: None, max_age: None };
+    let Planned { plan, why } = plan_launch(NEW, B, clock, &[], volumes, snapshots);
     assert_eq!(plan, expected, "{name}: {why}");
     assert!(!why.is_empty());
 }
@@ -247,11 +248,19 @@ fn retention_keeps_the_newest_completed_and_every_pending_one() {
 }
 
 /// Plans the launch of NEW in zone B at time 1000 after `waited` seconds, with periodic snapshots
-/// on: past 600 s it falls back to the newest completed snapshot; abandoned past 1800 s.
+/// on: past 600 s it falls back to the newest completed snapshot no older than 1000 s, unless the
+/// group still holds the old volume's instance (`holding`); abandoned past 1800 s.
 #[track_caller]
-fn check_fallback(name: &str, waited: i64, expected: LaunchPlan, volumes: &[DataVolume], snapshots: &[DataSnapshot]) {
-    let clock = Clock { now: 1_000, waited, max_wait: 1_800, fallback_after: Some(600) };
-    let Planned { plan, why } = plan_launch(NEW, B, clock, volumes, snapshots);
+fn check_fallback(
+    name: &str,
+    waited: i64,
+    holding: &[&str],
+    expected: LaunchPlan,
+    volumes: &[DataVolume],
+    snapshots: &[DataSnapshot],
+) {
+    let clock = Clock { now: 1_000, waited, max_wait: 1_800, fallback_after: Some(600), max_age: Some(1_000) };
+    let Planned { plan, why } = plan_launch(NEW, B, clock, holding, volumes, snapshots);
     assert_eq!(plan, expected, "{name}: {why}");
 }
 
@@ -268,7 +277,7 @@ impl Periodic for DataSnapshot {
 
 #[test]
 #[rustfmt::skip]
-fn when_newer_data_cannot_be_reached_the_launch_falls_back_to_the_newest_completed_snapshot() {
+fn when_the_old_volume_stays_out_of_reach_the_launch_falls_back_to_the_newest_completed_snapshot() {
     use LaunchPlan::{Abandon, Wait};
     let fallback = |id: &str, age: i64| LaunchPlan::Restore {
         snapshot_id: id.into(),
@@ -282,18 +291,21 @@ fn when_newer_data_cannot_be_reached_the_launch_falls_back_to_the_newest_complet
     let dark = [vol("vol-a", "in-use", A).on(OLD).served(OLD)];
     let periodic = snap("snap-p", "completed", 700).of("vol-a").periodic(OLD);
     let stuck = snap("snap-t", "pending", 900).of("vol-a").by(OLD);
-    //              name                                                                                  waited plan                       volumes   snapshots
-    check_fallback("the old volume is still attached: wait for it while DATA_WAIT_SECONDS lasts",        599,   Wait,                      &dark,    std::slice::from_ref(&periodic));
-    check_fallback("then restore the newest completed snapshot, and say how old its data is",            600,   fallback("snap-p", 300),   &dark,    &[snap("snap-0", "completed", 100).by("i-0"), periodic.clone()]);
-    check_fallback("the terminate snapshot stuck pending: the same",                                     700,   fallback("snap-p", 300),   &[],      &[periodic.clone(), stuck.clone()]);
-    check_fallback("no completed snapshot to fall back to: wait, then abandon",                          700,   Wait,                      &dark,    &[snap("snap-e", "error", 700)]);
-    check_fallback("past MAX_WAIT_SECONDS: abandoned as before",                                         1_801, Abandon,                   &dark,    std::slice::from_ref(&periodic));
+    //              name                                                                              waited holding plan                     volumes   snapshots
+    check_fallback("the old volume is still attached: wait for it while DATA_WAIT_SECONDS lasts",   599,   &[],     Wait,                    &dark,    std::slice::from_ref(&periodic));
+    check_fallback("then restore the newest completed snapshot, and say how old its data is",       600,   &[],     fallback("snap-p", 300), &dark,    &[snap("snap-0", "completed", 100).by("i-0"), periodic.clone(), stuck.clone()]);
+    check_fallback("the group still holds the old instance (its terminate hook): wait for it",      700,   &[OLD],  Wait,                    &dark,    std::slice::from_ref(&periodic));
+    check_fallback("the newest completed snapshot is too old (periodic snapshots failing): wait",   700,   &[],     Wait,                    &dark,    &[snap("snap-old", "completed", -100).of("vol-a").periodic(OLD)]);
+    check_fallback("no completed snapshot to fall back to: wait",                                  700,   &[],     Wait,                    &dark,    &[snap("snap-e", "error", 700)]);
+    check_fallback("past MAX_WAIT_SECONDS: abandoned as before",                                    1_801, &[],     Abandon,                 &dark,    std::slice::from_ref(&periodic));
+    // A healthy zone: the old volume was released, its terminate snapshot is merely slow. Never given up for an older one.
+    check_fallback("the terminate snapshot pending, its volume free: wait for it, whatever the time", 1_700, &[],   Wait,                    &[vol("vol-a", "available", A).served(OLD)], &[periodic.clone(), stuck.clone()]);
     // The copy the fallback made for NEW is attached, not made again, while the old volume is still out of reach.
     let mine = vol("vol-b", "available", B).made_for(NEW).copy_of("snap-p");
-    check_fallback("the fallback's copy is available: attach it",                                        900,   attach("vol-b"),           &[dark[0].clone(), mine.clone()], &[periodic.clone(), stuck.clone()]);
-    check_fallback("the fallback's copy is still creating: wait for it",                                 900,   Wait,                      &[dark[0].clone(), vol("vol-b", "creating", B).made_for(NEW).copy_of("snap-p")], &[periodic.clone(), stuck.clone()]);
+    check_fallback("the fallback's copy is available: attach it",                                  900,   &[],     attach("vol-b"),         &[dark[0].clone(), mine.clone()], &[periodic.clone(), stuck.clone()]);
+    check_fallback("the fallback's copy is still creating: wait for it",                           900,   &[],     Wait,                    &[dark[0].clone(), vol("vol-b", "creating", B).made_for(NEW).copy_of("snap-p")], &[periodic.clone(), stuck.clone()]);
     // Without periodic snapshots (check_launch: no fallback) the launch waits as it always did.
-    check_launch("without SNAPSHOT_EVERY_SECONDS the launch waits for the old volume",                  1_700, Wait,                      &dark,    std::slice::from_ref(&periodic));
+    check_launch("without SNAPSHOT_EVERY_SECONDS the launch waits for the old volume",              1_700, Wait,                             &dark,    std::slice::from_ref(&periodic));
 }
 
 #[test]
@@ -314,7 +326,7 @@ fn a_volume_that_served_after_its_periodic_snapshot_is_newer_than_it() {
     check_launch("released without a terminate snapshot, in the other zone: carry it, never roll back",    0,     carry("vol-a"),  &[vol("vol-a", "available", A).served(OLD)],   std::slice::from_ref(&periodic));
     check_launch("a carry snapshot of it came after: restore that (no second carry)",                      0,     restore("snap-c"), &[vol("vol-a", "available", A).served(OLD)], &[periodic.clone(), snap("snap-c", "completed", 800).of("vol-a")]);
     check_launch("its terminate snapshot came after: restore that",                                        0,     restore("snap-t"), &[vol("vol-a", "available", A).served(OLD)], &[periodic.clone(), snap("snap-t", "completed", 800).of("vol-a").by(OLD)]);
-    check_launch("attached to another instance since the periodic snapshot: not this lineage's newest",    0,     restore("snap-p"), &[vol("vol-a", "available", A).served("i-x")], std::slice::from_ref(&periodic));
+    check_launch("attached to another instance since its periodic snapshot: newer still, carried",        0,     carry("vol-a"),  &[vol("vol-a", "available", A).served("i-x")], std::slice::from_ref(&periodic));
 }
 
 #[test]
@@ -358,6 +370,34 @@ fn the_old_volumes_late_snapshot_after_a_fallback_is_a_branch_never_restored_nor
     deleted.sort();
     assert_eq!(deleted, ["snap-b", "snap-p"], "snap-t is of the branch the group left: kept");
     assert_eq!(retention(&[], &more, 1).len(), 3, "without the volumes there is no branch to see");
+}
+
+#[test]
+#[rustfmt::skip]
+fn the_branch_stays_a_branch_once_the_snapshot_it_forked_at_is_pruned() {
+    use ec2_failover::group::world::Origin;
+    // As above, two prunes later: snap-p, which vol-b was restored from, is gone; vol-b keeps its
+    // origin in its own tags (ec2-failover:from-volume, ec2-failover:from-time).
+    let with_origin = |v: DataVolume| DataVolume { origin: Some(Origin { volume: "vol-a".into(), time: 700 }), ..v };
+    let volumes = [
+        vol("vol-a", "in-use", A).on(OLD).served(OLD),
+        with_origin(vol("vol-b", "available", A).made_for("i-mid").copy_of("snap-p").served("i-mid")),
+    ];
+    let snapshots = [
+        snap("snap-t", "completed", 900).of("vol-a").by(OLD),
+        snap("snap-b2", "completed", 800).of("vol-b").periodic("i-mid"),
+        snap("snap-b3", "completed", 850).of("vol-b").periodic("i-mid"),
+    ];
+    // snap-t (900) is the newest by time, but of the branch: never restored, and vol-a, still
+    // attached to OLD in the dark zone, holds no launch back.
+    let carry = LaunchPlan::Carry { volume_id: "vol-b".into(), device: "/dev/xvdf".into(), spec: gp3() };
+    check_launch("the lineage's vol-b served after its newest snapshot: carried, not snap-t restored", 0, carry, &volumes, &snapshots);
+    let mut deleted = retention(&volumes, &snapshots, 1);
+    deleted.sort();
+    assert_eq!(deleted, ["snap-b2"], "snap-t is of the branch: kept; the lineage keeps its newest");
+    // Without the origin tag (a copy restored before it was written) the branch is not seen.
+    let untagged = [volumes[0].clone(), DataVolume { origin: None, ..volumes[1].clone() }];
+    assert_eq!(retention(&untagged, &snapshots, 1).len(), 2);
 }
 
 /// Plans a periodic snapshot of NEW's data at time 10000, every 3600 s.

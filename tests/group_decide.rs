@@ -229,6 +229,7 @@ fn restored(state: &str) -> DataVolume {
         device: Some("/dev/xvdf".into()),
         restored_from: None,
         attached: None,
+        origin: None,
         spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
     }
 }
@@ -253,6 +254,7 @@ fn the_data_follows_the_instance() {
                 device: "/dev/xvdf".into(),
                 spec: VolumeSpec { volume_type: Some("gp3".into()), iops: Some(3000), throughput: Some(125) },
                 initialization_rate: None,
+                origin: None,
                 data_age_seconds: None,
             },
             heartbeat.clone(),

@@ -69,6 +69,11 @@ async fn in_a_dark_zone_the_replacement_restores_the_newest_periodic_snapshot_an
     proxy.hold(GROUP, LAUNCH_HOOK, &new, "launching");
     scene.ec2.attach_volume().volume_id(&data).instance_id(&first).device("/dev/xvdf").send().await.unwrap();
 
+    // While its terminate hook holds the old instance, the launch waits for it, however long.
+    let held = handler.handle(&scene.launch(&new)).await.unwrap();
+    assert_eq!(held.verdict, Verdict::Wait, "{}", held.reason);
+    assert!(held.reason.contains("which the group still holds"), "{}", held.reason);
+
     // The terminate hook's snapshot is accepted but never completes in the dark zone.
     let preserved = handler.handle(&scene.terminate(&first)).await.unwrap();
     assert_eq!(preserved.verdict, Verdict::Preserve, "{}", preserved.reason);
@@ -107,6 +112,10 @@ async fn in_a_dark_zone_the_replacement_restores_the_newest_periodic_snapshot_an
     assert!(attaching.reason.contains("attaching it"), "{}", attaching.reason);
     let copies = scene.volumes_on(&new).await;
     assert_eq!(copies.len(), 1);
+    // The copy keeps where its data came from, for when the snapshot is pruned.
+    let copy = scene.volume(&copies[0]).await;
+    assert_eq!(tag(copy.tags(), "ec2-failover:from-volume"), Some(data.clone()));
+    assert!(tag(copy.tags(), "ec2-failover:from-time").is_some());
     proxy.settle(&[&copies[0]]);
     let done = handler.handle(&sweep()).await.unwrap();
     assert_eq!(done.verdict, Verdict::Follow, "{}", done.reason);

@@ -150,7 +150,7 @@ def test_max_wait_stays_below_the_launch_hook_s_global_timeout():
     assert parameters["MaxWaitSeconds"]["Default"] in waits
     assert parameters["LaunchHookTimeoutSeconds"]["Default"] in heartbeats
     base = {"KeepData": "true", "DataVolumeSizeGiB": 0, "DataVolumeAvailabilityZone": "", "SnapshotEverySeconds": 0,
-            "DataWaitSeconds": 600}
+            "DataWaitSeconds": 300}
     accepted = 0
     for heartbeat in heartbeats:
         for wait in waits:
@@ -176,11 +176,19 @@ def test_a_launch_falls_back_to_the_newest_snapshot_before_it_is_abandoned():
     for every in everies:
         for data_wait in data_waits:
             for wait in (w for w in parameters["MaxWaitSeconds"]["AllowedValues"] if w <= 28800):
-                safe = every == 0 or data_wait < wait
-                ok = rules_accept({**base, "SnapshotEverySeconds": every, "DataWaitSeconds": data_wait, "MaxWaitSeconds": wait})
-                assert ok == safe, f"every={every}, data wait={data_wait}, max wait={wait}: accepted={ok}, safe={safe}"
-                refused += not ok
+                for keep in ("true", "false"):
+                    safe = keep == "false" or every == 0 or data_wait < wait
+                    given = {**base, "KeepData": keep, "SnapshotEverySeconds": every, "DataWaitSeconds": data_wait,
+                             "MaxWaitSeconds": wait}
+                    ok = rules_accept(given)
+                    assert ok == safe, f"{given}: accepted={ok}, safe={safe}"
+                    refused += not ok
     assert refused > 0
+    # The defaults pass with every MaxWaitSeconds: an update with them never fails on this.
+    for wait in parameters["MaxWaitSeconds"]["AllowedValues"]:
+        defaults = {"SnapshotEverySeconds": parameters["SnapshotEverySeconds"]["Default"],
+                    "DataWaitSeconds": parameters["DataWaitSeconds"]["Default"]}
+        assert rules_accept({**base, **defaults, "MaxWaitSeconds": wait, "LaunchHookTimeoutSeconds": 600 if wait <= 28800 else 1800})
 
 
 def test_the_seed_volume_is_tagged_encrypted_and_outlives_the_stack():

@@ -273,6 +273,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             device: Some("/dev/xvdf".into()),
             restored_from: None,
             attached: None,
+            origin: None,
             spec: spec.clone(),
         }],
         snapshots: vec![DataSnapshot {

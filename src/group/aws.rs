@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, TagSpecification};
 use super::plan::{GroupAction, LifecycleResult};
 use super::world::{
     Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance,
-    LifecycleState, SnapshotState, VolumeSpec, VolumeState,
+    LifecycleState, Origin, SnapshotState, VolumeSpec, VolumeState,
 };
 use crate::aws::{associate, aws_error, ec2_tag, tag};
 use crate::decision::{Report, Status};
@@ -222,6 +222,16 @@ pub async fn observe_data(ec2: &aws_sdk_ec2::Client) -> Result<(Vec<DataVolume>,
                 device: tag(v.tags(), tags::DEVICE).map(str::to_owned),
                 restored_from: tag(v.tags(), tags::SNAPSHOT).map(str::to_owned),
                 attached: tag(v.tags(), tags::ATTACHED).map(str::to_owned),
+                origin: tag(v.tags(), tags::FROM_VOLUME).zip(tag(v.tags(), tags::FROM_TIME)).and_then(
+                    |(volume, time)| {
+                        let time = aws_sdk_ec2::primitives::DateTime::from_str(
+                            time,
+                            aws_sdk_ec2::primitives::DateTimeFormat::DateTime,
+                        )
+                        .ok()?;
+                        Some(Origin { volume: volume.to_owned(), time: time.secs() })
+                    },
+                ),
                 spec: VolumeSpec {
                     volume_type: v.volume_type().map(|t| t.as_str().to_owned()),
                     iops: v.iops(),
@@ -339,15 +349,22 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<Status, Error> {
             device,
             spec: volume,
             initialization_rate,
+            origin,
             data_age_seconds: _,
         } => {
-            let spec = TagSpecification::builder()
+            let mut spec = TagSpecification::builder()
                 .resource_type(ResourceType::Volume)
                 .tags(ec2_tag(tags::GROUP, key))
                 .tags(ec2_tag(tags::FOR, for_instance))
                 .tags(ec2_tag(tags::DEVICE, device))
-                .tags(ec2_tag(tags::SNAPSHOT, snapshot_id))
-                .build();
+                .tags(ec2_tag(tags::SNAPSHOT, snapshot_id));
+            if let Some(origin) = origin {
+                let time = aws_sdk_ec2::primitives::DateTime::from_secs(origin.time)
+                    .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+                    .unwrap_or_else(|_| origin.time.to_string());
+                spec = spec.tags(ec2_tag(tags::FROM_VOLUME, &origin.volume)).tags(ec2_tag(tags::FROM_TIME, &time));
+            }
+            let spec = spec.build();
             // The same restore for the same launch carries the same token, so that AWS makes one
             // volume even when a retry comes before the first volume shows in DescribeVolumes.
             clients

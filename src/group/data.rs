@@ -76,18 +76,24 @@ pub struct Clock {
     pub waited: i64,
     /// After how long it is abandoned (`MAX_WAIT_SECONDS`).
     pub max_wait: i64,
-    /// After how long it restores the newest completed snapshot rather than wait on for newer data
-    /// it cannot reach (the old volume still attached to the old instance, the newest snapshot
-    /// still pending): `DATA_WAIT_SECONDS`, only with periodic snapshots, which bound how old that
-    /// snapshot can be. None: it waits up to `max_wait`.
+    /// After how long it restores the newest completed snapshot rather than wait on for the old
+    /// volume, still attached to an instance the group no longer holds (its zone dark: EC2 neither
+    /// detaches nor snapshots it): `DATA_WAIT_SECONDS`, only with periodic snapshots, which bound
+    /// how old that snapshot can be. None: it waits up to `max_wait`.
     pub fallback_after: Option<i64>,
+    /// The oldest data a fallback restores, in seconds (twice `SNAPSHOT_EVERY_SECONDS`): past it
+    /// the periodic snapshots have been failing, and the launch waits on instead.
+    pub max_age: Option<i64>,
 }
 
 /// The launch plan and why.
+/// `holding` are the instances the group still holds on their way out (`Terminating:Wait`) or in
+/// another state (standby...): a volume attached to one may still be written, and is waited for.
 pub fn plan_launch(
     instance_id: &str,
     availability_zone: &str,
     clock: Clock,
+    holding: &[&str],
     volumes: &[DataVolume],
     snapshots: &[DataSnapshot],
 ) -> Planned<LaunchPlan> {
@@ -118,20 +124,24 @@ pub fn plan_launch(
     // A volume attaches only to an instance in its own zone (AWS: InvalidVolume.ZoneMismatch).
     let here = |v: &&DataVolume| v.availability_zone == availability_zone;
     // Never a second copy: while the data volume is attached elsewhere, the old instance may still
-    // write. Only past `fallback_after` (its zone dark, say: EC2 then neither detaches nor
-    // snapshots the volume) does the launch give it up for the newest completed snapshot; the copy
-    // restored so is attached below, and the old volume is left as it is.
+    // write. Only past `fallback_after`, and only once the group no longer holds that instance
+    // (its terminate hook done or timed out: a zone gone dark, where EC2 neither detaches nor
+    // snapshots the volume), does the launch give it up for the newest completed snapshot; the
+    // copy restored so is attached below, and the old volume is left as it is.
     if let Some((v, other)) = volumes
         .iter()
         .filter(live)
         .filter(|v| v.for_instance.as_deref() != Some(instance_id))
-        .filter(|v| !left_behind(v, volumes, &ordered))
+        .filter(|v| !left_behind(v, volumes, snapshots))
         .find_map(|v| v.attachments.first().map(|a| (v, &a.instance_id)))
     {
         let restored_here =
             volumes.iter().filter(live).filter(here).any(|v| v.for_instance.as_deref() == Some(instance_id));
         if !restored_here {
             let held = format!("{} is still attached to {other}", v.volume_id);
+            if holding.contains(&other.as_str()) {
+                return planned(LaunchPlan::Wait, format!("{held}, which the group still holds; waiting for it"));
+            }
             return fall_back(instance_id, availability_zone, clock, &ordered, &held)
                 .unwrap_or_else(|| planned(LaunchPlan::Wait, format!("{held}; waiting for it to be released")));
         }
@@ -152,16 +162,17 @@ pub fn plan_launch(
             ),
         };
     }
-    match freshest(availability_zone, volumes, &ordered) {
+    match freshest(availability_zone, volumes, snapshots, &ordered) {
         Some(Freshest::Here(volume_id, device, why)) => return planned(LaunchPlan::Attach { volume_id, device }, why),
         Some(Freshest::Elsewhere(volume, why)) => return carry(volume, why),
         None => {}
     }
     if let Some(newest) = ordered.first() {
+        // A pending snapshot whose volume is free was reached by EBS: it completes (incremental
+        // snapshots of a busy volume take minutes; a newer one of the same volume queues behind
+        // an older one). Waited for, never given up for an older one.
         if newest.state == SnapshotState::Pending {
-            let held = format!("the newest snapshot {} is still pending", newest.snapshot_id);
-            return fall_back(instance_id, availability_zone, clock, &ordered, &held)
-                .unwrap_or_else(|| planned(LaunchPlan::Wait, held));
+            return planned(LaunchPlan::Wait, format!("the newest snapshot {} is still pending", newest.snapshot_id));
         }
         return match ordered.iter().find(|s| s.state == SnapshotState::Completed) {
             Some(s) => {
@@ -241,6 +252,14 @@ fn fall_back(
     let s = newest_first.iter().find(|s| s.state == SnapshotState::Completed)?;
     let device = s.device.clone()?;
     let age = (clock.now - s.start_time).max(0);
+    if let Some(max_age) = clock.max_age.filter(|max| age > *max) {
+        let why = format!(
+            "{held} after {}s; the newest completed snapshot {} is {age}s old, more than {max_age}s (twice \
+             SNAPSHOT_EVERY_SECONDS: the periodic snapshots have been failing): not restoring it on its own; waiting",
+            clock.waited, s.snapshot_id
+        );
+        return Some(planned(LaunchPlan::Wait, why));
+    }
     let why = format!(
         "{held} after {}s (DATA_WAIT_SECONDS {after}): restoring the newest completed snapshot {} in {zone} for \
          {instance_id}; its data is {age}s old, and what was written after it is not on the new volume \
@@ -311,19 +330,29 @@ pub fn forked(s: &DataSnapshot, volumes: &[DataVolume], snapshots: &[DataSnapsho
     volumes
         .iter()
         .filter(|w| w.attached.is_some())
-        .filter_map(|w| snapshots.iter().find(|p| Some(p.snapshot_id.as_str()) == w.restored_from.as_deref()))
-        .any(|p| p.volume.as_deref() == Some(source) && p.start_time < s.start_time)
+        .filter_map(|w| origin(w, snapshots))
+        .any(|(volume, time)| volume == source && time < s.start_time)
+}
+
+/// Where a restored volume's data came from: the volume its snapshot was taken of, and when. Read
+/// from its own tags (written at the restore, so that the lineage outlives the snapshot, which
+/// retention may prune), else from the snapshot itself.
+fn origin<'a>(w: &'a DataVolume, snapshots: &'a [DataSnapshot]) -> Option<(&'a str, i64)> {
+    if let Some(o) = &w.origin {
+        return Some((o.volume.as_str(), o.time));
+    }
+    let p = snapshots.iter().find(|p| Some(p.snapshot_id.as_str()) == w.restored_from.as_deref())?;
+    Some((p.volume.as_deref()?, p.start_time))
 }
 
 /// Whether the group has moved on from `v`: a copy restored from a snapshot of it has served since.
 /// Whatever `v` holds beyond that snapshot is a branch the group left ([`forked`]): it neither
 /// holds a launch back while attached to its old instance nor counts as newer data.
-fn left_behind(v: &DataVolume, volumes: &[DataVolume], snapshots: &[&DataSnapshot]) -> bool {
-    volumes.iter().filter(|w| w.attached.is_some()).any(|w| {
-        snapshots.iter().any(|p| {
-            Some(p.snapshot_id.as_str()) == w.restored_from.as_deref() && p.volume.as_deref() == Some(&v.volume_id)
-        })
-    })
+fn left_behind(v: &DataVolume, volumes: &[DataVolume], snapshots: &[DataSnapshot]) -> bool {
+    volumes
+        .iter()
+        .filter(|w| w.attached.is_some())
+        .any(|w| origin(w, snapshots).is_some_and(|(volume, _)| volume == v.volume_id))
 }
 
 /// Where the newest data is, when it is on a detached volume rather than only in a snapshot.
@@ -343,18 +372,25 @@ enum Freshest<'a> {
 ///    not need its volume);
 /// 3. in this zone, a copy of the newest completed snapshot that was never attached (restored for
 ///    a launch that was abandoned).
-fn freshest<'a>(zone: &str, volumes: &'a [DataVolume], newest_first: &[&DataSnapshot]) -> Option<Freshest<'a>> {
+fn freshest<'a>(
+    zone: &str,
+    volumes: &'a [DataVolume],
+    snapshots: &[DataSnapshot],
+    newest_first: &[&DataSnapshot],
+) -> Option<Freshest<'a>> {
     let free = |v: &&DataVolume| v.state == VolumeState::Available && v.attachments.is_empty();
     let is_source = |v: &DataVolume| newest_first.iter().any(|s| s.volume.as_deref() == Some(v.volume_id.as_str()));
     let newest = newest_first.iter().find(|s| s.state != SnapshotState::Error)?;
     let copy_of_newest = |v: &DataVolume| {
         v.restored_from.as_deref() == Some(newest.snapshot_id.as_str()) && v.attached.is_some() && !is_source(v)
     };
+    // Attached after its periodic snapshot (to that instance, which wrote on, or to another since):
+    // newer than it, unless the group has moved on from it.
     let wrote_on = |v: &DataVolume| {
         newest.volume.as_deref() == Some(v.volume_id.as_str())
             && newest.periodic.is_some()
-            && newest.periodic == v.attached
-            && !left_behind(v, volumes, newest_first)
+            && v.attached.is_some()
+            && !left_behind(v, volumes, snapshots)
     };
     if let Some(v) = volumes.iter().filter(free).find(|v| copy_of_newest(v) || wrote_on(v)) {
         let by = v.attached.as_deref().unwrap_or("an instance");

@@ -298,8 +298,18 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         waited: instance.launch_time.map_or(0, |t| world.now - t),
         max_wait: config.max_wait_seconds,
         fallback_after: config.snapshot_every_seconds.map(|_| config.data_wait_seconds),
+        max_age: config.snapshot_every_seconds.map(|every| every.saturating_mul(2)),
     };
-    let Planned { plan, why: data_why } = plan_launch(instance_id, &zone, clock, &volumes, &snapshots);
+    // The members the group still holds on their way out, or in another state (standby...): their
+    // volumes may still be written.
+    let holding: Vec<&str> = world
+        .group
+        .iter()
+        .flat_map(|g| &g.instances)
+        .filter(|(i, s)| i != instance_id && matches!(s, LifecycleState::TerminatingWait | LifecycleState::Other))
+        .map(|(i, _)| i.as_str())
+        .collect();
+    let Planned { plan, why: data_why } = plan_launch(instance_id, &zone, clock, &holding, &volumes, &snapshots);
     match plan {
         LaunchPlan::Ready => {}
         // The instance sees the device only once the attachment is `attached`, seconds later: the
@@ -320,7 +330,12 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         LaunchPlan::Wait => return decision(Verdict::Wait, data_why, vec![heartbeat]),
         LaunchPlan::Abandon => return abandon(data_why),
         LaunchPlan::Restore { snapshot_id, availability_zone, device, spec, data_age_seconds } => {
+            let origin = snapshots
+                .iter()
+                .find(|s| s.snapshot_id == snapshot_id)
+                .and_then(|s| Some(super::world::Origin { volume: s.volume.clone()?, time: s.start_time }));
             let create = GroupAction::CreateVolume {
+                origin,
                 snapshot_id,
                 availability_zone,
                 key: key.to_owned(),

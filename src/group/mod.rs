@@ -74,7 +74,7 @@ impl Default for Config {
             key: None,
             init_rate_mibps: None,
             snapshot_every_seconds: None,
-            data_wait_seconds: 600,
+            data_wait_seconds: 300,
         }
     }
 }
@@ -275,16 +275,26 @@ impl Handler {
         }
         let ids: Vec<String> = serving.iter().map(|(_, id)| (*id).to_owned()).collect();
         let periodic = self.config.keep_data && self.config.snapshot_every_seconds.is_some();
-        let read = async {
-            if periodic {
-                let (serving, data) =
-                    tokio::join!(aws::observe_serving(&self.clients, &ids), aws::observe_data(&self.clients.ec2));
-                Ok((serving?, data?))
-            } else {
-                Ok((aws::observe_serving(&self.clients, &ids).await?, (Vec::new(), Vec::new())))
+        let data = async {
+            match periodic {
+                true => Some(aws::observe_data(&self.clients.ec2).await),
+                false => None,
             }
         };
-        let ((addresses, instances), (volumes, snapshots)) = match read.await {
+        let (read, data) = tokio::join!(aws::observe_serving(&self.clients, &ids), data);
+        // The volumes and snapshots serve the periodic snapshots only: a failed read of them skips
+        // those, never the addresses' healing.
+        let (volumes, snapshots, data_read) = match data {
+            Some(Ok((volumes, snapshots))) => (volumes, snapshots, true),
+            Some(Err(error)) => {
+                self.frame.observe_failed(Scope::Part, &error, trigger, "the groups' data volumes");
+                skipped.push(format!("periodic snapshots: could not read the data volumes: {error}"));
+                first_error.get_or_insert(error);
+                (Vec::new(), Vec::new(), false)
+            }
+            None => (Vec::new(), Vec::new(), false),
+        };
+        let (addresses, instances) = match read {
             Ok(read) => read,
             Err(error) => {
                 self.frame.observe_failed(Scope::Part, &error, trigger, "the groups' addresses");
@@ -304,8 +314,8 @@ impl Handler {
                 now: now(),
             };
             let heal = decide::heal(&world);
-            let snapshot = decide::snapshot_on_schedule(&world, &self.config);
-            for decision in [heal, snapshot] {
+            let snapshot = data_read.then(|| decide::snapshot_on_schedule(&world, &self.config));
+            for decision in std::iter::once(heal).chain(snapshot) {
                 if !matches!(decision.verdict, Verdict::Heal | Verdict::Preserve) {
                     continue;
                 }

@@ -92,6 +92,10 @@ pub enum GroupAction {
         /// The volume initialization rate, in MiB/s (`DATA_INIT_RATE_MIBPS`), if set.
         #[serde(skip_serializing_if = "Option::is_none")]
         initialization_rate: Option<i32>,
+        /// The volume the snapshot was taken of and when, kept on the new volume (its lineage
+        /// outlives the snapshot, which retention may prune).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        origin: Option<super::world::Origin>,
         /// When newer data could not be reached in time (`DATA_WAIT_SECONDS`): how old the
         /// snapshot's data is, in seconds; the writes after it are not on the new volume.
         #[serde(skip_serializing_if = "Option::is_none")]

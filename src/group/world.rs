@@ -102,9 +102,21 @@ pub struct DataVolume {
     /// The last instance the function attached it to (`ec2-failover:attached`, written before the
     /// attach): a volume that was ever attached may hold data no snapshot has.
     pub attached: Option<String>,
+    /// Where a restored volume's data came from (`ec2-failover:from-volume`, `ec2-failover:from-time`),
+    /// kept on it when its snapshot is pruned.
+    pub origin: Option<Origin>,
     /// Its type, IOPS and throughput: what a snapshot of it records.
     #[serde(flatten)]
     pub spec: VolumeSpec,
+}
+
+/// The volume a restored volume's data was snapshotted from, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// The volume the snapshot was taken of.
+    pub volume: String,
+    /// When it was taken, in seconds since the Unix epoch.
+    pub time: i64,
 }
 
 /// A snapshot of a group's data volume.
