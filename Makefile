@@ -121,7 +121,7 @@ fuzz:
 ## the deploy gate (scripts/cfngate: what CloudFormation refuses and the linters pass, over every
 ## documented parameter set), the wiring tests of the templates, and the tag names of src/tags.rs
 ## against the templates' IAM conditions
-TEMPLATES := template.yaml template-group.yaml template-service-alarm.yaml
+TEMPLATES := template.yaml template-group.yaml template-fleet.yaml template-service-alarm.yaml
 template-check: $(STAMP)
 	for t in $(TEMPLATES); do $(TOOLS) sam validate --lint -t $$t || exit 1; done
 	$(TOOLS) cfn-lint $(TEMPLATES)
@@ -129,7 +129,7 @@ template-check: $(STAMP)
 	for t in $(TEMPLATES); do \
 	  $(TOOLS) checkov -f $$t --framework cloudformation --skip-download --quiet --compact || exit 1; done
 	$(TOOLS) python -m pytest -q tests/test_template.py tests/test_template_group.py tests/test_tags.py tests/test_dashboards.py \
-	  tests/test_cfn_gate.py tests/test_release.py
+	  tests/test_cfn_gate.py tests/test_release.py tests/test_template_fleet.py
 
 ## events-check: the built bootstrap handles every file in events/ behind cargo-lambda, against moto,
 ## in the mode the file belongs to (scripts/local_aws.py MODES): pair mode against a pair; group

@@ -72,7 +72,11 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # SAM template -> the release template's file name in dist/.
-TEMPLATES = {"template.yaml": "template.json", "template-group.yaml": "template-group.json"}
+TEMPLATES = {
+    "template.yaml": "template.json",
+    "template-group.yaml": "template-group.json",
+    "template-fleet.yaml": "template-fleet.json",
+}
 # The region the translator believes it runs in: it decides nothing but the partition of the ARNs
 # it writes itself, which release() replaces with ${AWS::Partition}.
 REGION = "us-east-1"

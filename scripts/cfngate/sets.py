@@ -9,7 +9,7 @@ import re
 import shlex
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PAIR, GROUP, SERVICE_ALARM = "template.yaml", "template-group.yaml", "template-service-alarm.yaml"
+PAIR, GROUP, FLEET, SERVICE_ALARM = "template.yaml", "template-group.yaml", "template-fleet.yaml", "template-service-alarm.yaml"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 MRK = "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ops"
@@ -18,6 +18,7 @@ BASE = {
     PAIR: {"PrimaryInstanceId": "i-0123456789abcdef0", "StandbyInstanceId": "i-0fedcba9876543210",
            "ElasticIpAllocationId": "eipalloc-0123456789abcdef0", "VpcId": "vpc-0123456789abcdef0"},
     GROUP: {"LaunchTemplateId": "lt-0123456789abcdef0", "SubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210"},
+    FLEET: {},
     SERVICE_ALARM: {"PairStackName": "ec2-failover", "HealthCheckId": "abcdef12-3456-7890-abcd-ef1234567890"},
 }
 PROBE = {"ServiceCheck": "probe", "ServiceCheckSubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210"}
@@ -63,6 +64,11 @@ FEATURES = [
      {"KeepData": "true", "DataVolumeSizeGiB": "100", "DataVolumeAvailabilityZone": "eu-west-1a",
       "LaunchHookTimeoutSeconds": "600", "MaxWaitSeconds": "28800", "TerminateHookTimeoutSeconds": "1800",
       "AlertTopicArn": TOPIC, "DryRun": "true", "Architecture": "x86_64"}),
+    ("defaults", FLEET, "us-east-1", {}),
+    ("a fleet that follows zonal shifts, other instance types, a small cap, a dry run on x86_64", FLEET, "eu-west-1",
+     {"ZonalShift": "follow", "StandbyInstanceTypes": "m7i.large,m6i.large", "MaxParallelFailovers": "2",
+      "DryRun": "true", "Architecture": "x86_64", "AlertTopicArn": TOPIC, "FenceMode": "none"}),
+    ("a fleet that reads no zonal shift", FLEET, "us-east-1", {"ZonalShift": "off", "CooldownSeconds": "0"}),
     ("the Route 53 alarm for a pair outside us-east-1", SERVICE_ALARM, "us-east-1", {}),
 ]
 

@@ -39,7 +39,7 @@ from .xmltext import ec2_tags, text_of, xml_root
 # When recording, State.recorder is a Recorder.
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 READ_ONLY = re.compile(r"(Describe|Get|List)[A-Z]")
-TEMPLATES = ("template.yaml", "template-group.yaml")
+TEMPLATES = ("template.yaml", "template-group.yaml", "template-fleet.yaml")
 # The ids a request may name, by the parameter that names them; CreateTags names them by prefix.
 NAMED = {"InstanceId": "instance", "VolumeId": "volume", "SnapshotId": "snapshot", "AllocationId": "address",
          "PublicIp": "public_ip", "NetworkInterfaceId": "network_interface", "RouteTableId": "route_table"}

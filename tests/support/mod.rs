@@ -19,6 +19,7 @@ use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::Client;
 use serde_json::Value;
 
+pub mod fleet;
 pub mod group;
 mod pair;
 // Every test binary includes this module; not all of them build a pair.
@@ -33,6 +34,8 @@ pub const PAIR_FUNCTION: &str = "AKIDFUNCTIONPAIR";
 pub const GROUP_FUNCTION: &str = "AKIDFUNCTIONGROUP";
 /// The group-mode function deployed with data (template-group.yaml, KeepData=true).
 pub const GROUP_DATA_FUNCTION: &str = "AKIDFUNCTIONGROUPDATA";
+/// The fleet-mode function (template-fleet.yaml).
+pub const FLEET_FUNCTION: &str = "AKIDFUNCTIONFLEET";
 
 /// Credentials that sign as `access_key` (moto accepts any).
 pub fn credentials(access_key: &str) -> Credentials {
@@ -371,6 +374,15 @@ impl Proxy {
             .timeout_config(ec2_failover::aws::timeout_config())
             .build();
         aws_sdk_arczonalshift::Client::from_conf(config)
+    }
+
+    /// Fleet mode's clients through this proxy, signed as [`FLEET_FUNCTION`].
+    pub fn fleet_clients(&self, partition: &str) -> ec2_failover::pair::Clients {
+        ec2_failover::pair::Clients {
+            ec2: self.function_client_as(partition, FLEET_FUNCTION),
+            cloudwatch: self.cloudwatch_client_as(partition, FLEET_FUNCTION),
+            arc: self.arc_client_as(partition, FLEET_FUNCTION),
+        }
     }
 
     /// The pair-mode function's client through this proxy (signed as [`PAIR_FUNCTION`]): the

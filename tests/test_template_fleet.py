@@ -1,0 +1,95 @@
+"""Reads template-fleet.yaml, with CloudFormation's intrinsic tags, and checks its wiring: the
+function runs in fleet mode, one execution at a time, with the pairs' defaults from its
+parameters; every rule and the alarms may invoke it; every change its role allows is held to
+resources that carry ec2-failover:pair (but the network interface an address is associated
+through); the record's tags are the only ones it may write, never those that declare a pair; and
+the deploy gate knows the template. Which requests the role allows is proven against the requests
+the fleet tests make (scripts/iamcheck, in `make test`)."""
+
+import pathlib
+import re
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TEMPLATE = cfn_yaml.load(str(ROOT / "template-fleet.yaml"))
+RESOURCES = TEMPLATE["Resources"]
+FUNCTION = RESOURCES["FleetFunction"]["Properties"]
+ROLE = RESOURCES["FleetFunctionRole"]["Properties"]
+TAG_CONDITION = {"Null": {"ec2:ResourceTag/ec2-failover:pair": "false"}}
+
+
+def statements():
+    """Every statement of the role's policies, conditional ones included."""
+    out = []
+    for policy in ROLE["Policies"]:
+        if "Fn::If" in policy:
+            policy = policy["Fn::If"][1]
+        out.extend(policy["PolicyDocument"]["Statement"])
+    return out
+
+
+def tags_rs():
+    """The constants of src/tags.rs, by name."""
+    text = (ROOT / "src" / "tags.rs").read_text()
+    return dict(re.findall(r'pub const ([A-Z_]+): &str = "([^"]+)";', text))
+
+
+def test_the_function_runs_the_fleet_one_execution_at_a_time():
+    variables = FUNCTION["Environment"]["Variables"]
+    assert variables["MODE"] == "fleet"
+    assert variables["MAX_PARALLEL_FAILOVERS"] == {"Ref": "MaxParallelFailovers"}
+    for variable, parameter in [("FENCE_MODE", "FenceMode"), ("COOLDOWN_SECONDS", "CooldownSeconds"),
+                                ("ZONAL_SHIFT", "ZonalShift"), ("DRY_RUN", "DryRun")]:
+        assert variables[variable] == {"Ref": parameter}, variable
+    assert FUNCTION["ReservedConcurrentExecutions"] == 1, "the one writer of every pair"
+    params = TEMPLATE["Parameters"]["MaxParallelFailovers"]
+    assert (params["MinValue"], params["MaxValue"]) == (1, 100), "the function's own range"
+
+
+def test_state_changes_warnings_shifts_and_the_schedule_invoke_it_and_any_alarm_of_the_account_may():
+    events = FUNCTION["Events"]
+    kinds = {name: e["Type"] for name, e in events.items()}
+    assert kinds["Reconcile"] == "Schedule"
+    state = events["InstanceStateChange"]["Properties"]["Pattern"]
+    assert "instance-id" not in state["detail"], "EventBridge cannot match tags: every instance's changes come"
+    assert set(state["detail"]["state"]) >= {"stopped", "terminated", "running"}
+    assert events["ZonalShiftEvents"]["Properties"]["Pattern"]["source"] == ["aws.arc-zonal-shift"]
+    permission = RESOURCES["AlarmActionPermission"]["Properties"]
+    assert permission["Principal"] == "lambda.alarms.cloudwatch.amazonaws.com"
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert permission["SourceArn"]["Fn::Sub"].endswith(":alarm:*")
+
+
+def test_every_change_is_held_to_what_the_tags_declare():
+    for s in statements():
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        reads = all(a.split(":")[1].startswith(("Describe", "List")) for a in actions)
+        if reads or actions == ["sqs:SendMessage"]:
+            continue
+        if s["Sid"] == "OntoTheMembersInterfaces":
+            # The target's primary interface carries no pair tag; the address must (MoveThePairsElasticIps).
+            assert s["Resource"]["Fn::Sub"].endswith(":network-interface/*") and actions == ["ec2:AssociateAddress"]
+            continue
+        condition = s.get("Condition", {})
+        assert condition.get("Null") == TAG_CONDITION["Null"], f"{s['Sid']} is not held to a pair's resources"
+
+
+def test_the_function_writes_the_record_and_never_the_tags_that_declare_a_pair():
+    tags = tags_rs()
+    record = {tags[k] for k in ("FROM", "TO", "AT", "PHASE", "CAUSE", "PAUSED", "PAUSED_AT", "HEALTH")}
+    [create] = [s for s in statements() if s["Action"] == "ec2:CreateTags"]
+    allowed = set(create["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"])
+    assert allowed == record
+    assert tags["PAIR"] not in allowed and tags["ROLE"] not in allowed
+    assert not any(k.startswith("ec2-failover:cooldown") for k in allowed)
+    [delete] = [s for s in statements() if s["Action"] == "ec2:DeleteTags"]
+    assert set(delete["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]) == {tags["PAUSED"], tags["PAUSED_AT"]}
+
+
+def test_the_deploy_gate_and_the_release_know_the_template():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^TEMPLATES := .*template-fleet\.yaml", makefile, re.M)
+    sets = (ROOT / "scripts" / "cfngate" / "sets.py").read_text()
+    assert "FLEET" in sets and '"template-fleet.yaml"' in sets
+    assert '"template-fleet.yaml"' in (ROOT / "scripts" / "release.py").read_text()
