@@ -99,7 +99,7 @@ demo-check: $(STAMP)
 ## boot script (instance/wait-for-data-volume) against a fake metadata service
 emulator-check: $(STAMP)
 	$(TOOLS) python -m pytest -q tests/test_ec2_proxy.py tests/test_iam_check.py tests/test_wait_for_data_volume.py tests/test_decision_lines.py \
-	  tests/test_local_stack.py tests/test_ebs_snapshots.py
+	  tests/test_local_stack.py tests/test_ebs_snapshots.py tests/test_eventbus.py
 
 ## bench: cold start against two floors, failover round trips and duration with EC2 50 ms away,
 ## peak memory, binary size, and the same failover in a crowded account. Reports, never fails on

@@ -16,6 +16,9 @@ pub struct Settings {
     pub dry_run: bool,
     /// Which way the deployment keeps a server available, with that mode's settings (`MODE`).
     pub mode: Mode,
+    /// The EventBridge bus each failover, refusal and hold is published on (`EVENT_BUS`: `default`,
+    /// a bus name or ARN); none: only the log.
+    pub event_bus: Option<String>,
 }
 
 /// Which way the deployed function keeps a server available (`MODE`).
@@ -67,7 +70,16 @@ impl Settings {
             Some("true") | Some("1") | Some("yes") => true,
             Some(other) => return Err(bad("DRY_RUN", other, "accepted values: true, false (default)")),
         };
-        Ok(Settings { dry_run, mode })
+        // EventBridge API reference, PutEventsRequestEntry EventBusName: a name or an ARN, 1 to
+        // 1600 characters of [/\.\-_A-Za-z0-9:]+.
+        let event_bus = get("EVENT_BUS");
+        if let Some(bus) = event_bus
+            .as_ref()
+            .filter(|b| b.len() > 1600 || !b.chars().all(|c| c.is_ascii_alphanumeric() || "/.-_:".contains(c)))
+        {
+            return Err(bad("EVENT_BUS", bus, "an EventBridge bus: default, a bus name or its ARN"));
+        }
+        Ok(Settings { dry_run, mode, event_bus })
     }
 }
 
@@ -700,7 +712,17 @@ mod tests {
     #[test]
     fn group_mode_needs_none_of_the_pair_variables() {
         let settings = Settings::from_lookup(env(&[("MODE", "Group"), ("DRY_RUN", "yes")])).unwrap();
-        assert_eq!(settings, Settings { dry_run: true, mode: Mode::Group(group::Config::default()) });
+        assert_eq!(settings, Settings { dry_run: true, mode: Mode::Group(group::Config::default()), event_bus: None });
+    }
+
+    #[test]
+    fn the_event_bus_is_a_name_or_an_arn() {
+        let bus = |value: &str| Settings::from_lookup(env(&[("MODE", "group"), ("EVENT_BUS", value)]));
+        assert_eq!(bus("default").unwrap().event_bus.as_deref(), Some("default"));
+        let arn = "arn:aws:events:us-east-1:123456789012:event-bus/central";
+        assert_eq!(bus(arn).unwrap().event_bus.as_deref(), Some(arn));
+        assert_eq!(bus("").unwrap().event_bus, None);
+        assert_eq!(bus("my bus!").unwrap_err().variable, "EVENT_BUS");
     }
 
     #[test]

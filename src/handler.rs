@@ -53,21 +53,29 @@ impl Handler {
             );
             pair::Clients { ec2, cloudwatch, arc }
         };
+        // Built only when decisions are published: one client more at init otherwise.
+        let publisher = settings.event_bus.clone().map(|bus| {
+            let conf = aws_sdk_eventbridge::config::Builder::from(sdk).interceptor(requests.clone()).build();
+            crate::publish::Publisher::new(aws_sdk_eventbridge::Client::from_conf(conf), bus)
+        });
         match settings.mode {
             Mode::Pair(config) => {
                 let clients = pair_clients(ec2);
-                Handler::Pair(pair::Handler::counting(config, clients, requests, settings.dry_run))
+                let handler = pair::Handler::counting(config, clients, requests, settings.dry_run);
+                Handler::Pair(handler.publishing(publisher))
             }
             Mode::Fleet(config) => {
                 let clients = pair_clients(ec2);
-                Handler::Fleet(fleet::Handler::counting(config, clients, requests, settings.dry_run))
+                let handler = fleet::Handler::counting(config, clients, requests, settings.dry_run);
+                Handler::Fleet(handler.publishing(publisher))
             }
             Mode::Group(config) => {
                 let autoscaling = aws_sdk_autoscaling::Client::from_conf(
                     aws_sdk_autoscaling::config::Builder::from(sdk).interceptor(requests.clone()).build(),
                 );
                 let clients = group::Clients { ec2, autoscaling };
-                Handler::Group(group::Handler::counting(config, clients, requests, settings.dry_run))
+                let handler = group::Handler::counting(config, clients, requests, settings.dry_run);
+                Handler::Group(handler.publishing(publisher))
             }
         }
     }

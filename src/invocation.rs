@@ -85,6 +85,8 @@ pub struct Frame {
     gate: Arc<Mutex<()>>,
     /// Counts the requests of the mode's AWS clients (each mode adds it to them).
     pub requests: RequestCounter,
+    /// Where the decisions worth acting on go as events (`EVENT_BUS`), if anywhere.
+    pub publisher: Option<crate::publish::Publisher>,
 }
 
 /// An invocation's turn, from its payload's arrival to its last line: while it is held no other
@@ -150,7 +152,13 @@ impl Frame {
             }
             Ok(Decided::One { decision, observed }) => {
                 let (actions, error) = self.act(&decision, |actions| mode.execute(actions)).await;
-                finish(&turn, self.outcome(trigger, decision, observed, actions), error)
+                let outcome = self.outcome(trigger, decision, observed, actions);
+                let line = log(&outcome, error.as_ref(), Scope::Whole(turn.totals()));
+                self.publish(&outcome, &line).await;
+                match failure(outcome.verdict, &outcome.reason, error) {
+                    Some(error) => Err(error),
+                    None => Ok(outcome),
+                }
             }
             Ok(Decided::Sweep { outcome, error }) => {
                 // The parts were logged on their own lines; the summary is an error line too.
@@ -161,6 +169,28 @@ impl Frame {
                 }
             }
         }
+    }
+
+    /// Logs one decision of a sweep on its own line, and publishes it when it is worth acting on.
+    pub async fn log_part<W: Serialize, A: Serialize>(&self, outcome: &Outcome<W, A>, error: Option<&Error>)
+    where
+        Outcome<W, A>: HasFacts,
+    {
+        let line = log(outcome, error, Scope::Part);
+        self.publish(outcome, &line).await;
+    }
+
+    /// Sends a decision line out as an event ([`crate::publish`]), unless this is a dry run or
+    /// nowhere is set.
+    async fn publish<W, A>(&self, outcome: &Outcome<W, A>, line: &str) {
+        if let (Some(publisher), false) = (&self.publisher, self.dry_run) {
+            publisher.publish(outcome.verdict, line).await;
+        }
+    }
+
+    /// The same frame, publishing to `publisher`.
+    pub fn publishing(self, publisher: Option<crate::publish::Publisher>) -> Self {
+        Self { publisher, ..self }
     }
 
     /// Logs a failed read of the world as a decision line (`observe_failed`); the invocation, or
@@ -211,23 +241,6 @@ impl Frame {
     }
 }
 
-/// Logs the decision as the whole invocation, then turns it into the invocation's result: an
-/// error if an action failed or the decision is a refusal.
-pub fn finish<W: Serialize, A: Serialize>(
-    turn: &Turn<'_>,
-    outcome: Outcome<W, A>,
-    error: Option<Error>,
-) -> Result<Outcome<W, A>, Error>
-where
-    Outcome<W, A>: HasFacts,
-{
-    log(&outcome, error.as_ref(), Scope::Whole(turn.totals()));
-    match failure(outcome.verdict, &outcome.reason, error) {
-        Some(error) => Err(error),
-        None => Ok(outcome),
-    }
-}
-
 /// The error a decision ends in: its failed action's, or a refusal's.
 pub fn failure(verdict: Verdict, reason: &str, error: Option<Error>) -> Option<Error> {
     match (error, verdict) {
@@ -239,12 +252,13 @@ pub fn failure(verdict: Verdict, reason: &str, error: Option<Error>) -> Option<E
 
 /// Writes the one log line of a decision (see [`record`]): its facts as flat fields, its outcome,
 /// and its metrics for `scope`.
-pub fn log<W: Serialize, A: Serialize>(outcome: &Outcome<W, A>, error: Option<&Error>, scope: Scope)
+pub fn log<W: Serialize, A: Serialize>(outcome: &Outcome<W, A>, error: Option<&Error>, scope: Scope) -> String
 where
     Outcome<W, A>: HasFacts,
 {
     let (level, line) = said(outcome, error).line(outcome.facts(), scope, record::function_name(), now_ms());
     record::write(level, &line);
+    line
 }
 
 /// What an outcome's decision line says, with the error the decision ends in.

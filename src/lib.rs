@@ -30,6 +30,7 @@ pub mod handler;
 pub mod holder;
 pub mod invocation;
 pub mod pair;
+pub mod publish;
 pub mod record;
 pub mod tags;
 pub mod trigger;

@@ -146,7 +146,9 @@ def test_the_environment_carries_every_setting_the_function_reads():
     }
     health = {"HEALTH_CHECK", "HEALTH_EXPECT", "HEALTH_THRESHOLD", "HEALTH_WINDOW", "HEALTH_HOST"}
     lists = {"ROUTE_TABLE_IDS", "ROUTE_DESTINATIONS", "PRIVATE_IPS", "STANDBY_INSTANCE_TYPES"}
-    refs = {k: v.get("Ref") for k, v in env.items() if k not in health | lists | {"ALARM_NAMES"}}
+    refs = {k: v.get("Ref") for k, v in env.items() if k not in health | lists | {"ALARM_NAMES", "EVENT_BUS"}}
+    # Decisions go to the default bus unless PublishDecisions is false (and the role may then publish nothing).
+    assert env["EVENT_BUS"] == {"Fn::If": ["PublishesDecisions", "default", ""]}
     assert refs == {k: v for k, v in expected.items() if k not in lists | {"ALARM_NAMES"}}
     for name in lists:
         assert env[name] == {"Fn::Join": [",", {"Ref": expected[name]}]}, name
@@ -175,10 +177,11 @@ def test_the_environment_carries_every_setting_the_function_reads():
     # and no other; MODE is left unset, which means pair.
     config_rs = (ROOT / "src" / "config.rs").read_text()
     readers = [config_rs.split(f"fn {f}(", 1)[1].split("\nfn ", 1)[0]
-               for f in ("pair_config", "health_check", "private_endpoints")]
+               for f in ("pair_config_from", "health_check", "private_endpoints")]
     read = {v for r in readers for v in re.findall(r'(?:get|number|list)\((?:get, )?"([A-Z_]+)"', r)} | {"DRY_RUN"}
     assert "DRY_RUN" in re.findall(r'get\("([A-Z_]+)"\)', config_rs)
     assert read == set(expected) | health | {"HEALTH_TIMEOUT_MS"}
+    assert 'get("EVENT_BUS")' in config_rs, "EVENT_BUS is read for every mode"
     # HEALTH_TIMEOUT_MS keeps its default (2 s): not a parameter.
     assert "HEALTH_TIMEOUT_MS" not in env
 
@@ -308,6 +311,10 @@ def test_no_changing_action_has_a_wildcard_resource():
                     # held to the pair's VPC.
                     assert actions == ["ec2:AssociateAddress"] and text.endswith(":network-interface/*"), s["Sid"]
                     assert "ec2:Vpc" in s["Condition"]["ArnEquals"], s["Sid"]
+        elif actions == ["events:PutEvents"]:
+            # The decisions, on the account's default bus only, as ec2-failover only.
+            assert resources == [{"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}]
+            assert s["Condition"] == {"StringEquals": {"events:source": "ec2-failover"}}, s["Sid"]
         elif any(a.startswith("kms:") for a in actions):
             # KMS only on the keys the stack was given, only through EC2.
             assert all(a.startswith("kms:") for a in actions), s["Sid"]

@@ -89,7 +89,7 @@ def test_the_environment_carries_every_setting_group_mode_reads():
     # Every variable group mode reads in src/config.rs (its own, MODE and DRY_RUN) is set, and no other.
     config_rs = (ROOT / "src" / "config.rs").read_text()
     group_reader = config_rs.split("fn group_config(", 1)[1].split("\nfn ", 1)[0]
-    read = set(re.findall(r'(?:get|number)\((?:get, )?"([A-Z_]+)"', group_reader)) | {"MODE", "DRY_RUN"}
+    read = set(re.findall(r'(?:get|number)\((?:get, )?"([A-Z_]+)"', group_reader)) | {"MODE", "DRY_RUN", "EVENT_BUS"}
     assert {"KEEP_DATA", "KEEP_SNAPSHOTS", "MAX_WAIT_SECONDS"} <= read
     assert set(FUNCTION["Environment"]["Variables"]) == read
 

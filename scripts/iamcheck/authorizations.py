@@ -29,7 +29,7 @@ from .evaluate import Authorization, Context, Unsupported
 from .template import ACCOUNT, PARTITION
 
 SERVICES = {"ec2": "ec2", "autoscaling": "autoscaling", "monitoring": "cloudwatch",
-            "arc-zonal-shift": "arc-zonal-shift"}  # SigV4 scope -> IAM
+            "arc-zonal-shift": "arc-zonal-shift", "events": "events"}  # SigV4 scope -> IAM
 # What a request names, by parameter (ResourceId.N by the id's prefix), per EC2 resource type.
 EC2_PARAMS = {"instance": ("InstanceId",), "volume": ("VolumeId",), "snapshot": ("SnapshotId",),
               "elastic-ip": ("AllocationId", "PublicIp"), "network-interface": ("NetworkInterfaceId",),
@@ -142,6 +142,11 @@ def resources_named(prefix, type_name, request, region):
         if not facts.get("arn"):
             raise Unsupported(f"the Auto Scaling group {name} is unknown: no ARN recorded")
         return [(facts["arn"], facts)]
+    if prefix == "events" and type_name == "event-bus":
+        # PutEvents: the bus each entry names (its name or ARN; none: the account's default).
+        # The recorder keeps the first entry's (the function sends one per request).
+        bus = params.get("EventBusName") or "default"
+        return [(bus if bus.startswith("arn:") else arn(prefix, "event-bus", bus, region), {})]
     if prefix == "cloudwatch" and type_name == "alarm":
         names = [v for k, v in params.items() if re.fullmatch(r"AlarmNames\.member\.\d+|AlarmName", k)]
         return [(arn(prefix, "alarm", n, region), {}) for n in names] or [(arn(prefix, "alarm", "*", region), {})]
@@ -184,6 +189,9 @@ def resource_keys(prefix, type_name, facts, request, resource):
     values = {}
     if prefix == "autoscaling":
         return tags_of(facts, "autoscaling:ResourceTag", "aws:ResourceTag")
+    if prefix == "events":
+        # PutEvents' own keys, from the entry (EventBridge User Guide, "Using IAM policy conditions").
+        return {"events:source": params.get("Source"), "events:detail-type": params.get("DetailType")}
     if prefix != "ec2":
         return values
     new = facts is None

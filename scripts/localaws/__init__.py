@@ -12,6 +12,7 @@ The proxy (scripts/ec2_proxy.py runs it; so does `python -m localaws`, PYTHONPAT
 - `ec2_instances`: strict EC2's instance states (pending, stopping, initializing status checks).
 - `ec2_rules`: strict EC2's other refusals and delays (associations, volumes, private IPs and
   their subnets, ConcurrentTagAccess, stale reads, metadata options, snapshot states).
+- `eventbus`: EventBridge's PutEvents (the decisions the function publishes), kept for the tests.
 - `ebs_snapshots`: CreateSnapshot's per-volume rate and pending limits; a dark zone's snapshots
   stay pending.
 - `autoscaling`: the lifecycle calls moto lacks, instances held in Pending:Wait / Terminating:Wait.

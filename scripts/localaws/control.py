@@ -152,6 +152,7 @@ def shown(read):
 
 GET = {
     "/_proxy/log": shown(lambda state, now: state.log),
+    "/_proxy/events": shown(lambda state, now: state.events),
     "/_proxy/lifecycle": shown(lambda state, now: state.completions),
     "/_proxy/instances": shown(lambda state, now: state.instances(now)),
 }

@@ -38,7 +38,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-from . import autoscaling, cloudwatch, control, ec2_rules, faults, zonalshift
+from . import autoscaling, cloudwatch, control, ec2_rules, eventbus, faults, zonalshift
 from .recorder import Recorder, record_after, record_before
 from .state import State
 from .xmltext import ERROR_XML, HOP_BY_HOP
@@ -69,6 +69,8 @@ class Proxy(BaseHTTPRequestHandler):
         operation = cloudwatch.rpcv2_operation(self.path)
         if operation:
             return cloudwatch.bridge(self, operation)
+        if eventbus.handles(self):
+            return eventbus.answer(self)
         self.forward()
 
     def read_body(self):

@@ -71,6 +71,8 @@ class State:
             self.snapshot_rate_seconds = float(settings.get("snapshot_rate_seconds", 15))
             # Route 53 ARC's shifts (POST /_proxy/zonal-shift, /_proxy/autoshift; zonalshift.py)
             self.zonal_shifts = []
+            # the entries EventBridge accepted (eventbus.py), for GET /_proxy/events
+            self.events = []
             self.autoshifts = []
             if not settings.get("keep_lifecycle") or not hasattr(self, "holds"):
                 self.completions = []

@@ -21,7 +21,7 @@ use serde_json::Value;
 use self::declare::{declare, Declared};
 use crate::decision::{sweep_rank, Decision, Outcome, Report, Verdict};
 use crate::error::Error;
-use crate::invocation::{failure, log, now, Decided, Frame, Mode, Unread};
+use crate::invocation::{failure, now, Decided, Frame, Mode, Unread};
 use crate::pair::{self, plan::Action, world::World};
 use crate::record::{Facts, HasFacts, RequestCounter, Scope};
 use crate::tags::PAIR;
@@ -195,6 +195,12 @@ impl Handler {
         Self { budget, ..self }
     }
 
+    /// The same handler, publishing each failover, refusal and hold on an EventBridge bus.
+    pub fn publishing(mut self, publisher: Option<crate::publish::Publisher>) -> Self {
+        self.frame = self.frame.publishing(publisher);
+        self
+    }
+
     /// The HTTP requests this handler's AWS clients have made so far, retries included.
     pub fn aws_requests(&self) -> u64 {
         self.frame.requests.count()
@@ -347,7 +353,7 @@ impl Handler {
                 let observed = FleetObserved::Pair(Box::new(PairSeen { pair: name.clone(), world }));
                 let outcome = self.frame.outcome(trigger, wrapped, Some(observed), reports);
                 if !quiet || status {
-                    log(&outcome, error.as_ref(), Scope::Part);
+                    self.frame.log_part(&outcome, error.as_ref()).await;
                 }
                 let error = failure(outcome.verdict, &outcome.reason, error);
                 (

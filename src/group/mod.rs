@@ -32,7 +32,7 @@ use self::plan::GroupAction;
 use self::world::{GroupWorld, HeldGroup};
 use crate::decision::{Outcome, Report, Status, Verdict};
 use crate::error::Error;
-use crate::invocation::{failure, log, now, Decided, Frame, Mode, Unread};
+use crate::invocation::{failure, now, Decided, Frame, Mode, Unread};
 use crate::record::{Facts, HasFacts, Scope};
 use crate::trigger::{LifecycleAction, Trigger};
 
@@ -117,6 +117,12 @@ impl Handler {
         Self { sweep_budget, ..self }
     }
 
+    /// The same handler, publishing each failover, refusal and hold on an EventBridge bus.
+    pub fn publishing(mut self, publisher: Option<crate::publish::Publisher>) -> Self {
+        self.frame = self.frame.publishing(publisher);
+        self
+    }
+
     /// The HTTP requests this handler's AWS clients have made so far, retries included.
     pub fn aws_requests(&self) -> u64 {
         self.frame.requests.count()
@@ -169,7 +175,7 @@ impl Handler {
             let part = Trigger::Lifecycle(action.clone());
             let (verdict, reason) = match self.act(part.clone(), action).await {
                 Ok((outcome, error)) => {
-                    log(&outcome, error.as_ref(), Scope::Part);
+                    self.frame.log_part(&outcome, error.as_ref()).await;
                     actions.extend(outcome.actions);
                     if let Some(error) = failure(outcome.verdict, &outcome.reason, error) {
                         first_error.get_or_insert(error);
@@ -321,7 +327,7 @@ impl Handler {
                 }
                 let (reports, error) = self.frame.act(&decision, |a| aws::execute(&self.clients, a)).await;
                 let outcome = self.frame.outcome(trigger.clone(), decision, Some(world.clone()), reports);
-                log(&outcome, error.as_ref(), Scope::Part);
+                self.frame.log_part(&outcome, error.as_ref()).await;
                 if let Some(error) = failure(outcome.verdict, &outcome.reason, error) {
                     first_error.get_or_insert(error);
                 }

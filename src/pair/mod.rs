@@ -137,6 +137,12 @@ impl Handler {
         Self { config, clients, frame, regional }
     }
 
+    /// The same handler, publishing each failover, refusal and hold on an EventBridge bus.
+    pub fn publishing(mut self, publisher: Option<crate::publish::Publisher>) -> Self {
+        self.frame = self.frame.publishing(publisher);
+        self
+    }
+
     /// The HTTP requests this handler's AWS clients have made so far, retries included.
     pub fn aws_requests(&self) -> u64 {
         self.frame.requests.count()

@@ -376,6 +376,28 @@ impl Proxy {
         aws_sdk_arczonalshift::Client::from_conf(config)
     }
 
+    /// EventBridge through this proxy (which answers PutEvents), signed with `access_key`.
+    pub fn events_client_as(&self, partition: &str, access_key: &str) -> aws_sdk_eventbridge::Client {
+        use aws_sdk_eventbridge::config::retry::RetryPartition;
+        let config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials(access_key))
+            .retry_config(ec2_failover::aws::retry_config().with_initial_backoff(Duration::from_millis(2)))
+            .retry_partition(RetryPartition::new(format!("{partition}-events")))
+            .timeout_config(ec2_failover::aws::timeout_config())
+            .build();
+        aws_sdk_eventbridge::Client::from_conf(config)
+    }
+
+    /// The events EventBridge accepted (the proxy's PutEvents), in order.
+    pub fn events(&self) -> Vec<Value> {
+        let (status, body) = http(&self.endpoint, "GET", "/_proxy/events", "");
+        assert_eq!(status, 200, "proxy events: {body}");
+        serde_json::from_str(&body).expect("proxy events are JSON")
+    }
+
     /// Fleet mode's clients through this proxy, signed as [`FLEET_FUNCTION`].
     pub fn fleet_clients(&self, partition: &str) -> ec2_failover::pair::Clients {
         ec2_failover::pair::Clients {
