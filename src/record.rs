@@ -237,9 +237,23 @@ struct MetricName {
     unit: &'static str,
 }
 
+/// The dimension sets `Failovers` is also published under, per pair (fleet mode) or per group:
+/// one metric per pair or group (CloudWatch bills each), so that a fleet's dashboard shows which.
+pub const UNIT_DIMENSIONS: [&[&str]; 2] = [&[FUNCTION, "pair"], &[FUNCTION, "group"]];
+
+/// The per-pair or per-group dimension set of a line, when its facts name one.
+fn unit_dimension(facts: &Facts) -> Option<&'static [&'static str]> {
+    match (&facts.pair, &facts.group) {
+        (Some(_), _) => Some(UNIT_DIMENSIONS[0]),
+        (None, Some(_)) => Some(UNIT_DIMENSIONS[1]),
+        (None, None) => None,
+    }
+}
+
 impl Emf {
-    /// One directive per dimension set, naming the metrics present.
-    fn of(metrics: &Metrics, timestamp: i64) -> Option<Self> {
+    /// One directive per dimension set, naming the metrics present; `Failovers` also under the
+    /// line's pair or group (`unit`).
+    fn of(metrics: &Metrics, timestamp: i64, unit: Option<&'static [&'static str]>) -> Option<Self> {
         let mut directives: Vec<Directive> = Vec::new();
         for ((name, unit, dimensions), present) in METRICS.iter().zip(metrics.present()) {
             if !present {
@@ -252,6 +266,10 @@ impl Emf {
                     directives.push(Directive { namespace: NAMESPACE, dimensions: [dimensions], metrics: vec![metric] })
                 }
             }
+        }
+        if let (Some(unit), Some(_)) = (unit, metrics.failovers) {
+            let metric = MetricName { name: "Failovers", unit: "Count" };
+            directives.push(Directive { namespace: NAMESPACE, dimensions: [unit], metrics: vec![metric] });
         }
         (!directives.is_empty()).then_some(Emf { timestamp, cloud_watch_metrics: directives })
     }
@@ -318,6 +336,7 @@ impl<W: Serialize, A: Serialize> Said<'_, W, A> {
         let timestamp = aws_sdk_ec2::primitives::DateTime::from_millis(timestamp_ms)
             .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
             .unwrap_or_default();
+        let emf = Emf::of(&metrics, timestamp_ms, unit_dimension(&facts));
         let mut line = Line {
             level: level.as_str(),
             message,
@@ -332,7 +351,7 @@ impl<W: Serialize, A: Serialize> Said<'_, W, A> {
             trigger: self.trigger,
             observed: self.observed,
             actions: self.actions,
-            _aws: Emf::of(&metrics, timestamp_ms),
+            _aws: emf,
         };
         let text = to_json(&line);
         if text.len() <= MAX_LINE_BYTES {

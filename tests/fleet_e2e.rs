@@ -67,6 +67,12 @@ async fn an_event_about_one_pair_reads_and_moves_that_pair_only() {
     let moved = h.handle(&state_change(&b.primary, "stopped")).await.unwrap();
     assert_eq!(moved.verdict, Verdict::FailOver, "{}", moved.reason);
     assert_eq!(moved.facts().pair.as_deref(), Some("b"));
+    // Its decision line names the pair, a field and the dimension of Failovers by pair.
+    let scope = ec2_failover::record::Scope::Whole(ec2_failover::record::Totals::default());
+    let (_, line) = ec2_failover::invocation::said(&moved, None).line(moved.facts(), scope, "fleet", 1_800_000_000_000);
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["pair"], json!("b"));
+    assert!(line["_aws"]["CloudWatchMetrics"].to_string().contains(r#"[["function","pair"]]"#), "{line}");
     assert_eq!(holder(&ec2, &b.allocation_id).await.as_deref(), Some(b.standby.as_str()));
     for other in ["a", "c"] {
         let p = fleet.pair(other);

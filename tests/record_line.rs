@@ -109,6 +109,8 @@ async fn a_failover_line_names_who_served_and_who_serves_and_counts_every_reques
     assert_eq!(metric(&metrics, "Failovers"), Some(1.0));
     assert_eq!(metric(&metrics, "Refusals"), Some(0.0));
     assert_eq!(metric(&metrics, "Serving"), Some(1.0));
+    // One pair by its environment: no pair dimension (a fleet's lines carry it).
+    assert!(!line["_aws"].to_string().contains("\"pair\""), "{line}");
     assert_eq!(metric(&metrics, "AwsRequests"), Some(counted as f64));
     assert_eq!(metric(&metrics, "Duration"), Some(42.0));
     // The facts come before the outcome, which Logs Insights may not reach past 200 fields.
@@ -146,6 +148,15 @@ async fn a_group_line_names_its_group_and_instance_and_its_requests_are_counted(
     assert_eq!(line["target"], new.as_str());
     let metrics = emf_metrics(&line);
     assert_eq!(metric(&metrics, "Failovers"), Some(1.0), "a new instance took the group's IP");
+    // Failovers by group too: a fleet's dashboard shows which one moved.
+    let sets: Vec<Value> = line["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["Metrics"].as_array().unwrap().iter().any(|m| m["Name"] == "Failovers"))
+        .map(|d| d["Dimensions"].clone())
+        .collect();
+    assert_eq!(sets, [json!([["function"]]), json!([["function", "group"]])]);
 }
 
 fn said<'a>(

@@ -98,3 +98,17 @@ def test_the_deploy_gate_and_the_release_know_the_template():
     sets = (ROOT / "scripts" / "cfngate" / "sets.py").read_text()
     assert "FLEET" in sets and '"template-fleet.yaml"' in sets
     assert '"template-fleet.yaml"' in (ROOT / "scripts" / "release.py").read_text()
+
+
+def test_the_dashboard_graphs_failovers_by_pair_as_the_decision_line_publishes_them():
+    import json
+    record = (ROOT / "src" / "record.rs").read_text()
+    assert 'pub const UNIT_DIMENSIONS: [&[&str]; 2] = [&[FUNCTION, "pair"], &[FUNCTION, "group"]];' in record
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: m.group(1), body))["widgets"]
+    searches = [row[0]["expression"] for w in widgets for row in w["properties"].get("metrics", []) if isinstance(row[0], dict)]
+    assert any('{"ec2-failover",function,pair} MetricName="Failovers" function="FleetFunction"' in e for e in searches), searches
+    (alarms,) = [w["properties"]["alarms"] for w in widgets if w["type"] == "alarm"]
+    assert alarms == ["FunctionErrorsAlarm.Arn"]
+    (query,) = [w["properties"]["query"] for w in widgets if w["type"] == "log"]
+    assert query.startswith("SOURCE 'FleetLogGroup' |") and "pair" in query
