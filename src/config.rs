@@ -1,7 +1,6 @@
 //! The function's settings: read once from the environment at init, by one reader, validated, then
 //! lent to every invocation. Every error names its variable.
 
-use crate::fleet;
 use crate::group;
 use crate::pair;
 use crate::pair::config::{
@@ -34,7 +33,25 @@ pub enum Mode {
     Group(group::Config),
     /// `MODE=fleet`: every pair the tags declare (`ec2-failover:pair`, `ec2-failover:role`), the
     /// pair variables being each pair's defaults.
-    Fleet(fleet::Config),
+    Fleet(FleetConfig),
+}
+
+/// Fleet mode's settings (`fleet::Config`): defined here, with the reader of each pair's settings
+/// that the fleet calls for every pair its tags declare, so that the fleet wing imports this file
+/// and not the other way round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetConfig {
+    /// The function's own pair variables (the environment's), each pair's defaults.
+    pub settings: Vec<(String, String)>,
+    /// How many pairs a reconcile acts on at once (`MAX_PARALLEL_FAILOVERS`).
+    pub max_parallel_failovers: usize,
+}
+
+impl FleetConfig {
+    /// The function's own value of a pair variable.
+    pub fn default_of(&self, variable: &str) -> Option<String> {
+        self.settings.iter().find(|(v, _)| v == variable).map(|(_, value)| value.clone())
+    }
 }
 
 /// A configuration problem, named by its variable, reported at init.
@@ -139,7 +156,7 @@ pub const FLEET_DEFAULTS: [&str; 18] = [
 /// Fleet mode: `MAX_PARALLEL_FAILOVERS` (how many pairs a reconcile acts on at once, 1 to 100,
 /// default 10) and the pair variables of [`FLEET_DEFAULTS`], each pair's defaults, checked here
 /// as one pair's would be (with placeholder instances and Elastic IP).
-fn fleet_config(get: &impl Fn(&str) -> Option<String>) -> Result<fleet::Config, ConfigError> {
+fn fleet_config(get: &impl Fn(&str) -> Option<String>) -> Result<FleetConfig, ConfigError> {
     let max = number(get, "MAX_PARALLEL_FAILOVERS", 10, 1, 100)?;
     let settings: Vec<(String, String)> =
         FLEET_DEFAULTS.iter().filter_map(|v| Some(((*v).to_owned(), get(v)?))).collect();
@@ -151,7 +168,7 @@ fn fleet_config(get: &impl Fn(&str) -> Option<String>) -> Result<fleet::Config, 
         _ => None,
     };
     pair_config_from(&placeholder)?;
-    Ok(fleet::Config { settings, max_parallel_failovers: usize::try_from(max).unwrap_or(10) })
+    Ok(FleetConfig { settings, max_parallel_failovers: usize::try_from(max).unwrap_or(10) })
 }
 
 /// Reads one pair's settings through `get`: the environment's for `MODE=pair`, a pair's tags over

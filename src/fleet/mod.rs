@@ -27,21 +27,8 @@ use crate::record::{Facts, HasFacts, RequestCounter, Scope};
 use crate::tags::PAIR;
 use crate::trigger::{Command, Trigger};
 
-/// Fleet mode's settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
-    /// The function's own pair variables (the environment's), each pair's defaults.
-    pub settings: Vec<(String, String)>,
-    /// How many pairs a reconcile acts on at once (`MAX_PARALLEL_FAILOVERS`).
-    pub max_parallel_failovers: usize,
-}
-
-impl Config {
-    /// The function's own value of a pair variable.
-    pub fn default_of(&self, variable: &str) -> Option<String> {
-        self.settings.iter().find(|(v, _)| v == variable).map(|(_, value)| value.clone())
-    }
-}
+/// Fleet mode's settings: the pairs' defaults and the cap (read by [`crate::config`]).
+pub use crate::config::FleetConfig as Config;
 
 /// How long a reconcile starts new pairs' actions before it leaves the rest to the next one: well
 /// inside the template's 60-second timeout, even when every AWS call is retried.
