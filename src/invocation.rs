@@ -184,7 +184,9 @@ impl Frame {
     /// nowhere is set.
     async fn publish<W, A>(&self, outcome: &Outcome<W, A>, line: &str) {
         if let (Some(publisher), false) = (&self.publisher, self.dry_run) {
-            publisher.publish(outcome.verdict, line).await;
+            // Boxed: the SDK's request future is large, and every invocation's future would
+            // carry it, on the one thread's stack, whether it publishes or not.
+            Box::pin(publisher.publish(outcome.verdict, line)).await;
         }
     }
 
