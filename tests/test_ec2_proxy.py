@@ -811,9 +811,10 @@ def test_reads_and_mutating_actions_have_separate_buckets(local, endpoints):
     allocated, refused_writes, took = burst(lambda: local.ec2.allocate_address(Domain="vpc")["AllocationId"], 8)
     try:
         assert 5 <= len(allocated) <= 5 + took / 2 and refused_writes, "the write has its own bucket, full"
-        # The read's bucket is still empty but for what refilled since (less than one token then).
+        # The read's bucket is still empty but for what refilled since: less than one token when the
+        # burst's last request was refused, one a second after (a loaded machine stretches both).
         later = burst(read, 4)[0]
-        assert len(later) <= 1 + (time.monotonic() - emptied), "the read's bucket is still empty"
+        assert len(later) <= 2 + (time.monotonic() - emptied), "the read's bucket is still empty"
         running = [{"Name": "instance-state-name", "Values": ["running"]}]
         filtered = lambda: local.ec2.describe_instances(Filters=running)
         assert len(burst(filtered, 10)[0]) == 10, "a filtered read takes from the action's standard bucket"
