@@ -32,5 +32,6 @@ pub mod invocation;
 pub mod pair;
 pub mod publish;
 pub mod record;
+pub mod route;
 pub mod tags;
 pub mod trigger;

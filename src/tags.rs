@@ -22,6 +22,9 @@ pub const PAUSED_AT: &str = "ec2-failover:paused-at";
 /// Pair mode: the service check's recent results, each member's (`pair::health::History`).
 pub const HEALTH: &str = "ec2-failover:health";
 
+/// A group's route table (and a fleet pair's instances): the destinations that follow the active
+/// instance, comma-separated (a NAT instance's default route: `0.0.0.0/0`).
+pub const ROUTE_DESTINATIONS: &str = "ec2-failover:route-destinations";
 /// Fleet mode: the name of the pair an instance, Elastic IP or route table belongs to.
 pub const PAIR: &str = "ec2-failover:pair";
 /// Fleet mode: an instance's role in its pair, `primary` or `standby`.

@@ -283,9 +283,16 @@ async fn a_sweep_past_its_budget_leaves_the_rest_to_the_next_one() {
         mock!(aws_sdk_ec2::Client::describe_addresses).then_output(|| DescribeAddressesOutput::builder().build()),
         mock!(aws_sdk_ec2::Client::describe_volumes).then_output(|| DescribeVolumesOutput::builder().build()),
         mock!(aws_sdk_ec2::Client::describe_snapshots).then_output(|| DescribeSnapshotsOutput::builder().build()),
+        mock!(aws_sdk_ec2::Client::describe_route_tables).then_output(|| {
+            aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput::builder().build()
+        }),
     ];
     let clients = Clients {
-        ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&reads, &ec2_rules[0], &ec2_rules[1], &ec2_rules[2]]),
+        ec2: mock_client!(
+            aws_sdk_ec2,
+            RuleMode::MatchAny,
+            [&reads, &ec2_rules[0], &ec2_rules[1], &ec2_rules[2], &ec2_rules[3]]
+        ),
         autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&groups, &hooks]),
     };
     let schedule = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});

@@ -8,8 +8,8 @@ use ec2_failover::decision::Verdict;
 use ec2_failover::group::decide::{decide, heal, held_actions, screen, serving, Screened};
 use ec2_failover::group::plan::{GroupAction, LifecycleResult};
 use ec2_failover::group::world::{
-    Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance,
-    LifecycleState, SnapshotState, VolumeSpec, VolumeState,
+    Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupRoute, GroupWorld, HeldGroup,
+    Instance, LifecycleState, SnapshotState, VolumeSpec, VolumeState,
 };
 use ec2_failover::group::Config;
 use ec2_failover::pair::world::InstanceState;
@@ -64,7 +64,7 @@ fn ip(key: &str, on: Option<(&str, &str)>) -> GroupAddress {
 }
 
 fn world(group: Option<Group>, instance: Option<Instance>, addresses: Vec<GroupAddress>) -> GroupWorld {
-    GroupWorld { group, instance, addresses, volumes: vec![], snapshots: vec![], now: 1_800_000_000 }
+    GroupWorld { group, instance, addresses, volumes: vec![], snapshots: vec![], routes: vec![], now: 1_800_000_000 }
 }
 
 fn completion(result: LifecycleResult) -> GroupAction {
@@ -461,4 +461,67 @@ fn a_deployment_with_a_group_key_acts_only_on_its_own_group() {
     assert_eq!((d.verdict, d.actions.len()), (Verdict::Ignore, 0), "{}", d.reason);
     assert!(d.reason.contains("serves db only"), "{}", d.reason);
     assert_eq!(decide(&launch(), &world, &mine).verdict, Verdict::Follow);
+}
+
+/// A route of group `key`'s table to 0.0.0.0/0, pointing at `eni` (none: no such route yet).
+fn nat_route(key: &str, eni: Option<&str>) -> GroupRoute {
+    GroupRoute {
+        table: "rtb-private".into(),
+        destination: "0.0.0.0/0".into(),
+        key: key.into(),
+        instance_id: None,
+        network_interface_id: eni.map(Into::into),
+    }
+}
+
+fn point_route() -> GroupAction {
+    GroupAction::PointRoute {
+        table: "rtb-private".into(),
+        destination: "0.0.0.0/0".into(),
+        instance_id: NEW.into(),
+        network_interface_id: Some("eni-new".into()),
+    }
+}
+
+#[test]
+fn a_nat_instance_s_route_follows_the_replacement_with_its_ip_before_the_launch_goes_on() {
+    let mv = GroupAction::MoveAddress {
+        allocation_id: "eipalloc-web".into(),
+        instance_id: NEW.into(),
+        network_interface_id: Some("eni-new".into()),
+    };
+    let routed = |routes: Vec<GroupRoute>, on: Option<(&str, &str)>| GroupWorld {
+        routes,
+        ..world(group(Some("web")), instance(InstanceState::Running), vec![ip("web", on)])
+    };
+    let config = Config { keep_data: false, ..Config::default() };
+    // The old instance's route and address: both move, then the launch goes on.
+    let d = decide(
+        &launch(),
+        &routed(vec![nat_route("web", Some("eni-old")), nat_route("db", Some("eni-db"))], Some((OLD, "eni-old"))),
+        &config,
+    );
+    assert_eq!(d.verdict, Verdict::Follow, "{}", d.reason);
+    assert_eq!(d.actions, [mv.clone(), point_route(), go_on()]);
+    assert!(d.reason.contains("the route to 0.0.0.0/0 in rtb-private"), "{}", d.reason);
+    // The IP already moved (a retry after a failed route move): the route alone, then go on.
+    let d = decide(&launch(), &routed(vec![nat_route("web", None)], Some((NEW, "eni-new"))), &config);
+    assert_eq!((d.verdict, d.actions.as_slice()), (Verdict::Follow, &[point_route(), go_on()][..]), "{}", d.reason);
+    // Everything in place: no change.
+    let d = decide(&launch(), &routed(vec![nat_route("web", Some("eni-new"))], Some((NEW, "eni-new"))), &config);
+    assert_eq!((d.verdict, d.actions.as_slice()), (Verdict::NoChange, &[go_on()][..]), "{}", d.reason);
+    // A source/destination check left on is said loudly.
+    let mut checked = routed(vec![nat_route("web", Some("eni-old"))], Some((OLD, "eni-old")));
+    checked.instance.as_mut().unwrap().source_dest_check = Some(true);
+    let d = decide(&launch(), &checked, &config);
+    assert!(d.reason.contains("source/destination check is on"), "{}", d.reason);
+
+    // The sweep heals a route moved by hand, as it heals the address.
+    let serving_group = swept(LifecycleState::InService, None);
+    let healed = GroupWorld {
+        routes: vec![nat_route("web", Some("eni-other"))],
+        ..world(Some(serving_group.group()), instance(InstanceState::Running), vec![ip("web", Some((NEW, "eni-new")))])
+    };
+    let d = heal(&healed);
+    assert_eq!((d.verdict, d.actions.as_slice()), (Verdict::Heal, &[point_route()][..]), "{}", d.reason);
 }

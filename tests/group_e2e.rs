@@ -22,7 +22,8 @@ async fn the_ip_follows_a_replacement_into_the_other_az_and_the_launch_continues
     let outcome = handler.handle(&scene.launch_event(&new)).await.unwrap();
     assert_eq!(outcome.verdict, Verdict::Follow, "{}", outcome.reason);
     let reads: Vec<String> = proxy.log().into_iter().map(|r| r.action).filter(|a| a.starts_with("Describe")).collect();
-    assert_eq!(reads.len(), 3, "{reads:?}");
+    // The group, its instance, the addresses and the route tables that follow groups, at once.
+    assert_eq!(reads.len(), 4, "{reads:?}");
     assert!(!reads.iter().any(|a| a == "DescribeVolumes" || a == "DescribeSnapshots"), "{reads:?}");
     assert_eq!(scene.holder().await, Some((new.clone(), "us-east-1b".to_owned())));
     assert_eq!(
@@ -767,4 +768,48 @@ async fn a_volume_that_served_without_a_terminate_snapshot_is_carried_not_rolled
     // C1 served and holds the newest data up to now: never deleted as unused.
     assert_eq!(scene.volume(&c1).await.state().map(|s| s.as_str()), Some("available"));
     drop(moto);
+}
+
+/// A NAT instance in a single-instance group (as fck-nat runs it): the private subnets' default
+/// route, in a table tagged with the group's key, follows the replacement with the Elastic IP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nat_instance_s_default_route_follows_its_replacement() {
+    use aws_sdk_ec2::types::{ResourceType, TagSpecification};
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    let eni_of = |id: String| {
+        let ec2 = scene.ec2.clone();
+        async move {
+            let out = ec2.describe_instances().instance_ids(&id).send().await.unwrap();
+            out.reservations()[0].instances()[0].network_interfaces()[0].network_interface_id().unwrap().to_owned()
+        }
+    };
+    let spec = TagSpecification::builder()
+        .resource_type(ResourceType::RouteTable)
+        .tags(Tag::builder().key(GROUP_TAG).value(KEY).build())
+        .tags(Tag::builder().key("ec2-failover:route-destinations").value("0.0.0.0/0").build())
+        .build();
+    let table = scene.ec2.create_route_table().vpc_id(&scene.vpc).tag_specifications(spec).send().await.unwrap();
+    let table = table.route_table().unwrap().route_table_id().unwrap().to_owned();
+    let old_eni = eni_of(scene.first.clone()).await;
+    scene
+        .ec2
+        .create_route()
+        .route_table_id(&table)
+        .destination_cidr_block("0.0.0.0/0")
+        .network_interface_id(&old_eni)
+        .send()
+        .await
+        .unwrap();
+    let new = scene.replace_into_the_other_az().await;
+    let handler = scene.handler_with(&proxy, Config { keep_data: false, ..Config::default() });
+
+    let outcome = handler.handle(&scene.launch_event(&new)).await.unwrap();
+    assert_eq!(outcome.verdict, Verdict::Follow, "{}", outcome.reason);
+    assert!(outcome.reason.contains("the route to 0.0.0.0/0 in"), "{}", outcome.reason);
+    let out = scene.ec2.describe_route_tables().route_table_ids(&table).send().await.unwrap();
+    let route =
+        out.route_tables()[0].routes().iter().find(|r| r.destination_cidr_block() == Some("0.0.0.0/0")).cloned();
+    assert_eq!(route.and_then(|r| r.network_interface_id().map(str::to_owned)), Some(eni_of(new.clone()).await));
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(new));
 }

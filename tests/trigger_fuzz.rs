@@ -287,6 +287,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             device: Some("/dev/xvdf".into()),
             spec,
         }],
+        routes: vec![],
         now: 1_800_000_000,
     }
 }

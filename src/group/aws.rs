@@ -5,8 +5,8 @@ use aws_sdk_ec2::types::{Filter, ResourceType, TagSpecification};
 
 use super::plan::{GroupAction, LifecycleResult};
 use super::world::{
-    Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupWorld, HeldGroup, Instance,
-    LifecycleState, Origin, SnapshotState, VolumeSpec, VolumeState,
+    Attachment, AttachmentState, DataSnapshot, DataVolume, Group, GroupAddress, GroupRoute, GroupWorld, HeldGroup,
+    Instance, LifecycleState, Origin, SnapshotState, VolumeSpec, VolumeState,
 };
 use crate::aws::{associate, aws_error, ec2_tag, tag};
 use crate::decision::{Report, Status};
@@ -106,19 +106,53 @@ pub async fn held(clients: &Clients, key: Option<&str>) -> Result<Vec<HeldGroup>
 pub async fn observe_serving(
     clients: &Clients,
     instance_ids: &[String],
-) -> Result<(Vec<GroupAddress>, Vec<Instance>), Error> {
+) -> Result<(Vec<GroupAddress>, Vec<Instance>, Vec<GroupRoute>), Error> {
     if instance_ids.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), Vec::new()));
     }
     let addresses =
         clients.ec2.describe_addresses().filters(Filter::builder().name("tag-key").values(tags::GROUP).build()).send();
     let filter = Filter::builder().name("instance-id").set_values(Some(instance_ids.to_vec())).build();
     let instances = clients.ec2.describe_instances().filters(filter).send();
-    let (addresses, instances) = tokio::join!(addresses, instances);
+    let (addresses, instances, routes) = tokio::join!(addresses, instances, group_routes(&clients.ec2));
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
     let instances = instances.map_err(|e| aws_error("DescribeInstances", e))?;
     let instances = instances.reservations().iter().flat_map(|r| r.instances()).filter_map(Instance::read).collect();
-    Ok((group_addresses(addresses.addresses()), instances))
+    Ok((group_addresses(addresses.addresses()), instances, routes?))
+}
+
+/// The route-table entries that follow the groups' instances: every table tagged with a group key
+/// and `ec2-failover:route-destinations`, each destination it names (comma-separated), where it
+/// points now (no entry: it points at nothing, and is created).
+async fn group_routes(client: &aws_sdk_ec2::Client) -> Result<Vec<GroupRoute>, Error> {
+    let tables = client
+        .describe_route_tables()
+        .filters(Filter::builder().name("tag-key").values(tags::ROUTE_DESTINATIONS).build())
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| aws_error("DescribeRouteTables", e))?;
+    let mut routes = Vec::new();
+    for table in &tables {
+        let (Some(id), Some(key), Some(destinations)) =
+            (table.route_table_id(), tag(table.tags(), tags::GROUP), tag(table.tags(), tags::ROUTE_DESTINATIONS))
+        else {
+            continue;
+        };
+        for destination in destinations.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            let entry = crate::route::entry(table, destination);
+            routes.push(GroupRoute {
+                table: id.to_owned(),
+                destination: destination.to_owned(),
+                key: key.to_owned(),
+                instance_id: entry.and_then(|r| r.instance_id()).map(str::to_owned),
+                network_interface_id: entry.and_then(|r| r.network_interface_id()).map(str::to_owned),
+            });
+        }
+    }
+    Ok(routes)
 }
 
 /// The addresses that carry the group tag, as the decision reads them.
@@ -159,8 +193,10 @@ pub async fn observe(
             false => Ok((Vec::new(), Vec::new())),
         }
     };
-    let (group, instance, addresses, data) = tokio::join!(group, instance, addresses, data);
+    let routes = group_routes(&clients.ec2);
+    let (group, instance, addresses, data, routes) = tokio::join!(group, instance, addresses, data, routes);
     let (volumes, snapshots) = data?;
+    let routes = routes?;
     let group = group.map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
     let instance = instance.map_err(|e| aws_error("DescribeInstances", e))?;
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
@@ -186,7 +222,7 @@ pub async fn observe(
         .filter_map(Instance::read)
         .find(|i| i.instance_id == action.instance_id);
     let addresses = group_addresses(addresses.addresses());
-    Ok(GroupWorld { group, instance, addresses, volumes, snapshots, now })
+    Ok(GroupWorld { group, instance, addresses, volumes, snapshots, routes, now })
 }
 
 /// Reads every volume and snapshot (owned by this account) that carries the group tag, at once.
@@ -287,6 +323,11 @@ async fn run(clients: &Clients, action: &GroupAction) -> Result<Status, Error> {
     match action {
         GroupAction::MoveAddress { allocation_id, instance_id, network_interface_id } => {
             associate(&clients.ec2, allocation_id, instance_id, network_interface_id.as_deref())
+                .await
+                .map(|()| Status::Done)
+        }
+        GroupAction::PointRoute { table, destination, instance_id, network_interface_id } => {
+            crate::route::point(&clients.ec2, table, destination, instance_id, network_interface_id.as_deref())
                 .await
                 .map(|()| Status::Done)
         }

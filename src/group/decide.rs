@@ -378,14 +378,19 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
     let holder = holder(address, instance);
     let holds = holder.is(instance_id);
     let go_on = complete(action, LifecycleResult::Continue);
+    let (routes, routes_why) = follow_routes(key, world, instance);
     let mut actions = Vec::new();
     if holds {
-        let verdict = if cleanup.is_empty() { Verdict::NoChange } else { Verdict::Follow };
+        let verdict = if cleanup.is_empty() && routes.is_empty() { Verdict::NoChange } else { Verdict::Follow };
+        actions.extend(routes);
         actions.push(go_on);
         actions.extend(cleanup);
         return decision(
             verdict,
-            format!("{instance_id} already holds {}; {data_why}; completing the launch", address.allocation_id),
+            format!(
+                "{instance_id} already holds {}{routes_why}; {data_why}; completing the launch",
+                address.allocation_id
+            ),
             actions,
         );
     }
@@ -396,16 +401,55 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         instance_id: instance_id.clone(),
         network_interface_id: instance.network_interface_id.clone(),
     });
+    actions.extend(routes);
     actions.push(go_on);
     actions.extend(cleanup);
     decision(
         Verdict::Follow,
         format!(
-            "{instance_id} launched in {az} for group {group}: {data_why}; moving {} from {from} to it",
+            "{instance_id} launched in {az} for group {group}: {data_why}; moving {} from {from} to it{routes_why}",
             address.allocation_id
         ),
         actions,
     )
+}
+
+/// The group's route-table entries that do not point at `instance` yet, pointed at its interface
+/// (the launch goes on only once they do: a NAT instance whose routes point elsewhere serves
+/// nothing), and the reason's words for them. A route to an instance carries traffic only when its
+/// source/destination check is off (EC2 User Guide, "Source/destination checks"): said loudly,
+/// since a NAT image turns it off itself at boot, and the function does not.
+fn follow_routes(key: &str, world: &GroupWorld, instance: &Instance) -> (Vec<GroupAction>, String) {
+    let id = &instance.instance_id;
+    let eni = instance.network_interface_id.as_deref();
+    let moving: Vec<&super::world::GroupRoute> = world
+        .routes
+        .iter()
+        .filter(|r| r.key == key)
+        .filter(|r| {
+            r.instance_id.as_deref() != Some(id.as_str()) && (eni.is_none() || r.network_interface_id.as_deref() != eni)
+        })
+        .collect();
+    if moving.is_empty() {
+        return (Vec::new(), String::new());
+    }
+    let names: Vec<String> = moving.iter().map(|r| format!("{} in {}", r.destination, r.table)).collect();
+    let mut why = format!(", and the route{} to {}", if names.len() == 1 { "" } else { "s" }, names.join(", "));
+    if instance.source_dest_check == Some(true) {
+        why.push_str(&format!(
+            " (WARNING: {id}'s source/destination check is on: EC2 drops the traffic routed to it until it is off)"
+        ));
+    }
+    let actions = moving
+        .into_iter()
+        .map(|r| GroupAction::PointRoute {
+            table: r.table.clone(),
+            destination: r.destination.clone(),
+            instance_id: id.clone(),
+            network_interface_id: instance.network_interface_id.clone(),
+        })
+        .collect();
+    (actions, why)
 }
 
 /// The instance a settled group serves from: its one `InService` instance, when nothing is
@@ -446,21 +490,36 @@ pub fn heal(world: &GroupWorld) -> Decision {
     }
     let holder = holder(address, instance);
     let holds = holder.is(id);
-    if holds {
+    let (routes, routes_why) = follow_routes(key, world, instance);
+    if holds && routes.is_empty() {
         return no_change(format!("{id} holds {}", address.allocation_id));
     }
+    if holds {
+        return decision(
+            Verdict::Heal,
+            format!(
+                "{id} holds {} of group {}; pointing at it{}",
+                address.allocation_id,
+                group.name,
+                routes_why.trim_start_matches(", and")
+            ),
+            routes,
+        );
+    }
     let from = holder.name();
+    let mut actions = vec![GroupAction::MoveAddress {
+        allocation_id: address.allocation_id.clone(),
+        instance_id: id.clone(),
+        network_interface_id: instance.network_interface_id.clone(),
+    }];
+    actions.extend(routes);
     decision(
         Verdict::Heal,
         format!(
-            "{} of group {} is on {from}, not on {id}, the group's one InService instance: moving it there",
+            "{} of group {} is on {from}, not on {id}, the group's one InService instance: moving it there{routes_why}",
             address.allocation_id, group.name
         ),
-        vec![GroupAction::MoveAddress {
-            allocation_id: address.allocation_id.clone(),
-            instance_id: id.clone(),
-            network_interface_id: instance.network_interface_id.clone(),
-        }],
+        actions,
     )
 }
 

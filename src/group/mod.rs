@@ -300,7 +300,7 @@ impl Handler {
             }
             None => (Vec::new(), Vec::new(), false),
         };
-        let (addresses, instances) = match read {
+        let (addresses, instances, routes) = match read {
             Ok(read) => read,
             Err(error) => {
                 self.frame.observe_failed(Scope::Part, &error, trigger, "the groups' addresses");
@@ -317,6 +317,7 @@ impl Handler {
                 addresses: addresses.iter().filter(|a| Some(&a.key) == group.key.as_ref()).cloned().collect(),
                 volumes: volumes.clone(),
                 snapshots: snapshots.clone(),
+                routes: routes.iter().filter(|r| Some(&r.key) == group.key.as_ref()).cloned().collect(),
                 now: now(),
             };
             let heal = decide::heal(&world);

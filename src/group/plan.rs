@@ -33,6 +33,17 @@ pub enum GroupAction {
         /// Its primary network interface, if known.
         network_interface_id: Option<String>,
     },
+    /// Point a route of the group's table at the instance's network interface.
+    PointRoute {
+        /// The route table.
+        table: String,
+        /// The destination.
+        destination: String,
+        /// The new target.
+        instance_id: String,
+        /// Its primary network interface, if known.
+        network_interface_id: Option<String>,
+    },
     /// Complete the lifecycle action.
     CompleteLifecycle {
         /// The group.

@@ -19,6 +19,8 @@ pub struct GroupWorld {
     pub volumes: Vec<DataVolume>,
     /// Every snapshot of this account that carries the group tag.
     pub snapshots: Vec<DataSnapshot>,
+    /// The route-table entries that follow each tagged group's instance.
+    pub routes: Vec<GroupRoute>,
     /// When the world was observed, in seconds since the Unix epoch.
     pub now: i64,
 }
@@ -41,6 +43,23 @@ pub struct Group {
     pub key: Option<String>,
     /// Its instances and their lifecycle states.
     pub instances: Vec<(String, LifecycleState)>,
+}
+
+/// A route-table entry that follows a group's instance, as a NAT instance's default route does: in
+/// a table tagged with the group's key, for each destination its `ec2-failover:route-destinations`
+/// tag names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupRoute {
+    /// The route table.
+    pub table: String,
+    /// The destination (a CIDR or a prefix list).
+    pub destination: String,
+    /// The group key the table carries.
+    pub key: String,
+    /// The instance the route points at, if it names one.
+    pub instance_id: Option<String>,
+    /// The network interface the route points at, if any.
+    pub network_interface_id: Option<String>,
 }
 
 /// An Elastic IP tagged for a group.

@@ -104,29 +104,7 @@ impl Route {
     }
 }
 
-impl RouteDestination {
-    /// The kind of a destination (a CIDR or a prefix list id, as `ROUTE_DESTINATIONS` holds them).
-    pub fn of(destination: &str) -> Self {
-        if destination.starts_with("pl-") {
-            RouteDestination::PrefixList
-        } else if destination.contains(':') {
-            RouteDestination::Ipv6
-        } else {
-            RouteDestination::Ipv4
-        }
-    }
-}
-
-/// Which of EC2's destination parameters a route's destination goes in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RouteDestination {
-    /// `DestinationCidrBlock`.
-    Ipv4,
-    /// `DestinationIpv6CidrBlock`.
-    Ipv6,
-    /// `DestinationPrefixListId`.
-    PrefixList,
-}
+pub use crate::route::RouteDestination;
 
 impl Config {
     /// The settings a pair of these two instances gets when nothing else is set (the defaults

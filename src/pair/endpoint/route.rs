@@ -10,7 +10,7 @@ use super::{Endpoint, EndpointSeen, Found};
 use crate::aws::{aws_error, Instance};
 use crate::error::Error;
 use crate::holder::{resolve_holder, Holder};
-use crate::pair::config::{Config, RouteDestination};
+use crate::pair::config::Config;
 
 /// Reads the pair's route tables (each once), with their routes and tags.
 pub(super) async fn fetch(client: &Client, config: &Config) -> Result<Option<DescribeRouteTablesOutput>, Error> {
@@ -55,11 +55,7 @@ pub(super) fn seen(read: &DescribeRouteTablesOutput, config: &Config, members: &
         if !found.tags.iter().any(|(id, _)| *id == route.table) {
             found.tags.push((route.table.clone(), table.tags().to_vec()));
         }
-        let entry = table.routes().iter().find(|r| match route.kind() {
-            RouteDestination::Ipv4 => r.destination_cidr_block() == Some(route.destination.as_str()),
-            RouteDestination::Ipv6 => r.destination_ipv6_cidr_block() == Some(route.destination.as_str()),
-            RouteDestination::PrefixList => r.destination_prefix_list_id() == Some(route.destination.as_str()),
-        });
+        let entry = crate::route::entry(table, &route.destination);
         let holder = match entry {
             None => Holder::Nobody,
             Some(r) if r.network_interface_id().is_none() && r.instance_id().is_none() => {
@@ -82,10 +78,7 @@ pub(super) fn seen(read: &DescribeRouteTablesOutput, config: &Config, members: &
     Ok(found)
 }
 
-/// Points a route at the instance's interface (or the instance, if its interface is unknown):
-/// ReplaceRoute, or CreateRoute when the table has no such route. EC2 answers ReplaceRoute for a
-/// missing route with InvalidParameterValue ("There is no route defined for ..."; the API
-/// reference lists no code of its own, moto's tests record AWS's).
+/// Points a route at the instance's interface (shared with group mode: [`crate::route::point`]).
 pub(super) async fn point(
     client: &Client,
     table: &str,
@@ -93,44 +86,5 @@ pub(super) async fn point(
     instance_id: &str,
     eni: Option<&str>,
 ) -> Result<(), Error> {
-    let (cidr, ipv6, list) = match RouteDestination::of(destination) {
-        RouteDestination::Ipv4 => (Some(destination.to_owned()), None, None),
-        RouteDestination::Ipv6 => (None, Some(destination.to_owned()), None),
-        RouteDestination::PrefixList => (None, None, Some(destination.to_owned())),
-    };
-    let (interface, instance) = match eni {
-        Some(eni) => (Some(eni.to_owned()), None),
-        None => (None, Some(instance_id.to_owned())),
-    };
-    let replaced = client
-        .replace_route()
-        .route_table_id(table)
-        .set_destination_cidr_block(cidr.clone())
-        .set_destination_ipv6_cidr_block(ipv6.clone())
-        .set_destination_prefix_list_id(list.clone())
-        .set_network_interface_id(interface.clone())
-        .set_instance_id(instance.clone())
-        .send()
-        .await
-        .map_err(|e| aws_error("ReplaceRoute", e));
-    match replaced {
-        Ok(_) => Ok(()),
-        Err(Error::Aws { code, message, .. })
-            if code == "InvalidParameterValue" && message.to_ascii_lowercase().contains("no route") =>
-        {
-            client
-                .create_route()
-                .route_table_id(table)
-                .set_destination_cidr_block(cidr)
-                .set_destination_ipv6_cidr_block(ipv6)
-                .set_destination_prefix_list_id(list)
-                .set_network_interface_id(interface)
-                .set_instance_id(instance)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("CreateRoute", e))
-        }
-        Err(e) => Err(e),
-    }
+    crate::route::point(client, table, destination, instance_id, eni).await
 }
