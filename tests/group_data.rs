@@ -4,9 +4,9 @@
 //! the volumes and snapshots observed, built with `vol(..)` and `snap(..)`. The plan comes before the
 //! observed data so that it stays in view; the rows are laid out by hand, hence `#[rustfmt::skip]`.
 
-use ec2_failover::group::data::{
-    leftovers, plan_launch, plan_periodic, plan_terminate, retention, retired, Clock, LaunchPlan, PeriodicPlan,
-    Planned, TerminatePlan,
+use ec2_failover::group::data::{plan_launch, Clock, LaunchPlan, Planned};
+use ec2_failover::group::keep::{
+    leftovers, plan_periodic, plan_terminate, retention, retired, PeriodicPlan, TerminatePlan,
 };
 use ec2_failover::group::world::{
     Attachment, AttachmentState, DataSnapshot, DataVolume, SnapshotState, VolumeSpec, VolumeState,

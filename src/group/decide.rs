@@ -1,10 +1,8 @@
 //! Group mode's decision: pure functions from (settings, lifecycle action, observed world) to a
 //! plan. No I/O, no clock.
 
-use super::data::{
-    leftovers, plan_launch, plan_periodic, plan_terminate, retention, retired, Clock, LaunchPlan, PeriodicPlan,
-    Planned, TerminatePlan,
-};
+use super::data::{plan_launch, Clock, LaunchPlan, Planned};
+use super::keep::{leftovers, plan_periodic, plan_terminate, retention, retired, PeriodicPlan, TerminatePlan};
 use super::plan::{complete, decision, Decision, GroupAction, LifecycleResult};
 use super::world::{GroupAddress, GroupWorld, HeldGroup, LifecycleState};
 use super::Config;

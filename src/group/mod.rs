@@ -17,6 +17,7 @@
 pub mod aws;
 pub mod data;
 pub mod decide;
+pub mod keep;
 pub mod plan;
 pub mod world;
 
