@@ -125,3 +125,26 @@ async fn in_a_dark_zone_the_replacement_restores_the_newest_periodic_snapshot_an
     assert_eq!(scene.volume(&data).await.attachments()[0].instance_id(), Some(first.as_str()));
     drop(moto);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_periodic_snapshot_ebs_asks_to_wait_for_fails_nothing_and_is_taken_by_a_later_sweep() {
+    let (moto, proxy) = start();
+    let (scene, data) = Scene::stateful(&moto, &proxy).await;
+    let handler = scene.handler_with(&proxy, Config { snapshot_every_seconds: Some(3_600), ..Config::default() });
+    // Someone else snapshots the volume a moment before (a backup tool): EBS asks 15 s between two.
+    let shown = support::Moto::client_at(&proxy.endpoint);
+    shown.create_snapshot().volume_id(&data).send().await.unwrap();
+
+    let swept = handler.handle(&sweep()).await.expect("a snapshot EBS asks to wait for fails no invocation");
+    assert_eq!(swept.verdict, Verdict::Preserve, "{}", swept.reason);
+    let refused = swept.actions.iter().find(|r| r.status == ec2_failover::decision::Status::Failed);
+    let refused = refused.and_then(|r| r.error.clone()).expect("the refusal is on the line");
+    assert!(refused.contains("SnapshotCreationPerVolumeRateExceeded"), "{refused}");
+    assert!(scene.snapshots().await.is_empty(), "none of the function's");
+
+    proxy.configure(&json!({"snapshot_rate_seconds": 0, "keep_lifecycle": true}));
+    let later = handler.handle(&sweep()).await.unwrap();
+    assert_eq!(later.verdict, Verdict::Preserve, "{}", later.reason);
+    assert_eq!(scene.snapshots().await.len(), 1);
+    drop(moto);
+}
