@@ -132,7 +132,7 @@ fn pair_config(get: &impl Fn(&str) -> Option<String>) -> Result<pair::Config, Co
 }
 
 /// The pair variables a fleet's pairs take from the function's environment as their defaults.
-pub const FLEET_DEFAULTS: [&str; 18] = [
+pub const FLEET_DEFAULTS: [&str; 12] = [
     "FENCE_MODE",
     "COOLDOWN_SECONDS",
     "STANDBY_READY",
@@ -140,12 +140,6 @@ pub const FLEET_DEFAULTS: [&str; 18] = [
     "REBALANCE",
     "SCHEDULED_LEAD_SECONDS",
     "FENCE_ESCALATE_SECONDS",
-    "HEALTH_CHECK",
-    "HEALTH_EXPECT",
-    "HEALTH_THRESHOLD",
-    "HEALTH_WINDOW",
-    "HEALTH_TIMEOUT_MS",
-    "HEALTH_HOST",
     "SILENT_SECONDS",
     "ZONAL_SHIFT",
     "FOLLOW_PRACTICE_RUNS",

@@ -54,8 +54,18 @@ impl Handler {
             pair::Clients { ec2, cloudwatch, arc }
         };
         // Built only when decisions are published: one client more at init otherwise.
+        // One attempt within 2 s: a decision event is best effort, and each one waits on the
+        // failover path (a reconcile's slot, the one execution's queue of events).
         let publisher = settings.event_bus.clone().map(|bus| {
-            let conf = aws_sdk_eventbridge::config::Builder::from(sdk).interceptor(requests.clone()).build();
+            let conf = aws_sdk_eventbridge::config::Builder::from(sdk)
+                .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::standard().with_max_attempts(1))
+                .timeout_config(
+                    aws_sdk_eventbridge::config::timeout::TimeoutConfig::builder()
+                        .operation_timeout(std::time::Duration::from_secs(2))
+                        .build(),
+                )
+                .interceptor(requests.clone())
+                .build();
             crate::publish::Publisher::new(aws_sdk_eventbridge::Client::from_conf(conf), bus)
         });
         match settings.mode {

@@ -5,7 +5,7 @@ use ec2_failover::fleet::declare::{declare, setting_tag, Declared, Tagged};
 use ec2_failover::pair::FenceMode;
 
 fn tagged(id: &str, tags: &[(&str, &str)]) -> Tagged {
-    Tagged { id: id.into(), tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect() }
+    Tagged { id: id.into(), tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(), gone: false }
 }
 
 fn member(id: &str, pair: &str, role: &str) -> Tagged {
@@ -128,4 +128,40 @@ fn a_pair_reached_by_route_tables_takes_its_destinations_from_a_tag() {
     // Without destinations the tables move nothing: reported.
     let declared = declare(&[member(A1, "a", "primary"), member(A2, "a", "standby")], &[], &tables, &none);
     assert!(why(&declared, "a").contains("ROUTE_DESTINATIONS"), "{declared:?}");
+}
+
+#[test]
+fn a_terminated_member_stays_its_pair_s_until_another_takes_its_role() {
+    let gone = |t: Tagged| Tagged { gone: true, ..t };
+    // The primary was terminated: the pair is still a pair, and pair mode fails it over.
+    let declared =
+        declare(&[gone(member(A1, "a", "primary")), member(A2, "a", "standby")], &[eip(EIP_A, "a")], &[], &none);
+    let Declared::Pair { config, .. } = &declared[0] else { panic!("{declared:?}") };
+    assert_eq!((config.primary.as_str(), config.standby.as_str()), (A1, A2));
+    // Replaced by a new primary: the new one is the member, the terminated one is not counted.
+    let new = "i-0a0000000000000a3";
+    let declared = declare(
+        &[gone(member(A1, "a", "primary")), member(A2, "a", "standby"), member(new, "a", "primary")],
+        &[eip(EIP_A, "a")],
+        &[],
+        &none,
+    );
+    let Declared::Pair { config, .. } = &declared[0] else { panic!("{declared:?}") };
+    assert_eq!(config.primary, new);
+}
+
+#[test]
+fn a_fleet_runs_no_service_check_and_its_record_table_is_always_the_same() {
+    let mut primary = member(A1, "a", "primary");
+    primary.tags.push(("ec2-failover:health-check".into(), "http:8080/health".into()));
+    primary.tags.push(("ec2-failover:route-destinations".into(), "10.1.0.10/32".into()));
+    let defaults = |v: &str| (v == "HEALTH_CHECK").then(|| "tcp:5432".to_owned());
+    let tables = [
+        tagged("rtb-0b0000000000000b1", &[("ec2-failover:pair", "a")]),
+        tagged("rtb-0a0000000000000a1", &[("ec2-failover:pair", "a")]),
+    ];
+    let declared = declare(&[primary, member(A2, "a", "standby")], &[], &tables, &defaults);
+    let Declared::Pair { config, .. } = &declared[0] else { panic!("{declared:?}") };
+    assert_eq!(config.health, None, "outside any VPC a probe of a private address times out");
+    assert_eq!(config.anchor(), "rtb-0a0000000000000a1", "the record's table, whatever EC2's order");
 }

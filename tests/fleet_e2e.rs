@@ -229,3 +229,18 @@ async fn a_pair_reached_by_a_tagged_route_table_fails_over_and_is_paused_by_name
     let swept = h.handle_for(&reconcile(), Some("arn:aws:lambda:us-east-1:123456789012:function:fleet")).await.unwrap();
     assert!(swept.reason.contains("reconciled 1 pair(s)"), "{}", swept.reason);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_primary_is_still_its_pair_s_and_the_pair_fails_over() {
+    let (moto, proxy) = start();
+    let ec2 = moto.client();
+    let fleet = Fleet::new(&ec2, &["a"], true).await;
+    let h = handler(&proxy, "fleet-terminated", 10);
+    let a = fleet.pair("a");
+    ec2.terminate_instances().instance_ids(&a.primary).send().await.unwrap();
+    let moved = h.handle(&state_change(&a.primary, "terminated")).await.unwrap();
+    assert!(matches!(moved.verdict, Verdict::FailOver | Verdict::Heal), "{:?}: {}", moved.verdict, moved.reason);
+    assert_eq!(holder(&ec2, &a.allocation_id).await.as_deref(), Some(a.standby.as_str()));
+    let swept = h.handle(&reconcile()).await.unwrap();
+    assert!(!swept.reason.contains("left alone"), "{}", swept.reason);
+}

@@ -484,7 +484,7 @@ fn point_route() -> GroupAction {
 }
 
 #[test]
-fn a_nat_instance_s_route_follows_the_replacement_with_its_ip_before_the_launch_goes_on() {
+fn a_nat_instance_s_route_follows_the_replacement_with_its_ip_as_the_launch_goes_on() {
     let mv = GroupAction::MoveAddress {
         allocation_id: "eipalloc-web".into(),
         instance_id: NEW.into(),
@@ -502,11 +502,11 @@ fn a_nat_instance_s_route_follows_the_replacement_with_its_ip_before_the_launch_
         &config,
     );
     assert_eq!(d.verdict, Verdict::Follow, "{}", d.reason);
-    assert_eq!(d.actions, [mv.clone(), point_route(), go_on()]);
+    assert_eq!(d.actions, [mv.clone(), go_on(), point_route()]);
     assert!(d.reason.contains("the route to 0.0.0.0/0 in rtb-private"), "{}", d.reason);
     // The IP already moved (a retry after a failed route move): the route alone, then go on.
     let d = decide(&launch(), &routed(vec![nat_route("web", None)], Some((NEW, "eni-new"))), &config);
-    assert_eq!((d.verdict, d.actions.as_slice()), (Verdict::Follow, &[point_route(), go_on()][..]), "{}", d.reason);
+    assert_eq!((d.verdict, d.actions.as_slice()), (Verdict::Follow, &[go_on(), point_route()][..]), "{}", d.reason);
     // Everything in place: no change.
     let d = decide(&launch(), &routed(vec![nat_route("web", Some("eni-new"))], Some((NEW, "eni-new"))), &config);
     assert_eq!((d.verdict, d.actions.as_slice()), (Verdict::NoChange, &[go_on()][..]), "{}", d.reason);

@@ -28,10 +28,12 @@ pub async fn declarations(
     for reservation in instances {
         let reservation = reservation.map_err(|e| aws_error("DescribeInstances", e))?;
         for i in reservation.instances() {
-            // A terminated instance is listed for a while after: it is no member of anything.
+            // A terminated instance is listed for about an hour after, with its tags: still its
+            // pair's member until another takes its role (a terminated active instance is a
+            // failure to fail over from, not a reason to give up on the pair).
             let gone = i.state().and_then(|s| s.name()).is_some_and(|n| n.as_str() == "terminated");
-            if let (Some(id), false) = (i.instance_id(), gone) {
-                tagged_instances.push(Tagged { id: id.to_owned(), tags: pairs(i.tags()) });
+            if let Some(id) = i.instance_id() {
+                tagged_instances.push(Tagged { id: id.to_owned(), tags: pairs(i.tags()), gone });
             }
         }
     }
@@ -39,13 +41,13 @@ pub async fn declarations(
     let tagged_addresses = addresses
         .addresses()
         .iter()
-        .filter_map(|a| Some(Tagged { id: a.allocation_id()?.to_owned(), tags: pairs(a.tags()) }))
+        .filter_map(|a| Some(Tagged { id: a.allocation_id()?.to_owned(), tags: pairs(a.tags()), gone: false }))
         .collect();
     let mut tagged_tables = Vec::new();
     for table in tables {
         let table = table.map_err(|e| aws_error("DescribeRouteTables", e))?;
         if let Some(id) = table.route_table_id() {
-            tagged_tables.push(Tagged { id: id.to_owned(), tags: pairs(table.tags()) });
+            tagged_tables.push(Tagged { id: id.to_owned(), tags: pairs(table.tags()), gone: false });
         }
     }
     Ok((tagged_instances, tagged_addresses, tagged_tables))
@@ -62,7 +64,7 @@ pub async fn pair_of(client: &Client, instance_id: &str) -> Result<Option<String
         .iter()
         .flat_map(|r| r.instances())
         .find(|i| i.instance_id() == Some(instance_id))
-        .map(|i| Tagged { id: instance_id.to_owned(), tags: pairs(i.tags()) });
+        .map(|i| Tagged { id: instance_id.to_owned(), tags: pairs(i.tags()), gone: false });
     Ok(tagged.as_ref().and_then(Tagged::pair).map(str::to_owned))
 }
 

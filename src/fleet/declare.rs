@@ -20,6 +20,8 @@ pub struct Tagged {
     pub id: String,
     /// Its tags, key and value.
     pub tags: Vec<(String, String)>,
+    /// A terminated instance (EC2 lists it, with its tags, for about an hour).
+    pub gone: bool,
 }
 
 impl Tagged {
@@ -37,18 +39,14 @@ impl Tagged {
 /// The settings a pair may set with a tag on its instances: `ec2-failover:` and the variable's name
 /// in lower case with dashes (`COOLDOWN_SECONDS`: `ec2-failover:cooldown-seconds`). The instances
 /// and endpoints come from the pair's tags, the rest only from the environment.
-pub const SETTING_TAGS: [&str; 15] = [
+/// No service check: the fleet's function runs outside any VPC, where a probe of a member's private
+/// address would time out, and a lone member's timeout counts as its failure.
+pub const SETTING_TAGS: [&str; 9] = [
     "FENCE_MODE",
     "COOLDOWN_SECONDS",
     "STANDBY_READY",
     "REBALANCE",
     "SCHEDULED_LEAD_SECONDS",
-    "HEALTH_CHECK",
-    "HEALTH_EXPECT",
-    "HEALTH_THRESHOLD",
-    "HEALTH_WINDOW",
-    "HEALTH_TIMEOUT_MS",
-    "HEALTH_HOST",
     "SILENT_SECONDS",
     "ZONAL_SHIFT",
     "STANDBY_INSTANCE_TYPES",
@@ -114,7 +112,13 @@ fn declare_one(
 ) -> Declared {
     let broken = |why: String| Declared::Broken { name: name.to_owned(), why };
     let of = |list: &[Tagged]| list.iter().filter(|t| t.pair() == Some(name)).cloned().collect::<Vec<_>>();
-    let (members, eips, rtbs) = (of(instances), of(addresses), of(tables));
+    let (members, eips, mut rtbs) = (of(instances), of(addresses), of(tables));
+    // The record lives on the first table when there is no Elastic IP: the same one whatever order
+    // EC2 lists them in.
+    rtbs.sort_by(|a, b| a.id.cmp(&b.id));
+    // A terminated member counts until another instance takes its role (a replacement).
+    let live_role = |t: &Tagged| !t.gone || !members.iter().any(|m| !m.gone && m.tag(ROLE) == t.tag(ROLE));
+    let members: Vec<Tagged> = members.iter().filter(|m| live_role(m)).cloned().collect();
     let ids = |list: &[Tagged]| list.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ");
     if members.len() != 2 {
         let what = match members.len() {
@@ -164,6 +168,8 @@ fn declare_one(
             // A fleet's pairs are reached by their Elastic IP or routes; private IPs and alarms by
             // name are a single pair's settings.
             "PRIVATE_IPS" | "ALARM_NAMES" => Some(String::new()),
+            // No service check in a fleet (SETTING_TAGS).
+            v if v.starts_with("HEALTH_") => Some(String::new()),
             _ => set.iter().find(|(v, _)| *v == variable).map(|(_, value)| value.clone()),
         };
         tagged.or_else(|| defaults(variable)).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())

@@ -131,9 +131,11 @@ fn target(trigger: &Trigger) -> Target<'_> {
         ),
         Trigger::PairCommand { pair, .. } => Target::Named(pair),
         Trigger::StateChange { instance_id, .. } => Target::Instance(instance_id),
+        // A warning about several instances (a Health event's entities, an alarm over several) may
+        // be about several pairs: every pair decides on it (a pair it does not name ignores it).
         Trigger::Warning(warning) => match warning.instance_ids.as_slice() {
-            [one, ..] => Target::Instance(one),
-            [] => Target::All,
+            [one] => Target::Instance(one),
+            _ => Target::All,
         },
         Trigger::Lifecycle(_) | Trigger::Ebs { .. } => {
             Target::Decided(Verdict::Ignore, "Auto Scaling and EBS events are for group mode".into())

@@ -380,8 +380,8 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
     let mut actions = Vec::new();
     if holds {
         let verdict = if cleanup.is_empty() && routes.is_empty() { Verdict::NoChange } else { Verdict::Follow };
-        actions.extend(routes);
         actions.push(go_on);
+        actions.extend(routes);
         actions.extend(cleanup);
         return decision(
             verdict,
@@ -399,8 +399,10 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
         instance_id: instance_id.clone(),
         network_interface_id: instance.network_interface_id.clone(),
     });
-    actions.extend(routes);
+    // The routes after the completion: a route EC2 refuses (a destination mistyped in the table's
+    // tag) must not keep the group from ever replacing its instance; the sweep points it again.
     actions.push(go_on);
+    actions.extend(routes);
     actions.extend(cleanup);
     decision(
         Verdict::Follow,
@@ -413,8 +415,8 @@ fn decide_launch(action: &LifecycleAction, key: &str, world: &GroupWorld, config
 }
 
 /// The group's route-table entries that do not point at `instance` yet, pointed at its interface
-/// (the launch goes on only once they do: a NAT instance whose routes point elsewhere serves
-/// nothing), and the reason's words for them. A route to an instance carries traffic only when its
+/// (right after the launch goes on; a refused one is pointed again by the sweep's heal), and the
+/// reason's words for them. A route to an instance carries traffic only when its
 /// source/destination check is off (EC2 User Guide, "Source/destination checks"): said loudly,
 /// since a NAT image turns it off itself at boot, and the function does not.
 fn follow_routes(key: &str, world: &GroupWorld, instance: &Instance) -> (Vec<GroupAction>, String) {
