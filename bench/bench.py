@@ -23,11 +23,16 @@ Figures:
   service check a reconcile of a hot pair without the check, then with HEALTH_CHECK (HTTP, both
                 services answering on loopback): the first reconcile probes and records the
                 results, the next (within 50 s) probes only; the difference is the probe's cost
+  fleets        MODE=fleet with EC2's throttling on at EC2's numbers (fleet.py): a zone's loss
+                (--fleet-pairs pairs) by their state-change events delivered at once to one
+                process, then by one reconcile; one reconcile of healthy fleets of --fleet-sizes
 
 The Runtime API emulator and the spawned function are runtime.py's; the local AWS, the scenarios and
 their runs scenarios.py's (the scenes themselves: scripts/localaws/scenes.py).
 
 Usage: bench.py --venv .venv [--runs 7] [--latency-ms 50] [--scale 1000] [--out target/bench/results.json]
+                [--fleet-runs 3] [--fleet-pairs 100] [--fleet-sizes 10,100,1000] [--fleet-batched 1000]
+                [--only-fleet]
 """
 
 import argparse
@@ -37,6 +42,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from fleet import FleetEc2, fleet_rows, print_rows
 from runtime import RuntimeApi, spawn, stop
 from scenarios import (DEAD, ENDPOINT_SCENARIOS, ENDPOINT_STEPS, GROUP_SCENARIOS, SCENARIOS, SERVICE_SCENARIOS,
                        LocalEc2, Services, endpoint_run, failover_run, group_run, service_run)
@@ -96,7 +102,14 @@ def main():
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--scale", type=int, default=1000)
     parser.add_argument("--out", default=str(ROOT / "target" / "bench" / "results.json"))
+    parser.add_argument("--fleet-runs", type=int, default=3, help="runs of each fleet row (each builds its fleet)")
+    parser.add_argument("--fleet-pairs", type=int, default=100, help="pairs that lose their zone; 0: no zone loss")
+    parser.add_argument("--fleet-sizes", default="10,100,1000", help="healthy fleets to reconcile, each instance "
+                        "launched on its own (moto: about a minute for 1,000 pairs)")
+    parser.add_argument("--fleet-batched", default="1000", help="the same, launched 250 instances at a time")
+    parser.add_argument("--only-fleet", action="store_true", help="the fleet rows only")
     args = parser.parse_args()
+    sizes = lambda text: [int(n) for n in text.split(",") if n.strip()]
     venv, target = Path(args.venv), Path(args.target)
     binaries = {"floor: echo": target / "floor-echo", "floor: SDK client": target / "floor-sdk",
                 "ec2-failover": target / "bootstrap"}
@@ -108,7 +121,14 @@ def main():
             sys.exit(f"{path} is missing: run `make bench`, which builds it")
 
     results = {"machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
-               "settings": {"runs": args.runs, "cold_runs": args.cold_runs, "latency_ms": args.latency_ms, "scale": args.scale}}
+               "settings": {"runs": args.runs, "cold_runs": args.cold_runs, "latency_ms": args.latency_ms, "scale": args.scale,
+                            "fleet_runs": args.fleet_runs}}
+    if args.only_fleet:
+        results["fleet"] = run_fleet(args, binaries["ec2-failover"], venv, sizes)
+        write(results, args.out)
+        print_rows(results["fleet"], args.fleet_runs)
+        print(f"\nwrote {args.out}")
+        return
 
     # Cold start, interleaved so that drift in the machine hits every binary alike.
     config = {"PRIMARY_INSTANCE_ID": EVENT_PRIMARY, "STANDBY_INSTANCE_ID": EVENT_STANDBY,
@@ -152,9 +172,8 @@ def main():
             results["scale"].update(collect_steps(DEAD, runs))
     finally:
         local.close()
-
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    results["fleet"] = run_fleet(args, binaries["ec2-failover"], venv, sizes)
+    write(results, args.out)
 
     floor = cold["floor: SDK client"]["median"]
     print(f"ec2-failover benchmark: medians (min..max); EC2 {args.latency_ms:.0f} ms away\n")
@@ -171,7 +190,23 @@ def main():
         print(f"    duration {fmt(f['duration_ms'], ' ms')} of which outside EC2 {fmt(f['outside_ec2_ms'], ' ms')}; "
               f"sequential round trips {fmt(f['round_trips'], '', 0)}")
         print(f"    EC2 requests {fmt(f['requests'], '', 0)} {f['by_action']}; peak RSS {fmt(f['peak_rss_mib'], ' MiB')}")
+    print_rows(results["fleet"], args.fleet_runs)
     print(f"\nwrote {args.out}")
+
+
+def run_fleet(args, bootstrap, venv, sizes):
+    """The fleet rows, against a local AWS of their own (fleet.py)."""
+    local = FleetEc2(venv, args.latency_ms)
+    try:
+        return fleet_rows(local, bootstrap, args.fleet_runs, args.fleet_pairs, sizes(args.fleet_sizes),
+                          sizes(args.fleet_batched))
+    finally:
+        local.close()
+
+
+def write(results, out):
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ class RuntimeApi:
         self.first_next = threading.Event()
         self.first_next_at = None
         self.handed_at = None
+        self.handed = []  # when each event was handed over, in order
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,6 +55,7 @@ class RuntimeApi:
                 self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
                 self.end_headers()
                 api.handed_at = time.perf_counter()
+                api.handed.append(api.handed_at)
                 self.wfile.write(body)
                 self.wfile.flush()
 
@@ -90,6 +92,16 @@ class RuntimeApi:
         self.events.put((f"bench-{time.monotonic_ns()}", event))
         kind, at, body = self.results.get(timeout=timeout)
         return kind, at - self.handed_at, body
+
+    def invoke_all(self, events, timeout=600):
+        """Queues every event at once, as EventBridge delivers a burst to a function whose reserved
+        concurrency is 1: the runtime gets them one after another, as it asks. Returns each result
+        as (kind, when handed over, when received, body), in the order they came back."""
+        first = len(self.handed)
+        for event in events:
+            self.events.put((f"bench-{time.monotonic_ns()}", event))
+        results = [self.results.get(timeout=timeout) for _ in events]
+        return [(kind, handed, at, body) for handed, (kind, at, body) in zip(self.handed[first:], results)]
 
     def close(self):
         self.server.shutdown()

@@ -15,12 +15,15 @@ to an env file and the bench spawns the function with it), with what else was ma
 - `stateful_group`: a group with its two lifecycle hooks and its data volume (tagged
   ec2-failover:group and :device) attached to the instance.
 - `replace`: the group replaces its instance in the other zone.
+- `fleet`: pairs declared by tags for fleet mode (MODE=fleet), each with its tagged Elastic IP on
+  its primary; `fleet_holders` who holds each pair's address.
 """
 
 IMAGE, INSTANCE_TYPE = "ami-12c6146b", "t3.micro"  # moto launches any image id
 ZONES = (("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b"))
 PRIVATE_DESTINATION, PRIVATE_IP = "10.1.0.10/32", "10.0.1.200"
 GROUP_TAG = "ec2-failover:group"
+PAIR_TAG, ROLE_TAG = "ec2-failover:pair", "ec2-failover:role"  # fleet mode
 DEVICE = "/dev/xvdf"
 HOOKS = (("ec2-failover-launch", "LAUNCHING"), ("ec2-failover-terminate", "TERMINATING"))
 # template.yaml's parameter for each variable of a pair's environment.
@@ -148,6 +151,77 @@ def stateful_group(ec2, autoscaling, key, name, stack=None, encrypted=True):
 def attach_data(ec2, scene):
     """(Re)attaches the data volume to the group's first instance."""
     ec2.attach_volume(VolumeId=scene["DATA_VOLUME"], InstanceId=scene["INSTANCE_ID"], Device=DEVICE)
+
+
+def fleet(ec2, names, standby_running=True, batch=False):
+    """Pairs declared by tags (fleet mode, template-fleet.yaml), one per name, in one VPC: each
+    primary running in us-east-1a with its Elastic IP, each standby in us-east-1b (running: hot,
+    or stopped), both tagged ec2-failover:pair=NAME and ec2-failover:role, the Elastic IP
+    allocated with ec2-failover:pair=NAME. Each instance is launched by a RunInstances of its own,
+    tagged at launch, as a fleet's owners launch theirs; with `batch`, each zone's instances in
+    RunInstances of up to 250 (a reservation each), tagged with their pair's name afterwards (one
+    CreateTags per pair): quicker in moto for a thousand pairs, and fewer reservations to page
+    through. Returns a FleetScene: {name: {"primary", "standby", "allocation_id"}}."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    # /18s: room for thousands of instances in each zone.
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
+               for cidr, az in (("10.0.0.0/18", "us-east-1a"), ("10.0.64.0/18", "us-east-1b"))]
+
+    def tags(resource, **pairs):
+        return [{"ResourceType": resource, "Tags": [{"Key": k, "Value": v} for k, v in pairs.items()]}]
+
+    members = {}
+    for role, subnet in zip(("primary", "standby"), subnets):
+        if batch:
+            ids = []
+            while len(ids) < len(names):
+                n = min(250, len(names) - len(ids))
+                run = ec2.run_instances(ImageId=IMAGE, InstanceType=INSTANCE_TYPE, MinCount=n, MaxCount=n,
+                                        SubnetId=subnet, TagSpecifications=tags("instance", **{ROLE_TAG: role}))
+                ids += [i["InstanceId"] for i in run["Instances"]]
+        else:
+            ids = [ec2.run_instances(ImageId=IMAGE, InstanceType=INSTANCE_TYPE, MinCount=1, MaxCount=1,
+                                     SubnetId=subnet, TagSpecifications=tags(
+                                         "instance", **{PAIR_TAG: name, ROLE_TAG: role}))["Instances"][0]["InstanceId"]
+                   for name in names]
+        members[role] = ids
+    if not standby_running:
+        for i in range(0, len(names), 250):
+            ec2.stop_instances(InstanceIds=members["standby"][i:i + 250])
+    scene = FleetScene()
+    scene.vpc, scene.subnets = vpc, subnets
+    for name, primary, standby in zip(names, members["primary"], members["standby"]):
+        if batch:
+            ec2.create_tags(Resources=[primary, standby], Tags=[{"Key": PAIR_TAG, "Value": name}])
+        alloc = ec2.allocate_address(Domain="vpc", TagSpecifications=tags("elastic-ip", **{PAIR_TAG: name}))
+        ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=primary)
+        scene[name] = {"primary": primary, "standby": standby, "allocation_id": alloc["AllocationId"]}
+    return scene
+
+
+class FleetScene(dict):
+    """A fleet's pairs by name; `vpc` and `subnets` (us-east-1a, us-east-1b) as a Scene's."""
+
+    vpc, subnets = None, ()
+
+
+def fleet_holders(ec2, scene):
+    """{pair name: the instance its Elastic IP is on, or None}, read in a few requests whatever the
+    fleet's size (moto names no instance for an association made through an interface: by its
+    interface)."""
+    ours = [{"Name": "tag-key", "Values": [PAIR_TAG]}]
+    addresses = {a["AllocationId"]: a for a in ec2.describe_addresses(Filters=ours)["Addresses"]}
+    by_eni = {}
+    for page in ec2.get_paginator("describe_instances").paginate(Filters=ours):
+        for r in page["Reservations"]:
+            for i in r["Instances"]:
+                for n in i.get("NetworkInterfaces", []):
+                    by_eni[n["NetworkInterfaceId"]] = i["InstanceId"]
+    holders = {}
+    for name, pair in scene.items():
+        address = addresses.get(pair["allocation_id"], {})
+        holders[name] = address.get("InstanceId") or by_eni.get(address.get("NetworkInterfaceId"))
+    return holders
 
 
 def replace(autoscaling, scene):
