@@ -26,6 +26,7 @@ help:
 ##   make demo MODE=health: the service dies on a healthy instance; the service check moves the IP
 ##   make demo MODE=private: a pair reached by a route-table entry and a private IP, no Elastic IP
 ##   make demo MODE=zone: the primary's zone goes dark; then an autoshift keeps the address out of a zone
+##   make demo MODE=fleet: three pairs declared by tags, one deployment; their zone fails, every address moves
 # The bootstrap is built the way `make test` builds it, so that the two share one build.
 MODE ?= pair
 DEMO_pair := demo.sh
@@ -34,9 +35,10 @@ DEMO_asg-ebs := demo-asg-ebs.sh
 DEMO_health := demo-health.sh
 DEMO_private := demo-private.sh
 DEMO_zone := demo-zone.sh
+DEMO_fleet := demo-fleet.sh
 demo: $(STAMP)
 	$(CARGO) build --all-targets
-	$(if $(DEMO_$(MODE)),,$(error MODE=$(MODE) is not a demo; choose pair, group, asg-ebs, health, private or zone))
+	$(if $(DEMO_$(MODE)),,$(error MODE=$(MODE) is not a demo; choose pair, group, asg-ebs, health, private, zone or fleet))
 	VENV=$(VENV) BOOTSTRAP=target/debug/bootstrap bash scripts/$(DEMO_$(MODE))
 
 ## drill: the operator's commands (status, pause, resume, switchover) against the local AWS, the way
@@ -79,17 +81,18 @@ iam-check: $(STAMP)
 ## demo-check: the three demos, quietly (their output in target/demo-MODE.log)
 ## and the decision lines the bootstrap wrote in each are valid CloudWatch metrics (EMF) and say
 ## what the demo did (scripts/decision_lines.py)
-DEMOS := pair group asg-ebs health private zone
+DEMOS := pair group asg-ebs health private zone fleet
 EXPECT_pair := fail_over finish hold
 EXPECT_group := follow
 EXPECT_asg-ebs := preserve follow
 EXPECT_health := no_change fail_over
 EXPECT_private := fail_over status
 EXPECT_zone := no_change fail_over finish hold status
+EXPECT_fleet := status fail_over
 demo-check: $(STAMP)
 	for m in $(DEMOS); do \
 	  $(MAKE) -s demo MODE=$$m >target/demo-$$m.log 2>&1 || { cat target/demo-$$m.log; exit 1; }; \
-	  case $$m in pair) e="$(EXPECT_pair)";; group) e="$(EXPECT_group)";; health) e="$(EXPECT_health)";; private) e="$(EXPECT_private)";; zone) e="$(EXPECT_zone)";; *) e="$(EXPECT_asg-ebs)";; esac; \
+	  case $$m in pair) e="$(EXPECT_pair)";; group) e="$(EXPECT_group)";; health) e="$(EXPECT_health)";; private) e="$(EXPECT_private)";; zone) e="$(EXPECT_zone)";; fleet) e="$(EXPECT_fleet)";; *) e="$(EXPECT_asg-ebs)";; esac; \
 	  $(PY) scripts/decision_lines.py .local/function.log $$(printf -- '--expect %s ' $$e) >>target/demo-$$m.log || exit 1; \
 	  echo "demo MODE=$$m: ok (target/demo-$$m.log)"; done
 
@@ -102,9 +105,12 @@ emulator-check: $(STAMP)
 	  tests/test_local_stack.py tests/test_ebs_snapshots.py tests/test_eventbus.py
 
 ## bench: cold start against two floors, failover round trips and duration with EC2 50 ms away,
-## peak memory, binary size, and the same failover in a crowded account. Reports, never fails on
-## a slow machine; writes target/bench/results.json. Release builds: about 10 minutes the first time.
+## peak memory, binary size, the same failover in a crowded account, and fleets (MODE=fleet: a
+## zone's loss of 100 pairs, reconciles of 10 to 1,000 pairs, EC2's throttling on). Reports, never
+## fails on a slow machine; writes target/bench/results.json. Release builds: about 10 minutes the
+## first time; the bench itself about 10 more.
 ##   make bench [BENCH_ARGS="--runs 7 --latency-ms 50 --scale 1000"]
+##   make bench BENCH_ARGS="--only-fleet [--fleet-runs 3 --fleet-pairs 100 --fleet-sizes 10,100,1000]"
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(CARGO) build --release --bin bootstrap

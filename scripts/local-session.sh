@@ -41,7 +41,8 @@ stack_env() { "$VENV/bin/python" scripts/local_stack.py env "$STACK_FILE"; }
 # Group mode's local AWS (see start_strict_aws).
 start_group_aws() { start_strict_aws group; }
 
-# answer: prints the function's result (on stdin) as the demos show it: verdict, reason, actions.
+# answer: prints the function's result (on stdin) as the demos show it: verdict, reason, actions
+# (in fleet mode each with its pair).
 answer() {
   "$VENV/bin/python" -c '
 import json, sys
@@ -49,7 +50,8 @@ r = json.load(sys.stdin)
 print("  verdict:", r.get("verdict"))
 print("  reason: ", r.get("reason"))
 for a in r.get("actions", []):
-    print("  action: ", a.get("action"), a.get("instance_id") or a.get("to") or "", "->", a.get("status"))
+    pair = a.get("pair") + ": " if a.get("pair") else ""  # fleet mode: each action names its pair
+    print("  action: ", pair + str(a.get("action")), a.get("instance_id") or a.get("to") or "", "->", a.get("status"))
 '
 }
 

@@ -53,6 +53,18 @@ Stateful group (make demo MODE=asg-ebs):
                                      (the proxy lists them): the instance goes and its volumes
                                      are detached
 
+Fleet mode (make demo MODE=fleet):
+  local_aws.py create-fleet ENV_FILE [NAME...]
+                                     pairs declared by tags, one per NAME (default: web api db):
+                                     each primary running in us-east-1a with its Elastic IP, each
+                                     standby running in us-east-1b (hot), both tagged
+                                     ec2-failover:pair=NAME and ec2-failover:role, the Elastic IP
+                                     ec2-failover:pair=NAME; writes FLEET_PAIRS and NAME_PRIMARY,
+                                     NAME_STANDBY, NAME_EIP; deploys template-fleet.yaml (its defaults)
+  local_aws.py show-fleet   ENV_FILE  every pair, its members and who holds its Elastic IP
+  local_aws.py fleet-event  ENV_FILE NAME SRC DST
+                                     events/SRC with the example ids replaced by pair NAME's
+
 Every file in events/ (make events-check, make invoke):
   local_aws.py route        SRC...    print "MODE SRC" for each mode SRC goes through (MODES)
   local_aws.py group-event  ENV_FILE SRC DST
@@ -110,7 +122,7 @@ def deploy(template, parameters, stack_name=None):
     would. Then tells the proxy which deployed function FUNCTION_ACCESS_KEY_ID signs for (POST
     /_proxy/deployment), for the IAM checker."""
     stack_file = os.environ.get("STACK_FILE")
-    if stack_file and template in ("template.yaml", "template-group.yaml"):
+    if stack_file and template in ("template.yaml", "template-group.yaml", "template-fleet.yaml"):
         import local_stack
 
         try:
@@ -349,6 +361,61 @@ def release_gone(path, proxy):
                 c.detach_volume(VolumeId=volume["VolumeId"], InstanceId=a["InstanceId"], Device=a["Device"])
 
 
+FLEET_NAMES = ("web", "api", "db")
+
+
+def create_fleet(path, *names):
+    """The fleet's pairs (scenes.fleet, hot standbys) and its deployment: template-fleet.yaml with its
+    defaults, as the stack ec2-failover-fleet."""
+    names = list(names or FLEET_NAMES)
+    scene = scenes.fleet(ec2(), names)
+    with open(path, "w") as f:
+        f.write(f"FLEET_PAIRS='{' '.join(names)}'\n")
+        for name, pair in scene.items():
+            f.write(f"{name}_PRIMARY={pair['primary']}\n{name}_STANDBY={pair['standby']}\n"
+                    f"{name}_EIP={pair['allocation_id']}\n")
+    deploy("template-fleet.yaml", {}, stack_name="ec2-failover-fleet")
+
+
+def read_fleet(path):
+    """{name: {"primary", "standby", "allocation_id"}} from create-fleet's ENV_FILE."""
+    env = read_env(path)
+    return {name: {"primary": env[f"{name}_PRIMARY"], "standby": env[f"{name}_STANDBY"],
+                   "allocation_id": env[f"{name}_EIP"]} for name in env["FLEET_PAIRS"].strip("'").split()}
+
+
+def show_fleet(path):
+    pairs = read_fleet(path)
+    c = ec2()
+    ids = [i for p in pairs.values() for i in (p["primary"], p["standby"])]
+    instances = {i["InstanceId"]: i for r in c.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]}
+    addresses = {a["AllocationId"]: a for a in c.describe_addresses(
+        AllocationIds=[p["allocation_id"] for p in pairs.values()])["Addresses"]}
+    for name, pair in pairs.items():
+        address = addresses[pair["allocation_id"]]
+        eni = address.get("NetworkInterfaceId")
+        for role in ("primary", "standby"):
+            i = instances[pair[role]]
+            held = eni and any(n["NetworkInterfaceId"] == eni for n in i.get("NetworkInterfaces", []))
+            ip = f"  <- Elastic IP {address['PublicIp']}" if held else ""
+            label = name if role == "primary" else ""
+            print(f"  {label:6} {role:8} {i['InstanceId']}  {i['Placement']['AvailabilityZone']}  {i['State']['Name']:10}{ip}")
+        if not eni:
+            print(f"  {'':6} Elastic IP {address['PublicIp']} is associated with nothing")
+        tags = {t["Key"]: t["Value"] for t in address.get("Tags", [])
+                if t["Key"].startswith("ec2-failover:") and t["Key"] != scenes.PAIR_TAG}
+        if tags:
+            print(f"  {'':6} failover record on the Elastic IP: "
+                  + ", ".join(f"{k.split(':')[1]}={v}" for k, v in sorted(tags.items())))
+
+
+def fleet_event(path, name, src, dst):
+    pair = read_fleet(path)[name]
+    text = events.pair_event(src, {"PRIMARY_INSTANCE_ID": pair["primary"], "STANDBY_INSTANCE_ID": pair["standby"]})
+    with open(dst, "w") as f:
+        f.write(text)
+
+
 def result():
     text = sys.stdin.read()
     try:
@@ -376,7 +443,8 @@ COMMANDS = {"create": create, "create-with": create_with, "zone-id": zone_id, "s
             "show-private": show_private, "service-check": service_check, "a-minute-passes": a_minute_passes,
             "create-group": create_group, "show-group": show_group, "replace": replace, "launch-event": launch_event,
             "attach-data": attach_data, "release-data": release_data, "hook-event": hook_event,
-            "group-event": group_event, "release-gone": release_gone}
+            "group-event": group_event, "release-gone": release_gone, "create-fleet": create_fleet,
+            "show-fleet": show_fleet, "fleet-event": fleet_event}
 
 
 def main(argv):
