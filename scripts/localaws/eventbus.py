@@ -14,10 +14,9 @@ Outages and seeded faults cover PutEvents as they cover EC2's actions.
 """
 
 import json
-import time
 import uuid
 
-from .recorder import record_after, record_before
+from .emulated import serve
 
 SERVICE = "events"
 TARGET = "AWSEvents.PutEvents"
@@ -48,7 +47,6 @@ def entry_result(entry):
 
 
 def answer(proxy):
-    start = time.monotonic()
     try:
         request = json.loads(proxy.read_body() or b"{}")
     except ValueError:
@@ -57,38 +55,20 @@ def answer(proxy):
     first = entries[0] if entries and isinstance(entries[0], dict) else {}
     params = {"EventBusName": first.get("EventBusName", "default"), "Source": first.get("Source", ""),
               "DetailType": first.get("DetailType", ""), "Entries": str(len(entries))}
-    fault = proxy.state.fault_for("PutEvents", proxy.headers)
-    recorded = record_before(proxy, SERVICE, "PutEvents", params)
-    entry = {"action": "PutEvents", "params": params, "start": start, "fault": fault, "emulated": True}
-    time.sleep(proxy.state.latency)
-    answer = None
-    try:
-        size = sum(len(json.dumps(e)) for e in entries)
+
+    def respond(fault):
         if fault == "throttle":
-            answer = error(400, "ThrottlingException", "Rate exceeded")
-        elif fault == "unavailable":
-            answer = error(500, "InternalException", "Internal error")
-        elif fault == "drop-before":
-            pass
-        elif not entries or len(entries) > MAX_ENTRIES:
-            answer = error(400, "ValidationException", f"1 to {MAX_ENTRIES} entries per request")
-        elif size > MAX_BYTES:
-            answer = error(400, "ValidationException", "Total size of the entries in the request is over the limit.")
-        else:
-            results = [entry_result(e) for e in entries]
-            with proxy.state.lock:
-                for e, r in zip(entries, results):
-                    if "EventId" in r:
-                        proxy.state.events.append(e)
-            failed = sum(1 for r in results if "ErrorCode" in r)
-            if fault != "drop-after":
-                answer = (200, json.dumps({"FailedEntryCount": failed, "Entries": results}).encode(), JSON, [])
-    finally:
-        entry["status"] = answer[0] if answer else None
-        entry["end"] = time.monotonic()
-        proxy.state.record(entry)
-        record_after(proxy, recorded, entry)
-    if answer is None:
-        proxy.drop()
-    else:
-        proxy.reply(*answer)
+            return error(400, "ThrottlingException", "Rate exceeded")
+        if fault == "unavailable":
+            return error(500, "InternalException", "Internal error")
+        if not entries or len(entries) > MAX_ENTRIES:
+            return error(400, "ValidationException", f"1 to {MAX_ENTRIES} entries per request")
+        if sum(len(json.dumps(e)) for e in entries) > MAX_BYTES:
+            return error(400, "ValidationException", "Total size of the entries in the request is over the limit.")
+        results = [entry_result(e) for e in entries]
+        with proxy.state.lock:
+            proxy.state.events.extend(e for e, r in zip(entries, results) if "EventId" in r)
+        failed = sum(1 for r in results if "ErrorCode" in r)
+        return 200, json.dumps({"FailedEntryCount": failed, "Entries": results}).encode(), JSON, []
+
+    serve(proxy, SERVICE, "PutEvents", params, respond)

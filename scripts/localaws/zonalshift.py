@@ -24,7 +24,7 @@ import time
 import urllib.parse
 
 from .faults import credential_scope
-from .recorder import record_after, record_before
+from .emulated import serve
 
 SERVICE = "arc-zonal-shift"
 PATHS = {"/zonalshifts": "ListZonalShifts", "/autoshifts": "ListAutoshifts"}
@@ -40,36 +40,22 @@ def handles(proxy):
 
 
 def answer(proxy):
-    start = time.monotonic()
     split = urllib.parse.urlsplit(proxy.path)
     action = PATHS[split.path]
     query = dict(urllib.parse.parse_qsl(split.query))
-    fault = proxy.state.fault_for(action, proxy.headers)
-    recorded = record_before(proxy, SERVICE, action, query)
-    entry = {"action": action, "params": query, "start": start, "fault": fault, "emulated": True}
-    time.sleep(proxy.state.latency)
-    answer = None
-    try:
+
+    def respond(fault):
         if fault == "throttle":
-            answer = error(429, "ThrottlingException", "Rate exceeded")
-        elif fault == "unavailable":
-            answer = error(500, "InternalServerException", "Internal server error")
-        elif fault != "drop-before":
-            with proxy.state.lock:
-                kept = list(proxy.state.zonal_shifts if action == "ListZonalShifts" else proxy.state.autoshifts)
-            status = query.get("status")
-            items = [item for item in kept if status is None or item["status"] == status]
-            if fault != "drop-after":
-                answer = (200, json.dumps({"items": items}).encode(), "application/json", [])
-    finally:
-        entry["status"] = answer[0] if answer else None
-        entry["end"] = time.monotonic()
-        proxy.state.record(entry)
-        record_after(proxy, recorded, entry)
-    if answer is None:
-        proxy.drop()
-    else:
-        proxy.reply(*answer)
+            return error(429, "ThrottlingException", "Rate exceeded")
+        if fault == "unavailable":
+            return error(500, "InternalServerException", "Internal server error")
+        with proxy.state.lock:
+            kept = list(proxy.state.zonal_shifts if action == "ListZonalShifts" else proxy.state.autoshifts)
+        status = query.get("status")
+        items = [item for item in kept if status is None or item["status"] == status]
+        return 200, json.dumps({"items": items}).encode(), "application/json", []
+
+    serve(proxy, SERVICE, action, query, respond)
 
 
 def error(status, kind, message):
