@@ -39,12 +39,9 @@ def create_snapshot(proxy, pairs, body):
         dark = set(proxy.state.dark_zones)
     if not strict:
         return (*proxy.upstream(body), False)
-    status, headers, payload = proxy.ask(pairs, "DescribeVolumes", [("VolumeId.1", volume)])
-    if status != 200:
-        return status, headers, payload, False
-    facts = {}
-    rewrite_set(payload.decode(), "volumeSet", lambda v: facts.update({own(v, "volumeId"): v}))
-    item = facts.get(volume)
+    item, failed = volume_item(proxy, pairs, volume)
+    if failed:
+        return failed
     if item is None:
         return (*proxy.upstream(body), False)
     now = time.monotonic()
@@ -66,6 +63,17 @@ def create_snapshot(proxy, pairs, body):
             if snapshot and zone in dark:
                 proxy.state.dark_snapshots[snapshot.group(1).decode()] = zone
     return status, headers, payload, False
+
+
+def volume_item(proxy, pairs, volume):
+    """(moto's DescribeVolumes item for `volume`, None when moto does not know it; the answer to
+    send instead when moto could not be asked, else None), as ec2_rules.instance_item for an instance."""
+    status, headers, payload = proxy.ask(pairs, "DescribeVolumes", [("VolumeId.1", volume)])
+    if status != 200:
+        return None, (status, headers, payload, False)
+    found = {}
+    rewrite_set(payload.decode(), "volumeSet", lambda v: found.update({own(v, "volumeId"): v}))
+    return found.get(volume), None
 
 
 def pending_of(proxy, pairs, volume):

@@ -263,12 +263,9 @@ def attach_volume(proxy, pairs, body):
         return failed
     if item is not None and (shown or shown_state(item)[0]) != "running":
         return proxy.refuse(400, "IncorrectState", f"Instance '{instance}' is not 'running'.")
-    status, headers, payload = proxy.ask(pairs, "DescribeVolumes", [("VolumeId.1", volume)])
-    if status != 200:
-        return status, headers, payload, False
-    volumes = {}
-    rewrite_set(payload.decode(), "volumeSet", lambda v: volumes.update({own(v, "volumeId"): v}))
-    facts = volumes.get(volume)
+    facts, failed = ebs_snapshots.volume_item(proxy, pairs, volume)
+    if failed:
+        return failed
     if item is not None and facts is not None:
         if own(facts, "availabilityZone") != own(item, "availabilityZone"):
             return proxy.refuse(400, "InvalidVolume.ZoneMismatch",
