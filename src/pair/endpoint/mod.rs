@@ -204,7 +204,9 @@ async fn point_one(
 ) -> Result<(), Error> {
     match endpoint {
         Endpoint::ElasticIp { allocation_id } => elastic_ip::point(client, allocation_id, instance_id, eni).await,
-        Endpoint::Route { table, destination } => route::point(client, table, destination, instance_id, eni).await,
+        Endpoint::Route { table, destination } => {
+            crate::route::point(client, table, destination, instance_id, eni).await
+        }
         Endpoint::PrivateIp { address } => private_ip::point(client, address, instance_id, eni).await,
     }
 }

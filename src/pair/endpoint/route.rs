@@ -1,7 +1,7 @@
 //! A route-table entry (`ROUTE_TABLE_IDS` x `ROUTE_DESTINATIONS`): read with DescribeRouteTables,
-//! moved with ReplaceRoute (CreateRoute when the table has no such route) to the active instance's
-//! network interface. A route to an instance carries traffic only when its source/destination check
-//! is off: `decide` refuses a move into that black hole.
+//! moved with `crate::route::point` (ReplaceRoute, or CreateRoute when the table has none) to the
+//! active instance's network interface. A route to an instance carries traffic only when its
+//! source/destination check is off: `decide` refuses a move into that black hole.
 
 use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
 use aws_sdk_ec2::Client;
@@ -76,15 +76,4 @@ pub(super) fn seen(read: &DescribeRouteTablesOutput, config: &Config, members: &
         });
     }
     Ok(found)
-}
-
-/// Points a route at the instance's interface (shared with group mode: [`crate::route::point`]).
-pub(super) async fn point(
-    client: &Client,
-    table: &str,
-    destination: &str,
-    instance_id: &str,
-    eni: Option<&str>,
-) -> Result<(), Error> {
-    crate::route::point(client, table, destination, instance_id, eni).await
 }
