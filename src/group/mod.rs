@@ -316,8 +316,9 @@ impl Handler {
                 group: Some(group.group()),
                 instance: instances.iter().find(|i| i.instance_id == id).cloned(),
                 addresses: addresses.iter().filter(|a| Some(&a.key) == group.key.as_ref()).cloned().collect(),
-                volumes: volumes.clone(),
-                snapshots: snapshots.clone(),
+                // Its own data only: each group's world, not every group's again.
+                volumes: volumes.iter().filter(|v| Some(&v.key) == group.key.as_ref()).cloned().collect(),
+                snapshots: snapshots.iter().filter(|s| Some(&s.key) == group.key.as_ref()).cloned().collect(),
                 routes: routes.iter().filter(|r| Some(&r.key) == group.key.as_ref()).cloned().collect(),
                 now: now(),
             };
