@@ -266,50 +266,48 @@ async fn throttling_and_unavailable_are_retried_by_the_sdk() {
 
 #[tokio::test]
 async fn a_start_refused_for_capacity_is_not_retried_by_the_sdk_but_throttling_is() {
-    use InstanceStateName::*;
-    let body = |code: &str| {
-        format!("<Response><Errors><Error><Code>{code}</Code><Message>no</Message></Error></Errors><RequestID>r</RequestID></Response>")
-    };
     // EC2 answers InsufficientInstanceCapacity with HTTP 500, which the SDK would retry at once: a
     // second later there is no more capacity, and the retries only spend StartInstances' bucket.
-    let no_capacity = mock!(Client::start_instances)
-        .sequence()
-        .http_status(500, Some(body("InsufficientInstanceCapacity")))
-        .output(|| StartInstancesOutput::builder().build())
-        .build();
-    let rules = [
-        describe_instances(Stopped, Stopped),
-        describe_address(Some(P), &[]),
-        associate_to(S),
-        no_capacity,
-        record(P, S, "moved"),
-        checks_ok(),
-    ];
-    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules, |c| c
-        .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(4)));
-    let error = handler(client, config()).handle(&state_change(P, "stopped")).await.unwrap_err();
+    let (error, starts) = failover_whose_start_fails_once(500, "InsufficientInstanceCapacity").await;
+    let error = error.unwrap_err();
     assert!(error.to_string().contains("InsufficientInstanceCapacity"), "{error}");
-    assert_eq!(rules[3].num_calls(), 1, "a start refused for capacity is left to the next invocation");
+    assert_eq!(starts, 1, "a start refused for capacity is left to the next invocation");
 
     // A throttled start is still retried.
-    let throttled = mock!(Client::start_instances)
+    let (outcome, starts) = failover_whose_start_fails_once(503, "RequestLimitExceeded").await;
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
+    assert_eq!(starts, 2);
+}
+
+/// A stopped primary's failover to a cold standby whose first StartInstances EC2 answers with
+/// HTTP `status` and `code`, and the next one accepts, with the SDK allowed four attempts: the
+/// result, and how many starts were sent.
+async fn failover_whose_start_fails_once(
+    status: u16,
+    code: &str,
+) -> (Result<ec2_failover::pair::PairOutcome, ec2_failover::error::Error>, usize) {
+    use InstanceStateName::*;
+    let body = format!(
+        "<Response><Errors><Error><Code>{code}</Code><Message>no</Message></Error></Errors><RequestID>r</RequestID></Response>"
+    );
+    let start = mock!(Client::start_instances)
         .sequence()
-        .http_status(503, Some(body("RequestLimitExceeded")))
+        .http_status(status, Some(body))
         .output(|| StartInstancesOutput::builder().build())
         .build();
     let rules = [
         describe_instances(Stopped, Stopped),
         describe_address(Some(P), &[]),
         associate_to(S),
-        throttled,
+        start,
         record(P, S, "moved"),
         checks_ok(),
     ];
     let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules, |c| c
         .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(4)));
-    let outcome = handler(client, config()).handle(&state_change(P, "stopped")).await.unwrap();
-    assert_eq!(outcome.verdict, Verdict::FailOver, "{}", outcome.reason);
-    assert_eq!(rules[3].num_calls(), 2);
+    let result = handler(client, config()).handle(&state_change(P, "stopped")).await;
+    (result, rules[3].num_calls())
 }
 
 #[tokio::test]
