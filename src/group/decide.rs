@@ -498,7 +498,7 @@ pub fn heal(world: &GroupWorld) -> Decision {
         return decision(
             Verdict::Heal,
             format!(
-                "{id} holds {} of group {}; pointing at it{}",
+                "{id} holds {} of group {}; pointing{} at it",
                 address.allocation_id,
                 group.name,
                 routes_why.trim_start_matches(", and")
