@@ -195,8 +195,13 @@ async fn under_throttling_503s_and_dropped_connections_the_world_ends_correct_or
         // The strict emulator keeps a started instance `pending` until settled; a cold standby for a
         // degraded primary boots at once instead, and only its status checks wait to be settled.
         let pending_seconds = if matches!(scenario, Scenario::CpuAlarmColdStandby) { 0 } else { 3600 };
+        // A trial's reconciles come milliseconds apart, where an account's come a minute apart (and
+        // the SDK's backoff here is 2 ms): EC2's buckets refill 60 times as fast, or StartInstances'
+        // (5 tokens, 2 a second) throttles every start of a cold standby in the no-capacity trials
+        // (35 to 47 of their requests each), which a real account spreads over minutes. The
+        // injected throttles stand for EC2's.
         proxy.configure(&json!({ "latency_ms": 0, "fault_rate": FAULT_RATE, "seed": trial, "faults": FAULTS,
-                                 "pending_seconds": pending_seconds }));
+                                 "pending_seconds": pending_seconds, "ec2_throttle_scale": 60 }));
 
         let config = Config { cooldown_seconds: 300, ..p.config() };
         p.deploy(&proxy, &config);
