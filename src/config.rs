@@ -45,6 +45,9 @@ pub struct FleetConfig {
     pub settings: Vec<(String, String)>,
     /// How many pairs a reconcile acts on at once (`MAX_PARALLEL_FAILOVERS`).
     pub max_parallel_failovers: usize,
+    /// The groups' settings, as group mode reads them, when the fleet serves the region's tagged
+    /// single-instance groups too (`SERVE_GROUPS`, default true); none: pairs only.
+    pub groups: Option<group::Config>,
 }
 
 impl FleetConfig {
@@ -149,9 +152,15 @@ pub const FLEET_DEFAULTS: [&str; 12] = [
 
 /// Fleet mode: `MAX_PARALLEL_FAILOVERS` (how many pairs a reconcile acts on at once, 1 to 100,
 /// default 10) and the pair variables of [`FLEET_DEFAULTS`], each pair's defaults, checked here
-/// as one pair's would be (with placeholder instances and Elastic IP).
+/// as one pair's would be (with placeholder instances and Elastic IP); `SERVE_GROUPS` (whether
+/// the fleet serves the tagged groups too, default true) and then group mode's variables.
 fn fleet_config(get: &impl Fn(&str) -> Option<String>) -> Result<FleetConfig, ConfigError> {
     let max = number(get, "MAX_PARALLEL_FAILOVERS", 10, 1, 100)?;
+    let groups = match get("SERVE_GROUPS").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("true") => Some(group_config(get)?),
+        Some("false") => None,
+        Some(other) => return Err(bad("SERVE_GROUPS", other, "accepted values: true (default), false")),
+    };
     let settings: Vec<(String, String)> =
         FLEET_DEFAULTS.iter().filter_map(|v| Some(((*v).to_owned(), get(v)?))).collect();
     let placeholder = |name: &str| match name {
@@ -162,7 +171,7 @@ fn fleet_config(get: &impl Fn(&str) -> Option<String>) -> Result<FleetConfig, Co
         _ => None,
     };
     pair_config_from(&placeholder)?;
-    Ok(FleetConfig { settings, max_parallel_failovers: usize::try_from(max).unwrap_or(10) })
+    Ok(FleetConfig { settings, max_parallel_failovers: usize::try_from(max).unwrap_or(10), groups })
 }
 
 /// Reads one pair's settings through `get`: the environment's for `MODE=pair`, a pair's tags over
@@ -750,5 +759,23 @@ mod tests {
         assert!(is_aws_id("i-0123456789abcdef0", "i-"));
         assert!(!is_aws_id("i-0123456789ABCDEF0", "i-"));
         assert!(!is_aws_id("i-123", "i-"));
+    }
+
+    #[test]
+    fn a_fleet_serves_the_groups_with_group_mode_s_settings_unless_told_not_to() {
+        let fleet = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("MODE", "fleet")];
+            all.extend_from_slice(pairs);
+            Settings::from_lookup(env(&all)).map(|s| match s.mode {
+                Mode::Fleet(config) => config.groups,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(fleet(&[]), Ok(Some(group::Config::default())));
+        let kept = fleet(&[("KEEP_DATA", "false"), ("KEEP_SNAPSHOTS", "7")]).unwrap().unwrap();
+        assert_eq!((kept.keep_data, kept.keep_snapshots), (false, 7));
+        assert_eq!(fleet(&[("SERVE_GROUPS", "FALSE"), ("KEEP_DATA", "maybe")]), Ok(None));
+        assert_eq!(fleet(&[("SERVE_GROUPS", "maybe")]).unwrap_err().variable, "SERVE_GROUPS");
+        assert_eq!(fleet(&[("KEEP_DATA", "maybe")]).unwrap_err().variable, "KEEP_DATA");
     }
 }

@@ -53,6 +53,11 @@ impl Handler {
             );
             pair::Clients { ec2, cloudwatch, arc }
         };
+        let autoscaling = || {
+            aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(sdk).interceptor(requests.clone()).build(),
+            )
+        };
         // Built only when decisions are published: one client more at init otherwise.
         // One attempt within 2 s: a decision event is best effort, and each one waits on the
         // failover path (a reconcile's slot, the one execution's queue of events).
@@ -74,16 +79,19 @@ impl Handler {
                 let handler = pair::Handler::counting(config, clients, requests, settings.dry_run);
                 Handler::Pair(handler.publishing(publisher))
             }
-            Mode::Fleet(config) => {
+            Mode::Fleet(mut config) => {
+                // The groups' handler shares the EC2 client; the Auto Scaling client only when the
+                // fleet serves groups.
+                let groups = config.groups.take().map(|groups| {
+                    let clients = group::Clients { ec2: ec2.clone(), autoscaling: autoscaling() };
+                    group::Handler::counting(groups, clients, requests.clone(), settings.dry_run)
+                });
                 let clients = pair_clients(ec2);
                 let handler = fleet::Handler::counting(config, clients, requests, settings.dry_run);
-                Handler::Fleet(handler.publishing(publisher))
+                Handler::Fleet(handler.serving_groups(groups).publishing(publisher))
             }
             Mode::Group(config) => {
-                let autoscaling = aws_sdk_autoscaling::Client::from_conf(
-                    aws_sdk_autoscaling::config::Builder::from(sdk).interceptor(requests.clone()).build(),
-                );
-                let clients = group::Clients { ec2, autoscaling };
+                let clients = group::Clients { ec2, autoscaling: autoscaling() };
                 let handler = group::Handler::counting(config, clients, requests, settings.dry_run);
                 Handler::Group(handler.publishing(publisher))
             }

@@ -813,3 +813,41 @@ async fn a_nat_instance_s_default_route_follows_its_replacement() {
     assert_eq!(route.and_then(|r| r.network_interface_id().map(str::to_owned)), Some(eni_of(new.clone()).await));
     assert_eq!(scene.holder().await.map(|h| h.0), Some(new));
 }
+
+/// `{"command": "status"}` in group mode: each managed group, what it serves from, where its
+/// address is, and what the next sweep would do; nothing is changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_each_group_and_what_the_next_sweep_would_do_changing_nothing() {
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    let handler = scene.handler_with(&proxy, Config { keep_data: false, ..Config::default() });
+    let status = |outcome: &ec2_failover::group::GroupOutcome| match &outcome.observed {
+        Some(ec2_failover::group::GroupObserved::Status(s)) => s.clone(),
+        other => panic!("{other:?}"),
+    };
+
+    let settled = handler.handle(&json!({"command": "status"})).await.unwrap();
+    assert_eq!(settled.verdict, Verdict::Status, "{}", settled.reason);
+    let [group] = status(&settled).try_into().unwrap();
+    assert_eq!((group.group.as_str(), group.key.as_deref()), (GROUP, Some(KEY)));
+    assert_eq!(
+        (group.instance.as_deref(), group.holder.as_deref()),
+        (Some(scene.first.as_str()), Some(scene.first.as_str()))
+    );
+    assert_eq!((group.state, group.zone.as_deref()), (Some("running"), Some("us-east-1a")));
+    assert!(group.settled, "{group:?}");
+    assert!(settled.reason.contains("web-asg: serving from"), "{}", settled.reason);
+
+    // Replaced behind the function's back: the status says the sweep would move the address, and
+    // moves nothing itself.
+    let new = scene.replace_into_the_other_az().await;
+    proxy.configure(&json!({}));
+    let unsettled = handler.handle(&json!({"command": "status"})).await.unwrap();
+    let [group] = status(&unsettled).try_into().unwrap();
+    assert_eq!(group.instance.as_deref(), Some(new.as_str()));
+    assert!(!group.settled, "{group:?}");
+    assert!(group.next.contains("moving it there"), "{group:?}");
+    assert!(unsettled.actions.is_empty());
+    assert!(!proxy.log().iter().any(|r| !r.action.starts_with("Describe")), "a status changed something");
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(scene.first.clone()));
+}

@@ -3,7 +3,8 @@ function runs in fleet mode, one execution at a time, with the pairs' defaults f
 parameters; every rule and the alarms may invoke it; every change its role allows is held to
 resources that carry ec2-failover:pair (but the network interface an address is associated
 through); the record's tags are the only ones it may write, never those that declare a pair; and
-the deploy gate knows the template. Which requests the role allows is proven against the requests
+the deploy gate knows the template. The groups' statements (ServeGroups, KeepData) are
+template-group.yaml's, held to ec2-failover:group as a group stack's are. Which requests the role allows is proven against the requests
 the fleet tests make (scripts/iamcheck, in `make test`)."""
 
 import pathlib
@@ -19,13 +20,18 @@ ROLE = RESOURCES["FleetFunctionRole"]["Properties"]
 TAG_CONDITION = {"Null": {"ec2:ResourceTag/ec2-failover:pair": "false"}}
 
 
-def statements():
-    """Every statement of the role's policies, conditional ones included."""
+GROUP_POLICIES = {"FollowTheGroups", "KeepTheGroupsData"}
+
+
+def statements(groups=False):
+    """Every statement of the role's policies, conditional ones included: the pairs' (and the
+    shared ones), or with `groups` the groups' only."""
     out = []
     for policy in ROLE["Policies"]:
         if "Fn::If" in policy:
             policy = policy["Fn::If"][1]
-        out.extend(policy["PolicyDocument"]["Statement"])
+        if (policy["PolicyName"] in GROUP_POLICIES) == groups:
+            out.extend(policy["PolicyDocument"]["Statement"])
     return out
 
 
@@ -117,3 +123,67 @@ def test_the_dashboard_graphs_failovers_by_pair_as_the_decision_line_publishes_t
     assert alarms == ["FunctionErrorsAlarm.Arn"]
     (query,) = [w["properties"]["query"] for w in widgets if w["type"] == "log"]
     assert query.startswith("SOURCE 'FleetLogGroup' |") and "pair" in query
+
+
+def group_stack_statements():
+    """template-group.yaml's function's statements, conditional ones included."""
+    group = cfn_yaml.load(str(ROOT / "template-group.yaml"))
+    out = []
+    for policy in group["Resources"]["FollowFunction"]["Properties"]["Policies"]:
+        if "Fn::If" in policy:
+            policy = policy["Fn::If"][1]
+        out.extend(policy["Statement"])
+    return out
+
+
+def listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_groups_get_what_a_group_stack_grants_held_to_the_group_tag_and_nothing_else():
+    theirs = group_stack_statements()
+    ours = statements(groups=True)
+    assert ours, "no statement serves the groups"
+    # Held to the stack's own group there (aws:autoscaling:groupName = the stack name); here, with
+    # no one group, to instances of a group that carry its ec2-failover:group tag.
+    on_tagged_instances = {"ec2-failover:data-volume", "ModifyInstanceMetadataOptions", "AttachVolume"}
+    for s in ours:
+        actions, resources = listed(s["Action"]), listed(s["Resource"])
+        same = [t for t in theirs if (t["Sid"], listed(t["Action"]), listed(t["Resource"])) == (s["Sid"], actions, resources)]
+        match = same[0] if len(same) == 1 else None
+        if s["Sid"] == "ReadTheGroups":
+            assert set(actions) == {"autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks"}
+            assert resources == ["*"]
+            continue
+        assert match is not None, f"{s['Sid']}: template-group.yaml grants no such statement"
+        if any(k in str(s) for k in on_tagged_instances) and "instance/*" in str(resources):
+            assert s["Condition"]["Null"] == {"ec2:ResourceTag/ec2-failover:group": "false",
+                                              "ec2:ResourceTag/aws:autoscaling:groupName": "false"}, s["Sid"]
+            assert s["Condition"].get("ForAllValues:StringEquals") == match["Condition"].get("ForAllValues:StringEquals")
+            continue
+        assert s.get("Condition") == match.get("Condition"), s["Sid"]
+    # Nothing of the group stack's is missing but what the pairs' statements grant already (the
+    # reads, the interface an address goes through) and the stack's own key and bus.
+    covered = {"ReadGroupsInstancesAndAddresses", "ThroughTheirInterfaces", "PublishTheDecisions"}
+    assert {t["Sid"] for t in theirs} - covered <= {s["Sid"] for s in ours}
+
+
+def test_the_groups_rules_and_settings_follow_serve_groups_and_keep_data():
+    conditions = TEMPLATE["Conditions"]
+    assert conditions["ServesGroups"] == {"Fn::Equals": [{"Ref": "ServeGroups"}, "true"]}
+    for name, condition, kind in [("LaunchLifecycleRule", "ServesGroups", "EC2 Instance-launch Lifecycle Action"),
+                                  ("TerminateLifecycleRule", "KeepsData", "EC2 Instance-terminate Lifecycle Action")]:
+        rule = RESOURCES[name]
+        assert rule["Condition"] == condition
+        pattern = rule["Properties"]["EventPattern"]
+        assert pattern["detail-type"] == [kind]
+        assert "detail" not in pattern, "EventBridge cannot match the group tag: every group's actions come"
+        assert RESOURCES[name + "Permission"]["Condition"] == condition
+    assert RESOURCES["EbsNotificationRule"]["Condition"] == "KeepsData"
+    variables = FUNCTION["Environment"]["Variables"]
+    for variable, parameter in [("SERVE_GROUPS", "ServeGroups"), ("KEEP_DATA", "KeepData"),
+                                ("KEEP_SNAPSHOTS", "KeepSnapshots"), ("MAX_WAIT_SECONDS", "MaxWaitSeconds"),
+                                ("SNAPSHOT_EVERY_SECONDS", "SnapshotEverySeconds"),
+                                ("DATA_WAIT_SECONDS", "DataWaitSeconds"), ("DATA_INIT_RATE_MIBPS", "DataInitRateMiBps")]:
+        assert variables[variable] == {"Ref": parameter}, variable
+    assert TEMPLATE["Parameters"]["KeepData"]["Default"] == "false", "as template-group.yaml"

@@ -343,6 +343,17 @@ fn check(payload: &Value) -> Result<(), TestCaseError> {
                     };
                     group::decide::held_actions(&[group]);
                 }
+                Screened::Status => {
+                    let group = HeldGroup {
+                        name: "web-asg".into(),
+                        key: Some("web".into()),
+                        instances: Vec::new(),
+                        held: Vec::new(),
+                        hooks: Vec::new(),
+                    };
+                    let statuses = group::status::statuses(&[group], &[], &[], &[], 0);
+                    prop_assert!(!statuses[0].settled);
+                }
                 Screened::Ignore(ignored) => prop_assert_eq!(ignored.actions.len(), 0),
             }
         }

@@ -72,8 +72,13 @@ FEATURES = [
      {"ZonalShift": "follow", "StandbyInstanceTypes": "m7i.large,m6i.large", "MaxParallelFailovers": "2",
       "EbsKmsKeyArns": f"{KEY},{MRK}",
       "DryRun": "true", "Architecture": "x86_64", "AlertTopicArn": TOPIC, "FenceMode": "none"}),
-    ("a fleet that reads no zonal shift and publishes no decision", FLEET, "us-east-1",
-     {"ZonalShift": "off", "CooldownSeconds": "0", "PublishDecisions": "false"}),
+    ("a fleet that reads no zonal shift, publishes no decision and serves no group", FLEET, "us-east-1",
+     {"ZonalShift": "off", "CooldownSeconds": "0", "PublishDecisions": "false", "ServeGroups": "false"}),
+    ("a fleet whose groups keep their data, snapshotted every 15 minutes", FLEET, "us-east-1",
+     {"KeepData": "true", "SnapshotEverySeconds": "900", "DataWaitSeconds": "600", "MaxWaitSeconds": "1800",
+      "KeepSnapshots": "7", "DataInitRateMiBps": "200", "EbsKmsKeyArns": KEY}),
+    ("KeepData without ServeGroups: no group is served, nor its data", FLEET, "us-east-1",
+     {"KeepData": "true", "ServeGroups": "false"}),
     ("the Route 53 alarm for a pair outside us-east-1", SERVICE_ALARM, "us-east-1", {}),
 ]
 

@@ -9,6 +9,7 @@
 
 pub mod aws;
 pub mod declare;
+mod groups;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use serde_json::Value;
 use self::declare::{declare, Declared};
 use crate::decision::{sweep_rank, Decision, Outcome, Report, Verdict};
 use crate::error::Error;
+use crate::group::{self, plan::GroupAction, GroupObserved};
 use crate::invocation::{failure, now, Decided, Frame, Mode, Unread};
 use crate::pair::{self, plan::Action, world::World};
 use crate::record::{Facts, HasFacts, RequestCounter, Scope};
@@ -37,9 +39,19 @@ pub const SWEEP_BUDGET: Duration = Duration::from_secs(40);
 /// The result of a fleet-mode invocation.
 pub type FleetOutcome = Outcome<FleetObserved, FleetAction>;
 
+/// One action of a fleet decision: a pair's, or a group's.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum FleetAction {
+    /// A pair's action, named by its pair.
+    Pair(PairAction),
+    /// A group's action, as group mode has it (it names its group).
+    Group(GroupAction),
+}
+
 /// One pair's action, named by its pair.
 #[derive(Clone, Debug, Serialize)]
-pub struct FleetAction {
+pub struct PairAction {
     /// The pair.
     pub pair: String,
     /// The action, as pair mode has it.
@@ -49,14 +61,17 @@ pub struct FleetAction {
     config: Arc<pair::Config>,
 }
 
-/// What a fleet-mode invocation observed: one pair's world, or the fleet's.
+/// What a fleet-mode invocation observed: one pair's world, the fleet's, or what group mode
+/// observed (a lifecycle action's group, an EBS notification's sweep).
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum FleetObserved {
     /// One pair.
     Pair(Box<PairSeen>),
-    /// Every pair (the reconcile, the status of all).
+    /// Every pair and group (the reconcile, the status of all).
     Fleet(FleetSeen),
+    /// The groups, as group mode observes them.
+    Group(GroupObserved),
 }
 
 /// One pair's world, named.
@@ -78,6 +93,9 @@ pub struct FleetSeen {
     pub broken: Vec<Declared>,
     /// The pairs left to the next pass, and why.
     pub skipped: Vec<String>,
+    /// The groups' sweep or status, when the fleet serves groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupObserved>,
 }
 
 /// One pair's decision in a reconcile.
@@ -92,16 +110,29 @@ pub struct PairPart {
 }
 
 impl HasFacts for FleetOutcome {
-    /// One pair's facts, with its name; a reconcile's summary names no pair.
+    /// One pair's facts, with its name, or one group decision's; a reconcile's summary names no
+    /// pair or group.
     fn facts(&self) -> Facts {
-        let actions: Vec<(&Action, crate::decision::Status)> =
-            self.actions.iter().map(|r| (&r.action.action, r.status)).collect();
+        let (mut pairs, mut groups, mut name) = (Vec::new(), Vec::new(), None);
+        for r in &self.actions {
+            match &r.action {
+                FleetAction::Pair(a) => {
+                    name.get_or_insert_with(|| a.pair.clone());
+                    pairs.push((&a.action, r.status));
+                }
+                FleetAction::Group(a) => groups.push((a, r.status)),
+            }
+        }
         match &self.observed {
             Some(FleetObserved::Pair(seen)) => {
-                Facts { pair: Some(seen.pair.clone()), ..pair::facts(Some(&seen.world), &actions) }
+                Facts { pair: Some(seen.pair.clone()), ..pair::facts(Some(&seen.world), &pairs) }
             }
             Some(FleetObserved::Fleet(_)) => Facts::default(),
-            None => Facts { pair: self.actions.first().map(|r| r.action.pair.clone()), ..pair::facts(None, &actions) },
+            Some(FleetObserved::Group(observed)) => group::observed_facts(&self.trigger, Some(observed), &groups),
+            None if !groups.is_empty() || matches!(self.trigger, Trigger::Lifecycle(_)) => {
+                group::facts(&self.trigger, None, &groups)
+            }
+            None => Facts { pair: name, ..pair::facts(None, &pairs) },
         }
     }
 }
@@ -114,6 +145,8 @@ enum Target<'a> {
     Instance(&'a str),
     /// A pair by name.
     Named(&'a str),
+    /// The groups: a lifecycle action, an EBS notification.
+    Groups,
     /// Not for fleet mode, or refused before anything is read.
     Decided(Verdict, String),
 }
@@ -137,9 +170,7 @@ fn target(trigger: &Trigger) -> Target<'_> {
             [one] => Target::Instance(one),
             _ => Target::All,
         },
-        Trigger::Lifecycle(_) | Trigger::Ebs { .. } => {
-            Target::Decided(Verdict::Ignore, "Auto Scaling and EBS events are for group mode".into())
-        }
+        Trigger::Lifecycle(_) | Trigger::Ebs { .. } => Target::Groups,
         Trigger::Unrelated { what } => Target::Decided(Verdict::Ignore, format!("{what} events are not about a pair")),
     }
 }
@@ -163,6 +194,9 @@ pub struct Handler {
     frame: Frame,
     regional: Arc<pair::aws::Regional>,
     budget: Duration,
+    /// The tagged single-instance groups' handler, when the fleet serves them (`SERVE_GROUPS`):
+    /// group mode's, run inside this handler's turn.
+    groups: Option<group::Handler>,
 }
 
 impl Handler {
@@ -176,7 +210,13 @@ impl Handler {
     /// A handler whose clients already count their requests on `requests`.
     pub fn counting(config: Config, clients: pair::Clients, requests: RequestCounter, dry_run: bool) -> Self {
         let frame = Frame::counting(dry_run, requests);
-        Self { config, clients, frame, regional: Arc::default(), budget: SWEEP_BUDGET }
+        Self { config, clients, frame, regional: Arc::default(), budget: SWEEP_BUDGET, groups: None }
+    }
+
+    /// The same handler, serving the tagged groups too with `groups` (group mode's handler, whose
+    /// clients count on the same counter).
+    pub fn serving_groups(self, groups: Option<group::Handler>) -> Self {
+        Self { groups, ..self }
     }
 
     /// The same handler with another reconcile budget (see [`SWEEP_BUDGET`]).
@@ -186,6 +226,7 @@ impl Handler {
 
     /// The same handler, publishing each failover, refusal and hold on an EventBridge bus.
     pub fn publishing(mut self, publisher: Option<crate::publish::Publisher>) -> Self {
+        self.groups = self.groups.map(|g| g.publishing(publisher.clone()));
         self.frame = self.frame.publishing(publisher);
         self
     }
@@ -371,7 +412,7 @@ impl Handler {
             parts.iter().map(|p| p.verdict).max_by_key(|v| sweep_rank(*v)).unwrap_or(Verdict::NoChange)
         };
         let reason = summary(&parts, &broken, &skipped, status);
-        let observed = Some(FleetObserved::Fleet(FleetSeen { pairs: parts, broken, skipped }));
+        let observed = Some(FleetObserved::Fleet(FleetSeen { pairs: parts, broken, skipped, groups: None }));
         let outcome =
             Outcome { verdict, reason, dry_run: self.frame.dry_run, trigger: trigger.clone(), observed, actions };
         Ok(Decided::Sweep { outcome, error: first_error })
@@ -415,7 +456,7 @@ fn wrap(name: &str, config: &Arc<pair::Config>, decision: pair::plan::Decision) 
     let actions = decision
         .actions
         .into_iter()
-        .map(|action| FleetAction { pair: name.to_owned(), action, config: config.clone() })
+        .map(|action| FleetAction::Pair(PairAction { pair: name.to_owned(), action, config: config.clone() }))
         .collect();
     Decision::new(decision.verdict, decision.reason, actions)
 }
@@ -433,7 +474,17 @@ impl Mode for Handler {
             Target::Decided(verdict, why) => {
                 Ok(Decided::One { decision: Decision::new(verdict, why, Vec::new()), observed: None })
             }
-            Target::All => self.sweep(trigger, function_arn).await,
+            Target::All => self.everything(trigger, function_arn).await,
+            Target::Groups => match &self.groups {
+                Some(groups) => Ok(groups::lift(Box::pin(groups.decide(trigger, None)).await?)),
+                None => {
+                    let why = "this fleet serves no groups (SERVE_GROUPS=false): group mode's deployment does";
+                    Ok(Decided::One {
+                        decision: Decision::new(Verdict::Ignore, why.into(), Vec::new()),
+                        observed: None,
+                    })
+                }
+            },
             Target::Named(name) => self.one(trigger, function_arn, name).await,
             Target::Instance(id) => {
                 let name = aws::pair_of(&self.clients.ec2, id)
@@ -450,19 +501,35 @@ impl Mode for Handler {
         }
     }
 
-    /// Carries out one pair's actions as pair mode does (a decision's actions are all one pair's).
+    /// Carries out one pair's actions as pair mode does, or one group's as group mode does (a
+    /// decision's actions are all one pair's or one group's).
     async fn execute(&self, actions: &[FleetAction]) -> (Vec<Report<FleetAction>>, Option<Error>) {
-        let Some(first) = actions.first() else { return (Vec::new(), None) };
-        let inner: Vec<Action> = actions.iter().map(|a| a.action.clone()).collect();
-        let (reports, error) = pair::aws::execute(&self.clients.ec2, &first.config, &inner).await;
-        let reports = reports
-            .into_iter()
-            .map(|r| Report {
-                action: FleetAction { pair: first.pair.clone(), action: r.action, config: first.config.clone() },
-                status: r.status,
-                error: r.error,
-            })
-            .collect();
-        (reports, error)
+        match actions.first() {
+            None => (Vec::new(), None),
+            Some(FleetAction::Group(_)) => groups::execute(self.groups.as_ref(), actions).await,
+            Some(FleetAction::Pair(first)) => {
+                let inner: Vec<Action> = actions
+                    .iter()
+                    .filter_map(|a| match a {
+                        FleetAction::Pair(a) => Some(a.action.clone()),
+                        FleetAction::Group(_) => None,
+                    })
+                    .collect();
+                let (reports, error) = pair::aws::execute(&self.clients.ec2, &first.config, &inner).await;
+                let reports = reports
+                    .into_iter()
+                    .map(|r| Report {
+                        action: FleetAction::Pair(PairAction {
+                            pair: first.pair.clone(),
+                            action: r.action,
+                            config: first.config.clone(),
+                        }),
+                        status: r.status,
+                        error: r.error,
+                    })
+                    .collect();
+                (reports, error)
+            }
+        }
     }
 }

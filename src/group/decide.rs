@@ -10,7 +10,7 @@ use crate::aws::{Instance, InstanceState};
 use crate::decision::Verdict;
 use crate::holder::{resolve_holder, Holder};
 use crate::tags::GROUP as GROUP_TAG;
-use crate::trigger::{LifecycleAction, Transition, Trigger};
+use crate::trigger::{Command, LifecycleAction, Transition, Trigger};
 
 /// What group mode does with a trigger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +21,8 @@ pub enum Screened<'a> {
     /// volume notification), or the schedule: find every lifecycle action the managed groups hold
     /// open and decide each one again. This is how a launch that waits for its data goes on.
     Sweep,
+    /// `{"command": "status"}`: every managed group's state, read as a sweep reads it; nothing done.
+    Status,
     /// Not for group mode: nothing is read.
     Ignore(Decision),
 }
@@ -30,6 +32,7 @@ pub fn screen(trigger: &Trigger) -> Screened<'_> {
     match trigger {
         Trigger::Lifecycle(action) => Screened::Action(action),
         Trigger::Schedule | Trigger::Ebs { .. } => Screened::Sweep,
+        Trigger::Command(Command::Status) => Screened::Status,
         other => Screened::Ignore(decision(
             Verdict::Ignore,
             format!(
@@ -71,7 +74,9 @@ fn kind(trigger: &Trigger) -> &'static str {
     match trigger {
         Trigger::Warning(_) => "alarms",
         Trigger::StateChange { .. } => "EC2 state changes",
-        Trigger::Command(_) | Trigger::PairCommand { .. } => "operator commands (pair and fleet modes)",
+        Trigger::Command(_) | Trigger::PairCommand { .. } => {
+            "operator commands other than status (switchover, pause and resume are for pairs)"
+        }
         // Auto Scaling moves a group out of a shifted zone itself (its AvailabilityZoneImpairmentPolicy),
         // and each launch's data follows the zone it chose.
         Trigger::ZonalShift { .. } => "zonal shifts (Auto Scaling shifts the group's launches itself)",

@@ -19,6 +19,7 @@ pub mod data;
 pub mod decide;
 pub mod keep;
 pub mod plan;
+pub mod status;
 pub mod world;
 
 use std::sync::{Arc, Mutex};
@@ -247,6 +248,7 @@ impl Mode for Handler {
                 let decision = decide::decide(action, &world, &self.config);
                 Ok(Decided::One { decision, observed: Some(GroupObserved::Action(Box::new(world))) })
             }
+            Screened::Status => self.status().await,
             Screened::Sweep => {
                 let last = *self.last_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 match decide::seen_by_last_sweep(trigger, last) {
@@ -263,6 +265,21 @@ impl Mode for Handler {
 }
 
 impl Handler {
+    /// Every managed group's status ([`status`]): the sweep's reads, the heal decision made but
+    /// not carried out.
+    pub(crate) async fn status(&self) -> Result<Decided<GroupObserved, GroupAction>, Unread> {
+        let groups = aws::held(&self.clients, self.config.key.as_deref())
+            .await
+            .map_err(|error| Unread { error, what: "the groups" })?;
+        let ids: Vec<String> = groups.iter().filter_map(decide::serving).map(str::to_owned).collect();
+        let (addresses, instances, routes) = aws::observe_serving(&self.clients, &ids)
+            .await
+            .map_err(|error| Unread { error, what: "the groups' addresses" })?;
+        let statuses = status::statuses(&groups, &addresses, &instances, &routes, now());
+        let decision = plan::decision(Verdict::Status, status::summary(&statuses), Vec::new());
+        Ok(Decided::One { decision, observed: Some(GroupObserved::Status(statuses)) })
+    }
+
     /// The sweep's second part, for each settled group: its Elastic IP goes to its serving instance
     /// ([`decide::heal`]), and with `SNAPSHOT_EVERY_SECONDS` its data volume is snapshotted when due
     /// ([`decide::snapshot_on_schedule`]), each change with its own log line. One read of the
@@ -358,6 +375,8 @@ pub enum GroupObserved {
     Action(Box<GroupWorld>),
     /// The held lifecycle actions a sweep found, and what was decided for each.
     Sweep(Sweep),
+    /// Every managed group's status.
+    Status(Vec<status::GroupStatus>),
 }
 
 /// What a sweep found and decided (each decision's world is in its own log line).
@@ -399,7 +418,7 @@ pub struct Upkeep {
 
 /// The facts of one group decision: its group and held instance (from the lifecycle action, or the
 /// world a heal read), the instance holding the group's address, and the one the IP moves to.
-fn group_facts(trigger: &Trigger, world: Option<&GroupWorld>, actions: &[Report<GroupAction>]) -> Facts {
+pub fn facts(trigger: &Trigger, world: Option<&GroupWorld>, actions: &[(&GroupAction, Status)]) -> Facts {
     let held = match trigger {
         Trigger::Lifecycle(action) => Some(action),
         _ => None,
@@ -408,32 +427,47 @@ fn group_facts(trigger: &Trigger, world: Option<&GroupWorld>, actions: &[Report<
     let instance =
         held.map(|a| a.instance_id.clone()).or_else(|| world?.instance.as_ref().map(|i| i.instance_id.clone()));
     let active = world.and_then(|w| w.addresses.iter().find_map(|a| a.instance_id.clone()));
-    let target = actions.iter().find_map(|r| match &r.action {
+    let target = actions.iter().find_map(|(action, _)| match action {
         GroupAction::MoveAddress { instance_id, .. } => Some(instance_id.clone()),
         _ => None,
     });
-    let moved = actions.iter().any(|r| matches!(r.action, GroupAction::MoveAddress { .. }) && r.status == Status::Done);
-    let data_age_seconds = actions.iter().find_map(|r| match &r.action {
+    let moved = actions
+        .iter()
+        .any(|(action, status)| matches!(action, GroupAction::MoveAddress { .. }) && *status == Status::Done);
+    let data_age_seconds = actions.iter().find_map(|(action, _)| match action {
         GroupAction::CreateVolume { data_age_seconds, .. } => *data_age_seconds,
         _ => None,
     });
     Facts { active, target, group, instance, moved, data_age_seconds, ..Facts::default() }
 }
 
+/// The facts of a group-mode outcome: one decision's; a sweep's or a status's summary names no one
+/// group (its decisions' lines do).
+pub fn observed_facts(
+    trigger: &Trigger,
+    observed: Option<&GroupObserved>,
+    actions: &[(&GroupAction, Status)],
+) -> Facts {
+    match observed {
+        Some(GroupObserved::Action(world)) => facts(trigger, Some(world), actions),
+        Some(GroupObserved::Sweep(_) | GroupObserved::Status(_)) => Facts::default(),
+        None => facts(trigger, None, actions),
+    }
+}
+
+fn reported(actions: &[Report<GroupAction>]) -> Vec<(&GroupAction, Status)> {
+    actions.iter().map(|r| (&r.action, r.status)).collect()
+}
+
 impl HasFacts for Outcome<GroupWorld, GroupAction> {
     fn facts(&self) -> Facts {
-        group_facts(&self.trigger, self.observed.as_ref(), &self.actions)
+        facts(&self.trigger, self.observed.as_ref(), &reported(&self.actions))
     }
 }
 
 impl HasFacts for GroupOutcome {
-    /// A sweep's summary names no one group: its decisions' lines do.
     fn facts(&self) -> Facts {
-        match &self.observed {
-            Some(GroupObserved::Action(world)) => group_facts(&self.trigger, Some(world), &self.actions),
-            Some(GroupObserved::Sweep(_)) => Facts::default(),
-            None => group_facts(&self.trigger, None, &self.actions),
-        }
+        observed_facts(&self.trigger, self.observed.as_ref(), &reported(&self.actions))
     }
 }
 

@@ -91,8 +91,23 @@ pub async fn instance(client: &Client, subnet: &str, tags: &[(&str, &str)]) -> S
 /// with template-fleet.yaml's defaults and `max_parallel` failovers at once.
 pub fn handler(proxy: &Proxy, partition: &str, max_parallel: usize) -> Handler {
     proxy.deploy(FLEET_FUNCTION, "template-fleet.yaml", json!({"MaxParallelFailovers": max_parallel}), None);
-    let config = Config { settings: Vec::new(), max_parallel_failovers: max_parallel };
+    let config = Config { settings: Vec::new(), max_parallel_failovers: max_parallel, groups: None };
     Handler::new(config, proxy.fleet_clients(partition), false)
+}
+
+/// The fleet function serving groups too (template-fleet.yaml's `ServeGroups`, its default, with
+/// `KeepData` as `keep_data`): group mode's handler inside the fleet's, its clients signed as the
+/// fleet's.
+pub fn handler_with_groups(proxy: &Proxy, partition: &str, keep_data: bool) -> Handler {
+    proxy.deploy(FLEET_FUNCTION, "template-fleet.yaml", json!({"KeepData": keep_data.to_string()}), None);
+    let groups = ec2_failover::group::Config { keep_data, ..Default::default() };
+    let clients = ec2_failover::group::Clients {
+        ec2: proxy.function_client_as(partition, FLEET_FUNCTION),
+        autoscaling: super::group::function_autoscaling(&proxy.endpoint, partition, FLEET_FUNCTION),
+    };
+    let group_handler = ec2_failover::group::Handler::new(groups, clients, false);
+    let config = Config { settings: Vec::new(), max_parallel_failovers: 10, groups: None };
+    Handler::new(config, proxy.fleet_clients(partition), false).serving_groups(Some(group_handler))
 }
 
 /// Who holds an Elastic IP now, as EC2 says (through its network interface: moto names no
