@@ -26,7 +26,7 @@ help:
 ##   make demo MODE=health: the service dies on a healthy instance; the service check moves the IP
 ##   make demo MODE=private: a pair reached by a route-table entry and a private IP, no Elastic IP
 ##   make demo MODE=zone: the primary's zone goes dark; then an autoshift keeps the address out of a zone
-##   make demo MODE=fleet: three pairs declared by tags, one deployment; their zone fails, every address moves
+##   make demo MODE=fleet: three pairs declared by tags and a group, one deployment; their zone fails, every address moves
 # The bootstrap is built the way `make test` builds it, so that the two share one build.
 MODE ?= pair
 DEMO_pair := demo.sh
@@ -88,7 +88,7 @@ EXPECT_asg-ebs := preserve follow
 EXPECT_health := no_change fail_over
 EXPECT_private := fail_over status
 EXPECT_zone := no_change fail_over finish hold status
-EXPECT_fleet := status fail_over
+EXPECT_fleet := status fail_over follow
 demo-check: $(STAMP)
 	for m in $(DEMOS); do \
 	  $(MAKE) -s demo MODE=$$m >target/demo-$$m.log 2>&1 || { cat target/demo-$$m.log; exit 1; }; \

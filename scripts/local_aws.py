@@ -316,7 +316,9 @@ def show_group(path):
     c = ec2()
     address = c.describe_addresses(AllocationIds=[env["ALLOCATION_ID"]])["Addresses"][0]
     eni = address.get("NetworkInterfaceId")
-    instances = [i for r in c.describe_instances()["Reservations"] for i in r["Instances"]]
+    # The group's instances, those that have left it included (Auto Scaling tags each it launches).
+    group = [{"Name": "tag:aws:autoscaling:groupName", "Values": [env["GROUP_NAME"]]}]
+    instances = [i for r in c.describe_instances(Filters=group)["Reservations"] for i in r["Instances"]]
     holder = next((i["InstanceId"] for i in instances
                    if any(n["NetworkInterfaceId"] == eni for n in i.get("NetworkInterfaces", []))), None)
     for i in sorted(instances, key=lambda i: i["LaunchTime"]):
@@ -375,6 +377,13 @@ def create_fleet(path, *names):
             f.write(f"{name}_PRIMARY={pair['primary']}\n{name}_STANDBY={pair['standby']}\n"
                     f"{name}_EIP={pair['allocation_id']}\n")
     deploy("template-fleet.yaml", {}, stack_name="ec2-failover-fleet")
+
+
+def fleet_group(path):
+    """A group in the fleet's region, as its owner makes it (no stack of its own: the fleet's
+    function serves it): nat-group, tagged ec2-failover:group=nat with its Elastic IP, over both
+    zones with its first instance in us-east-1a, and the launch hook ec2-failover-launch."""
+    write_env(path, scenes.group(ec2(), autoscaling(), "nat", "nat-group", hooks=True))
 
 
 def read_fleet(path):
@@ -444,7 +453,7 @@ COMMANDS = {"create": create, "create-with": create_with, "zone-id": zone_id, "s
             "create-group": create_group, "show-group": show_group, "replace": replace, "launch-event": launch_event,
             "attach-data": attach_data, "release-data": release_data, "hook-event": hook_event,
             "group-event": group_event, "release-gone": release_gone, "create-fleet": create_fleet,
-            "show-fleet": show_fleet, "fleet-event": fleet_event}
+            "show-fleet": show_fleet, "fleet-event": fleet_event, "fleet-group": fleet_group}
 
 
 def main(argv):

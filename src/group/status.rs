@@ -9,6 +9,7 @@ use super::decide::{heal, serving};
 use super::world::{GroupAddress, GroupRoute, GroupWorld, HeldGroup};
 use crate::aws::Instance;
 use crate::decision::Verdict;
+use crate::holder::{resolve_holder, Holder};
 use crate::tags::GROUP as GROUP_TAG;
 use crate::trigger::Transition;
 
@@ -82,7 +83,15 @@ pub fn statuses(
                 state: instance.map(|i| i.state.name()),
                 zone: instance.and_then(|i| i.availability_zone.clone()),
                 address: address.map(|a| a.public_ip.clone().unwrap_or_else(|| a.allocation_id.clone())),
-                holder: address.and_then(|a| a.instance_id.clone().or_else(|| a.network_interface_id.clone())),
+                // Through the serving instance's interface when EC2 names only that (an ENI association).
+                holder: address.and_then(|a| {
+                    let holder = resolve_holder(
+                        a.instance_id.as_deref(),
+                        a.network_interface_id.as_deref(),
+                        instance.map(std::slice::from_ref).unwrap_or_default(),
+                    );
+                    (!matches!(holder, Holder::Nobody)).then(|| holder.name())
+                }),
                 routes: world
                     .routes
                     .iter()
