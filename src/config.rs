@@ -157,7 +157,7 @@ pub const FLEET_DEFAULTS: [&str; 12] = [
 fn fleet_config(get: &impl Fn(&str) -> Option<String>) -> Result<FleetConfig, ConfigError> {
     let max = number(get, "MAX_PARALLEL_FAILOVERS", 10, 1, 100)?;
     let groups = match get("SERVE_GROUPS").map(|v| v.to_ascii_lowercase()).as_deref() {
-        None | Some("true") => Some(group_config(get)?),
+        None | Some("true") => Some(group::Config { fleet: true, ..group_config(get)? }),
         Some("false") => None,
         Some(other) => return Err(bad("SERVE_GROUPS", other, "accepted values: true (default), false")),
     };
@@ -461,6 +461,7 @@ fn group_config(get: &impl Fn(&str) -> Option<String>) -> Result<group::Config, 
         max_wait_seconds: wait,
         key,
         init_rate_mibps: i32::try_from(rate).ok().filter(|r| *r > 0),
+        fleet: false,
     })
 }
 
@@ -680,6 +681,7 @@ mod tests {
                 init_rate_mibps: None,
                 snapshot_every_seconds: None,
                 data_wait_seconds: 300,
+                fleet: false,
             }
         );
         let set = [("KEEP_DATA", "False"), ("KEEP_SNAPSHOTS", "7"), ("MAX_WAIT_SECONDS", " 900 ")];
@@ -691,6 +693,7 @@ mod tests {
             init_rate_mibps: None,
             snapshot_every_seconds: None,
             data_wait_seconds: 300,
+            fleet: false,
         };
         assert_eq!(group(&set), Ok(read));
         let rated = group(&[("DATA_INIT_RATE_MIBPS", "300")]).map(|c| c.init_rate_mibps);
@@ -771,7 +774,7 @@ mod tests {
                 other => panic!("{other:?}"),
             })
         };
-        assert_eq!(fleet(&[]), Ok(Some(group::Config::default())));
+        assert_eq!(fleet(&[]), Ok(Some(group::Config { fleet: true, ..group::Config::default() })));
         let kept = fleet(&[("KEEP_DATA", "false"), ("KEEP_SNAPSHOTS", "7")]).unwrap().unwrap();
         assert_eq!((kept.keep_data, kept.keep_snapshots), (false, 7));
         assert_eq!(fleet(&[("SERVE_GROUPS", "FALSE"), ("KEEP_DATA", "maybe")]), Ok(None));

@@ -33,6 +33,9 @@ pub const ROLE: &str = "ec2-failover:role";
 /// Group mode: the group key, the same value on the Auto Scaling group, its Elastic IP, its data
 /// volume, that volume's snapshots and the volumes restored from them.
 pub const GROUP: &str = "ec2-failover:group";
+/// On a group made by template-group.yaml: the stack whose function serves it. A fleet that
+/// serves groups leaves such a group to it (one writer per group).
+pub const STACK: &str = "ec2-failover:stack";
 /// On a snapshot: its source volume.
 pub const VOLUME: &str = "ec2-failover:volume";
 /// The device name the data belongs at.

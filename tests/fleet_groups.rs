@@ -43,7 +43,7 @@ async fn one_deployment_serves_the_pairs_and_the_groups_status_launch_and_reconc
     // fleet's deployment; the pairs are not read.
     let new = scene.replace_into_the_other_az().await;
     proxy.configure(&json!({}));
-    let launch = h.handle(&scene.launch_event(&new)).await.unwrap();
+    let launch = h.handle(&scene.launch(&new)).await.unwrap();
     assert_eq!(launch.verdict, Verdict::Follow, "{}", launch.reason);
     assert_eq!(launch.facts().group.as_deref(), Some(GROUP), "the decision line names the group");
     assert_eq!(scene.holder().await.map(|h| h.0), Some(new.clone()));
@@ -99,10 +99,45 @@ async fn an_untagged_group_s_launch_is_someone_else_s() {
     let scene = Scene::new(&moto, &proxy, false).await;
     let h = handler_with_groups(&proxy, "fleet-stranger", false);
     let new = scene.replace_into_the_other_az().await;
-    let launch = h.handle(&scene.launch_event(&new)).await.unwrap();
+    let launch = h.handle(&scene.launch(&new)).await.unwrap();
     assert!(matches!(launch.verdict, Verdict::Ignore | Verdict::NoChange), "{}", launch.reason);
     assert!(scene.completions().is_empty(), "another tool's hook was answered");
     assert!(!proxy.log().iter().any(|r| r.action == "AssociateAddress"));
+}
+
+/// One writer per group: a group a group stack serves (template-group.yaml tags it
+/// `ec2-failover:stack`) is that stack's function's; a tagged group's hook not named
+/// `ec2-failover*` is another tool's. The fleet answers neither, and its reconcile heals neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_stack_s_group_and_another_tool_s_hook_are_left_alone() {
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    let h = handler_with_groups(&proxy, "fleet-one-writer", false);
+    let new = scene.replace_into_the_other_az().await;
+
+    // A tagged group, another tool's hook (the event file's own name): left to its owner.
+    let foreign = h.handle(&scene.launch_event(&new)).await.unwrap();
+    assert_eq!(foreign.verdict, Verdict::Ignore, "{}", foreign.reason);
+    assert!(foreign.reason.contains("another tool's"), "{}", foreign.reason);
+
+    let owned = aws_sdk_autoscaling::types::Tag::builder()
+        .resource_id(GROUP)
+        .resource_type("auto-scaling-group")
+        .key(ec2_failover::tags::STACK)
+        .value("web-stack")
+        .propagate_at_launch(false)
+        .build();
+    scene.asg.create_or_update_tags().tags(owned).send().await.unwrap();
+    let theirs = h.handle(&scene.launch(&new)).await.unwrap();
+    assert_eq!(theirs.verdict, Verdict::Ignore, "{}", theirs.reason);
+    assert!(theirs.reason.contains("served by its stack web-stack"), "{}", theirs.reason);
+    let swept = h.handle(&reconcile()).await.unwrap();
+    assert!(swept.reason.contains("web-asg: served by its stack web-stack"), "{}", swept.reason);
+    let status = h.handle(&json!({"command": "status"})).await.unwrap();
+    assert!(status.reason.contains("groups: 0 group(s); left alone: web-asg: served by"), "{}", status.reason);
+    assert!(scene.completions().is_empty());
+    assert!(!proxy.log().iter().any(|r| r.action == "AssociateAddress"), "the fleet moved a group stack's address");
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(scene.first.clone()));
 }
 
 /// A stateful group in the fleet (`KeepData`): its data follows the replacement as group mode's

@@ -36,6 +36,7 @@ fn group_holding(key: Option<&str>, new: LifecycleState) -> Option<Group> {
         name: "web-asg".into(),
         key: key.map(Into::into),
         instances: vec![(NEW.into(), new), (OLD.into(), LifecycleState::TerminatingWait)],
+        stack: None,
     })
 }
 
@@ -156,7 +157,7 @@ fn the_decision_table() {
 fn swept(new: LifecycleState, old: Option<LifecycleState>) -> HeldGroup {
     let mut instances = vec![(NEW.to_owned(), new)];
     instances.extend(old.map(|s| (OLD.to_owned(), s)));
-    HeldGroup { name: "web-asg".into(), key: Some("web".into()), instances, held: vec![], hooks: vec![] }
+    HeldGroup { name: "web-asg".into(), key: Some("web".into()), instances, held: vec![], hooks: vec![], stack: None }
 }
 
 /// Heals the group's address towards its serving instance (NEW, in `state` as EC2 has it) and
@@ -350,6 +351,7 @@ fn a_sweep_decides_each_held_instance_with_the_group_s_own_hook() {
         instances: Vec::new(),
         held: held.into_iter().map(|(i, t)| (i.to_owned(), t)).collect(),
         hooks: hooks.into_iter().map(|(h, t)| (h.to_owned(), t)).collect(),
+        stack: None,
     };
     let (l, t) = (Transition::Launching, Transition::Terminating);
     let groups = vec![
@@ -359,7 +361,7 @@ fn a_sweep_decides_each_held_instance_with_the_group_s_own_hook() {
         group("ambiguous", vec![("i-4", l)], vec![("a", l), ("b", l)]),
         group("hook-removed", vec![("i-5", t)], vec![("launch", l)]),
     ];
-    let (actions, notes) = held_actions(&groups);
+    let (actions, notes) = held_actions(&groups, false);
     let got: Vec<(&str, &str, &str, Transition)> =
         actions.iter().map(|a| (a.group.as_str(), a.hook.as_str(), a.instance_id.as_str(), a.transition)).collect();
     assert_eq!(
@@ -374,6 +376,33 @@ fn a_sweep_decides_each_held_instance_with_the_group_s_own_hook() {
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert!(notes[0].contains("i-4") && notes[0].contains("a, b"), "{}", notes[0]);
     assert!(notes[1].contains("i-5") && notes[1].contains("no such hook"), "{}", notes[1]);
+}
+
+/// A fleet's groups are their owners', who may run other tools' hooks: only a hook named
+/// `ec2-failover*` is answered, even when it is the group's only one for the transition.
+#[test]
+fn a_fleet_s_sweep_answers_only_ec2_failover_s_hooks() {
+    let group = |name: &str, held: (&str, Transition), hooks: Vec<(&str, Transition)>| HeldGroup {
+        name: name.into(),
+        key: Some("web".into()),
+        instances: Vec::new(),
+        held: vec![(held.0.to_owned(), held.1)],
+        hooks: hooks.into_iter().map(|(h, t)| (h.to_owned(), t)).collect(),
+        stack: None,
+    };
+    let (l, t) = (Transition::Launching, Transition::Terminating);
+    let groups = vec![
+        group("foreign-terminate", ("i-1", t), vec![("ec2-failover-launch", l), ("drain", t)]),
+        group("own-launch", ("i-2", l), vec![("ec2-failover-launch", l)]),
+        group("foreign-launch", ("i-3", l), vec![("bootstrap", l)]),
+    ];
+    let (actions, notes) = held_actions(&groups, true);
+    let got: Vec<&str> = actions.iter().map(|a| a.group.as_str()).collect();
+    assert_eq!(got, ["own-launch"]);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes.iter().all(|n| n.contains("another tool's")), "{notes:?}");
+    // Group mode alone (its stack made the group): the group's only hook is its own, whatever its name.
+    assert_eq!(held_actions(&groups, false).0.len(), 3);
 }
 
 #[test]
@@ -438,6 +467,7 @@ fn a_launch_before_a_terminate_is_abandoned_at_once() {
             name: "web-asg".into(),
             key: Some("web".into()),
             instances: vec![(NEW.into(), LifecycleState::PendingWait), (OLD.into(), old)],
+            stack: None,
         }),
         volumes: vec![on_old.clone()],
         ..data_world(vec![], vec![])
@@ -524,4 +554,65 @@ fn a_nat_instance_s_route_follows_the_replacement_with_its_ip_as_the_launch_goes
     };
     let d = heal(&healed);
     assert_eq!((d.verdict, d.actions.as_slice()), (Verdict::Heal, &[point_route()][..]), "{}", d.reason);
+}
+
+/// In a fleet, an event's hook must be ec2-failover's and the group not a group stack's: anything
+/// else is left alone, read and nothing more. Group mode alone answers both.
+#[test]
+fn a_fleet_leaves_another_tool_s_hook_and_a_group_stack_s_group_alone() {
+    let fleet = Config { keep_data: false, fleet: true, ..Config::default() };
+    let alone = Config { keep_data: false, ..Config::default() };
+    let here = world(tagged("web"), instance(InstanceState::Running), vec![ip("web", Some((OLD, "eni-old")))]);
+
+    // The launch fixture's hook is named "launch": another tool's, in a fleet.
+    let foreign = decide(&launch(), &here, &fleet);
+    assert_eq!(foreign.verdict, Verdict::Ignore, "{}", foreign.reason);
+    assert!(foreign.reason.contains("another tool's"), "{}", foreign.reason);
+    assert_eq!(decide(&launch(), &here, &alone).verdict, Verdict::Follow);
+
+    let own = LifecycleAction { hook: "ec2-failover-launch".into(), ..launch() };
+    let followed = decide(&own, &here, &fleet);
+    assert_eq!(followed.verdict, Verdict::Follow, "{}", followed.reason);
+
+    let stacked = Group { stack: Some("web-stack".into()), ..tagged("web").unwrap() };
+    let theirs = world(Some(stacked), instance(InstanceState::Running), vec![ip("web", Some((OLD, "eni-old")))]);
+    let left = decide(&own, &theirs, &fleet);
+    assert_eq!(left.verdict, Verdict::Ignore, "{}", left.reason);
+    assert!(left.reason.contains("served by its stack web-stack"), "{}", left.reason);
+    assert!(left.actions.is_empty());
+    assert_eq!(decide(&own, &theirs, &alone).verdict, Verdict::Follow, "the group stack's own function serves it");
+}
+
+/// A group's status is settled only when its one address is on its serving instance and that
+/// instance runs; an instance EC2 did not return, or one stopped, is not settled whatever the
+/// heal would do.
+#[test]
+fn a_status_is_settled_only_with_the_address_on_a_running_serving_instance() {
+    use ec2_failover::group::status::statuses;
+    let serving = HeldGroup {
+        name: "web-asg".into(),
+        key: Some("web".into()),
+        instances: vec![(NEW.into(), LifecycleState::InService)],
+        held: vec![],
+        hooks: vec![],
+        stack: None,
+    };
+    let running = instance(InstanceState::Running).unwrap();
+    let stopped = instance(InstanceState::Stopped).unwrap();
+    let on_new = ip("web", Some((NEW, "eni-new")));
+    let on_old = ip("web", Some((OLD, "eni-old")));
+    let status = |addresses: &[GroupAddress], instances: &[Instance]| {
+        statuses(std::slice::from_ref(&serving), addresses, instances, &[], 0).remove(0)
+    };
+    let settled = status(std::slice::from_ref(&on_new), std::slice::from_ref(&running));
+    assert!(settled.settled, "{settled:?}");
+    assert_eq!(settled.holder.as_deref(), Some(NEW));
+    let elsewhere = status(std::slice::from_ref(&on_old), std::slice::from_ref(&running));
+    assert!(!elsewhere.settled && elsewhere.next.contains("moving it there"), "{elsewhere:?}");
+    let down = status(std::slice::from_ref(&on_old), std::slice::from_ref(&stopped));
+    assert!(!down.settled, "the heal waits for a stopped instance, and the group is not settled: {down:?}");
+    let unread = status(std::slice::from_ref(&on_new), &[]);
+    assert!(!unread.settled, "EC2 did not return the serving instance: {unread:?}");
+    let none = status(&[], std::slice::from_ref(&running));
+    assert!(!none.settled && none.address.is_none(), "{none:?}");
 }

@@ -851,3 +851,41 @@ async fn status_shows_each_group_and_what_the_next_sweep_would_do_changing_nothi
     assert!(!proxy.log().iter().any(|r| !r.action.starts_with("Describe")), "a status changed something");
     assert_eq!(scene.holder().await.map(|h| h.0), Some(scene.first.clone()));
 }
+
+/// Two groups that carry one key would take its address from each other on every sweep: the sweep
+/// heals neither, and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_groups_with_one_key_are_not_healed_into_a_flap() {
+    let (moto, proxy) = start();
+    let scene = Scene::new(&moto, &proxy, true).await;
+    let handler = scene.handler_with(&proxy, Config { keep_data: false, ..Config::default() });
+    scene
+        .asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("web-asg-copy")
+        .min_size(1)
+        .max_size(1)
+        .desired_capacity(1)
+        .vpc_zone_identifier(&scene.subnets[1])
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&scene.launch_template)
+                .build(),
+        )
+        .tags(aws_sdk_autoscaling::types::Tag::builder().key(GROUP_TAG).value(KEY).build())
+        .send()
+        .await
+        .unwrap();
+    proxy.configure(&json!({}));
+    for _ in 0..2 {
+        let swept = handler.handle(&event_file("scheduled-reconcile.json")).await.unwrap();
+        assert_eq!(swept.verdict, Verdict::NoChange, "{}", swept.reason);
+        assert!(
+            swept.reason.contains("web-asg-copy: another group carries ec2-failover:group=web too"),
+            "{}",
+            swept.reason
+        );
+    }
+    assert!(!proxy.log().iter().any(|r| r.action == "AssociateAddress"), "the address flapped between the groups");
+    assert_eq!(scene.holder().await.map(|h| h.0), Some(scene.first.clone()));
+}

@@ -177,7 +177,8 @@ def test_the_groups_rules_and_settings_follow_serve_groups_and_keep_data():
         assert rule["Condition"] == condition
         pattern = rule["Properties"]["EventPattern"]
         assert pattern["detail-type"] == [kind]
-        assert "detail" not in pattern, "EventBridge cannot match the group tag: every group's actions come"
+        # EventBridge cannot match the group tag: every group's actions from ec2-failover's hooks come.
+        assert pattern["detail"] == {"LifecycleHookName": [{"prefix": "ec2-failover"}]}
         assert RESOURCES[name + "Permission"]["Condition"] == condition
     assert RESOURCES["EbsNotificationRule"]["Condition"] == "KeepsData"
     variables = FUNCTION["Environment"]["Variables"]

@@ -222,6 +222,8 @@ def test_the_group_and_its_address_carry_the_same_key_and_the_function_runs_in_g
     assert next(t for t in GROUP["Properties"]["Tags"] if t["Key"] == "ec2-failover:group")["PropagateAtLaunch"] is False
     assert FUNCTION["Environment"]["Variables"]["MODE"] == "group"
     assert FUNCTION["ReservedConcurrentExecutions"] == 1
+    # The stack's function is the group's one writer: a fleet that serves groups leaves it alone.
+    assert tag(GROUP, "ec2-failover:stack") == {"Ref": "AWS::StackName"}
 
 
 def data_policy():

@@ -249,6 +249,7 @@ fn group_world(action: &LifecycleAction) -> GroupWorld {
             name: action.group.clone(),
             key: Some("web".into()),
             instances: vec![(action.instance_id.clone(), LifecycleState::PendingWait)],
+            stack: None,
         }),
         instance: Some(Instance {
             availability_zone: Some("us-east-1b".into()),
@@ -340,8 +341,9 @@ fn check(payload: &Value) -> Result<(), TestCaseError> {
                         instances: Vec::new(),
                         held: both,
                         hooks,
+                        stack: None,
                     };
-                    group::decide::held_actions(&[group]);
+                    group::decide::held_actions(&[group], false);
                 }
                 Screened::Status => {
                     let group = HeldGroup {
@@ -350,6 +352,7 @@ fn check(payload: &Value) -> Result<(), TestCaseError> {
                         instances: Vec::new(),
                         held: Vec::new(),
                         hooks: Vec::new(),
+                        stack: None,
                     };
                     let statuses = group::status::statuses(&[group], &[], &[], &[], 0);
                     prop_assert!(!statuses[0].settled);

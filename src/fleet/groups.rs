@@ -79,9 +79,24 @@ impl Handler {
         };
         let (pairs, groups) = tokio::join!(Box::pin(self.sweep(trigger, function_arn)), groups);
         let Some(groups) = groups else { return pairs };
-        let (mut outcome, mut error) = match pairs? {
-            Decided::Sweep { outcome, error } => (outcome, error),
-            one => return Ok(one),
+        let (mut outcome, mut error) = match pairs {
+            Ok(Decided::Sweep { outcome, error }) => (outcome, error),
+            Ok(one) => return Ok(one),
+            // The pairs could not be read, the groups were served: their summary still goes out,
+            // with the pairs' failure as a part of its own, and the invocation fails with it.
+            Err(Unread { error, what }) => {
+                self.frame.observe_failed(Scope::Part, &error, trigger, what);
+                let seen = FleetSeen { pairs: Vec::new(), broken: Vec::new(), skipped: Vec::new(), groups: None };
+                let outcome = Outcome {
+                    verdict: Verdict::ObserveFailed,
+                    reason: format!("could not read {what}: {error}"),
+                    dry_run: self.frame.dry_run,
+                    trigger: trigger.clone(),
+                    observed: Some(FleetObserved::Fleet(seen)),
+                    actions: Vec::new(),
+                };
+                (outcome, Some(error))
+            }
         };
         let status = *trigger == Trigger::Command(Command::Status);
         let (verdict, reason, observed, reports, group_error) = match groups {

@@ -214,9 +214,9 @@ impl Handler {
     }
 
     /// The same handler, serving the tagged groups too with `groups` (group mode's handler, whose
-    /// clients count on the same counter).
+    /// clients count on the same counter), as a fleet's groups ([`group::Config::fleet`]).
     pub fn serving_groups(self, groups: Option<group::Handler>) -> Self {
-        Self { groups, ..self }
+        Self { groups: groups.map(group::Handler::in_fleet), ..self }
     }
 
     /// The same handler with another reconcile budget (see [`SWEEP_BUDGET`]).

@@ -80,8 +80,9 @@ pub async fn held(clients: &Clients, key: Option<&str>) -> Result<Vec<HeldGroup>
         let held: Vec<(String, Transition)> =
             instances.iter().filter_map(|(i, s)| Some((i.clone(), s.held_for()?))).collect();
         let (key, name) = (its_key.map(str::to_owned), name.to_owned());
+        let stack = tag_of(group.tags(), tags::STACK);
         if held.is_empty() {
-            out.push(HeldGroup { name, key, instances, held, hooks: Vec::new() });
+            out.push(HeldGroup { name, key, instances, held, hooks: Vec::new(), stack });
             continue;
         }
         let hooks = clients
@@ -96,29 +97,32 @@ pub async fn held(clients: &Clients, key: Option<&str>) -> Result<Vec<HeldGroup>
             .iter()
             .filter_map(|h| Some((h.lifecycle_hook_name()?.to_owned(), transition_of(h.lifecycle_transition()?)?)))
             .collect();
-        out.push(HeldGroup { name, key, instances, held, hooks });
+        out.push(HeldGroup { name, key, instances, held, hooks, stack });
     }
     Ok(out)
 }
 
-/// What a sweep needs to heal the groups' addresses: every group-tagged Elastic IP and the given
-/// serving instances, at once (nothing is read for no instance).
+/// What a sweep needs to heal the groups' addresses (and a status shows): every group-tagged
+/// Elastic IP and route-table entry, and the given serving instances, at once (no instance is read
+/// for none).
 pub async fn observe_serving(
     clients: &Clients,
     instance_ids: &[String],
 ) -> Result<(Vec<GroupAddress>, Vec<Instance>, Vec<GroupRoute>), Error> {
-    if instance_ids.is_empty() {
-        return Ok((Vec::new(), Vec::new(), Vec::new()));
-    }
     let addresses =
         clients.ec2.describe_addresses().filters(Filter::builder().name("tag-key").values(tags::GROUP).build()).send();
-    let filter = Filter::builder().name("instance-id").set_values(Some(instance_ids.to_vec())).build();
-    let instances = clients.ec2.describe_instances().filters(filter).send();
+    let instances = async {
+        if instance_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = Filter::builder().name("instance-id").set_values(Some(instance_ids.to_vec())).build();
+        let out = clients.ec2.describe_instances().filters(filter).send().await;
+        let out = out.map_err(|e| aws_error("DescribeInstances", e))?;
+        Ok::<_, Error>(out.reservations().iter().flat_map(|r| r.instances()).filter_map(Instance::read).collect())
+    };
     let (addresses, instances, routes) = tokio::join!(addresses, instances, group_routes(&clients.ec2));
     let addresses = addresses.map_err(|e| aws_error("DescribeAddresses", e))?;
-    let instances = instances.map_err(|e| aws_error("DescribeInstances", e))?;
-    let instances = instances.reservations().iter().flat_map(|r| r.instances()).filter_map(Instance::read).collect();
-    Ok((group_addresses(addresses.addresses()), instances, routes?))
+    Ok((group_addresses(addresses.addresses()), instances?, routes?))
 }
 
 /// The route-table entries that follow the groups' instances: every table tagged with a group key
@@ -205,6 +209,7 @@ pub async fn observe(
             |g| Group {
                 name: action.group.clone(),
                 key: g.tags().iter().find(|t| t.key() == Some(tags::GROUP)).and_then(|t| t.value()).map(str::to_owned),
+                stack: tag_of(g.tags(), tags::STACK),
                 instances: g
                     .instances()
                     .iter()
@@ -513,8 +518,13 @@ where
     error.code() == Some("ValidationError") && error.message().is_some_and(|m| m.contains("No active Lifecycle Action"))
 }
 
+/// The value of an Auto Scaling group's tag `key`.
+fn tag_of(tags: &[aws_sdk_autoscaling::types::TagDescription], key: &str) -> Option<String> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
+}
+
 /// An EBS call that failed for the data's KMS key says what to do: the function may use only the
-/// key the template names (DataKmsKeyId), and an account whose EBS default key is a
+/// keys the template names (DataKmsKeyId, a fleet's EbsKmsKeyArns), and an account whose EBS default key is a
 /// customer-managed key encrypts new volumes and snapshots under it.
 fn with_kms_hint(error: Error, what: &str) -> Error {
     match error {
@@ -522,8 +532,9 @@ fn with_kms_hint(error: Error, what: &str) -> Error {
             if code.to_ascii_lowercase().contains("kms") || message.to_ascii_lowercase().contains("kms") =>
         {
             let message = format!(
-                "{message} ({what} is encrypted under a KMS key this function may not use: set DataKmsKeyId to that \
-                 key, which must also be the key of an account whose EBS default key is customer-managed)"
+                "{message} ({what} is encrypted under a KMS key this function may not use: name that key in \
+                 DataKmsKeyId (a group stack) or EbsKmsKeyArns (a fleet); an account whose EBS default key is \
+                 customer-managed must name that one)"
             );
             tracing::error!(operation, code = %code, resource = what, "{message}");
             Error::Aws { operation, code, message }
@@ -545,7 +556,7 @@ mod tests {
         };
         let hinted = with_kms_hint(kms, "snap-1").to_string();
         assert!(
-            hinted.contains("snap-1 is encrypted under a KMS key") && hinted.contains("set DataKmsKeyId"),
+            hinted.contains("snap-1 is encrypted under a KMS key") && hinted.contains("name that key in DataKmsKeyId"),
             "{hinted}"
         );
         let other = Error::Aws { operation: "AttachVolume", code: "VolumeInUse".into(), message: "in use".into() };

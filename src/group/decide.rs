@@ -87,15 +87,24 @@ fn kind(trigger: &Trigger) -> &'static str {
 /// The lifecycle actions a sweep decides again, and a note for each held instance it leaves
 /// alone. The hook is the group's only hook for the transition, or the only one of several whose
 /// name starts with `ec2-failover`; anything else may belong to another tool and is left to it.
-pub fn held_actions(groups: &[HeldGroup]) -> (Vec<LifecycleAction>, Vec<String>) {
+/// With `fleet` (a fleet's groups, which are their owners'), only a hook named `ec2-failover*`.
+pub fn held_actions(groups: &[HeldGroup], fleet: bool) -> (Vec<LifecycleAction>, Vec<String>) {
     let (mut actions, mut notes) = (Vec::new(), Vec::new());
     for group in groups {
         for (instance_id, transition) in &group.held {
             let hooks: Vec<&str> =
                 group.hooks.iter().filter(|(_, t)| t == transition).map(|(name, _)| name.as_str()).collect();
-            let ours: Vec<&str> = hooks.iter().copied().filter(|h| h.starts_with("ec2-failover")).collect();
+            let ours: Vec<&str> = hooks.iter().copied().filter(|h| h.starts_with(OWN_HOOKS)).collect();
             let hook = match (hooks.as_slice(), ours.as_slice()) {
-                ([one], _) | (_, [one]) => *one,
+                (_, [one]) => *one,
+                ([one], _) if !fleet => *one,
+                ([_], _) => {
+                    notes.push(format!(
+                        "{instance_id} in {}: held by a hook not named {OWN_HOOKS}*: another tool's, in a fleet",
+                        group.name
+                    ));
+                    continue;
+                }
                 ([], _) => {
                     notes.push(format!("{instance_id} in {}: held, but the group has no such hook now", group.name));
                     continue;
@@ -122,6 +131,23 @@ pub fn held_actions(groups: &[HeldGroup]) -> (Vec<LifecycleAction>, Vec<String>)
     (actions, notes)
 }
 
+/// The names of ec2-failover's lifecycle hooks start with this (template-group.yaml's, and those a
+/// fleet's groups give it).
+pub const OWN_HOOKS: &str = "ec2-failover";
+
+/// The groups a sweep or a status serves, and a note for each it leaves alone: in a fleet
+/// (`config.fleet`), a group that a group stack serves (`ec2-failover:stack`) is that stack's.
+pub fn served(groups: Vec<HeldGroup>, config: &Config) -> (Vec<HeldGroup>, Vec<String>) {
+    let (mut served, mut notes) = (Vec::new(), Vec::new());
+    for group in groups {
+        match group.stack.as_deref().filter(|_| config.fleet) {
+            Some(stack) => notes.push(format!("{}: served by its stack {stack}'s function", group.name)),
+            None => served.push(group),
+        }
+    }
+    (served, notes)
+}
+
 /// Decides what to do about a lifecycle action, given what was observed.
 pub fn decide(action: &LifecycleAction, world: &GroupWorld, config: &Config) -> Decision {
     let group = &action.group;
@@ -130,6 +156,21 @@ pub fn decide(action: &LifecycleAction, world: &GroupWorld, config: &Config) -> 
         let why = if world.group.is_some() { format!("has no {GROUP_TAG} tag") } else { "does not exist".into() };
         return decision(Verdict::Ignore, format!("Auto Scaling group {group} {why}; not managed"), Vec::new());
     };
+    // A fleet's groups are their owners': another tool's hook, or a group a group stack serves,
+    // is left alone (one writer per group).
+    if config.fleet {
+        if let Some(stack) = world.group.as_ref().and_then(|g| g.stack.as_deref()) {
+            let why = format!("Auto Scaling group {group} is served by its stack {stack}'s function: left to it");
+            return decision(Verdict::Ignore, why, Vec::new());
+        }
+        if !action.hook.starts_with(OWN_HOOKS) {
+            let why = format!(
+                "hook {} of group {group} is not named {OWN_HOOKS}*: another tool's, left to its owner",
+                action.hook
+            );
+            return decision(Verdict::Ignore, why, Vec::new());
+        }
+    }
     if let Some(mine) = config.key.as_deref().filter(|mine| *mine != key) {
         let why = format!("Auto Scaling group {group} has key {key}; this deployment serves {mine} only");
         return decision(Verdict::Ignore, why, Vec::new());

@@ -65,6 +65,10 @@ pub struct Config {
     /// snapshot (the old volume's release, its terminate snapshot) before it restores that one
     /// and says how old its data is (`DATA_WAIT_SECONDS`).
     pub data_wait_seconds: i64,
+    /// Serving a fleet's groups (`MODE=fleet`), which are their owners' and may carry other tools'
+    /// hooks: only hooks whose name starts with `ec2-failover` are answered, and a group that a
+    /// group stack serves (`ec2-failover:stack`) is left to that stack's function.
+    pub fleet: bool,
 }
 
 impl Default for Config {
@@ -77,6 +81,7 @@ impl Default for Config {
             init_rate_mibps: None,
             snapshot_every_seconds: None,
             data_wait_seconds: 300,
+            fleet: false,
         }
     }
 }
@@ -112,6 +117,12 @@ impl Handler {
     pub fn counting(config: Config, clients: Clients, requests: crate::record::RequestCounter, dry_run: bool) -> Self {
         let frame = Frame::counting(dry_run, requests);
         Self { clients, config, sweep_budget: SWEEP_BUDGET, frame, last_sweep: Arc::default() }
+    }
+
+    /// The same handler, serving a fleet's groups ([`Config::fleet`]).
+    pub fn in_fleet(mut self) -> Self {
+        self.config.fleet = true;
+        self
     }
 
     /// The same handler with another sweep budget (see [`SWEEP_BUDGET`]).
@@ -157,7 +168,9 @@ impl Handler {
         let groups = aws::held(&self.clients, self.config.key.as_deref())
             .await
             .map_err(|error| Unread { error, what: "the groups" })?;
-        let (held, mut skipped) = decide::held_actions(&groups);
+        let (groups, mut skipped) = decide::served(groups, &self.config);
+        let (held, notes) = decide::held_actions(&groups, self.config.fleet);
+        skipped.extend(notes);
         let (began, mut cut_short) = (wall_clock(), false);
         let (mut decisions, mut actions, mut first_error) = (Vec::new(), Vec::new(), None);
         let started = Instant::now();
@@ -271,12 +284,17 @@ impl Handler {
         let groups = aws::held(&self.clients, self.config.key.as_deref())
             .await
             .map_err(|error| Unread { error, what: "the groups" })?;
+        let (groups, left) = decide::served(groups, &self.config);
         let ids: Vec<String> = groups.iter().filter_map(decide::serving).map(str::to_owned).collect();
         let (addresses, instances, routes) = aws::observe_serving(&self.clients, &ids)
             .await
             .map_err(|error| Unread { error, what: "the groups' addresses" })?;
         let statuses = status::statuses(&groups, &addresses, &instances, &routes, now());
-        let decision = plan::decision(Verdict::Status, status::summary(&statuses), Vec::new());
+        let mut summary = status::summary(&statuses);
+        for note in left {
+            summary.push_str(&format!("; left alone: {note}"));
+        }
+        let decision = plan::decision(Verdict::Status, summary, Vec::new());
         Ok(Decided::One { decision, observed: Some(GroupObserved::Status(statuses)) })
     }
 
@@ -293,7 +311,19 @@ impl Handler {
         skipped: &mut Vec<String>,
         first_error: &mut Option<Error>,
     ) -> Vec<Upkeep> {
-        let serving: Vec<(&HeldGroup, &str)> = groups.iter().filter_map(|g| Some((g, decide::serving(g)?))).collect();
+        // Two groups that carry one key would take its address from each other on every sweep:
+        // neither is healed nor snapshotted on schedule until one of them is tagged anew.
+        let shared = |key: &Option<String>| key.is_some() && groups.iter().filter(|g| &g.key == key).count() > 1;
+        for g in groups.iter().filter(|g| shared(&g.key)) {
+            skipped.push(format!(
+                "{}: another group carries {}={} too; not healed until one is tagged anew",
+                g.name,
+                crate::tags::GROUP,
+                g.key.as_deref().unwrap_or_default()
+            ));
+        }
+        let serving: Vec<(&HeldGroup, &str)> =
+            groups.iter().filter(|g| !shared(&g.key)).filter_map(|g| Some((g, decide::serving(g)?))).collect();
         if serving.is_empty() {
             return Vec::new();
         }

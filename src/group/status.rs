@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::decide::{heal, serving};
 use super::world::{GroupAddress, GroupRoute, GroupWorld, HeldGroup};
-use crate::aws::Instance;
+use crate::aws::{Instance, InstanceState};
 use crate::decision::Verdict;
 use crate::holder::{resolve_holder, Holder};
 use crate::tags::GROUP as GROUP_TAG;
@@ -64,17 +64,28 @@ pub fn statuses(
                 routes: routes.iter().filter(|r| mine(&r.key)).cloned().collect(),
                 now,
             };
+            let address = match world.addresses.as_slice() {
+                [one] => Some(one),
+                _ => None,
+            };
+            let held_by = |a: &GroupAddress| {
+                resolve_holder(
+                    a.instance_id.as_deref(),
+                    a.network_interface_id.as_deref(),
+                    instance.map(std::slice::from_ref).unwrap_or_default(),
+                )
+            };
+            // Settled: the one address on the serving instance, which runs, and nothing for the
+            // heal to do (its routes pointed at it too).
             let (settled, next) = if !group.held.is_empty() {
                 (false, "a lifecycle action is held open: its hook's decision owns the address".to_owned())
             } else if id.is_none() {
                 (false, "no one InService instance to serve from".to_owned())
             } else {
                 let decision = heal(&world);
-                (decision.verdict == Verdict::NoChange && world.addresses.len() == 1, decision.reason)
-            };
-            let address = match world.addresses.as_slice() {
-                [one] => Some(one),
-                _ => None,
+                let on_it = matches!((address, instance), (Some(a), Some(i))
+                    if i.state == InstanceState::Running && held_by(a).is(&i.instance_id));
+                (decision.verdict == Verdict::NoChange && on_it, decision.reason)
             };
             GroupStatus {
                 group: group.name.clone(),
@@ -84,14 +95,7 @@ pub fn statuses(
                 zone: instance.and_then(|i| i.availability_zone.clone()),
                 address: address.map(|a| a.public_ip.clone().unwrap_or_else(|| a.allocation_id.clone())),
                 // Through the serving instance's interface when EC2 names only that (an ENI association).
-                holder: address.and_then(|a| {
-                    let holder = resolve_holder(
-                        a.instance_id.as_deref(),
-                        a.network_interface_id.as_deref(),
-                        instance.map(std::slice::from_ref).unwrap_or_default(),
-                    );
-                    (!matches!(holder, Holder::Nobody)).then(|| holder.name())
-                }),
+                holder: address.map(held_by).filter(|h| !matches!(h, Holder::Nobody)).map(|h| h.name()),
                 routes: world
                     .routes
                     .iter()

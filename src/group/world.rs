@@ -43,6 +43,10 @@ pub struct Group {
     pub key: Option<String>,
     /// Its instances and their lifecycle states.
     pub instances: Vec<(String, LifecycleState)>,
+    /// The group stack that serves it (`ec2-failover:stack`, which template-group.yaml puts on its
+    /// group): a fleet leaves such a group to that stack's function.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
 }
 
 /// A route-table entry that follows a group's instance, as a NAT instance's default route does: in
@@ -90,12 +94,20 @@ pub struct HeldGroup {
     pub held: Vec<(String, Transition)>,
     /// The group's lifecycle hooks: name and transition (read only when it holds an instance).
     pub hooks: Vec<(String, Transition)>,
+    /// The group stack that serves it (`ec2-failover:stack`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
 }
 
 impl HeldGroup {
     /// The group as a lifecycle decision sees it.
     pub fn group(&self) -> Group {
-        Group { name: self.name.clone(), key: self.key.clone(), instances: self.instances.clone() }
+        Group {
+            name: self.name.clone(),
+            key: self.key.clone(),
+            instances: self.instances.clone(),
+            stack: self.stack.clone(),
+        }
     }
 }
 
