@@ -37,7 +37,10 @@ from localaws import events, processes, scenes
 # every bench run gets it): decisions published on the default bus (PutEvents, not EC2's).
 FLEET_ENV = {"MODE": "fleet", "MAX_PARALLEL_FAILOVERS": "10", "FENCE_MODE": "stop", "COOLDOWN_SECONDS": "600",
              "STANDBY_READY": "checks", "SILENT_SECONDS": "60", "ZONAL_SHIFT": "avoid", "STANDBY_INSTANCE_TYPES": "",
-             "DRY_RUN": "false", "EVENT_BUS": "default"}
+             "DRY_RUN": "false", "EVENT_BUS": "default",
+             # The groups (ServeGroups, its default): every reconcile sweeps them too.
+             "SERVE_GROUPS": "true", "KEEP_DATA": "false", "KEEP_SNAPSHOTS": "3", "SNAPSHOT_EVERY_SECONDS": "3600",
+             "DATA_WAIT_SECONDS": "300", "DATA_INIT_RATE_MIBPS": "0", "MAX_WAIT_SECONDS": "3600"}
 STATE_CHANGE = "ec2-state-change-primary-stopped.json"
 RECONCILE = "scheduled-reconcile.json"
 
