@@ -244,3 +244,31 @@ async fn a_terminated_primary_is_still_its_pair_s_and_the_pair_fails_over() {
     let swept = h.handle(&reconcile()).await.unwrap();
     assert!(!swept.reason.contains("left alone"), "{}", swept.reason);
 }
+
+/// A zone's loss handled by one reconcile, EC2 throttling the moves (its buckets at a fifth here:
+/// AssociateAddress holds 10 tokens and refills 1 a second): the pairs EC2 throttled past the SDK's
+/// retries are tried again after a pause, one at a time, within the budget: every pair moves in
+/// the one pass, which succeeds, and no pair's line is a throttled failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_loss_under_ec2_throttling_moves_every_pair_in_one_reconcile() {
+    let (moto, proxy) = start();
+    let ec2 = moto.client();
+    let names: Vec<String> = (0..24).map(|i| format!("t{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let fleet = Fleet::new(&ec2, &names, true).await;
+    let h = handler(&proxy, "fleet-throttled", 10);
+    let primaries: Vec<String> = fleet.pairs.iter().map(|p| p.primary.clone()).collect();
+    ec2.stop_instances().set_instance_ids(Some(primaries)).send().await.unwrap();
+    proxy.configure(&json!({"ec2_throttle_scale": 0.2}));
+
+    let swept = h.handle(&reconcile()).await.unwrap();
+    assert_eq!(swept.verdict, Verdict::FailOver, "{}", swept.reason);
+    for p in &fleet.pairs {
+        assert_eq!(holder(&ec2, &p.allocation_id).await.as_deref(), Some(p.standby.as_str()), "{}", p.name);
+    }
+    let log = proxy.log();
+    let throttled = log.iter().filter(|r| r.action == "AssociateAddress" && r.status == Some(503)).count();
+    assert!(throttled > 0, "EC2 throttled nothing: the test proves nothing");
+    let Some(FleetObserved::Fleet(seen)) = &swept.observed else { panic!("{:?}", swept.observed) };
+    assert!(seen.pairs.iter().all(|p| p.verdict == Verdict::FailOver), "{:?}", seen.pairs);
+}

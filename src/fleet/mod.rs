@@ -360,43 +360,31 @@ impl Handler {
             }
         }
         // Each pair with something to say gets its own line; a quiet one is counted in the summary.
-        let results = stream::iter(acting.into_iter().map(|(name, config, decision, world)| {
-            let trigger = trigger.clone();
-            async move {
-                let quiet =
-                    matches!(decision.verdict, Verdict::NoChange | Verdict::Ignore) && decision.actions.is_empty();
-                if !decision.actions.is_empty() && started.elapsed() >= self.budget {
-                    let note = format!(
-                        "{name}: {} left for the next pass (the {}s budget is spent)",
-                        decision.verdict.name(),
-                        self.budget.as_secs()
-                    );
-                    return (
-                        PairPart { pair: name, verdict: decision.verdict, reason: decision.reason },
-                        Vec::new(),
-                        None,
-                        Some(note),
-                    );
+        // A pair whose actions EC2 throttled past the SDK's retries is tried again after a pause,
+        // one pair at a time, while the budget lasts (EC2's buckets refill every second: a zone's
+        // worth of moves is paced to them instead of left to the next pass).
+        let mut results = Vec::new();
+        let (mut pending, mut round) = (acting, 0);
+        while !pending.is_empty() {
+            let cap = if round == 0 { self.config.max_parallel_failovers.max(1) } else { 1 };
+            let last = round == MAX_THROTTLE_ROUNDS;
+            let acted =
+                stream::iter(pending.into_iter().map(|pair| self.act_pair(trigger, pair, started, status, last)))
+                    .buffer_unordered(cap)
+                    .collect::<Vec<_>>()
+                    .await;
+            pending = Vec::new();
+            for a in acted {
+                match a {
+                    Acted::Done(part, reports, error, note) => results.push((part, reports, error, note)),
+                    Acted::Throttled(pair) => pending.push(pair),
                 }
-                let wrapped = wrap(&name, &config, decision);
-                let (reports, error) = self.frame.act(&wrapped, |a| self.execute(a)).await;
-                let observed = FleetObserved::Pair(Box::new(PairSeen { pair: name.clone(), world }));
-                let outcome = self.frame.outcome(trigger, wrapped, Some(observed), reports);
-                if !quiet || status {
-                    self.frame.log_part(&outcome, error.as_ref()).await;
-                }
-                let error = failure(outcome.verdict, &outcome.reason, error);
-                (
-                    PairPart { pair: name, verdict: outcome.verdict, reason: outcome.reason },
-                    outcome.actions,
-                    error,
-                    None,
-                )
             }
-        }))
-        .buffer_unordered(self.config.max_parallel_failovers.max(1))
-        .collect::<Vec<_>>()
-        .await;
+            if !pending.is_empty() {
+                tokio::time::sleep(THROTTLE_PAUSE).await;
+            }
+            round += 1;
+        }
         for (part, reports, error, note) in results {
             parts.push(part);
             actions.extend(reports);
@@ -416,6 +404,64 @@ impl Handler {
         let outcome =
             Outcome { verdict, reason, dry_run: self.frame.dry_run, trigger: trigger.clone(), observed, actions };
         Ok(Decided::Sweep { outcome, error: first_error })
+    }
+}
+
+/// One pair of a reconcile, decided: its name, settings, decision and world.
+type Acting = (String, Arc<pair::Config>, pair::plan::Decision, World);
+
+/// What became of one pair's actions in a reconcile: done (or failed, or left to the next pass),
+/// with its part of the summary, its reports, its error and its note; or throttled by EC2, to be
+/// tried again after a pause.
+enum Acted {
+    Done(PairPart, Vec<Report<FleetAction>>, Option<Error>, Option<String>),
+    Throttled(Acting),
+}
+
+/// The pause before a reconcile tries again the pairs EC2 throttled: EC2 refills its buckets every
+/// second (`AssociateAddress`: 5 tokens a second; EC2 API reference, "Request throttling").
+const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+
+/// How many times a reconcile tries again a pair EC2 throttled, within its budget.
+const MAX_THROTTLE_ROUNDS: usize = 20;
+
+/// Whether EC2 refused a request for its rate (after the SDK's own retries).
+fn throttled(error: &Error) -> bool {
+    matches!(error, Error::Aws { code, .. }
+        if matches!(code.as_str(), "RequestLimitExceeded" | "Throttling" | "ThrottlingException"))
+}
+
+impl Handler {
+    /// Carries out one pair's decision in a reconcile and logs its line (a quiet one only in a
+    /// status); past the budget, leaves it to the next pass. Throttled by EC2 while the budget
+    /// lasts (and not on the `last` round), it is handed back unlogged, to be tried again: the
+    /// actions are idempotent (the same move, start, stop and record), and the line it gets is its
+    /// last attempt's.
+    async fn act_pair(&self, trigger: &Trigger, pair: Acting, started: Instant, status: bool, last: bool) -> Acted {
+        let (name, config, decision, world) = pair;
+        let quiet = matches!(decision.verdict, Verdict::NoChange | Verdict::Ignore) && decision.actions.is_empty();
+        if !decision.actions.is_empty() && started.elapsed() >= self.budget {
+            let note = format!(
+                "{name}: {} left for the next pass (the {}s budget is spent)",
+                decision.verdict.name(),
+                self.budget.as_secs()
+            );
+            let part = PairPart { pair: name, verdict: decision.verdict, reason: decision.reason };
+            return Acted::Done(part, Vec::new(), None, Some(note));
+        }
+        let wrapped = wrap(&name, &config, decision.clone());
+        let (reports, error) = self.frame.act(&wrapped, |a| self.execute(a)).await;
+        if !last && error.as_ref().is_some_and(throttled) && started.elapsed() + THROTTLE_PAUSE < self.budget {
+            return Acted::Throttled((name, config, decision, world));
+        }
+        let observed = FleetObserved::Pair(Box::new(PairSeen { pair: name.clone(), world }));
+        let outcome = self.frame.outcome(trigger.clone(), wrapped, Some(observed), reports);
+        if !quiet || status {
+            self.frame.log_part(&outcome, error.as_ref()).await;
+        }
+        let error = failure(outcome.verdict, &outcome.reason, error);
+        let part = PairPart { pair: name, verdict: outcome.verdict, reason: outcome.reason };
+        Acted::Done(part, outcome.actions, error, None)
     }
 }
 
