@@ -377,7 +377,7 @@ impl Handler {
             for a in acted {
                 match a {
                     Acted::Done(part, reports, error, note) => results.push((part, reports, error, note)),
-                    Acted::Throttled(pair) => pending.push(pair),
+                    Acted::Throttled(pair) => pending.push(*pair),
                 }
             }
             if !pending.is_empty() {
@@ -415,7 +415,7 @@ type Acting = (String, Arc<pair::Config>, pair::plan::Decision, World);
 /// tried again after a pause.
 enum Acted {
     Done(PairPart, Vec<Report<FleetAction>>, Option<Error>, Option<String>),
-    Throttled(Acting),
+    Throttled(Box<Acting>),
 }
 
 /// The pause before a reconcile tries again the pairs EC2 throttled: EC2 refills its buckets every
@@ -452,7 +452,7 @@ impl Handler {
         let wrapped = wrap(&name, &config, decision.clone());
         let (reports, error) = self.frame.act(&wrapped, |a| self.execute(a)).await;
         if !last && error.as_ref().is_some_and(throttled) && started.elapsed() + THROTTLE_PAUSE < self.budget {
-            return Acted::Throttled((name, config, decision, world));
+            return Acted::Throttled(Box::new((name, config, decision, world)));
         }
         let observed = FleetObserved::Pair(Box::new(PairSeen { pair: name.clone(), world }));
         let outcome = self.frame.outcome(trigger.clone(), wrapped, Some(observed), reports);
