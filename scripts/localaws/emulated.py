@@ -24,10 +24,22 @@ def serve(proxy, service, action, params, respond):
         if fault == "drop-after":
             answer = None
     finally:
-        entry["status"] = answer[0] if answer else None
-        entry["end"] = time.monotonic()
-        proxy.state.record(entry)
-        record_after(proxy, recorded, entry)
+        logged(proxy, recorded, entry, answer)
+    send(proxy, answer)
+
+
+def logged(proxy, recorded, entry, answer):
+    """Ends a request's log entry with its answer's status (none: dropped) and its end, in the log
+    and the IAM record: before the answer is sent, so that whoever reads the log after the client
+    got its answer finds the request there."""
+    entry["status"] = answer[0] if answer else None
+    entry["end"] = time.monotonic()
+    proxy.state.record(entry)
+    record_after(proxy, recorded, entry)
+
+
+def send(proxy, answer):
+    """Sends the answer (status, body, content type, headers), or drops the connection for none."""
     if answer is None:
         proxy.drop()
     else:

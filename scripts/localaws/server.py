@@ -39,7 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
 from . import autoscaling, cloudwatch, control, ec2_rules, eventbus, faults, zonalshift
-from .recorder import Recorder, record_after, record_before
+from .emulated import logged, send
+from .recorder import Recorder, record_before
 from .state import State
 from .xmltext import ERROR_XML, HOP_BY_HOP
 
@@ -140,14 +141,8 @@ class Proxy(BaseHTTPRequestHandler):
                             extra.append((name, value))
                     answer = (status, payload, content_type, extra)
         finally:
-            entry["status"] = answer[0] if answer else None
-            entry["end"] = time.monotonic()
-            self.state.record(entry)
-            record_after(self, recorded, entry)
-        if answer is None:
-            self.drop()
-        else:
-            self.reply(*answer)
+            logged(self, recorded, entry, answer)
+        send(self, answer)
 
 
     def ask(self, pairs, action, params):

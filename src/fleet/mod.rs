@@ -363,7 +363,6 @@ impl Handler {
         // A pair whose actions EC2 throttled past the SDK's retries is tried again after a pause,
         // one pair at a time, while the budget lasts (EC2's buckets refill every second: a zone's
         // worth of moves is paced to them instead of left to the next pass).
-        let mut results = Vec::new();
         let (mut pending, mut round) = (acting, 0);
         while !pending.is_empty() {
             let cap = if round == 0 { self.config.max_parallel_failovers.max(1) } else { 1 };
@@ -376,7 +375,14 @@ impl Handler {
             pending = Vec::new();
             for a in acted {
                 match a {
-                    Acted::Done(part, reports, error, note) => results.push((part, reports, error, note)),
+                    Acted::Done(part, reports, error, note) => {
+                        parts.push(part);
+                        actions.extend(reports);
+                        if let Some(error) = error {
+                            first_error.get_or_insert(error);
+                        }
+                        skipped.extend(note);
+                    }
                     Acted::Throttled(pair) => pending.push(*pair),
                 }
             }
@@ -384,14 +390,6 @@ impl Handler {
                 tokio::time::sleep(THROTTLE_PAUSE).await;
             }
             round += 1;
-        }
-        for (part, reports, error, note) in results {
-            parts.push(part);
-            actions.extend(reports);
-            if let Some(error) = error {
-                first_error.get_or_insert(error);
-            }
-            skipped.extend(note);
         }
         parts.sort_by(|a, b| a.pair.cmp(&b.pair));
         let verdict = if status {

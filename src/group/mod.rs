@@ -359,16 +359,8 @@ impl Handler {
         };
         let mut done = Vec::new();
         for (group, id) in serving {
-            let world = GroupWorld {
-                group: Some(group.group()),
-                instance: instances.iter().find(|i| i.instance_id == id).cloned(),
-                addresses: addresses.iter().filter(|a| Some(&a.key) == group.key.as_ref()).cloned().collect(),
-                // Its own data only: each group's world, not every group's again.
-                volumes: volumes.iter().filter(|v| Some(&v.key) == group.key.as_ref()).cloned().collect(),
-                snapshots: snapshots.iter().filter(|s| Some(&s.key) == group.key.as_ref()).cloned().collect(),
-                routes: routes.iter().filter(|r| Some(&r.key) == group.key.as_ref()).cloned().collect(),
-                now: now(),
-            };
+            let instance = instances.iter().find(|i| i.instance_id == id);
+            let world = group.world(instance, &addresses, &volumes, &snapshots, &routes, now());
             let heal = decide::heal(&world);
             let snapshot = data_read.then(|| decide::snapshot_on_schedule(&world, &self.config));
             for decision in std::iter::once(heal).chain(snapshot) {

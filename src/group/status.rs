@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::decide::{heal, serving};
-use super::world::{GroupAddress, GroupRoute, GroupWorld, HeldGroup};
+use super::world::{GroupAddress, GroupRoute, HeldGroup};
 use crate::aws::{Instance, InstanceState};
 use crate::decision::Verdict;
 use crate::holder::{resolve_holder, Holder};
@@ -54,16 +54,7 @@ pub fn statuses(
         .map(|group| {
             let id = serving(group);
             let instance = id.and_then(|id| instances.iter().find(|i| i.instance_id == id));
-            let mine = |key: &str| Some(key) == group.key.as_deref();
-            let world = GroupWorld {
-                group: Some(group.group()),
-                instance: instance.cloned(),
-                addresses: addresses.iter().filter(|a| mine(&a.key)).cloned().collect(),
-                volumes: Vec::new(),
-                snapshots: Vec::new(),
-                routes: routes.iter().filter(|r| mine(&r.key)).cloned().collect(),
-                now,
-            };
+            let world = group.world(instance, addresses, &[], &[], routes, now);
             let address = match world.addresses.as_slice() {
                 [one] => Some(one),
                 _ => None,

@@ -109,6 +109,30 @@ impl HeldGroup {
             stack: self.stack.clone(),
         }
     }
+
+    /// A settled group's world from reads of every group at once (a sweep's upkeep, a status):
+    /// its serving `instance`, and of the rest only what carries its key (each group's world, not
+    /// every group's again).
+    pub fn world(
+        &self,
+        instance: Option<&Instance>,
+        addresses: &[GroupAddress],
+        volumes: &[DataVolume],
+        snapshots: &[DataSnapshot],
+        routes: &[GroupRoute],
+        now: i64,
+    ) -> GroupWorld {
+        let mine = |key: &String| Some(key) == self.key.as_ref();
+        GroupWorld {
+            group: Some(self.group()),
+            instance: instance.cloned(),
+            addresses: addresses.iter().filter(|a| mine(&a.key)).cloned().collect(),
+            volumes: volumes.iter().filter(|v| mine(&v.key)).cloned().collect(),
+            snapshots: snapshots.iter().filter(|s| mine(&s.key)).cloned().collect(),
+            routes: routes.iter().filter(|r| mine(&r.key)).cloned().collect(),
+            now,
+        }
+    }
 }
 
 /// An EBS volume tagged for a group.
